@@ -1,0 +1,57 @@
+//! The `cocoon` command: one binary for every COCOON role and tool.
+//!
+//! Each subcommand lives in its own module and exposes an `Args` type (clap)
+//! and a `run` function.
+
+mod backend;
+mod gen_cert;
+mod inspect;
+mod tl;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cocoon",
+    version,
+    about = "cocoon-rs: run COCOON nodes (client, proxy, worker), a local network, and protocol tools",
+    long_about = "cocoon-rs is a Rust implementation of COCOON, the Confidential Compute Open Network: \
+private AI inference between clients, proxies and GPU workers running in TEEs, paid in TON.\n\n\
+Run `cocoon <COMMAND> --help` for the details of each command."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect and build TL objects of the COCOON wire protocol (ids, decode, encode).
+    #[command(subcommand)]
+    Tl(tl::TlCommand),
+    /// Write an RA-TLS certificate and key (`BASE_cert.pem`, `BASE_key.pem`), as the reference's gen-cert.
+    GenCert(gen_cert::GenCertArgs),
+    /// Decode a TEE quote or an RA-TLS certificate to JSON, and optionally verify it.
+    #[command(subcommand)]
+    Inspect(inspect::InspectCommand),
+    /// Inference backends for development: `cocoon backend fake` serves a fake OpenAI-compatible engine.
+    #[command(subcommand)]
+    Backend(backend::BackendCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tl(cmd) => tl::run(cmd),
+        Command::GenCert(args) => gen_cert::run(args),
+        Command::Inspect(cmd) => inspect::run(cmd),
+        Command::Backend(cmd) => backend::run(cmd),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
