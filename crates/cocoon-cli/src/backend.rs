@@ -1,11 +1,100 @@
-//! `cocoon` subcommand (being implemented).
+//! `cocoon backend`: inference backends for development. `cocoon backend fake` serves a FAKE
+//! OpenAI-compatible engine (no model; fixed, simulated answers shaped like the reference
+//! benchmark server's), for local networks, tests and benchmarks.
+
+use std::time::Duration;
+
+use cocoon_node::fake_engine::{
+    serve_fake_engine, FakeEngineOptions, FakeUsage, MAX_CHUNKS, MAX_CHUNK_BYTES, MAX_DELAY_MS,
+};
 
 #[derive(clap::Subcommand)]
 pub enum BackendCommand {
-    /// Placeholder until this command is implemented.
-    Todo,
+    /// Serve a FAKE OpenAI-compatible inference engine: no model, no inference, only simulated
+    /// answers of N chunks of M zero bytes with a fixed `usage` (the reference benchmark's
+    /// fake server). Serves POST /v1/chat/completions and /v1/completions (JSON, or SSE with
+    /// "stream": true) and GET /v1/models.
+    Fake(FakeArgs),
 }
 
-pub fn run(_args: BackendCommand) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::Args)]
+pub struct FakeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Content chunks per answer.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(0..=MAX_CHUNKS as u64))]
+    chunks: u64,
+    /// Bytes per chunk.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(0..=MAX_CHUNK_BYTES as u64))]
+    chunk_bytes: u64,
+    /// Delay after each chunk, milliseconds.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_DELAY_MS))]
+    delay_ms: u64,
+    /// Model name reported in answers and /v1/models.
+    #[arg(long, default_value = "Qwen/Qwen3-8B")]
+    model: String,
+    /// Reported usage.prompt_tokens (including cached).
+    #[arg(long, default_value_t = 34)]
+    prompt_tokens: u64,
+    /// Reported usage.prompt_tokens_details.cached_tokens.
+    #[arg(long, default_value_t = 11)]
+    cached_tokens: u64,
+    /// Reported usage.completion_tokens (including reasoning).
+    #[arg(long, default_value_t = 100)]
+    completion_tokens: u64,
+    /// Reported usage.completion_tokens_details.reasoning_tokens.
+    #[arg(long, default_value_t = 10)]
+    reasoning_tokens: u64,
+    /// Answer every endpoint with the reference benchmark server's NDJSON lines (what the
+    /// reference worker's token counter understands), ignoring "stream".
+    #[arg(long)]
+    reference_ndjson: bool,
+}
+
+pub fn run(cmd: BackendCommand) -> anyhow::Result<()> {
+    match cmd {
+        BackendCommand::Fake(args) => run_fake(args),
+    }
+}
+
+fn run_fake(args: FakeArgs) -> anyhow::Result<()> {
+    let opts = FakeEngineOptions {
+        chunks: usize::try_from(args.chunks)?,
+        chunk_bytes: usize::try_from(args.chunk_bytes)?,
+        delay: Duration::from_millis(args.delay_ms),
+        model: args.model,
+        usage: FakeUsage {
+            prompt_tokens: args.prompt_tokens,
+            cached_tokens: args.cached_tokens,
+            completion_tokens: args.completion_tokens,
+            reasoning_tokens: args.reasoning_tokens,
+        },
+        reference_ndjson: args.reference_ndjson,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "FAKE inference engine (simulated answers, no model) on http://{addr}: model {:?}, \
+             {} chunks x {} bytes, {} ms delay{}",
+            opts.model,
+            opts.chunks,
+            opts.chunk_bytes,
+            args.delay_ms,
+            if opts.reference_ndjson {
+                ", reference NDJSON mode"
+            } else {
+                ""
+            }
+        );
+        serve_fake_engine(listener, opts).await?;
+        Ok(())
+    })
 }

@@ -4,9 +4,13 @@
 //! and a `run` function.
 
 mod backend;
+mod client;
 mod gen_cert;
 mod inspect;
+mod proxy;
 mod tl;
+mod up;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +30,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a whole local network (fake engine, proxy, workers, client) and print how to use it.
+    Up(up::UpArgs),
+    /// Run a proxy: accepts clients and workers, routes requests, keeps the books.
+    Proxy(proxy::ProxyArgs),
+    /// Run a worker: dials proxies and serves their requests with an OpenAI-compatible engine.
+    Worker(worker::WorkerArgs),
+    /// Run a client: an OpenAI-compatible HTTP API on localhost that sends requests to proxies.
+    Client(client::ClientArgs),
     /// Inspect and build TL objects of the COCOON wire protocol (ids, decode, encode).
     #[command(subcommand)]
     Tl(tl::TlCommand),
@@ -42,6 +54,10 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Proxy(args) => proxy::run(args),
+        Command::Worker(args) => worker::run(args),
+        Command::Client(args) => client::run(args),
         Command::Tl(cmd) => tl::run(cmd),
         Command::GenCert(args) => gen_cert::run(args),
         Command::Inspect(cmd) => inspect::run(cmd),

@@ -2,3 +2,22 @@
 //!
 //! The three COCOON node roles, built on the connection layer (`cocoon-net`),
 //! the attested links (`cocoon-tee`) and the ledger (`cocoon-ledger`).
+//!
+//! Building blocks: [`config`] (the reference's JSON configs), [`validate`]
+//! (OpenAI request validation), [`metering`] (token counting from the engine's
+//! answers), [`fake_engine`] (a fake OpenAI-compatible engine for development),
+//! [`http_util`] (CORS, OpenAI error responses, TON-error → HTTP-status mapping),
+//! [`common`] (what the roles share: protocol versions, dialing, stats).
+//! Roles: [`proxy`], [`worker`], [`client`].
+
+pub mod config;
+pub mod fake_engine;
+pub mod http_util;
+pub mod metering;
+pub mod validate;
+
+pub mod common;
+
+pub mod client;
+pub mod proxy;
+pub mod worker;

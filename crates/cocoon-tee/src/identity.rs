@@ -53,6 +53,23 @@ pub struct TdxMeasurements {
     pub debug: bool,
 }
 
+impl TdxMeasurements {
+    /// All measurements zero, no report data: what the reference reports for
+    /// a peer accepted without attestation (and, with report data set, for a
+    /// fake TEE).
+    pub fn zeroed() -> Self {
+        TdxMeasurements {
+            mr_td: [0; 48],
+            mr_config_id: [0; 48],
+            mr_owner: [0; 48],
+            mr_owner_config: [0; 48],
+            rtmr: [[0; 48]; 4],
+            report_data: [0; 64],
+            debug: false,
+        }
+    }
+}
+
 /// The verified identity of a peer, handed to the application after the
 /// TLS handshake succeeded and the policy accepted the peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +77,9 @@ pub struct PeerIdentity {
     /// The peer's Ed25519 certificate key (32 raw bytes).
     pub public_key: [u8; 32],
     pub tee: TeeKind,
-    /// The image hash compared against the root contract's allowlists
-    /// (all zero when the peer is not attested).
+    /// The image hash compared against the root contract's allowlists. A peer
+    /// accepted without attestation gets the image hash of all-zero
+    /// measurements (`5c55c8f4…4b61`), as the April-2026 reference reports it.
     pub image_hash: [u8; 32],
     /// TDX measurements when the peer is a (fake or real) TD.
     pub tdx: Option<TdxMeasurements>,
@@ -84,7 +102,11 @@ pub struct Evidence<'a> {
 /// policies in [`crate::policy`]; called by the RA-TLS verifiers.
 pub trait AttestationPolicy: Send + Sync + fmt::Debug {
     /// Verify `evidence` as of `now`, returning the peer's identity.
-    fn verify(&self, evidence: &Evidence<'_>, now: SystemTime) -> Result<PeerIdentity, crate::AttestError>;
+    fn verify(
+        &self,
+        evidence: &Evidence<'_>,
+        now: SystemTime,
+    ) -> Result<PeerIdentity, crate::AttestError>;
 }
 
 /// Produces quotes for our own certificates.

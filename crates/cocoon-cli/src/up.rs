@@ -1,0 +1,303 @@
+//! `cocoon up`: a whole local COCOON network on loopback, as separate
+//! processes — the fake engine (or `--backend URL`), a proxy, N workers and a
+//! client — with the simulated ("fake") TEE and a generated fake-TON root
+//! config, then a ready-to-paste `curl`. Ctrl-C stops everything.
+//!
+//! Also home of the small runtime helpers the node subcommands share
+//! (logging setup, running until a signal).
+
+mod configs;
+mod procs;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use procs::{free_port, http_get, http_post_json, Network};
+
+/// `println!` that ignores a closed stdout (a caller that stopped reading must not kill the network).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// PoW difficulty of the local proxy: loopback only, so kept low for quick starts.
+const LOCAL_POW_DIFFICULTY: &str = "12";
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+cocoon up                          # fake engine, 1 proxy, 2 workers, client on :10000\n  \
+cocoon up --workers 3 --model my-model\n  \
+cocoon up --backend http://127.0.0.1:8000 --model Qwen/Qwen3-8B   # a real engine\n  \
+cocoon up --once                   # start, send one request, print it, stop")]
+pub struct UpArgs {
+    /// Number of workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Model name served by the workers (and the fake engine).
+    #[arg(long, default_value = "Qwen/Qwen3-8B")]
+    pub model: String,
+    /// Point the workers at this OpenAI-compatible engine instead of starting the fake one.
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
+    /// HTTP port of the client's OpenAI API (default 10000 if free, else any free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Directory for configs and logs (default: a fresh temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Exit (stopping everything) as soon as the network is ready. For tests.
+    #[arg(long)]
+    pub exit_after_ready: bool,
+    /// Send one chat completion once ready, print the answer, and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Fake engine: chunks per answer.
+    #[arg(long, default_value_t = 20)]
+    pub fake_chunks: u32,
+    /// Fake engine: delay between chunks, milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub fake_delay_ms: u64,
+    /// Seconds to wait for each node to become ready.
+    #[arg(long, default_value_t = 30)]
+    pub ready_timeout: u64,
+    /// Per-worker concurrency cap (`max_active_requests`).
+    #[arg(long, default_value_t = 16)]
+    pub max_active_requests: u32,
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    if args.workers == 0 {
+        anyhow::bail!("--workers must be at least 1");
+    }
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!(
+            "cocoon-up-{}-{}",
+            std::process::id(),
+            procs::unique_suffix()
+        )),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let exe = std::env::current_exe().context("cannot find the cocoon executable")?;
+    let timeout = Duration::from_secs(args.ready_timeout);
+    let client_port = match args.port {
+        Some(p) => p,
+        None if procs::port_is_free(10000) => 10000,
+        None => free_port()?,
+    };
+    let layout = configs::Layout::new(&args, client_port)?;
+    layout.write(&dir)?;
+    say!(
+        "cocoon up: run directory {} (configs and logs)",
+        dir.display()
+    );
+    say!("cocoon up: TEE mode \"fake\" (simulated attestation: for local development only)");
+
+    let mut net = Network::new(exe, dir.clone());
+    let engine_url = match &args.backend {
+        Some(url) => {
+            say!("cocoon up: using the engine at {url}");
+            url.trim_end_matches('/').to_string()
+        }
+        None => {
+            let port = layout.engine_port;
+            let pid = net.spawn(
+                "engine",
+                &[
+                    "backend",
+                    "fake",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--model",
+                    &args.model,
+                    "--chunks",
+                    &args.fake_chunks.to_string(),
+                    "--delay-ms",
+                    &args.fake_delay_ms.to_string(),
+                ],
+            )?;
+            let url = format!("http://127.0.0.1:{port}");
+            net.wait_ready("engine", timeout, || {
+                http_get(&format!("127.0.0.1:{port}"), "/v1/models").is_ok_and(|(s, _)| s == 200)
+            })?;
+            say!("cocoon up: engine up (fake) at {url} [pid {pid}]");
+            url
+        }
+    };
+
+    let root = dir.join("root.json");
+    let root_s = root.to_string_lossy().to_string();
+    let proxy_cfg = dir.join("proxy.json").to_string_lossy().to_string();
+    let pid = net.spawn(
+        "proxy",
+        &[
+            "proxy",
+            "--config",
+            &proxy_cfg,
+            "--disable-ton",
+            &root_s,
+            "--tee",
+            "fake",
+            "--worker-policy",
+            "fake",
+            "--client-policy",
+            "any",
+            "--pow-difficulty",
+            LOCAL_POW_DIFFICULTY,
+        ],
+    )?;
+    let proxy_http = format!("127.0.0.1:{}", layout.proxy_http_port);
+    net.wait_ready("proxy", timeout, || {
+        http_get(&proxy_http, "/jsonstats").is_ok_and(|(s, _)| s == 200)
+    })?;
+    say!(
+        "cocoon up: proxy up (workers :{}, clients :{}, stats http://{proxy_http}/jsonstats) [pid {pid}]",
+        layout.proxy_worker_port, layout.proxy_client_port
+    );
+
+    for (i, port) in layout.worker_http_ports.iter().enumerate() {
+        let name = format!("worker{}", i + 1);
+        let cfg = dir
+            .join(format!("{name}.json"))
+            .to_string_lossy()
+            .to_string();
+        let pid = net.spawn(
+            &name,
+            &[
+                "worker",
+                "--config",
+                &cfg,
+                "--disable-ton",
+                &root_s,
+                "--tee",
+                "fake",
+                "--proxy-policy",
+                "fake",
+            ],
+        )?;
+        let addr = format!("127.0.0.1:{port}");
+        net.wait_ready(&name, timeout, || worker_handshaked(&addr))?;
+        say!("cocoon up: {name} handshaked with the proxy (engine {engine_url}, stats http://{addr}/jsonstats) [pid {pid}]");
+    }
+
+    let client_cfg = dir.join("client.json").to_string_lossy().to_string();
+    let pid = net.spawn(
+        "client",
+        &[
+            "client",
+            "--config",
+            &client_cfg,
+            "--disable-ton",
+            &root_s,
+            "--tee",
+            "none",
+            "--proxy-policy",
+            "fake",
+        ],
+    )?;
+    let client_addr = format!("127.0.0.1:{client_port}");
+    let want_workers = args.workers;
+    let model = args.model.clone();
+    net.wait_ready("client", timeout, || {
+        client_sees_workers(&client_addr, &model, want_workers)
+    })?;
+    let url = format!("http://{client_addr}");
+    say!("cocoon up: client ready — OpenAI-compatible API at {url}/v1 [pid {pid}]");
+    say!("");
+    say!("Try it:");
+    say!(
+        "  curl -sN {url}/v1/chat/completions -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"model\":\"{}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
+        args.model
+    );
+    say!("");
+
+    if args.once {
+        let body = serde_json::json!({"model": args.model, "messages": [{"role": "user", "content": "Hello!"}]});
+        let (status, text) =
+            http_post_json(&client_addr, "/v1/chat/completions", &body.to_string())?;
+        say!("cocoon up: one request → HTTP {status}\n{text}");
+        net.stop_all();
+        if status != 200 {
+            anyhow::bail!("the test request failed with HTTP {status}");
+        }
+        return Ok(());
+    }
+    if args.exit_after_ready {
+        net.stop_all();
+        return Ok(());
+    }
+    say!("Press Ctrl-C to stop.");
+    let outcome = block_on_until_signal(async { net.watch().await });
+    net.stop_all();
+    say!("cocoon up: stopped");
+    outcome
+}
+
+fn worker_handshaked(addr: &str) -> bool {
+    let Ok((200, body)) = http_get(addr, "/jsonstats") else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return false;
+    };
+    v["proxies"].as_array().is_some_and(|p| !p.is_empty()) && v["status"]["enabled"] == true
+}
+
+fn client_sees_workers(addr: &str, model: &str, want: usize) -> bool {
+    let Ok((200, body)) = http_get(addr, "/v1/models") else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return false;
+    };
+    let base = model.split('@').next().unwrap_or(model);
+    v["data"].as_array().is_some_and(|models| {
+        models
+            .iter()
+            .any(|m| m["id"] == base && m["workers"].as_array().is_some_and(|w| w.len() >= want))
+    })
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info` level.
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs `fut` on a multi-threaded runtime until it ends or SIGINT/SIGTERM arrives
+/// (then returns `Ok(())`).
+pub(crate) fn block_on_until_signal<F>(fut: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(async {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            r = fut => r,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,239 @@
+//! Child processes of `cocoon up` (each node is `cocoon <subcommand>` with its
+//! output in `<dir>/<name>.log`), readiness polling with deadlines, and a
+//! minimal blocking HTTP/1.0 client for loopback probes. Children are killed
+//! when the [`Network`] is dropped and, on Linux, when this process dies
+//! (parent-death signal), so no orphans are left behind.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+struct Node {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+/// The running nodes of a local network.
+pub struct Network {
+    exe: PathBuf,
+    dir: PathBuf,
+    nodes: Vec<Node>,
+}
+
+impl Network {
+    pub fn new(exe: PathBuf, dir: PathBuf) -> Self {
+        Network {
+            exe,
+            dir,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Starts `cocoon <args>` as node `name`, logging to `<dir>/<name>.log`.
+    pub fn spawn(&mut self, name: &str, args: &[&str]) -> anyhow::Result<u32> {
+        let log = self.dir.join(format!("{name}.log"));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone()?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        set_parent_death_signal(&mut cmd);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {name} ({})", self.exe.display()))?;
+        let pid = child.id();
+        self.nodes.push(Node {
+            name: name.to_string(),
+            child,
+            log,
+        });
+        Ok(pid)
+    }
+
+    /// Polls `ready` until it holds, the node exits, or `timeout` passes; the
+    /// error names the node and shows the tail of its log.
+    pub fn wait_ready(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
+                if let Ok(Some(status)) = node.child.try_wait() {
+                    anyhow::bail!(
+                        "{name} exited ({status}) before it was ready; last lines of {}:\n{}",
+                        node.log.display(),
+                        tail(&node.log)
+                    );
+                }
+            }
+            if Instant::now() >= deadline {
+                let log = self.dir.join(format!("{name}.log"));
+                anyhow::bail!(
+                    "{name} was not ready within {} s; last lines of {}:\n{}",
+                    timeout.as_secs(),
+                    log.display(),
+                    tail(&log)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Watches the nodes: a worker that exits is reported and the network
+    /// goes on (the others keep serving); if the engine, the proxy or the
+    /// client exits, this returns an error naming it.
+    pub async fn watch(&mut self) -> anyhow::Result<()> {
+        let mut reported: Vec<String> = Vec::new();
+        loop {
+            for node in &mut self.nodes {
+                if reported.contains(&node.name) {
+                    continue;
+                }
+                if let Ok(Some(status)) = node.child.try_wait() {
+                    let msg = format!(
+                        "{} exited ({status}); last lines of {}:\n{}",
+                        node.name,
+                        node.log.display(),
+                        tail(&node.log)
+                    );
+                    if !node.name.starts_with("worker") {
+                        anyhow::bail!(msg);
+                    }
+                    eprintln!("cocoon up: {msg}\ncocoon up: the other nodes keep running");
+                    reported.push(node.name.clone());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Stops every node (SIGTERM, then SIGKILL after a grace period), newest first.
+    pub fn stop_all(&mut self) {
+        for node in self.nodes.iter_mut().rev() {
+            terminate(&mut node.child);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for node in self.nodes.iter_mut().rev() {
+            while Instant::now() < deadline && matches!(node.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+        self.nodes.clear();
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn set_parent_death_signal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_parent_death_signal(_cmd: &mut Command) {}
+
+#[cfg(unix)]
+fn terminate(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: plain syscall on our own child's pid.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn terminate(child: &mut Child) {
+    let _ = child.kill();
+}
+
+/// The last 20 lines of a log file.
+pub fn tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
+    Ok(l.local_addr()?.port())
+}
+
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A short string unique to this moment, for directory names.
+pub fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:08x}")
+}
+
+/// `GET path` over HTTP/1.0; returns (status, body).
+pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// `POST path` with a JSON body over HTTP/1.0; returns (status, body).
+pub fn http_post_json(addr: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    http_request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn http_request(addr: &str, request: &str) -> anyhow::Result<(u16, String)> {
+    let sock: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("bad address {addr}"))?;
+    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status line")?;
+    Ok((status, body.to_string()))
+}

@@ -1,0 +1,208 @@
+//! Shared helpers of the integration tests: start `cocoon up` as a real
+//! process on loopback, wait for its progress lines (with a deadline), and
+//! stop it (and, through it, every node) when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a whole network may take to come up (debug builds on 2 cores).
+pub const UP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One node line printed by `cocoon up`: name, pid and stats address.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub name: String,
+    pub pid: u32,
+    pub stats: Option<String>,
+}
+
+/// A running `cocoon up`.
+pub struct UpNetwork {
+    child: Child,
+    pub client_url: String,
+    pub nodes: Vec<NodeInfo>,
+    _dir: TempDir,
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl UpNetwork {
+    /// Starts `cocoon up` with `extra` arguments and waits until the client is ready.
+    pub fn start(extra: &[&str]) -> UpNetwork {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir =
+            std::env::temp_dir().join(format!("cocoon-it-{}-{}", std::process::id(), nanos()));
+        let port = free_port().to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cocoon"));
+        cmd.arg("up")
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--port", &port, "--ready-timeout", "90"])
+            .args(extra);
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("spawn cocoon up");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            // Keep draining after the test stopped listening, so `up` never sees a closed pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                eprintln!("[up] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let mut net = UpNetwork {
+            child,
+            client_url: format!("http://127.0.0.1:{port}"),
+            nodes: Vec::new(),
+            _dir: TempDir(dir),
+        };
+        let deadline = Instant::now() + UP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => panic!("cocoon up did not get ready within {UP_TIMEOUT:?} (or exited)"),
+            };
+            if let Some(info) = parse_node_line(&line) {
+                net.nodes.push(info);
+            }
+            if line.contains("client ready") {
+                return net;
+            }
+        }
+    }
+
+    pub fn node(&self, name: &str) -> &NodeInfo {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name} in {:?}", self.nodes))
+    }
+
+    pub fn workers(&self) -> Vec<NodeInfo> {
+        self.nodes
+            .iter()
+            .filter(|n| n.name.starts_with("worker"))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for UpNetwork {
+    fn drop(&mut self) {
+        // SAFETY: signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `cocoon up: <name> ... stats http://ADDR/... [pid N]`.
+fn parse_node_line(line: &str) -> Option<NodeInfo> {
+    let rest = line.strip_prefix("cocoon up: ")?;
+    let name = rest.split_whitespace().next()?.to_string();
+    let pid = line
+        .rsplit_once("[pid ")?
+        .1
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    let stats = line
+        .split("stats http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .map(str::to_string);
+    Some(NodeInfo { name, pid, stats })
+}
+
+fn nanos() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// GET `http://addr/jsonstats` as JSON.
+pub async fn json_stats(http: &reqwest::Client, addr: &str) -> serde_json::Value {
+    http.get(format!("http://{addr}/jsonstats"))
+        .send()
+        .await
+        .expect("jsonstats")
+        .json()
+        .await
+        .expect("jsonstats json")
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: not true within {timeout:?}");
+}
+
+/// The usage object of an SSE body (the last `data:` event carrying `usage`).
+pub fn sse_usage(body: &str) -> Option<serde_json::Value> {
+    body.lines()
+        .rev()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| v.get("usage").filter(|u| !u.is_null()).cloned())
+        .next()
+}
+
+/// Adjusted total of an OpenAI usage object at coefficient 1.0 and unit multipliers
+/// (runners.md §5.2: prompt and completion totals; cached ⊆ prompt, reasoning ⊆ completion).
+pub fn adjusted_total(usage: &serde_json::Value) -> u64 {
+    usage["prompt_tokens"].as_u64().unwrap_or(0) + usage["completion_tokens"].as_u64().unwrap_or(0)
+}
+
+/// Sum of `total_adjusted_tokens_used` over the workers.
+pub async fn workers_tokens(http: &reqwest::Client, net: &UpNetwork) -> u64 {
+    let mut sum = 0;
+    for w in net.workers() {
+        let stats = json_stats(http, w.stats.as_deref().expect("worker stats")).await;
+        sum += stats["stats"]["total_adjusted_tokens_used"]
+            .as_u64()
+            .unwrap_or(0);
+    }
+    sum
+}

@@ -1,0 +1,357 @@
+//! The client's OpenAI-compatible HTTP API (runners.md §4.1, delta §5.1):
+//! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
+//! CORS (`OPTIONS` on any path), and `/stats`, `/jsonstats`, `/metrics`.
+//!
+//! Streams (`"stream": true`) are written to the caller part by part as they
+//! arrive; a failure mid-stream ends it with one SSE error event. Non-stream
+//! answers are collected first so a failure can still be a 502/504 JSON error.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use cocoon_wire::schema::{enums, functions};
+use tokio::net::TcpListener;
+
+use super::error::ApiError;
+use super::request::{self, AnswerStream, MAX_BODY_BYTES};
+use super::{unix_now, ClientState};
+use crate::worker::is_hop_by_hop_header as is_hop_by_hop;
+
+/// Largest non-stream answer we collect before answering.
+const MAX_COLLECTED_ANSWER: usize = 256 << 20;
+/// Deadline of `client.getWorkerTypesV2` (reference: 10 s).
+const MODELS_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the HTTP API on `listener` until the process ends.
+pub async fn serve_client_http(
+    listener: TcpListener,
+    state: Arc<ClientState>,
+) -> std::io::Result<()> {
+    let app = Router::new().fallback(dispatch).with_state(state);
+    axum::serve(listener, app).await
+}
+
+async fn dispatch(State(state): State<Arc<ClientState>>, req: Request) -> Response {
+    let mut resp = route(state, req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Authorization"),
+    );
+    resp
+}
+
+async fn route(state: Arc<ClientState>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if method == Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/jsonstats") => json_stats(&state),
+        ("GET", "/stats") => html_stats(&state),
+        ("GET", "/metrics") => metrics(&state),
+        ("GET", "/v1/models") => models(&state)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        ("POST", "/v1/chat/completions") | ("POST", "/v1/completions") => inference(state, req)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        (_, "/v1/chat/completions") | (_, "/v1/completions") | (_, "/v1/models") => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+        .into_response(),
+        _ => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_url",
+            format!("unknown URL {path}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            state.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                "request_too_large",
+                format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    let forwarded: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !is_hop_by_hop(n.as_str()) && !matches!(n.as_str(), "authorization" | "cookie")
+        })
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let prepared = request::prepare(parts.uri.path(), forwarded, &bytes).inspect_err(|_| {
+        state.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    })?;
+    state.counters.queries.fetch_add(1, Ordering::Relaxed);
+    let client_start = unix_now();
+    let started = request::start(&state, &prepared).await.inspect_err(|_| {
+        state.counters.failed.fetch_add(1, Ordering::Relaxed);
+    })?;
+
+    let status = u16::try_from(started.head.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| {
+            ApiError::upstream(format!(
+                "engine answered an invalid status {}",
+                started.head.status_code
+            ))
+        })?;
+    let mut builder = Response::builder().status(status);
+    let mut has_type = false;
+    for h in &started.head.headers {
+        if is_hop_by_hop(&h.name) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(h.name.as_str()),
+            HeaderValue::try_from(h.value.as_str()),
+        ) {
+            has_type |= n == header::CONTENT_TYPE;
+            builder = builder.header(n, v);
+        }
+    }
+    if !has_type {
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+    }
+    builder = builder.header("X-Cocoon-Client-Start", format!("{client_start:.6}"));
+    builder = builder.header("X-Cocoon-Client-End", format!("{:.6}", unix_now()));
+
+    let body = if started.complete {
+        state.counters.success.fetch_add(1, Ordering::Relaxed);
+        Body::from(started.head.payload)
+    } else if prepared.stream {
+        Body::from_stream(stream_body(state.clone(), started.answers))
+    } else {
+        Body::from(collect_body(&state, started.head.payload, started.answers).await?)
+    };
+    builder
+        .body(body)
+        .map_err(|e| ApiError::upstream(format!("cannot build the response: {e}")))
+}
+
+/// Collects a non-stream answer; failures become 502/504 JSON errors.
+async fn collect_body(
+    state: &ClientState,
+    mut out: Vec<u8>,
+    mut answers: AnswerStream,
+) -> Result<Vec<u8>, ApiError> {
+    loop {
+        let result = match answers.next().await {
+            Ok(enums::client::QueryAnswerEx::QueryAnswerPartEx(p)) => {
+                state
+                    .counters
+                    .bytes_received
+                    .fetch_add(p.answer.len() as u64, Ordering::Relaxed);
+                out.extend_from_slice(&p.answer);
+                if out.len() > MAX_COLLECTED_ANSWER {
+                    Err(ApiError::upstream(
+                        "answer too large to collect; use \"stream\": true",
+                    ))
+                } else if p.flags & 1 != 0 {
+                    state.counters.success.fetch_add(1, Ordering::Relaxed);
+                    return Ok(out);
+                } else {
+                    continue;
+                }
+            }
+            Ok(enums::client::QueryAnswerEx::QueryAnswerErrorEx(e)) => {
+                let mut err = ApiError::from_wire(e.error_code, &e.error);
+                if err.status.is_client_error() {
+                    // A 4xx after the head means the link failed mid-answer.
+                    err = ApiError::upstream(e.error);
+                }
+                Err(err)
+            }
+            Ok(enums::client::QueryAnswerEx::QueryAnswerEx(_)) => {
+                Err(ApiError::upstream("answer head received twice"))
+            }
+            Err(e) => Err(e),
+        };
+        state.counters.failed.fetch_add(1, Ordering::Relaxed);
+        return result;
+    }
+}
+
+struct StreamState {
+    client: Arc<ClientState>,
+    answers: AnswerStream,
+    done: bool,
+}
+
+/// The body of a streamed answer: each part as it arrives; an error ends the
+/// stream with one SSE error event.
+fn stream_body(
+    client: Arc<ClientState>,
+    answers: AnswerStream,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let st = StreamState {
+        client,
+        answers,
+        done: false,
+    };
+    futures::stream::unfold(st, |mut st| async move {
+        while !st.done {
+            let err = match st.answers.next().await {
+                Ok(enums::client::QueryAnswerEx::QueryAnswerPartEx(p)) => {
+                    let last = p.flags & 1 != 0;
+                    st.client
+                        .counters
+                        .bytes_received
+                        .fetch_add(p.answer.len() as u64, Ordering::Relaxed);
+                    if last {
+                        st.done = true;
+                        st.client.counters.success.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if p.answer.is_empty() {
+                        continue;
+                    }
+                    return Some((Ok(Bytes::from(p.answer)), st));
+                }
+                Ok(enums::client::QueryAnswerEx::QueryAnswerErrorEx(e)) => {
+                    ApiError::from_wire(e.error_code, &e.error)
+                }
+                Ok(enums::client::QueryAnswerEx::QueryAnswerEx(_)) => {
+                    ApiError::upstream("answer head received twice")
+                }
+                Err(e) => e,
+            };
+            tracing::info!(error = %err.message, "stream ended with an error");
+            st.done = true;
+            st.client.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return Some((Ok(Bytes::from(err.to_sse_event())), st));
+        }
+        None
+    })
+}
+
+async fn models(state: &ClientState) -> Result<Response, ApiError> {
+    let proxies = state.ready_proxies();
+    if proxies.is_empty() {
+        return Err(ApiError::no_proxy());
+    }
+    let mut last = ApiError::no_proxy();
+    for proxy in proxies {
+        match proxy
+            .session
+            .call(
+                &functions::client::GetWorkerTypesV2 {},
+                MODELS_QUERY_TIMEOUT,
+            )
+            .await
+        {
+            Ok(enums::client::WorkerTypesV2::WorkerTypesV2(t)) => {
+                let data: Vec<serde_json::Value> = t
+                    .types
+                    .iter()
+                    .map(|m| {
+                        let mut workers: Vec<_> = m.workers.iter().collect();
+                        workers.sort_by_key(|w| w.coefficient);
+                        let workers: Vec<serde_json::Value> = workers
+                            .iter()
+                            .map(|w| {
+                                serde_json::json!({"coefficient": w.coefficient, "running_requests": w.active_requests,
+                                    "max_running_requests": w.max_active_requests})
+                            })
+                            .collect();
+                        serde_json::json!({"id": m.name, "object": "model", "created": 0, "owned_by": "cocoon", "workers": workers})
+                    })
+                    .collect();
+                let body = serde_json::json!({"object": "list", "data": data});
+                return Ok((
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response());
+            }
+            Err(e) => {
+                last = ApiError::upstream(format!("got error from proxy {}: {e}", proxy.address))
+            }
+        }
+    }
+    Err(last)
+}
+
+fn json_stats(state: &ClientState) -> Response {
+    let s = state.snapshot();
+    let body = serde_json::json!({
+        "status": {"enabled": true},
+        "stats": {"queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
+                  "failovers": s.failovers, "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent},
+        "localconf": {"owner_address": state.settings.owner_address, "is_test": state.settings.is_test},
+        "proxy_connections": s.proxy_connections,
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn html_stats(state: &ClientState) -> Response {
+    let s = state.snapshot();
+    let mut out = String::from("<html><head><title>cocoon client</title></head><body><pre>\n");
+    out.push_str(&format!(
+        "queries {} success {} failed {} rejected {} failovers {}\n",
+        s.queries, s.success, s.failed, s.rejected, s.failovers
+    ));
+    for p in &s.proxy_connections {
+        let addr = p.address.replace('<', "&lt;");
+        out.push_str(&format!(
+            "proxy {addr} ready {} proto {:?} pending {}\n",
+            p.is_ready, p.proto_version, p.pending_requests
+        ));
+    }
+    out.push_str("</pre></body></html>\n");
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], out).into_response()
+}
+
+fn metrics(state: &ClientState) -> Response {
+    let s = state.snapshot();
+    let ready = s.proxy_connections.iter().filter(|p| p.is_ready).count();
+    let mut out = String::new();
+    for (name, kind, v) in [
+        ("queries_total", "counter", s.queries),
+        ("success_total", "counter", s.success),
+        ("failed_total", "counter", s.failed),
+        ("rejected_total", "counter", s.rejected),
+        ("failovers_total", "counter", s.failovers),
+        ("bytes_received_total", "counter", s.bytes_received),
+        ("ready_proxies", "gauge", ready as u64),
+    ] {
+        out.push_str(&format!(
+            "# TYPE cocoon_client_{name} {kind}\ncocoon_client_{name} {v}\n"
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

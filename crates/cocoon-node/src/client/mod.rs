@@ -1,0 +1,82 @@
+//! The client role: keeps connections to proxies and serves an
+//! OpenAI-compatible HTTP API on localhost that sends requests through them.
+//!
+//! Layout: [`proxy_conn`] (dial, the client handshake of runners.md §3.2 with
+//! protocol [1,4], answer routing by request id, reconnect), [`request`]
+//! (preparing a request: COCOON extension fields, delta §4.2; sending it with
+//! failover across proxies), [`http`] (the HTTP API: `/v1/models`,
+//! `/v1/chat/completions`, `/v1/completions`, CORS, stats), [`error`]
+//! (OpenAI-shaped errors).
+//!
+//! Deviations from the reference, on purpose: the client has its own deadline
+//! (the request's `timeout` + a margin; the reference has none, §4.2), proxy
+//! failover before the first byte, streaming bodies as parts arrive, errors in
+//! OpenAI's JSON shape with meaningful statuses, and the caller's
+//! `Authorization`/`Cookie` headers are not forwarded to workers.
+
+pub mod error;
+pub mod http;
+pub mod proxy_conn;
+pub mod request;
+mod settings;
+mod state;
+
+pub use settings::ClientSettings;
+pub use state::{ClientState, ClientStatsSnapshot};
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::common::dial::DialConfig;
+
+/// Lowest protocol version this client speaks (delta §1.3).
+pub const CLIENT_MIN_PROTO: i32 = crate::common::proto::CLIENT_VERSIONS.min;
+/// Highest protocol version this client speaks.
+pub const CLIENT_MAX_PROTO: i32 = crate::common::proto::CLIENT_VERSIONS.max;
+
+/// Fatal client errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("client configuration: {0}")]
+    Config(String),
+    #[error("client HTTP server: {0}")]
+    Http(String),
+}
+
+/// Runs a client until the process ends: one task per proxy target and the
+/// HTTP API on `http_listener`.
+pub async fn run_client(
+    settings: ClientSettings,
+    dial: DialConfig,
+    http_listener: TcpListener,
+) -> Result<(), ClientError> {
+    let targets = settings.proxy_targets();
+    if targets.is_empty() {
+        return Err(ClientError::Config(
+            "the root config registers no proxy".into(),
+        ));
+    }
+    let state = Arc::new(ClientState::new(settings, targets.clone()));
+    tracing::info!(proxies = ?targets, tee = ?dial.tee, proxy_policy = %dial.policy_name, "client starting");
+    let dial = Arc::new(dial);
+    for (index, address) in targets.into_iter().enumerate() {
+        tokio::spawn(proxy_conn::run_proxy_target(
+            state.clone(),
+            dial.clone(),
+            index,
+            address,
+        ));
+    }
+    http::serve_client_http(http_listener, state)
+        .await
+        .map_err(|e| ClientError::Http(e.to_string()))
+}
+
+/// Seconds since the UNIX epoch as a double.
+pub(crate) fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

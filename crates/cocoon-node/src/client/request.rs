@@ -1,0 +1,414 @@
+//! Preparing and sending one inference request (runners.md §4.2, delta §4.2,
+//! §5.2): the COCOON extension fields are read and removed, the body is
+//! re-serialised, the request goes to the first ready proxy as
+//! `client.runQueryEx`; if that proxy's connection is down or fails before
+//! the first byte, the next proxy is tried.
+
+use std::time::Duration;
+
+use cocoon_wire::schema::{enums, functions, types};
+use cocoon_wire::tl::to_bytes;
+use rand::RngCore;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::error::ApiError;
+use super::state::ReadyProxy;
+use super::ClientState;
+
+/// Largest accepted request body (delta §5.1: 1 MiB).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Default `timeout` of a request, seconds (reference: 120).
+pub const DEFAULT_TIMEOUT_S: f64 = 120.0;
+/// Our own deadline is the request's timeout plus this margin.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+/// Default `max_coefficient` (4000 = 4.0×).
+pub const DEFAULT_MAX_COEFFICIENT: u64 = 4000;
+/// `max_tokens` injected when the caller sets none (delta §4.2).
+pub const DEFAULT_MAX_TOKENS: u64 = 10000;
+const ANSWER_QUEUE: usize = 256;
+
+/// A request ready to send.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub path: String,
+    pub model: String,
+    pub body: Vec<u8>,
+    pub stream: bool,
+    pub max_coefficient: i32,
+    pub max_tokens: i32,
+    /// Seconds.
+    pub timeout: f64,
+    pub enable_debug: bool,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Reads and strips the COCOON extension fields; errors are OpenAI-shaped 400s.
+pub fn prepare(
+    path: &str,
+    headers: Vec<(String, String)>,
+    body: &[u8],
+) -> Result<PreparedRequest, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let Value::Object(mut obj) = value else {
+        return Err(ApiError::invalid(
+            "invalid_json",
+            "request body must be a JSON object",
+        ));
+    };
+    let model = match obj.get("model") {
+        Some(Value::String(m)) if !m.is_empty() => m.clone(),
+        Some(_) => {
+            return Err(
+                ApiError::invalid("invalid_type", "'model' must be a non-empty string")
+                    .with_param("model"),
+            )
+        }
+        None => {
+            return Err(
+                ApiError::invalid("missing_required_parameter", "missing field 'model'")
+                    .with_param("model"),
+            )
+        }
+    };
+    let max_coefficient =
+        take_unsigned(&mut obj, "max_coefficient")?.unwrap_or(DEFAULT_MAX_COEFFICIENT);
+    let timeout = match obj.remove("timeout") {
+        None => DEFAULT_TIMEOUT_S,
+        Some(v) => match v.as_f64() {
+            Some(t) if t.is_finite() && t > 0.0 => t.min(24.0 * 3600.0),
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid_type",
+                    "'timeout' must be a positive number of seconds",
+                )
+                .with_param("timeout"))
+            }
+        },
+    };
+    let enable_debug = match obj.remove("enable_debug") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(
+                ApiError::invalid("invalid_type", "'enable_debug' must be a boolean")
+                    .with_param("enable_debug"),
+            )
+        }
+    };
+    match obj.remove("request_guid") {
+        None | Some(Value::String(_)) => {}
+        Some(_) => {
+            return Err(
+                ApiError::invalid("invalid_type", "'request_guid' must be a string")
+                    .with_param("request_guid"),
+            )
+        }
+    }
+    let max_tokens = match (
+        peek_unsigned(&obj, "max_completion_tokens")?,
+        peek_unsigned(&obj, "max_tokens")?,
+    ) {
+        (Some(m), _) | (None, Some(m)) => m,
+        (None, None) => {
+            obj.insert("max_tokens".into(), Value::from(DEFAULT_MAX_TOKENS));
+            DEFAULT_MAX_TOKENS
+        }
+    };
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(
+                ApiError::invalid("invalid_type", "'stream' must be a boolean")
+                    .with_param("stream"),
+            )
+        }
+    };
+    let body = serde_json::to_vec(&Value::Object(obj))
+        .map_err(|e| ApiError::invalid("invalid_json", e.to_string()))?;
+    Ok(PreparedRequest {
+        path: path.to_string(),
+        model,
+        body,
+        stream,
+        max_coefficient: clamp_i32(max_coefficient),
+        max_tokens: clamp_i32(max_tokens),
+        timeout,
+        enable_debug,
+        headers,
+    })
+}
+
+fn clamp_i32(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+fn take_unsigned(obj: &mut Map<String, Value>, key: &str) -> Result<Option<u64>, ApiError> {
+    let v = peek_unsigned(obj, key)?;
+    obj.remove(key);
+    Ok(v)
+}
+
+fn peek_unsigned(obj: &Map<String, Value>, key: &str) -> Result<Option<u64>, ApiError> {
+    match obj.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_type",
+                format!("'{key}' must be an unsigned integer"),
+            )
+            .with_param(key)
+        }),
+    }
+}
+
+/// A request that got its first answer: the response head and the rest of the stream.
+pub struct Started {
+    pub head: types::http::Response,
+    /// The first answer already completed the request.
+    pub complete: bool,
+    pub answers: AnswerStream,
+}
+
+/// The answers after the first one, with the request's deadline; removes the
+/// routing entry when dropped (the caller went away or the request ended).
+pub struct AnswerStream {
+    rx: mpsc::Receiver<enums::client::QueryAnswerEx>,
+    proxy: ReadyProxy,
+    request_id: [u8; 32],
+    pub deadline: Instant,
+    pub timeout_s: f64,
+}
+
+impl AnswerStream {
+    /// The next answer; `Err` when the deadline passed or the proxy link died.
+    pub async fn next(&mut self) -> Result<enums::client::QueryAnswerEx, ApiError> {
+        match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
+            Err(_) => Err(ApiError::timeout(self.timeout_s)),
+            Ok(None) => Err(ApiError::upstream(format!(
+                "connection to proxy {} lost",
+                self.proxy.address
+            ))),
+            Ok(Some(a)) => Ok(a),
+        }
+    }
+}
+
+impl Drop for AnswerStream {
+    fn drop(&mut self) {
+        self.proxy.lock_pending().remove(&self.request_id);
+    }
+}
+
+/// Sends `req`, trying the ready proxies in order until one gives a first answer.
+pub async fn start(state: &ClientState, req: &PreparedRequest) -> Result<Started, ApiError> {
+    let deadline = Instant::now() + Duration::from_secs_f64(req.timeout) + DEADLINE_MARGIN;
+    let proxies = state.ready_proxies();
+    if proxies.is_empty() {
+        return Err(ApiError::no_proxy());
+    }
+    let mut last_error = ApiError::no_proxy();
+    for (attempt, proxy) in proxies.into_iter().enumerate() {
+        if attempt > 0 {
+            state
+                .counters
+                .failovers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(proxy = %proxy.address, "failing over to the next proxy");
+        }
+        match start_on(state, &proxy, req, deadline).await {
+            Ok(started) => return Ok(started),
+            Err((err, retry)) => {
+                if !retry {
+                    return Err(err);
+                }
+                last_error = err;
+            }
+        }
+    }
+    Err(last_error)
+}
+
+/// One attempt; the error says whether another proxy may do better.
+async fn start_on(
+    state: &ClientState,
+    proxy: &ReadyProxy,
+    req: &PreparedRequest,
+    deadline: Instant,
+) -> Result<Started, (ApiError, bool)> {
+    let mut request_id = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut request_id);
+    let (tx, rx) = mpsc::channel(ANSWER_QUEUE);
+    proxy.lock_pending().insert(request_id, tx);
+    let mut answers = AnswerStream {
+        rx,
+        proxy: proxy.clone(),
+        request_id,
+        deadline,
+        timeout_s: req.timeout,
+    };
+
+    let mut headers: Vec<types::http::Header> = req
+        .headers
+        .iter()
+        .map(|(n, v)| types::http::Header {
+            name: n.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    headers.push(types::http::Header {
+        name: "Content-Length".into(),
+        value: req.body.len().to_string(),
+    });
+    let http_request = functions::http::Request {
+        method: "POST".into(),
+        url: req.path.clone(),
+        http_version: "HTTP/1.1".into(),
+        headers,
+        payload: req.body.clone(),
+    };
+    let v3 = proxy.proto_version >= 3;
+    let run = functions::client::RunQueryEx {
+        model_name: req.model.clone(),
+        query: to_bytes(&http_request),
+        max_coefficient: req.max_coefficient,
+        max_tokens: req.max_tokens,
+        timeout: req.timeout * 0.95,
+        request_id,
+        min_config_version: state.settings.config_version,
+        flags: 1,
+        enable_debug: Some(req.enable_debug),
+        // v≥3: bit 1 with an all-zero key means "not encrypted" (delta §1.2).
+        public_key: v3.then_some([0u8; 32]),
+    };
+    state
+        .counters
+        .bytes_sent
+        .fetch_add(req.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = proxy.session.send(to_bytes(&run)).await {
+        return Err((
+            ApiError::upstream(format!("cannot send to proxy {}: {e}", proxy.address)),
+            true,
+        ));
+    }
+    let first = answers.next().await.map_err(|e| {
+        let retry = e.status == axum::http::StatusCode::BAD_GATEWAY;
+        (e, retry)
+    })?;
+    match first {
+        enums::client::QueryAnswerEx::QueryAnswerEx(a) => {
+            let head =
+                cocoon_wire::tl::from_bytes::<types::http::Response>(&a.answer).map_err(|e| {
+                    (
+                        ApiError::upstream(format!("malformed answer head from the network: {e}")),
+                        false,
+                    )
+                })?;
+            Ok(Started {
+                head,
+                complete: a.flags & 1 != 0,
+                answers,
+            })
+        }
+        enums::client::QueryAnswerEx::QueryAnswerErrorEx(e) => {
+            let retry = e.error_code == 651;
+            Err((ApiError::from_wire(e.error_code, &e.error), retry))
+        }
+        enums::client::QueryAnswerEx::QueryAnswerPartEx(_) => Err((
+            ApiError::upstream("answer part arrived before the answer head"),
+            false,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+
+    #[test]
+    fn extension_fields_are_read_and_removed() {
+        let req = prepare(
+            "/v1/chat/completions",
+            Vec::new(),
+            &body(
+                serde_json::json!({"model": "m", "messages": [], "max_coefficient": 1500, "timeout": 7.5,
+                "enable_debug": true, "request_guid": "g", "stream": true, "max_tokens": 33}),
+            ),
+        );
+        let req = req.unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
+        assert_eq!(
+            (req.max_coefficient, req.max_tokens, req.timeout),
+            (1500, 33, 7.5)
+        );
+        assert!(req.enable_debug && req.stream);
+        let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        for gone in ["max_coefficient", "timeout", "enable_debug", "request_guid"] {
+            assert!(
+                sent.get(gone).is_none(),
+                "{gone} must not be forwarded: {sent}"
+            );
+        }
+        assert_eq!(sent["max_tokens"], 33);
+    }
+
+    #[test]
+    fn defaults_and_injected_max_tokens() {
+        let req = prepare(
+            "/v1/completions",
+            Vec::new(),
+            &body(serde_json::json!({"model": "m", "prompt": "x"})),
+        );
+        let req = req.unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
+        assert_eq!(req.max_coefficient as u64, DEFAULT_MAX_COEFFICIENT);
+        assert_eq!(req.timeout, DEFAULT_TIMEOUT_S);
+        assert!(!req.stream);
+        let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+        assert_eq!(sent["max_tokens"], DEFAULT_MAX_TOKENS);
+    }
+
+    #[test]
+    fn bad_requests_are_400_with_param() {
+        let cases = [
+            (b"{not json".to_vec(), None),
+            (b"[1,2]".to_vec(), None),
+            (body(serde_json::json!({"messages": []})), Some("model")),
+            (body(serde_json::json!({"model": 5})), Some("model")),
+            (
+                body(serde_json::json!({"model": "m", "max_coefficient": -1})),
+                Some("max_coefficient"),
+            ),
+            (
+                body(serde_json::json!({"model": "m", "timeout": "soon"})),
+                Some("timeout"),
+            ),
+            (
+                body(serde_json::json!({"model": "m", "stream": "yes"})),
+                Some("stream"),
+            ),
+            (
+                body(serde_json::json!({"model": "m", "max_tokens": 1.5})),
+                Some("max_tokens"),
+            ),
+        ];
+        for (b, param) in cases {
+            match prepare("/v1/chat/completions", Vec::new(), &b) {
+                Ok(_) => panic!("accepted {}", String::from_utf8_lossy(&b)),
+                Err(e) => {
+                    assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
+                    assert_eq!(e.param.as_deref(), param, "{}", String::from_utf8_lossy(&b));
+                }
+            }
+        }
+    }
+}

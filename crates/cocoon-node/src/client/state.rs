@@ -1,0 +1,156 @@
+//! The client's shared state: one slot per proxy target (ready or not), the
+//! routing table of requests waiting for answers, and counters.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cocoon_net::Session;
+use cocoon_wire::schema::enums;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::ClientSettings;
+
+/// Messages routed to one waiting request.
+pub(crate) type AnswerSender = mpsc::Sender<enums::client::QueryAnswerEx>;
+
+/// A ready proxy connection.
+#[derive(Clone)]
+pub(crate) struct ReadyProxy {
+    pub address: String,
+    pub session: Session,
+    pub proto_version: i32,
+    /// Requests waiting for answers on this connection, by client request id.
+    pub pending: Arc<Mutex<HashMap<[u8; 32], AnswerSender>>>,
+}
+
+impl ReadyProxy {
+    pub(crate) fn lock_pending(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], AnswerSender>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+struct Slot {
+    address: String,
+    ready: Option<ReadyProxy>,
+    last_error: Option<String>,
+}
+
+/// Shared client state (one per process).
+pub struct ClientState {
+    pub settings: ClientSettings,
+    slots: Mutex<Vec<Slot>>,
+    pub(crate) counters: Counters,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub queries: AtomicU64,
+    pub success: AtomicU64,
+    pub failed: AtomicU64,
+    pub rejected: AtomicU64,
+    pub failovers: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bytes_sent: AtomicU64,
+}
+
+/// A point-in-time copy for the stats endpoints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientStatsSnapshot {
+    pub queries: u64,
+    pub success: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub failovers: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub proxy_connections: Vec<ProxySlotSnapshot>,
+}
+
+/// One proxy target on the stats page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxySlotSnapshot {
+    pub address: String,
+    pub is_ready: bool,
+    pub proto_version: Option<i32>,
+    pub pending_requests: usize,
+    pub last_error: Option<String>,
+}
+
+impl ClientState {
+    pub(crate) fn new(settings: ClientSettings, targets: Vec<String>) -> Self {
+        let slots = targets
+            .into_iter()
+            .map(|address| Slot {
+                address,
+                ready: None,
+                last_error: None,
+            })
+            .collect();
+        ClientState {
+            settings,
+            slots: Mutex::new(slots),
+            counters: Counters::default(),
+        }
+    }
+
+    fn lock_slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_ready(&self, index: usize, proxy: Option<ReadyProxy>, error: Option<String>) {
+        if let Some(slot) = self.lock_slots().get_mut(index) {
+            slot.ready = proxy;
+            if error.is_some() {
+                slot.last_error = error;
+            }
+        }
+    }
+
+    /// Ready proxies in target order (the first is preferred, the rest are failover).
+    pub(crate) fn ready_proxies(&self) -> Vec<ReadyProxy> {
+        self.lock_slots()
+            .iter()
+            .filter_map(|s| s.ready.clone())
+            .filter(|p| !p.session.is_closed())
+            .collect()
+    }
+
+    /// Whether at least one proxy connection is ready.
+    pub fn has_ready_proxy(&self) -> bool {
+        !self.ready_proxies().is_empty()
+    }
+
+    pub fn snapshot(&self) -> ClientStatsSnapshot {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let proxy_connections = self
+            .lock_slots()
+            .iter()
+            .map(|s| ProxySlotSnapshot {
+                address: s.address.clone(),
+                is_ready: s.ready.as_ref().is_some_and(|r| !r.session.is_closed()),
+                proto_version: s.ready.as_ref().map(|r| r.proto_version),
+                pending_requests: s
+                    .ready
+                    .as_ref()
+                    .map(|r| r.lock_pending().len())
+                    .unwrap_or(0),
+                last_error: s.last_error.clone(),
+            })
+            .collect();
+        ClientStatsSnapshot {
+            queries: get(&c.queries),
+            success: get(&c.success),
+            failed: get(&c.failed),
+            rejected: get(&c.rejected),
+            failovers: get(&c.failovers),
+            bytes_received: get(&c.bytes_received),
+            bytes_sent: get(&c.bytes_sent),
+            proxy_connections,
+        }
+    }
+}

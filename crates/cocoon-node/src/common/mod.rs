@@ -1,0 +1,5 @@
+//! (being written)
+
+pub mod dial;
+pub mod proto;
+pub mod stats;

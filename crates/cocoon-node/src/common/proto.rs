@@ -1,0 +1,331 @@
+//! Protocol versions, their negotiation, and the small TL messages every role
+//! builds the same way (final infos, error answers).
+//!
+//! Versions (delta-2026-04 §1.3): proxy `[0,4]`, client `[1,4]`, worker `[3,4]`.
+//! A peer announces its range in its `params` when `flags & 2` is set,
+//! otherwise it is taken as `[0,0]`; the acceptor picks `min(peer max, own max)`
+//! and rejects ranges that do not overlap (runners.md §3.4).
+//! Meanings: v0 legacy `runQuery`/`queryAnswer*` with `tokensUsed` in each
+//! message; v≥1 the `*Ex` messages with `final_info` on the last one; v≥2
+//! timestamps in `final_info` (flags bit 1); v≥3 the key fields of
+//! `runQueryEx` (flags bit 1); v≥4 `worker.params.machine_description_json`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cocoon_wire::schema::types;
+use cocoon_wire::tl::to_bytes;
+
+/// TON `ErrorCode` values used on the wire (runners.md, conventions).
+pub mod code {
+    /// Generic failure.
+    pub const FAILURE: i32 = 601;
+    /// Generic error (e.g. over capacity, balance too low).
+    pub const ERROR: i32 = 602;
+    /// Warning.
+    pub const WARNING: i32 = 603;
+    /// The peer broke the protocol or sent an invalid request.
+    pub const PROTOVIOLATION: i32 = 621;
+    /// Not ready (no workers, connection lost, ...).
+    pub const NOT_READY: i32 = 651;
+    /// Timeout.
+    pub const TIMEOUT: i32 = 652;
+    /// Cancelled.
+    pub const CANCELLED: i32 = 653;
+}
+
+/// An inclusive range of protocol versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionRange {
+    pub min: i32,
+    pub max: i32,
+}
+
+/// Versions the proxy speaks.
+pub const PROXY_VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
+/// Versions the client speaks.
+pub const CLIENT_VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
+/// Versions the worker speaks.
+pub const WORKER_VERSIONS: VersionRange = VersionRange { min: 3, max: 4 };
+
+/// First version with the `*Ex` messages and `final_info`.
+pub const VERSION_EX: i32 = 1;
+/// First version whose `final_info` carries timestamps (flags bit 1).
+pub const VERSION_TIMESTAMPS: i32 = 2;
+/// First version whose `runQueryEx` carries the key field (flags bit 1).
+pub const VERSION_KEYS: i32 = 3;
+
+/// Why two version ranges cannot work together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("protocol version mismatch: peer supports [{peer_min},{peer_max}], we support [{our_min},{our_max}]")]
+pub struct VersionMismatch {
+    pub peer_min: i32,
+    pub peer_max: i32,
+    pub our_min: i32,
+    pub our_max: i32,
+}
+
+/// The peer's announced range: `Some((min, max))` when its params have
+/// `flags & 2`, `None` otherwise (then it is a v0-only peer).
+pub fn peer_range(flags: u32, min: Option<i32>, max: Option<i32>) -> VersionRange {
+    match (flags & 2 != 0, min, max) {
+        (true, Some(min), Some(max)) => VersionRange { min, max },
+        _ => VersionRange { min: 0, max: 0 },
+    }
+}
+
+/// Acceptor-side negotiation: the version both sides will use.
+pub fn negotiate(ours: VersionRange, peer: VersionRange) -> Result<i32, VersionMismatch> {
+    if peer.max < ours.min || ours.max < peer.min || peer.min > peer.max {
+        return Err(VersionMismatch {
+            peer_min: peer.min,
+            peer_max: peer.max,
+            our_min: ours.min,
+            our_max: ours.max,
+        });
+    }
+    Ok(peer.max.min(ours.max))
+}
+
+/// Dialer-side check of the version the acceptor chose (`proxy.params`:
+/// present iff `flags & 2`, else 0).
+pub fn check_chosen(ours: VersionRange, chosen: i32) -> Result<i32, VersionMismatch> {
+    if chosen < ours.min || chosen > ours.max {
+        return Err(VersionMismatch {
+            peer_min: chosen,
+            peer_max: chosen,
+            our_min: ours.min,
+            our_max: ours.max,
+        });
+    }
+    Ok(chosen)
+}
+
+/// Seconds since the UNIX epoch as a double (the wire's timestamp form).
+pub fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Formats a timestamp as the `X-Cocoon-*-Start/End` headers do (`%.6f`).
+pub fn header_time(t: f64) -> String {
+    format!("{t:.6}")
+}
+
+/// A zero `tokensUsed`.
+pub fn zero_tokens() -> types::TokensUsed {
+    types::TokensUsed {
+        prompt_tokens_used: 0,
+        cached_tokens_used: 0,
+        completion_tokens_used: 0,
+        reasoning_tokens_used: 0,
+        total_tokens_used: 0,
+    }
+}
+
+/// `flags` of a final info: bit 0 debug strings, bit 1 timestamps (v≥2).
+pub fn final_info_flags(debug: bool, version: i32) -> u32 {
+    u32::from(debug) | if version >= VERSION_TIMESTAMPS { 2 } else { 0 }
+}
+
+/// The worker→proxy final info with no tokens (error answers), timestamps
+/// `start`/`end` when the version has them.
+pub fn empty_proxy_final_info(version: i32, start: f64, end: f64) -> types::proxy::QueryFinalInfo {
+    let ts = version >= VERSION_TIMESTAMPS;
+    types::proxy::QueryFinalInfo {
+        flags: final_info_flags(false, version),
+        tokens_used: zero_tokens(),
+        worker_debug: None,
+        worker_start_time: ts.then_some(start),
+        worker_end_time: ts.then_some(end),
+    }
+}
+
+/// The proxy→client final info with no tokens (proxy-side errors).
+pub fn empty_client_final_info(
+    version: i32,
+    start: f64,
+    end: f64,
+) -> types::client::QueryFinalInfo {
+    let ts = version >= VERSION_TIMESTAMPS;
+    types::client::QueryFinalInfo {
+        flags: final_info_flags(false, version),
+        tokens_used: zero_tokens(),
+        worker_debug: None,
+        proxy_debug: None,
+        proxy_start_time: ts.then_some(start),
+        proxy_end_time: ts.then_some(end),
+        worker_start_time: ts.then_some(end),
+        worker_end_time: ts.then_some(end),
+    }
+}
+
+/// A proxy→client error answer in the form the client's version understands:
+/// `client.queryAnswerErrorEx` (flags 1, zero-token final info) for v≥1 —
+/// unlike the December reference, which sent the legacy form to everyone
+/// (runners.md §13.1) — and the legacy `client.queryAnswerError` /
+/// `client.queryAnswerPartError` (after an answer was sent) for v0.
+pub fn client_error_bytes(
+    version: i32,
+    request_id: [u8; 32],
+    error_code: i32,
+    message: &str,
+    answer_started: bool,
+    start: f64,
+) -> Vec<u8> {
+    if version >= VERSION_EX {
+        to_bytes(&types::client::QueryAnswerErrorEx {
+            request_id,
+            error_code,
+            error: message.to_owned(),
+            flags: 1,
+            final_info: Some(empty_client_final_info(version, start, now_unix())),
+        })
+    } else if answer_started {
+        to_bytes(&types::client::QueryAnswerPartError {
+            error_code,
+            error: message.to_owned(),
+            request_id,
+            request_tokens_used: zero_tokens(),
+        })
+    } else {
+        to_bytes(&types::client::QueryAnswerError {
+            error_code,
+            error: message.to_owned(),
+            request_id,
+            request_tokens_used: zero_tokens(),
+        })
+    }
+}
+
+/// A worker→proxy error answer: `proxy.queryAnswerErrorEx` (flags 1,
+/// zero-token final info) for v≥1, legacy `proxy.queryAnswerError` /
+/// `proxy.queryAnswerPartError` for v0.
+pub fn worker_error_bytes(
+    version: i32,
+    request_id: [u8; 32],
+    error_code: i32,
+    message: &str,
+    answer_started: bool,
+    start: f64,
+) -> Vec<u8> {
+    if version >= VERSION_EX {
+        to_bytes(&types::proxy::QueryAnswerErrorEx {
+            request_id,
+            error_code,
+            error: message.to_owned(),
+            flags: 1,
+            final_info: Some(empty_proxy_final_info(version, start, now_unix())),
+        })
+    } else if answer_started {
+        to_bytes(&types::proxy::QueryAnswerPartError {
+            error_code,
+            error: message.to_owned(),
+            request_id,
+            tokens_used: zero_tokens(),
+        })
+    } else {
+        to_bytes(&types::proxy::QueryAnswerError {
+            error_code,
+            error: message.to_owned(),
+            request_id,
+            tokens_used: zero_tokens(),
+        })
+    }
+}
+
+/// Reads the constructor id at the start of a boxed TL object.
+pub fn peek_constructor(data: &[u8]) -> Option<u32> {
+    let head: [u8; 4] = data.get(..4)?.try_into().ok()?;
+    Some(u32::from_le_bytes(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_picks_min_of_maxima() {
+        assert_eq!(negotiate(PROXY_VERSIONS, CLIENT_VERSIONS), Ok(4));
+        assert_eq!(
+            negotiate(PROXY_VERSIONS, VersionRange { min: 1, max: 2 }),
+            Ok(2)
+        );
+        assert_eq!(
+            negotiate(PROXY_VERSIONS, VersionRange { min: 0, max: 0 }),
+            Ok(0)
+        );
+        assert_eq!(
+            negotiate(PROXY_VERSIONS, VersionRange { min: 3, max: 9 }),
+            Ok(4)
+        );
+    }
+
+    #[test]
+    fn negotiation_rejects_disjoint_or_inverted_ranges() {
+        assert!(negotiate(PROXY_VERSIONS, VersionRange { min: 5, max: 6 }).is_err());
+        assert!(negotiate(WORKER_VERSIONS, VersionRange { min: 0, max: 2 }).is_err());
+        assert!(negotiate(PROXY_VERSIONS, VersionRange { min: 3, max: 1 }).is_err());
+        assert!(negotiate(PROXY_VERSIONS, VersionRange { min: -5, max: -1 }).is_err());
+    }
+
+    #[test]
+    fn peer_range_defaults_to_v0_without_flag() {
+        assert_eq!(
+            peer_range(1, Some(1), Some(4)),
+            VersionRange { min: 0, max: 0 }
+        );
+        assert_eq!(
+            peer_range(3, Some(1), Some(4)),
+            VersionRange { min: 1, max: 4 }
+        );
+    }
+
+    #[test]
+    fn chosen_version_is_checked_against_our_range() {
+        assert_eq!(check_chosen(WORKER_VERSIONS, 4), Ok(4));
+        assert!(check_chosen(WORKER_VERSIONS, 2).is_err());
+        assert!(check_chosen(CLIENT_VERSIONS, 0).is_err());
+    }
+
+    #[test]
+    fn final_info_flags_follow_version_and_debug() {
+        assert_eq!(final_info_flags(false, 0), 0);
+        assert_eq!(final_info_flags(true, 1), 1);
+        assert_eq!(final_info_flags(false, 2), 2);
+        assert_eq!(final_info_flags(true, 4), 3);
+    }
+
+    #[test]
+    fn client_error_form_depends_on_version() {
+        let ex = client_error_bytes(2, [7; 32], code::NOT_READY, "no workers", false, 1.0);
+        let legacy = client_error_bytes(0, [7; 32], code::NOT_READY, "no workers", false, 1.0);
+        let legacy_part = client_error_bytes(0, [7; 32], code::NOT_READY, "x", true, 1.0);
+        assert_eq!(
+            peek_constructor(&ex),
+            Some(types::client::QueryAnswerErrorEx::CONSTRUCTOR_ID)
+        );
+        assert_eq!(
+            peek_constructor(&legacy),
+            Some(types::client::QueryAnswerError::CONSTRUCTOR_ID)
+        );
+        assert_eq!(
+            peek_constructor(&legacy_part),
+            Some(types::client::QueryAnswerPartError::CONSTRUCTOR_ID)
+        );
+        let decoded: types::client::QueryAnswerErrorEx =
+            cocoon_wire::tl::from_bytes(&ex).expect("decodes");
+        assert_eq!(decoded.error, "no workers");
+        assert_eq!(decoded.flags, 1);
+        let info = decoded.final_info.expect("final info");
+        assert_eq!(info.flags, 2);
+        assert!(info.proxy_end_time.is_some());
+    }
+
+    #[test]
+    fn peek_constructor_handles_short_input() {
+        assert_eq!(peek_constructor(&[1, 2, 3]), None);
+        assert_eq!(peek_constructor(&[1, 0, 0, 0, 9]), Some(1));
+    }
+}

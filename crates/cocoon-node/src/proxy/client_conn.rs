@@ -1,0 +1,355 @@
+//! One client connection: the handshake of runners.md §3.2 (fake-TON auth)
+//! and, once ready, the client's requests and queries.
+//!
+//! Handshake: `client.connectToProxy` (checks: params flag 1, `is_test`,
+//! owner address, config version, protocol version) → `client.connectedToProxy`
+//! with Short auth (secret hash `sha256("")`, nonce 0) → `authorizeWithProxyShort`
+//! (accepted iff `sha256(data)` equals the hash) or `authorizeWithProxyLong`
+//! (accepted at once in fake-TON mode) → ready. Every failure answers the
+//! query with an error and closes the connection, as the reference does.
+//! A client that does not finish within the handshake timeout is dropped.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use cocoon_net::{Inbound, InboundMessage, IncomingQuery, Session};
+use cocoon_tee::PeerIdentity;
+use cocoon_wire::schema::{enums, types};
+use cocoon_wire::tl::to_bytes;
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::messages::{
+    decode_client_packet, decode_client_query, empty_payment, ClientPacket, ClientQuery,
+};
+use super::registry::lock;
+use super::relay::{run_request, ClientCtx};
+use super::{ProxyCounters, ProxyShared};
+use crate::common::proto::{self, code, PROXY_VERSIONS};
+
+/// Where a client connection is in its life.
+enum State {
+    AwaitConnect,
+    AwaitAuth { version: i32, owner: String },
+    Ready(Arc<ClientCtx>),
+}
+
+/// A handshake failure: the query gets this error and the connection closes.
+struct Refusal(i32, String);
+
+/// Serves one established client session until it ends.
+pub async fn serve_client(
+    shared: Arc<ProxyShared>,
+    session: Session,
+    mut inbound: Inbound,
+    peer: PeerIdentity,
+) {
+    ProxyCounters::add(&shared.counters.client_connections, 1);
+    let label = session.peer_label().to_owned();
+    info!(peer = %label, tee = %peer.tee, "client connected");
+    let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
+    let mut state = State::AwaitConnect;
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let running: Arc<Mutex<HashSet<[u8; 32]>>> = Arc::default();
+    loop {
+        let ready = matches!(state, State::Ready(_));
+        let msg = tokio::select! {
+            msg = inbound.next() => msg,
+            _ = tokio::time::sleep_until(deadline), if !ready => {
+                warn!(peer = %label, "client did not finish its handshake in time");
+                break;
+            }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let Some(msg) = msg else { break };
+        match msg {
+            InboundMessage::Packet(data) => match (&state, decode_client_packet(&data)) {
+                (State::Ready(ctx), ClientPacket::Run(req)) => {
+                    if !lock(&running).insert(req.request_id) {
+                        let bytes = proto::client_error_bytes(
+                            ctx.version,
+                            req.request_id,
+                            code::PROTOVIOLATION,
+                            "duplicate request id",
+                            false,
+                            proto::now_unix(),
+                        );
+                        let _ = ctx.session.send(bytes).await;
+                        continue;
+                    }
+                    let (shared, ctx, running) = (shared.clone(), ctx.clone(), running.clone());
+                    tasks.spawn(async move {
+                        let id = req.request_id;
+                        run_request(shared, ctx, req).await;
+                        lock(&running).remove(&id);
+                    });
+                }
+                (_, ClientPacket::Run(_)) => {
+                    debug!(peer = %label, "request before handshake dropped")
+                }
+                (_, ClientPacket::Unknown { constructor }) => {
+                    debug!(peer = %label, constructor = ?constructor, "unknown packet from client dropped")
+                }
+            },
+            InboundMessage::Query(q) => {
+                if let Err(Refusal(code, message)) =
+                    on_query(&shared, &session, &mut state, q).await
+                {
+                    warn!(peer = %label, code, %message, "client handshake refused");
+                    break;
+                }
+            }
+        }
+    }
+    info!(peer = %label, running = tasks.len(), "client connection closed");
+    tasks.abort_all();
+    session.close();
+}
+
+/// Handles one query; `Err` means the connection must close (the query was
+/// already answered with the error).
+async fn on_query(
+    shared: &ProxyShared,
+    session: &Session,
+    state: &mut State,
+    q: IncomingQuery,
+) -> Result<(), Refusal> {
+    let query = decode_client_query(&q.data);
+    let result = match (&*state, query) {
+        (State::AwaitConnect, ClientQuery::Connect(c)) => match check_connect(shared, &c) {
+            Ok((version, owner)) => {
+                *state = State::AwaitAuth { version, owner };
+                Ok(to_bytes(&connected_answer(shared, version)))
+            }
+            Err(refusal) => Err(refusal),
+        },
+        (State::AwaitAuth { version, owner }, ClientQuery::AuthShort(a)) => {
+            let hash: [u8; 32] = Sha256::digest(&a.data).into();
+            if hash == shared.settings.client_secret_hash {
+                let ctx = ClientCtx {
+                    session: session.clone(),
+                    version: *version,
+                    owner: owner.clone(),
+                };
+                info!(owner = %owner, version, "client authorized (short auth)");
+                *state = State::Ready(Arc::new(ctx));
+                Ok(to_bytes(&auth_success()))
+            } else {
+                Err(Refusal(code::ERROR, "sha256 mismatch".into()))
+            }
+        }
+        (State::AwaitAuth { version, owner }, ClientQuery::AuthLong) => {
+            // Fake-TON mode: long auth succeeds at once (runners.md §6.10).
+            let ctx = ClientCtx {
+                session: session.clone(),
+                version: *version,
+                owner: owner.clone(),
+            };
+            info!(owner = %owner, version, "client authorized (long auth, fake TON)");
+            *state = State::Ready(Arc::new(ctx));
+            Ok(to_bytes(&auth_success()))
+        }
+        (State::Ready(_), ClientQuery::UpdatePaymentStatus) => {
+            Ok(to_bytes(&types::client::PaymentStatus {
+                signed_payment: empty_payment(),
+                db_tokens: 0,
+                max_tokens: 0,
+            }))
+        }
+        (State::Ready(_), ClientQuery::GetWorkerTypes) => Ok(to_bytes(&worker_types(shared))),
+        (State::Ready(_), ClientQuery::GetWorkerTypesV2) => Ok(to_bytes(&worker_types_v2(shared))),
+        (State::Ready(_), ClientQuery::Unknown { constructor }) => {
+            debug!(constructor = ?constructor, "unknown query from client");
+            let _ = q.error(code::PROTOVIOLATION, "unknown query").await;
+            return Ok(());
+        }
+        (_, other) => Err(Refusal(
+            code::PROTOVIOLATION,
+            format!("unexpected query in this state: {}", query_name(&other)),
+        )),
+    };
+    match result {
+        Ok(bytes) => {
+            let _ = q.answer(bytes).await;
+            Ok(())
+        }
+        Err(Refusal(code, message)) => {
+            let _ = q.error(code, message.clone()).await;
+            Err(Refusal(code, message))
+        }
+    }
+}
+
+fn query_name(q: &ClientQuery) -> &'static str {
+    match q {
+        ClientQuery::Connect(_) => "client.connectToProxy",
+        ClientQuery::AuthShort(_) => "client.authorizeWithProxyShort",
+        ClientQuery::AuthLong => "client.authorizeWithProxyLong",
+        ClientQuery::UpdatePaymentStatus => "client.updatePaymentStatus",
+        ClientQuery::GetWorkerTypes => "client.getWorkerTypes",
+        ClientQuery::GetWorkerTypesV2 => "client.getWorkerTypesV2",
+        ClientQuery::Unknown { .. } => "unknown",
+    }
+}
+
+/// The checks of runners.md §3.2 step 3; the negotiated version and owner.
+fn check_connect(
+    shared: &ProxyShared,
+    c: &cocoon_wire::schema::functions::client::ConnectToProxy,
+) -> Result<(i32, String), Refusal> {
+    let p = &c.params;
+    if p.flags & 1 == 0 {
+        return Err(Refusal(code::PROTOVIOLATION, "too old client".into()));
+    }
+    if p.is_test.unwrap_or(false) != shared.settings.is_test {
+        return Err(Refusal(code::PROTOVIOLATION, "is_test mismatch".into()));
+    }
+    if !looks_like_ton_address(&p.client_owner_address) {
+        return Err(Refusal(
+            code::PROTOVIOLATION,
+            format!("invalid owner address '{}'", p.client_owner_address),
+        ));
+    }
+    if c.min_config_version > shared.settings.config_version {
+        return Err(Refusal(
+            code::ERROR,
+            "root config version is too low".into(),
+        ));
+    }
+    let peer = proto::peer_range(p.flags, p.min_proto_version, p.max_proto_version);
+    let version = proto::negotiate(PROXY_VERSIONS, peer)
+        .map_err(|e| Refusal(code::PROTOVIOLATION, e.to_string()))?;
+    Ok((version, p.client_owner_address.clone()))
+}
+
+/// A structural check of a TON address: raw `wc:64hex` or the 48-character
+/// user-friendly base64/base64url form. (Full parsing with the checksum
+/// lives with the contracts code, later.)
+pub fn looks_like_ton_address(s: &str) -> bool {
+    if let Some((wc, hex_part)) = s.split_once(':') {
+        return wc.parse::<i32>().is_ok()
+            && hex_part.len() == 64
+            && hex_part.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    s.len() == 48
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'))
+}
+
+/// `proxy.params` as the proxy announces itself.
+pub fn proxy_params(shared: &ProxyShared, version: i32) -> types::proxy::Params {
+    let s = &shared.settings;
+    types::proxy::Params {
+        flags: 1 | if version > 0 { 2 } else { 0 },
+        proxy_public_key: s.public_key,
+        proxy_owner_address: s.owner_address.clone(),
+        proxy_sc_address: s.proxy_sc_address.clone(),
+        is_test: Some(s.is_test),
+        proto_version: (version > 0).then_some(version),
+    }
+}
+
+fn connected_answer(shared: &ProxyShared, version: i32) -> types::client::ConnectedToProxy {
+    types::client::ConnectedToProxy {
+        params: proxy_params(shared, version),
+        client_sc_address: String::new(),
+        auth: enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(
+            types::client::ProxyConnectionAuthShort {
+                secret_hash: shared.settings.client_secret_hash,
+                nonce: 0,
+            },
+        ),
+        signed_payment: empty_payment(),
+    }
+}
+
+fn auth_success() -> types::client::AuthorizationWithProxySuccess {
+    types::client::AuthorizationWithProxySuccess {
+        signed_payment: empty_payment(),
+        tokens_committed_to_db: 0,
+        max_tokens: 0,
+    }
+}
+
+/// Enabled connections of every model, sorted by coefficient.
+fn enabled_by_model(
+    shared: &ProxyShared,
+) -> Vec<(String, Vec<super::registry::ConnState>, Vec<u32>)> {
+    shared
+        .registry
+        .snapshot()
+        .into_iter()
+        .map(|(model, conns)| {
+            let mut list: Vec<_> = conns
+                .iter()
+                .map(|c| (c.state(), c.max_active))
+                .filter(|(s, _)| !s.disabled)
+                .collect();
+            list.sort_by_key(|(s, _)| s.coefficient);
+            let (states, caps) = list.into_iter().unzip();
+            (model, states, caps)
+        })
+        .collect()
+}
+
+fn clamp_i32(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// `client.workerTypes` (v0 form): min / median / max coefficient per model.
+fn worker_types(shared: &ProxyShared) -> types::client::WorkerTypes {
+    let types = enabled_by_model(shared)
+        .into_iter()
+        .map(|(name, states, _)| {
+            let coef = |i: usize| states.get(i).map_or(0, |s| clamp_i32(s.coefficient));
+            types::client::WorkerType {
+                name,
+                active_workers: clamp_i32(states.len() as i64),
+                coefficient_min: coef(0),
+                coefficient_bucket50: coef(states.len() / 2),
+                coefficient_max: coef(states.len().saturating_sub(1)),
+            }
+        })
+        .collect();
+    types::client::WorkerTypes { types }
+}
+
+/// `client.workerTypesV2`: every model with its enabled connections.
+fn worker_types_v2(shared: &ProxyShared) -> types::client::WorkerTypesV2 {
+    let types = enabled_by_model(shared)
+        .into_iter()
+        .map(|(name, states, caps)| types::client::WorkerTypeV2 {
+            name,
+            workers: states
+                .iter()
+                .zip(caps)
+                .map(|(s, cap)| types::client::WorkerInstanceV2 {
+                    flags: 0,
+                    coefficient: clamp_i32(s.coefficient),
+                    active_requests: clamp_i32(i64::from(s.running)),
+                    max_active_requests: clamp_i32(i64::from(cap)),
+                })
+                .collect(),
+        })
+        .collect();
+    types::client::WorkerTypesV2 { types }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ton_address_shapes() {
+        assert!(looks_like_ton_address(
+            "UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m"
+        ));
+        assert!(looks_like_ton_address(&format!("0:{}", "ab".repeat(32))));
+        assert!(looks_like_ton_address(&format!("-1:{}", "AB".repeat(32))));
+        assert!(!looks_like_ton_address(""));
+        assert!(!looks_like_ton_address("x:00"));
+        assert!(!looks_like_ton_address(&"A".repeat(47)));
+        assert!(!looks_like_ton_address(&format!("0:{}", "zz".repeat(32))));
+    }
+}

@@ -1,0 +1,187 @@
+//! The proxy's listening ports. Each accepted TCP connection goes through the
+//! PoW + RA-TLS gate in-process (`cocoon_tee::link::accept`, with the peer
+//! policy of that port), then the `tcp.connect` init as acceptor
+//! (`cocoon_net::establish`), then the client or worker handler. (The
+//! reference puts a separate router process in front of plain-TCP ports.)
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cocoon_net::{establish, SessionConfig};
+use cocoon_tee::link::{accept, ServerLinkConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{debug, info, warn};
+
+use super::client_conn::serve_client;
+use super::stats_view::ProxyStats;
+use super::worker_conn::serve_worker;
+use super::{ProxySettings, ProxyShared};
+use crate::common::stats::serve_stats_protected;
+
+/// The attested-link settings of the two ports: our certificate, the PoW
+/// difficulty and the peer policy (e.g. `fake`/`tdx` for workers, `any` for
+/// clients).
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    pub workers: ServerLinkConfig,
+    pub clients: ServerLinkConfig,
+}
+
+/// The sockets a proxy serves; `None` = that port is off.
+#[derive(Debug, Default)]
+pub struct ProxyListeners {
+    pub workers: Option<TcpListener>,
+    pub clients: Option<TcpListener>,
+    pub stats: Option<TcpListener>,
+}
+
+/// A running proxy. Dropping it (or [`ProxyHandle::shutdown`]) stops the
+/// listeners and every connection.
+#[derive(Debug)]
+pub struct ProxyHandle {
+    pub shared: Arc<ProxyShared>,
+    pub workers_addr: Option<SocketAddr>,
+    pub clients_addr: Option<SocketAddr>,
+    pub stats_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ProxyHandle {
+    /// Stops the proxy.
+    pub fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+
+    /// Waits until every listener task has ended (they only end on shutdown
+    /// or a fatal error).
+    pub async fn wait(mut self) {
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PeerKind {
+    Worker,
+    Client,
+}
+
+/// Starts a proxy on the given sockets.
+pub async fn start(
+    settings: ProxySettings,
+    gate: GateConfig,
+    listeners: ProxyListeners,
+) -> io::Result<ProxyHandle> {
+    let shared = ProxyShared::new(settings);
+    let addr = |l: &Option<TcpListener>| l.as_ref().map(TcpListener::local_addr).transpose();
+    let (workers_addr, clients_addr, stats_addr) = (
+        addr(&listeners.workers)?,
+        addr(&listeners.clients)?,
+        addr(&listeners.stats)?,
+    );
+    let mut tasks = Vec::new();
+    if let Some(l) = listeners.workers {
+        info!(addr = ?workers_addr, "listening for workers");
+        tasks.push(tokio::spawn(accept_loop(
+            l,
+            PeerKind::Worker,
+            Arc::new(gate.workers),
+            shared.clone(),
+        )));
+    }
+    if let Some(l) = listeners.clients {
+        info!(addr = ?clients_addr, "listening for clients");
+        tasks.push(tokio::spawn(accept_loop(
+            l,
+            PeerKind::Client,
+            Arc::new(gate.clients),
+            shared.clone(),
+        )));
+    }
+    if let Some(l) = listeners.stats {
+        info!(addr = ?stats_addr, "stats on http://{}/stats", stats_addr.map(|a| a.to_string()).unwrap_or_default());
+        let source = Arc::new(ProxyStats::new(shared.clone()));
+        let access_hash = Some(shared.settings.http_access_hash.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = serve_stats_protected(l, source, access_hash).await {
+                warn!(error = %e, "stats server stopped");
+            }
+        }));
+    }
+    Ok(ProxyHandle {
+        shared,
+        workers_addr,
+        clients_addr,
+        stats_addr,
+        tasks,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    kind: PeerKind,
+    link: Arc<ServerLinkConfig>,
+    shared: Arc<ProxyShared>,
+) {
+    let mut conns: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => {
+                    conns.spawn(handle_connection(tcp, addr, kind, link.clone(), shared.clone()));
+                }
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn handle_connection(
+    tcp: TcpStream,
+    addr: SocketAddr,
+    kind: PeerKind,
+    link: Arc<ServerLinkConfig>,
+    shared: Arc<ProxyShared>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let (tls, peer) = match accept(tcp, &link).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            debug!(%addr, kind = ?kind, error = %e, "attested link refused");
+            return;
+        }
+    };
+    let label = match kind {
+        PeerKind::Worker => format!("worker {addr}"),
+        PeerKind::Client => format!("client {addr}"),
+    };
+    let (session, inbound) = match establish(tls, SessionConfig::acceptor().with_label(label)).await
+    {
+        Ok(ok) => ok,
+        Err(e) => {
+            debug!(%addr, kind = ?kind, error = %e, "session init failed");
+            return;
+        }
+    };
+    match kind {
+        PeerKind::Worker => serve_worker(shared, session, inbound, peer).await,
+        PeerKind::Client => serve_client(shared, session, inbound, peer).await,
+    }
+}

@@ -1,0 +1,426 @@
+//! One running client request (runners.md §4.3, §4.6): checks, worker
+//! selection, `proxy.runQueryEx` to the worker, and the relay of its answer,
+//! parts and errors back to the client.
+//!
+//! * Failover: if the chosen worker fails (its connection drops, or it answers
+//!   with an error other than "invalid request" 621 / "timeout" 652) before its
+//!   first answer, the request is sent once more to another worker.
+//! * A failure after the first answer reaches the client at once (the
+//!   reference waited for the request timeout, §13.11).
+//! * Cancellation: there is no TL message to cancel a request at a worker.
+//!   When the client connection goes away, the proxy stops relaying, frees
+//!   the worker slot at once and drops the worker's later messages for that
+//!   request (unknown request id). The worker itself learns nothing until its
+//!   own timeout; our worker also stops when its proxy connection drops.
+//! * Each attempt gets a fresh random proxy request id, so late messages of an
+//!   abandoned attempt can never be mistaken for the current one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cocoon_net::Session;
+use cocoon_wire::schema::{functions, types};
+use cocoon_wire::tl::{from_bytes, to_bytes};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+mod build;
+
+use super::messages::{empty_payment, ClientRequest, WorkerEvent};
+use super::registry::{model_base_name, Slot, WorkerConn};
+use super::{ProxyCounters, ProxyShared};
+use crate::common::proto::{self, code, now_unix, VERSION_KEYS};
+
+/// Longest request timeout the proxy accepts (seconds).
+const MAX_TIMEOUT_S: f64 = 3600.0;
+
+/// The client side of a running request.
+#[derive(Debug)]
+pub struct ClientCtx {
+    pub session: Session,
+    /// Negotiated protocol version of the client connection.
+    pub version: i32,
+    /// Normalised owner address (the client's key).
+    pub owner: String,
+}
+
+/// How one attempt on one worker ended.
+enum AttemptEnd {
+    Completed(types::TokensUsed),
+    BeforeAnswer {
+        code: i32,
+        message: String,
+        retryable: bool,
+        info: Option<types::proxy::QueryFinalInfo>,
+    },
+    AfterAnswer {
+        code: i32,
+        message: String,
+        info: Option<types::proxy::QueryFinalInfo>,
+    },
+    ClientGone,
+}
+
+/// Mutable progress of a request across attempts.
+#[derive(Default)]
+struct Progress {
+    answered: bool,
+    answer_at: Option<f64>,
+}
+
+struct Relay {
+    shared: Arc<ProxyShared>,
+    client: Arc<ClientCtx>,
+    req: ClientRequest,
+    start: Instant,
+    start_unix: f64,
+}
+
+/// Runs one request to completion (answer, error, timeout or client gone).
+pub async fn run_request(shared: Arc<ProxyShared>, client: Arc<ClientCtx>, req: ClientRequest) {
+    let relay = Relay {
+        shared,
+        client,
+        req,
+        start: Instant::now(),
+        start_unix: now_unix(),
+    };
+    let c = &relay.shared.counters;
+    ProxyCounters::add(&c.queries, 1);
+    ProxyCounters::add(&c.bytes_received, relay.req.query.len() as u64);
+    relay.shared.client_running(&relay.client.owner, 1);
+    relay.run().await;
+    relay.shared.client_running(&relay.client.owner, -1);
+    ProxyCounters::add(
+        &relay.shared.counters.time_us,
+        relay.start.elapsed().as_micros() as u64,
+    );
+}
+
+impl Relay {
+    fn rid(&self) -> String {
+        hex::encode(&self.req.request_id[..8])
+    }
+
+    /// Checks that need no worker (§4.3 steps 1–3, plus ours).
+    fn precheck(&self) -> Result<Duration, (i32, String)> {
+        let r = &self.req;
+        if r.min_config_version > self.shared.settings.config_version {
+            return Err((code::ERROR, "active config version is too low".into()));
+        }
+        if r.is_encrypted() {
+            return Err((
+                code::ERROR,
+                "encrypted requests are not supported by this proxy".into(),
+            ));
+        }
+        if r.max_coefficient < 0 || r.max_tokens < 0 {
+            return Err((
+                code::PROTOVIOLATION,
+                "max_coefficient and max_tokens must not be negative".into(),
+            ));
+        }
+        if !(r.timeout.is_finite() && r.timeout > 0.0) {
+            return Err((
+                code::PROTOVIOLATION,
+                format!("invalid timeout {}", r.timeout),
+            ));
+        }
+        if from_bytes::<functions::http::Request>(&r.query).is_err() {
+            return Err((
+                code::PROTOVIOLATION,
+                "query is not a valid http.request".into(),
+            ));
+        }
+        Ok(Duration::from_secs_f64(r.timeout.min(MAX_TIMEOUT_S)))
+    }
+
+    async fn run(&self) {
+        let timeout = match self.precheck() {
+            Ok(t) => t,
+            Err((code, message)) => return self.reject(code, &message).await,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut progress = Progress::default();
+        let outcome =
+            tokio::time::timeout_at(deadline, self.attempts(&mut progress, deadline)).await;
+        let c = &self.shared.counters;
+        match outcome {
+            Ok(true) => ProxyCounters::add(&c.success, 1),
+            Ok(false) => ProxyCounters::add(&c.failed, 1),
+            Err(_elapsed) => {
+                info!(request = %self.rid(), "request timed out in proxy");
+                ProxyCounters::add(&c.failed, 1);
+                self.send_error(code::TIMEOUT, "timeout in proxy", None, progress.answered)
+                    .await;
+            }
+        }
+    }
+
+    async fn reject(&self, code: i32, message: &str) {
+        info!(request = %self.rid(), model = %self.req.model_name, code, message, "request rejected");
+        ProxyCounters::add(&self.shared.counters.rejected, 1);
+        self.send_error(code, message, None, false).await;
+    }
+
+    /// Runs up to two attempts; true on success. Sends the client every
+    /// error itself except the proxy timeout (handled by the caller).
+    async fn attempts(&self, progress: &mut Progress, deadline: tokio::time::Instant) -> bool {
+        let model = model_base_name(&self.req.model_name).to_owned();
+        let min_version = if self.req.is_encrypted() {
+            VERSION_KEYS
+        } else {
+            0
+        };
+        let mut tried: Vec<u64> = Vec::new();
+        let mut last_error: Option<(i32, String, Option<types::proxy::QueryFinalInfo>)> = None;
+        while tried.len() < 2 {
+            let max_coefficient = i64::from(self.req.max_coefficient);
+            let slot =
+                match self
+                    .shared
+                    .registry
+                    .choose(&model, max_coefficient, min_version, &tried)
+                {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        match last_error {
+                            Some((code, message, info)) => {
+                                self.send_error(code, &message, info.as_ref(), false).await
+                            }
+                            None => self.reject(e.code(), &e.to_string()).await,
+                        }
+                        return false;
+                    }
+                };
+            if !tried.is_empty() {
+                ProxyCounters::add(&self.shared.counters.retried, 1);
+            }
+            tried.push(slot.conn.id);
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let attempt_start = Instant::now();
+            debug!(request = %self.rid(), worker_conn = slot.conn.id, "forwarding to worker");
+            let end = self.attempt(&slot, progress, remaining).await;
+            let ok = matches!(end, AttemptEnd::Completed(_));
+            slot.conn.record_outcome(ok, attempt_start.elapsed());
+            match end {
+                AttemptEnd::Completed(tokens) => {
+                    self.finish(&slot.conn, &tokens).await;
+                    return true;
+                }
+                AttemptEnd::ClientGone => {
+                    info!(request = %self.rid(), "client went away; request dropped");
+                    ProxyCounters::add(&self.shared.counters.cancelled, 1);
+                    return false;
+                }
+                AttemptEnd::AfterAnswer {
+                    code,
+                    message,
+                    info,
+                } => {
+                    warn!(request = %self.rid(), code, %message, "request failed after its answer started");
+                    self.send_error(code, &message, info.as_ref(), true).await;
+                    return false;
+                }
+                AttemptEnd::BeforeAnswer {
+                    code,
+                    message,
+                    retryable,
+                    info,
+                } => {
+                    warn!(request = %self.rid(), worker_conn = slot.conn.id, code, %message, retryable,
+                        "worker failed before answering");
+                    if !retryable {
+                        self.send_error(code, &message, info.as_ref(), false).await;
+                        return false;
+                    }
+                    last_error = Some((code, message, info));
+                }
+            }
+        }
+        if let Some((code, message, info)) = last_error {
+            self.send_error(code, &message, info.as_ref(), false).await;
+        }
+        false
+    }
+
+    /// One attempt on one worker connection.
+    async fn attempt(
+        &self,
+        slot: &Slot,
+        progress: &mut Progress,
+        remaining: Duration,
+    ) -> AttemptEnd {
+        let conn = &slot.conn;
+        let proxy_request_id: [u8; 32] = rand::random();
+        let (tx, mut rx) = mpsc::channel(self.shared.settings.relay_buffer.max(1));
+        conn.add_route(proxy_request_id, tx);
+        let _route = RouteGuard {
+            conn,
+            id: proxy_request_id,
+        };
+        let run = self.run_query_bytes(conn, proxy_request_id, remaining);
+        if conn.session.send(run).await.is_err() {
+            return lost_worker(false);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                event = rx.recv() => match event {
+                    Some(event) => {
+                        if let Some(end) = self.on_event(event, progress).await {
+                            return end;
+                        }
+                    }
+                    None if conn.is_gone() => return lost_worker(progress.answered),
+                    None => {
+                        let message = "proxy: client too slow, relay buffer overflow".to_owned();
+                        return if progress.answered {
+                            AttemptEnd::AfterAnswer { code: code::ERROR, message, info: None }
+                        } else {
+                            AttemptEnd::BeforeAnswer { code: code::ERROR, message, retryable: false, info: None }
+                        };
+                    }
+                },
+                _ = self.client.session.closed() => return AttemptEnd::ClientGone,
+            }
+        }
+    }
+
+    /// Handles one worker message; `Some` ends the attempt.
+    async fn on_event(&self, event: WorkerEvent, progress: &mut Progress) -> Option<AttemptEnd> {
+        let out_of_order = |answered: bool| {
+            let message = "proxy: out of order answer parts from worker".to_owned();
+            Some(if answered {
+                AttemptEnd::AfterAnswer {
+                    code: code::PROTOVIOLATION,
+                    message,
+                    info: None,
+                }
+            } else {
+                AttemptEnd::BeforeAnswer {
+                    code: code::PROTOVIOLATION,
+                    message,
+                    retryable: true,
+                    info: None,
+                }
+            })
+        };
+        match event {
+            WorkerEvent::Answer {
+                answer,
+                completed,
+                final_info,
+            } => {
+                if progress.answered {
+                    return out_of_order(true);
+                }
+                let Some(answer) = self.stamp_answer(&answer) else {
+                    let message = "proxy: malformed http.response from worker".to_owned();
+                    return Some(AttemptEnd::BeforeAnswer {
+                        code: code::PROTOVIOLATION,
+                        message,
+                        retryable: true,
+                        info: None,
+                    });
+                };
+                progress.answered = true;
+                progress.answer_at = Some(now_unix());
+                let bytes =
+                    self.answer_bytes(true, answer, completed, final_info.as_ref(), progress);
+                self.deliver(bytes, completed, final_info).await
+            }
+            WorkerEvent::Part {
+                answer,
+                completed,
+                final_info,
+            } => {
+                if !progress.answered {
+                    return out_of_order(false);
+                }
+                let bytes =
+                    self.answer_bytes(false, answer, completed, final_info.as_ref(), progress);
+                self.deliver(bytes, completed, final_info).await
+            }
+            WorkerEvent::Error {
+                code: c,
+                message,
+                final_info,
+            } => Some(if progress.answered {
+                AttemptEnd::AfterAnswer {
+                    code: c,
+                    message,
+                    info: final_info,
+                }
+            } else {
+                let retryable = c != code::PROTOVIOLATION && c != code::TIMEOUT;
+                AttemptEnd::BeforeAnswer {
+                    code: c,
+                    message,
+                    retryable,
+                    info: final_info,
+                }
+            }),
+        }
+    }
+
+    async fn deliver(
+        &self,
+        bytes: Vec<u8>,
+        completed: bool,
+        final_info: Option<types::proxy::QueryFinalInfo>,
+    ) -> Option<AttemptEnd> {
+        ProxyCounters::add(&self.shared.counters.bytes_sent, bytes.len() as u64);
+        if self.client.session.send(bytes).await.is_err() {
+            return Some(AttemptEnd::ClientGone);
+        }
+        completed.then(|| {
+            AttemptEnd::Completed(final_info.map_or_else(proto::zero_tokens, |i| i.tokens_used))
+        })
+    }
+
+    /// Books the tokens and sends both sides their (empty) payment notices.
+    async fn finish(&self, conn: &WorkerConn, tokens: &types::TokensUsed) {
+        self.shared.charge(&self.client.owner, &conn.owner, tokens);
+        info!(request = %self.rid(), worker_conn = conn.id, tokens = tokens.total_tokens_used,
+            elapsed_ms = self.start.elapsed().as_millis() as u64, "request completed");
+        let to_client = types::proxy::ClientRequestPayment {
+            request_id: self.req.request_id,
+            signed_payment: empty_payment(),
+            db_tokens: 0,
+            max_tokens: 0,
+            request_tokens: tokens.total_tokens_used,
+        };
+        let _ = self.client.session.send(to_bytes(&to_client)).await;
+    }
+}
+
+fn lost_worker(answered: bool) -> AttemptEnd {
+    let message = "proxy: worker connection lost".to_owned();
+    if answered {
+        AttemptEnd::AfterAnswer {
+            code: code::NOT_READY,
+            message,
+            info: None,
+        }
+    } else {
+        AttemptEnd::BeforeAnswer {
+            code: code::NOT_READY,
+            message,
+            retryable: true,
+            info: None,
+        }
+    }
+}
+
+/// Removes a request's route from its worker connection when the attempt ends.
+struct RouteGuard<'a> {
+    conn: &'a WorkerConn,
+    id: [u8; 32],
+}
+
+impl Drop for RouteGuard<'_> {
+    fn drop(&mut self) {
+        self.conn.remove_route(&self.id);
+    }
+}

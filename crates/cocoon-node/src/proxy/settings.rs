@@ -1,0 +1,103 @@
+//! What the proxy role needs to know, gathered from the proxy config file and
+//! the (fake-TON) root config, so the role itself never reads files.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::registry::model_base_name;
+use crate::config::{LocalRootConfig, ProxyConfig};
+
+/// Settings of one proxy.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Test network (`is_test`): must equal the peers' `is_test`.
+    pub is_test: bool,
+    /// Our owner address (sent in `proxy.params`).
+    pub owner_address: String,
+    /// Our proxy contract address (sent in `proxy.params`). Contract address
+    /// derivation (runners.md §6.9) is not implemented yet: empty.
+    pub proxy_sc_address: String,
+    /// Ed25519 public key of `machine_specific_private_key`.
+    pub public_key: [u8; 32],
+    /// The active root config version (`min_config_version` checks).
+    pub config_version: i32,
+    /// Check worker image and model hashes against the root lists
+    /// (`check_worker_hashes || !is_test`).
+    pub check_worker_hashes: bool,
+    /// Root config's allowed worker image hashes.
+    pub worker_hashes: Vec<[u8; 32]>,
+    /// Root config's allowed model hashes (sha256 of the full model string).
+    pub model_hashes: Vec<[u8; 32]>,
+    /// Secret hash of auto-registered clients in fake-TON mode: sha256("").
+    pub client_secret_hash: [u8; 32],
+    /// Root contract address (shown in stats).
+    pub root_address: String,
+    /// `?access_hash=` required by the stats pages; empty = open.
+    pub http_access_hash: String,
+    /// Time a client or worker gets to finish its handshake.
+    pub handshake_timeout: Duration,
+    /// Capacity of a running request's relay buffer (worker messages not yet
+    /// forwarded to the client); overflowing it fails that request.
+    pub relay_buffer: usize,
+}
+
+impl ProxySettings {
+    /// Settings for a local fake-TON test network with the given key.
+    pub fn fake_ton(public_key: [u8; 32], config_version: i32) -> Self {
+        ProxySettings {
+            is_test: true,
+            owner_address: String::new(),
+            proxy_sc_address: String::new(),
+            public_key,
+            config_version,
+            check_worker_hashes: false,
+            worker_hashes: Vec::new(),
+            model_hashes: Vec::new(),
+            client_secret_hash: Sha256::digest(b"").into(),
+            root_address: String::new(),
+            http_access_hash: String::new(),
+            handshake_timeout: Duration::from_secs(60),
+            relay_buffer: 256,
+        }
+    }
+
+    /// Settings from the proxy config file and the fake-TON root config
+    /// (`--disable-ton`). The root's `version` is the active config version;
+    /// hash checking is on when `check_worker_hashes || !is_test`.
+    pub fn from_configs(cfg: &ProxyConfig, root: &LocalRootConfig) -> Self {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&cfg.machine_specific_private_key.0);
+        ProxySettings {
+            is_test: cfg.is_test,
+            owner_address: cfg.owner_address.clone(),
+            check_worker_hashes: cfg.check_worker_hashes || !cfg.is_test,
+            worker_hashes: root.worker_hashes.iter().map(|h| h.0).collect(),
+            model_hashes: root.accepted_model_hashes().iter().map(|h| h.0).collect(),
+            root_address: cfg.root_contract_address.clone(),
+            http_access_hash: cfg.http_access_hash.clone(),
+            ..ProxySettings::fake_ton(signing.verifying_key().to_bytes(), root.version)
+        }
+    }
+
+    /// Whether a worker with this image hash and full model string may serve
+    /// (only checked when hash checking is on). The model hash may be of the
+    /// full string (as the reference's real check) or of the base name (as its
+    /// fake-TON `model_types`, runners.md §13.20).
+    pub fn worker_allowed(&self, image_hash: &[u8; 32], model: &str) -> Result<(), String> {
+        if !self.check_worker_hashes {
+            return Ok(());
+        }
+        if !self.worker_hashes.contains(image_hash) {
+            return Err(format!(
+                "worker image hash {} is not allowed",
+                hex::encode(image_hash)
+            ));
+        }
+        let full: [u8; 32] = Sha256::digest(model.as_bytes()).into();
+        let base: [u8; 32] = Sha256::digest(model_base_name(model).as_bytes()).into();
+        if !self.model_hashes.contains(&full) && !self.model_hashes.contains(&base) {
+            return Err(format!("model {model} is not allowed"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,161 @@
+//! The worker's HTTP port: stats (`/stats`, `/jsonstats`, `/metrics`) and the
+//! operator controls of the reference (runners.md §9): `/request/enable`,
+//! `/request/disable`, `/request/change_coefficient?coefficient=<float>`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use super::WorkerState;
+
+/// Serves the worker's stats and control endpoints on `listener`.
+pub async fn serve_worker_http(
+    listener: TcpListener,
+    state: Arc<WorkerState>,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/jsonstats", get(json_stats))
+        .route("/stats", get(html_stats))
+        .route("/metrics", get(metrics))
+        .route("/request/enable", get(enable))
+        .route("/request/disable", get(disable))
+        .route("/request/change_coefficient", get(change_coefficient))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(state);
+    axum::serve(listener, app).await
+}
+
+async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
+    let s = state.snapshot();
+    let body = serde_json::json!({
+        "status": {"enabled": s.enabled, "engine_healthy": s.engine_healthy, "actual_model": s.model},
+        "stats": {
+            "queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
+            "cancelled": s.cancelled, "active_requests": s.active_requests,
+            "max_active_requests": s.max_active_requests,
+            "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent,
+            "prompt_adjusted_tokens_used": s.prompt_adjusted_tokens_used,
+            "cached_adjusted_tokens_used": s.cached_adjusted_tokens_used,
+            "completion_adjusted_tokens_used": s.completion_adjusted_tokens_used,
+            "reasoning_adjusted_tokens_used": s.reasoning_adjusted_tokens_used,
+            "total_adjusted_tokens_used": s.total_adjusted_tokens_used,
+        },
+        "localconfig": {
+            "owner_address": state.settings.owner_address,
+            "model": s.model,
+            "coefficient": s.coefficient,
+            "forward_requests_to": state.engine_base,
+        },
+        "proxies": s.proxies,
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn html_stats(State(state): State<Arc<WorkerState>>) -> Response {
+    let s = state.snapshot();
+    let mut out = String::from("<html><head><title>cocoon worker</title></head><body><pre>\n");
+    out.push_str(&format!(
+        "model {}\nenabled {} (engine healthy {}, forced disabled {})\ncoefficient {}\n\
+         active requests {}/{}\nqueries {} success {} failed {} rejected {} cancelled {}\n\
+         adjusted tokens total {}\nproxies {}\n",
+        html_escape(&s.model),
+        s.enabled,
+        s.engine_healthy,
+        s.forced_disabled,
+        s.coefficient,
+        s.active_requests,
+        s.max_active_requests,
+        s.queries,
+        s.success,
+        s.failed,
+        s.rejected,
+        s.cancelled,
+        s.total_adjusted_tokens_used,
+        s.proxies.len()
+    ));
+    for p in &s.proxies {
+        out.push_str(&format!(
+            "  proxy {} proto {} running {}\n",
+            html_escape(&p.address),
+            p.proto_version,
+            p.running_requests
+        ));
+    }
+    out.push_str("</pre></body></html>\n");
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], out).into_response()
+}
+
+async fn metrics(State(state): State<Arc<WorkerState>>) -> Response {
+    let s = state.snapshot();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, v: u64| {
+        out.push_str(&format!(
+            "# TYPE cocoon_worker_{name} {kind}\ncocoon_worker_{name} {v}\n"
+        ));
+    };
+    metric("enabled", "gauge", u64::from(s.enabled));
+    metric("active_requests", "gauge", s.active_requests as u64);
+    metric("queries_total", "counter", s.queries);
+    metric("success_total", "counter", s.success);
+    metric("failed_total", "counter", s.failed);
+    metric("rejected_total", "counter", s.rejected);
+    metric("cancelled_total", "counter", s.cancelled);
+    metric("bytes_sent_total", "counter", s.bytes_sent);
+    metric(
+        "adjusted_tokens_total",
+        "counter",
+        s.total_adjusted_tokens_used,
+    );
+    metric("proxy_connections", "gauge", s.proxies.len() as u64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+async fn enable(State(state): State<Arc<WorkerState>>) -> &'static str {
+    state.set_forced_disabled(false).await;
+    "enabled\n"
+}
+
+async fn disable(State(state): State<Arc<WorkerState>>) -> &'static str {
+    state.set_forced_disabled(true).await;
+    "disabled\n"
+}
+
+async fn change_coefficient(
+    State(state): State<Arc<WorkerState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let Some(raw) = q.get("coefficient") else {
+        return (
+            StatusCode::OK,
+            format!("coefficient {}\n", f64::from(state.coefficient()) / 1000.0),
+        );
+    };
+    match raw.trim().parse::<f64>() {
+        // ×1000, truncated, as the reference (runners.md §5.3).
+        Ok(v) if v.is_finite() && (0.0..1_000_000.0).contains(&v) => {
+            let c = (v * 1000.0) as i32;
+            state.set_coefficient(c).await;
+            (StatusCode::OK, format!("coefficient set to {c}\n"))
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            format!("bad coefficient '{raw}': expected a number in [0, 1000000)\n"),
+        ),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,144 @@
+//! The worker role: dials its proxies, serves their requests with an
+//! OpenAI-compatible inference engine, and streams the answers back.
+//!
+//! Layout: [`proxy_conn`] (dial, handshake runners.md §3.3, the per-proxy
+//! message loop, reconnect), [`request`] (one `proxy.runQueryEx`: validation,
+//! the engine call, part-by-part streaming, metering), [`health`] (the
+//! engine's `GET /v1/models` loop), [`http`] (stats and control endpoints).
+//!
+//! Deviations from the reference, on purpose: SSE answers are metered and
+//! streamed as they arrive (§13.3), hop-by-hop headers are filtered
+//! case-insensitively (§13.6), and when a proxy connection drops every engine
+//! request it carried is aborted (cancellation, §13.11).
+
+pub mod health;
+pub mod http;
+pub mod proxy_conn;
+pub mod request;
+mod settings;
+mod state;
+
+pub use settings::WorkerSettings;
+pub use state::{WorkerState, WorkerStatsSnapshot};
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::common::dial::DialConfig;
+
+/// Lowest protocol version this worker speaks (April 2026 reference: 3).
+pub const WORKER_MIN_PROTO: i32 = crate::common::proto::WORKER_VERSIONS.min;
+/// Highest protocol version this worker speaks.
+pub const WORKER_MAX_PROTO: i32 = crate::common::proto::WORKER_VERSIONS.max;
+
+/// Fatal worker errors (anything per-connection is retried instead).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("worker configuration: {0}")]
+    Config(String),
+    #[error("worker stats HTTP server: {0}")]
+    Http(String),
+}
+
+/// Runs a worker until the process ends: health loop, stats HTTP server (when
+/// `http_listener` is given) and one task per proxy target.
+pub async fn run_worker(
+    settings: WorkerSettings,
+    dial: DialConfig,
+    http_listener: Option<TcpListener>,
+) -> Result<(), WorkerError> {
+    if settings.proxy_addresses.is_empty() {
+        return Err(WorkerError::Config(
+            "the root config registers no proxy".into(),
+        ));
+    }
+    let state = Arc::new(WorkerState::new(settings).map_err(WorkerError::Config)?);
+    tracing::info!(
+        model = %state.settings.model_name,
+        engine = %state.engine_base,
+        tee = ?dial.tee,
+        proxy_policy = %dial.policy_name,
+        "worker starting"
+    );
+
+    // Know the engine's health before the first handshake announces it.
+    health::check_once(&state).await;
+    tokio::spawn(health::run_health_loop(state.clone()));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = http_listener {
+        let st = state.clone();
+        tasks.spawn(async move {
+            if let Err(e) = http::serve_worker_http(listener, st).await {
+                tracing::error!(error = %e, "worker HTTP server stopped");
+            }
+        });
+    }
+    let dial = Arc::new(dial);
+    let targets: Vec<String> = state.settings.proxy_targets();
+    for address in targets {
+        tasks.spawn(proxy_conn::run_proxy_target(
+            state.clone(),
+            dial.clone(),
+            address,
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Seconds since the UNIX epoch as a double (the reference's time fields).
+pub(crate) fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The first four bytes of a boxed TL object: its constructor id.
+pub(crate) fn constructor_id(data: &[u8]) -> Option<u32> {
+    let head: [u8; 4] = data.get(..4)?.try_into().ok()?;
+    Some(u32::from_le_bytes(head))
+}
+
+/// Hop-by-hop and framing headers, never forwarded in either direction
+/// (compared case-insensitively, unlike the reference, runners.md §13.6).
+pub fn is_hop_by_hop_header(name: &str) -> bool {
+    const NAMES: [&str; 10] = [
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_is_case_insensitive() {
+        assert!(is_hop_by_hop_header("Content-Length"));
+        assert!(is_hop_by_hop_header("TRANSFER-ENCODING"));
+        assert!(is_hop_by_hop_header("connection"));
+        assert!(!is_hop_by_hop_header("Content-Type"));
+        assert!(!is_hop_by_hop_header("X-Cocoon-Worker-Start"));
+    }
+
+    #[test]
+    fn constructor_id_needs_four_bytes() {
+        assert_eq!(constructor_id(&[1, 2, 3]), None);
+        assert_eq!(
+            constructor_id(&[0x7c, 0x62, 0xe9, 0xbb, 9]),
+            Some(0xbbe9627c)
+        );
+    }
+}

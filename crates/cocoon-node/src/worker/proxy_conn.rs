@@ -1,0 +1,213 @@
+//! One proxy target of the worker: dial, the worker handshake (runners.md §3.3
+//! with protocol [3,4], delta §1.3), then the message loop; reconnect with
+//! backoff when the connection drops. Dropping the loop aborts every request
+//! it started, which closes their engine connections (cancellation).
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cocoon_net::{Inbound, InboundMessage, Session};
+use cocoon_wire::schema::{enums, functions, types};
+use cocoon_wire::tl::from_bytes;
+use tokio::task::JoinSet;
+
+use super::state::ProxyLink;
+use super::{constructor_id, request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
+use crate::common::dial::{dial_proxy, DialConfig};
+
+/// Deadline of each handshake query (reference: 30 s).
+pub const HANDSHAKE_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Keeps one proxy connection alive forever.
+pub async fn run_proxy_target(state: Arc<WorkerState>, dial: Arc<DialConfig>, address: String) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match connect_and_serve(&state, &dial, &address).await {
+            Ok(served) => {
+                tracing::warn!(proxy = %address, "proxy connection closed");
+                if served {
+                    backoff = BACKOFF_MIN;
+                }
+            }
+            Err(e) => tracing::warn!(proxy = %address, error = %e, "proxy connection failed"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Dials, handshakes and serves; `Ok(true)` when the connection got ready.
+async fn connect_and_serve(
+    state: &Arc<WorkerState>,
+    dial: &DialConfig,
+    address: &str,
+) -> Result<bool, String> {
+    let (session, inbound, peer) = dial_proxy(address, dial).await.map_err(|e| e.to_string())?;
+    tracing::info!(proxy = %address, tee = %peer.tee, "connected to proxy, handshaking");
+    let proto = match handshake(state, &session).await {
+        Ok(v) => v,
+        Err(e) => {
+            session.close();
+            return Err(format!("handshake: {e}"));
+        }
+    };
+    tracing::info!(proxy = %address, proto, "worker handshake complete");
+    let running = Arc::new(AtomicUsize::new(0));
+    let link_id = state.add_link(ProxyLink {
+        address: address.to_string(),
+        session: session.clone(),
+        proto_version: proto,
+        running: running.clone(),
+    });
+    serve(state, &session, inbound, proto, running).await;
+    state.remove_link(link_id);
+    session.close();
+    Ok(true)
+}
+
+/// The worker side of §3.3; returns the negotiated protocol version.
+async fn handshake(state: &WorkerState, session: &Session) -> Result<i32, String> {
+    let s = &state.settings;
+    let params = types::worker::Params {
+        flags: 3,
+        worker_owner_address: s.owner_address.clone(),
+        model: s.model_name.clone(),
+        coefficient: state.coefficient(),
+        is_test: Some(s.is_test),
+        proxy_cnt: Some(s.proxy_connections.min(i32::MAX as usize) as i32),
+        max_active_requests: Some(s.max_active_requests.min(i32::MAX as usize) as i32),
+        min_proto_version: Some(WORKER_MIN_PROTO),
+        max_proto_version: Some(WORKER_MAX_PROTO),
+        machine_description_json: None,
+    };
+    let answer = session
+        .call(
+            &functions::worker::ConnectToProxy { params },
+            HANDSHAKE_QUERY_TIMEOUT,
+        )
+        .await
+        .map_err(|e| format!("worker.connectToProxy: {e}"))?;
+    let enums::worker::ConnectedToProxy::ConnectedToProxy(connected) = answer;
+    let p = &connected.params;
+    if p.flags & 3 == 0 {
+        return Err("proxy params carry no flags (too old proxy)".into());
+    }
+    if p.is_test.unwrap_or(false) != s.is_test {
+        return Err(format!(
+            "proxy is_test={:?} but we are is_test={}",
+            p.is_test, s.is_test
+        ));
+    }
+    let proto = if p.flags & 2 != 0 {
+        p.proto_version.unwrap_or(0)
+    } else {
+        0
+    };
+    if !(WORKER_MIN_PROTO..=WORKER_MAX_PROTO).contains(&proto) {
+        return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
+    }
+
+    // Payments come later: our in-memory view of this proxy starts at zero.
+    let compare = functions::worker::CompareBalanceWithProxy {
+        tokens_committed_to_blockchain: 0,
+        tokens_committed_to_db: 0,
+        max_tokens: 0,
+    };
+    let enums::worker::CompareBalanceWithProxyResult::CompareBalanceWithProxyResult(result) =
+        session
+            .call(&compare, HANDSHAKE_QUERY_TIMEOUT)
+            .await
+            .map_err(|e| format!("worker.compareBalanceWithProxy: {e}"))?;
+    if result.error_code != 0 {
+        let ext = functions::worker::ExtendedCompareBalanceWithProxy {
+            tokens_committed_to_db: result.tokens_committed_to_db,
+            other: Vec::new(),
+        };
+        session
+            .call(&ext, HANDSHAKE_QUERY_TIMEOUT)
+            .await
+            .map_err(|e| format!("worker.extendedCompareBalanceWithProxy: {e}"))?;
+    }
+    let complete = functions::worker::ProxyHandshakeComplete {
+        is_disabled: state.is_disabled(),
+    };
+    session
+        .call(&complete, HANDSHAKE_QUERY_TIMEOUT)
+        .await
+        .map_err(|e| format!("worker.proxyHandshakeComplete: {e}"))?;
+    Ok(proto)
+}
+
+/// The message loop of a ready connection. Returns when the connection ends;
+/// the request tasks are aborted then (JoinSet drop), cancelling their engine calls.
+async fn serve(
+    state: &Arc<WorkerState>,
+    session: &Session,
+    mut inbound: Inbound,
+    proto: i32,
+    running: Arc<AtomicUsize>,
+) {
+    let mut requests: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            msg = inbound.next() => match msg {
+                None => break,
+                Some(InboundMessage::Packet(data)) => {
+                    handle_packet(state, session, proto, &running, &mut requests, data).await;
+                }
+                Some(InboundMessage::Query(q)) => {
+                    // The reference answers unknown queries with a lost promise (code 0).
+                    tracing::debug!("unexpected query from proxy; refusing");
+                    let _ = q.error(0, cocoon_net::LOST_PROMISE_MESSAGE).await;
+                }
+            },
+            Some(_) = requests.join_next(), if !requests.is_empty() => {}
+        }
+    }
+    if !requests.is_empty() {
+        tracing::warn!(
+            aborted = requests.len(),
+            "proxy connection lost: aborting its engine requests"
+        );
+    }
+    requests.abort_all();
+}
+
+async fn handle_packet(
+    state: &Arc<WorkerState>,
+    session: &Session,
+    proto: i32,
+    running: &Arc<AtomicUsize>,
+    requests: &mut JoinSet<()>,
+    data: Vec<u8>,
+) {
+    match constructor_id(&data) {
+        Some(functions::proxy::RunQueryEx::CONSTRUCTOR_ID) => {
+            match from_bytes::<functions::proxy::RunQueryEx>(&data) {
+                Ok(query) => {
+                    let Some(guard) = request::RequestSlot::acquire(state.clone(), running.clone())
+                    else {
+                        request::send_over_capacity(state, session, &query).await;
+                        return;
+                    };
+                    let (st, sess) = (state.clone(), session.clone());
+                    requests.spawn(async move {
+                        request::serve_request(st, sess, proto, query, guard).await
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "malformed proxy.runQueryEx dropped"),
+            }
+        }
+        Some(types::proxy::WorkerRequestPayment::CONSTRUCTOR_ID)
+        | Some(types::proxy::SignedPayment::CONSTRUCTOR_ID)
+        | Some(types::proxy::SignedPaymentEmpty::CONSTRUCTOR_ID) => {
+            // Payments are a later issue: vouchers are accepted and ignored.
+        }
+        other => {
+            tracing::debug!(id = ?other.map(|i| format!("{i:#010x}")), "unknown packet from proxy dropped")
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! One request from a proxy (`proxy.runQueryEx`), served by the engine.
+//!
+//! Steps (runners.md §4.4, delta §5.3): parse the embedded `http.request`,
+//! validate and rewrite it (`crate::validate`), check the model, call the
+//! engine with a deadline of `timeout·0.95`, send `proxy.queryAnswerEx` with
+//! the response head as soon as it arrives, then every body chunk as a
+//! `proxy.queryAnswerPartEx` as it arrives (SSE and JSON alike, metered by
+//! `crate::metering`), and a final part with `flags=1` and the final info.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cocoon_net::Session;
+use cocoon_wire::schema::{functions, types};
+use cocoon_wire::tl::{from_bytes, to_bytes};
+
+use super::{is_hop_by_hop_header as is_hop_by_hop, unix_now, WorkerState};
+use crate::metering::{PriceMultipliers, TokenMeter, TokenUsage};
+
+/// TON error codes used on the wire.
+pub const CODE_ERROR: i32 = 602;
+pub const CODE_PROTOVIOLATION: i32 = 621;
+pub const CODE_TIMEOUT: i32 = 652;
+/// Largest answer slice put into one part (frames are limited to 16 MiB).
+const MAX_PART_BYTES: usize = 1 << 20;
+
+/// A taken request slot; frees it (and counts a cancellation if the request
+/// never finished) when dropped — also when the task is aborted.
+pub struct RequestSlot {
+    state: Arc<WorkerState>,
+    running: Arc<AtomicUsize>,
+    finished: bool,
+}
+
+impl RequestSlot {
+    /// Takes a slot unless the worker is at `max_active_requests`.
+    pub(crate) fn acquire(state: Arc<WorkerState>, running: Arc<AtomicUsize>) -> Option<Self> {
+        if !state.try_acquire_slot() {
+            return None;
+        }
+        running.fetch_add(1, Ordering::Relaxed);
+        state.counters.queries.fetch_add(1, Ordering::Relaxed);
+        Some(RequestSlot {
+            state,
+            running,
+            finished: false,
+        })
+    }
+
+    fn finish(&mut self, ok: bool) {
+        self.finished = true;
+        let c = &self.state.counters;
+        if ok { &c.success } else { &c.failed }.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for RequestSlot {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.state
+                .counters
+                .cancelled
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self
+            .running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        self.state.release_slot();
+    }
+}
+
+/// Answers an over-capacity request at once (602 "too many active queries").
+pub(crate) async fn send_over_capacity(
+    state: &WorkerState,
+    session: &Session,
+    q: &functions::proxy::RunQueryEx,
+) {
+    state.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    let now = unix_now();
+    let info = final_info(TokenUsage::default(), q.coefficient, state, now, now, None);
+    send_error(
+        session,
+        q.request_id,
+        CODE_ERROR,
+        "too many active queries".into(),
+        info,
+    )
+    .await;
+}
+
+/// Serves one request to completion (or until the task is aborted).
+pub(crate) async fn serve_request(
+    state: Arc<WorkerState>,
+    session: Session,
+    _proto: i32,
+    q: functions::proxy::RunQueryEx,
+    mut slot: RequestSlot,
+) {
+    let start = unix_now();
+    let deadline = Duration::from_secs_f64((q.timeout * 0.95).clamp(1.0, 24.0 * 3600.0));
+    let debug = q.enable_debug.unwrap_or(false);
+    let mut meter = TokenMeter::new();
+    let outcome = tokio::time::timeout(deadline, relay(&state, &session, &q, &mut meter)).await;
+    let usage = meter.finish();
+    let end = unix_now();
+    let debug_json = debug.then(|| {
+        serde_json::json!({"type": "worker_stats", "start_time": start, "answer_receive_end_at": end}).to_string()
+    });
+    let info = final_info(usage, q.coefficient, &state, start, end, debug_json);
+    record_tokens(&state, &info.tokens_used);
+    match outcome {
+        Ok(Ok(())) => {
+            slot.finish(true);
+            let last = types::proxy::QueryAnswerPartEx {
+                request_id: q.request_id,
+                answer: Vec::new(),
+                flags: 1,
+                final_info: Some(info),
+            };
+            let _ = session.send(to_bytes(&last)).await;
+        }
+        Ok(Err((code, message))) => {
+            slot.finish(false);
+            tracing::info!(code, %message, "request failed");
+            send_error(&session, q.request_id, code, message, info).await;
+        }
+        Err(_) => {
+            slot.finish(false);
+            send_error(
+                &session,
+                q.request_id,
+                CODE_TIMEOUT,
+                "worker: timeout".into(),
+                info,
+            )
+            .await;
+        }
+    }
+}
+
+/// Validates, calls the engine and streams its answer; an error is (code, message).
+async fn relay(
+    state: &WorkerState,
+    session: &Session,
+    q: &functions::proxy::RunQueryEx,
+    meter: &mut TokenMeter,
+) -> Result<(), (i32, String)> {
+    let invalid = |m: String| {
+        (
+            CODE_PROTOVIOLATION,
+            format!("worker: invalid http request: {m}"),
+        )
+    };
+    let http_req =
+        from_bytes::<functions::http::Request>(&q.query).map_err(|e| invalid(e.to_string()))?;
+    state
+        .counters
+        .bytes_received
+        .fetch_add(http_req.payload.len() as u64, Ordering::Relaxed);
+    let validated = crate::validate::validate_worker_request(&http_req.url, &http_req.payload)
+        .map_err(|e| (e.ton_code, format!("worker: invalid http request: {e}")))?;
+    validated
+        .check_model(&state.settings.model_name)
+        .map_err(|e| invalid(e.to_string()))?;
+    let path = validated.endpoint.path();
+
+    let mut req = state.http.post(format!("{}{}", state.engine_base, path));
+    let mut has_content_type = false;
+    for h in &http_req.headers {
+        if !is_hop_by_hop(&h.name) {
+            has_content_type |= h.name.eq_ignore_ascii_case("content-type");
+            req = req.header(h.name.as_str(), h.value.as_str());
+        }
+    }
+    if !has_content_type {
+        req = req.header("content-type", "application/json");
+    }
+    let resp = req
+        .body(validated.body)
+        .send()
+        .await
+        .map_err(|e| (CODE_ERROR, format!("worker: http failed: {e}")))?;
+
+    // The head first, at once (empty payload, chunked), as the April reference.
+    let mut headers: Vec<types::http::Header> = resp
+        .headers()
+        .iter()
+        .filter(|(name, _)| !is_hop_by_hop(name.as_str()))
+        .map(|(name, value)| types::http::Header {
+            name: name.as_str().to_string(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect();
+    let now = format!("{:.6}", unix_now());
+    headers.push(types::http::Header {
+        name: "X-Cocoon-Worker-Start".into(),
+        value: now.clone(),
+    });
+    headers.push(types::http::Header {
+        name: "X-Cocoon-Worker-End".into(),
+        value: now,
+    });
+    headers.push(types::http::Header {
+        name: "Transfer-Encoding".into(),
+        value: "chunked".into(),
+    });
+    let head = types::http::Response {
+        http_version: "HTTP/1.1".into(),
+        status_code: i32::from(resp.status().as_u16()),
+        reason: String::new(),
+        headers,
+        payload: Vec::new(),
+    };
+    let first = types::proxy::QueryAnswerEx {
+        request_id: q.request_id,
+        answer: to_bytes(&head),
+        flags: 0,
+        final_info: None,
+    };
+    session
+        .send(to_bytes(&first))
+        .await
+        .map_err(|e| (CODE_ERROR, format!("worker: proxy link: {e}")))?;
+
+    let mut resp = resp;
+    loop {
+        let chunk = resp
+            .chunk()
+            .await
+            .map_err(|e| (CODE_ERROR, format!("worker: failed to get payload: {e}")))?;
+        let Some(chunk) = chunk else { break };
+        meter.feed(&chunk);
+        state
+            .counters
+            .bytes_sent
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        for piece in chunk.chunks(MAX_PART_BYTES) {
+            let part = types::proxy::QueryAnswerPartEx {
+                request_id: q.request_id,
+                answer: piece.to_vec(),
+                flags: 0,
+                final_info: None,
+            };
+            session
+                .send(to_bytes(&part))
+                .await
+                .map_err(|e| (CODE_ERROR, format!("worker: proxy link: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+async fn send_error(
+    session: &Session,
+    request_id: [u8; 32],
+    code: i32,
+    message: String,
+    info: types::proxy::QueryFinalInfo,
+) {
+    let msg = types::proxy::QueryAnswerErrorEx {
+        request_id,
+        error_code: code,
+        error: message,
+        flags: 1,
+        final_info: Some(info),
+    };
+    if let Err(e) = session.send(to_bytes(&msg)).await {
+        tracing::debug!(error = %e, "could not send the error to the proxy");
+    }
+}
+
+/// `proxy.queryFinalInfo` with adjusted tokens (runners.md §5.2) and the timestamps (v≥2).
+fn final_info(
+    usage: TokenUsage,
+    coefficient: i64,
+    state: &WorkerState,
+    start: f64,
+    end: f64,
+    worker_debug: Option<String>,
+) -> types::proxy::QueryFinalInfo {
+    types::proxy::QueryFinalInfo {
+        flags: 2 | u32::from(worker_debug.is_some()),
+        tokens_used: adjusted_usage(&usage, coefficient, &state.settings.multipliers),
+        worker_debug,
+        worker_start_time: Some(start),
+        worker_end_time: Some(end),
+    }
+}
+
+/// Adjusted tokens of runners.md §5.2 as the TL `tokensUsed`.
+pub fn adjusted_usage(u: &TokenUsage, coefficient: i64, m: &PriceMultipliers) -> types::TokensUsed {
+    let a = crate::metering::adjusted_tokens(u, coefficient, m);
+    types::TokensUsed {
+        prompt_tokens_used: a.prompt,
+        cached_tokens_used: a.cached,
+        completion_tokens_used: a.completion,
+        reasoning_tokens_used: a.reasoning,
+        total_tokens_used: a.total,
+    }
+}
+
+fn record_tokens(state: &WorkerState, t: &types::TokensUsed) {
+    let c = &state.counters;
+    let add = |a: &std::sync::atomic::AtomicU64, v: i64| {
+        a.fetch_add(u64::try_from(v).unwrap_or(0), Ordering::Relaxed);
+    };
+    add(&c.prompt_tokens, t.prompt_tokens_used);
+    add(&c.cached_tokens, t.cached_tokens_used);
+    add(&c.completion_tokens, t.completion_tokens_used);
+    add(&c.reasoning_tokens, t.reasoning_tokens_used);
+    add(&c.total_tokens, t.total_tokens_used);
+}

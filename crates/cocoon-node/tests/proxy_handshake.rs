@@ -1,0 +1,301 @@
+//! Proxy handshakes over real loopback links (fake TEE): worker and client
+//! handshakes, version negotiation, refusals, balance compare anomalies.
+
+mod proxy_common;
+
+use cocoon_net::QueryError;
+use cocoon_wire::schema::{enums, functions};
+use proxy_common::*;
+
+#[tokio::test]
+async fn worker_handshake_registers_the_connection() {
+    let proxy = start_proxy().await;
+    let (session, _inbound) = dial(proxy.workers_addr.unwrap()).await;
+    let params = within(
+        "handshake",
+        worker_handshake(&session, worker_params("m@abc:def", 1000, 8)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        params.proto_version,
+        Some(4),
+        "worker [3,4] with proxy [0,4] → 4"
+    );
+    assert_eq!(params.flags & 3, 3);
+    assert_eq!(params.is_test, Some(true));
+    assert_eq!(params.proxy_public_key, proxy.shared.settings.public_key);
+    wait_until("registered under the base name", || {
+        ready_workers(&proxy, "m") == 1
+    })
+    .await;
+    let snapshot = proxy.shared.registry.snapshot();
+    let conn = &snapshot[0].1[0];
+    assert_eq!(conn.model, "m@abc:def");
+    assert_eq!(conn.max_active, 8);
+    assert_eq!(conn.state().coefficient, 1000);
+    // Closing the connection unregisters it.
+    session.close();
+    wait_until("unregistered", || ready_workers(&proxy, "m") == 0).await;
+}
+
+#[tokio::test]
+async fn worker_version_and_parameter_refusals_close_the_connection() {
+    let proxy = start_proxy().await;
+    let cases = [
+        ("versions above ours", {
+            let mut p = worker_params(MODEL, 1000, 4);
+            p.min_proto_version = Some(5);
+            p.max_proto_version = Some(6);
+            p
+        }),
+        ("flag 1 missing", {
+            let mut p = worker_params(MODEL, 1000, 4);
+            p.flags = 0;
+            p.is_test = None;
+            p.proxy_cnt = None;
+            p.max_active_requests = None;
+            p.min_proto_version = None;
+            p.max_proto_version = None;
+            p
+        }),
+        ("is_test mismatch", {
+            let mut p = worker_params(MODEL, 1000, 4);
+            p.is_test = Some(false);
+            p
+        }),
+        ("negative coefficient", worker_params(MODEL, -1, 4)),
+        ("zero capacity", worker_params(MODEL, 1000, 0)),
+        ("empty model", worker_params("", 1000, 4)),
+    ];
+    for (what, params) in cases {
+        let (session, _inbound) = dial(proxy.workers_addr.unwrap()).await;
+        let err = within(
+            what,
+            session.call(&functions::worker::ConnectToProxy { params }, WAIT),
+        )
+        .await;
+        assert!(
+            matches!(err, Err(QueryError::Remote { .. })),
+            "{what}: expected a refusal, got {err:?}"
+        );
+        within("connection closed", session.closed()).await;
+    }
+    assert_eq!(ready_workers(&proxy, MODEL), 0);
+}
+
+#[tokio::test]
+async fn bad_balance_compare_is_refused_without_harming_the_proxy() {
+    let proxy = start_proxy().await;
+    let (session, _inbound) = dial(proxy.workers_addr.unwrap()).await;
+    let connect = functions::worker::ConnectToProxy {
+        params: worker_params(MODEL, 1000, 4),
+    };
+    within("connect", session.call(&connect, WAIT))
+        .await
+        .unwrap();
+    // The worker claims more committed tokens than the proxy has: the reference aborts.
+    let compare = functions::worker::CompareBalanceWithProxy {
+        tokens_committed_to_blockchain: 1_000_000,
+        tokens_committed_to_db: 2_000_000,
+        max_tokens: 3_000_000,
+    };
+    let err = within("compare", session.call(&compare, WAIT)).await;
+    match err {
+        Err(QueryError::Remote { message, .. }) => {
+            assert!(message.contains("balance mismatch"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    within("connection closed", session.closed()).await;
+    // The proxy still works: another worker completes its handshake.
+    let (other, _inbound2) = dial(proxy.workers_addr.unwrap()).await;
+    within(
+        "handshake",
+        worker_handshake(&other, worker_params(MODEL, 1000, 4)),
+    )
+    .await
+    .unwrap();
+    wait_until("second worker registered", || {
+        ready_workers(&proxy, MODEL) == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn extended_balance_compare_completes_the_handshake() {
+    let proxy = start_proxy().await;
+    let (session, _inbound) = dial(proxy.workers_addr.unwrap()).await;
+    let connect = functions::worker::ConnectToProxy {
+        params: worker_params(MODEL, 1000, 4),
+    };
+    within("connect", session.call(&connect, WAIT))
+        .await
+        .unwrap();
+    let compare = functions::worker::CompareBalanceWithProxy {
+        tokens_committed_to_blockchain: 0,
+        tokens_committed_to_db: 0,
+        max_tokens: 50,
+    };
+    let enums::worker::CompareBalanceWithProxyResult::CompareBalanceWithProxyResult(result) =
+        within("compare", session.call(&compare, WAIT))
+            .await
+            .unwrap();
+    assert_eq!(
+        result.error_code, 1,
+        "worker saw more tokens than the proxy"
+    );
+    let ext = functions::worker::ExtendedCompareBalanceWithProxy {
+        tokens_committed_to_db: 0,
+        other: Vec::new(),
+    };
+    let enums::worker::ExtendedCompareBalanceWithProxyResult::ExtendedCompareBalanceWithProxyResult(
+        ext_result,
+    ) = within("extended compare", session.call(&ext, WAIT))
+        .await
+        .unwrap();
+    assert_eq!(ext_result.error_code, 0);
+    // The reference wedges here (runners.md §13.5); we complete.
+    within(
+        "complete",
+        session.call(
+            &functions::worker::ProxyHandshakeComplete { is_disabled: true },
+            WAIT,
+        ),
+    )
+    .await
+    .unwrap();
+    wait_until("registered", || ready_workers(&proxy, MODEL) == 1).await;
+    assert!(
+        proxy.shared.registry.snapshot()[0].1[0].state().disabled,
+        "is_disabled honoured"
+    );
+}
+
+#[tokio::test]
+async fn client_handshake_and_worker_types() {
+    let proxy = start_proxy().await;
+    let (seen_tx, _seen) = tokio::sync::mpsc::unbounded_channel();
+    let _w = spawn_worker(&proxy, "w", 1500, 3, Behaviour::Hang, seen_tx).await;
+    let client = connect_client(&proxy).await;
+    assert_eq!(client.version, 4);
+    let enums::client::WorkerTypesV2::WorkerTypesV2(types) = within(
+        "types",
+        client
+            .session
+            .call(&functions::client::GetWorkerTypesV2 {}, WAIT),
+    )
+    .await
+    .unwrap();
+    assert_eq!(types.types.len(), 1);
+    assert_eq!(types.types[0].name, MODEL);
+    assert_eq!(types.types[0].workers.len(), 1);
+    assert_eq!(types.types[0].workers[0].coefficient, 1500);
+    assert_eq!(types.types[0].workers[0].max_active_requests, 3);
+    let enums::client::WorkerTypes::WorkerTypes(v0) = within(
+        "types v0",
+        client
+            .session
+            .call(&functions::client::GetWorkerTypes {}, WAIT),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (v0.types[0].active_workers, v0.types[0].coefficient_max),
+        (1, 1500)
+    );
+    let enums::client::PaymentStatus::PaymentStatus(status) = within(
+        "payment status",
+        client
+            .session
+            .call(&functions::client::UpdatePaymentStatus {}, WAIT),
+    )
+    .await
+    .unwrap();
+    assert_eq!((status.db_tokens, status.max_tokens), (0, 0));
+}
+
+#[tokio::test]
+async fn client_refusals_close_the_connection() {
+    let proxy = start_proxy().await;
+    let addr = proxy.clients_addr.unwrap();
+    // Versions that do not overlap with the proxy's [0,4].
+    let (session, _i) = dial(addr).await;
+    let connect = functions::client::ConnectToProxy {
+        params: client_params(5, 7),
+        min_config_version: CONFIG_VERSION,
+    };
+    let err = within("connect", session.call(&connect, WAIT)).await;
+    match err {
+        Err(QueryError::Remote { message, .. }) => {
+            assert!(message.contains("version"), "{message}")
+        }
+        other => panic!("expected a version refusal, got {other:?}"),
+    }
+    within("closed", session.closed()).await;
+    // A root config newer than the proxy's.
+    let (session, _i) = dial(addr).await;
+    let connect = functions::client::ConnectToProxy {
+        params: client_params(1, 4),
+        min_config_version: CONFIG_VERSION + 1,
+    };
+    assert!(within("connect", session.call(&connect, WAIT))
+        .await
+        .is_err());
+    within("closed", session.closed()).await;
+    // A wrong secret.
+    let (session, _i) = dial(addr).await;
+    let connect = functions::client::ConnectToProxy {
+        params: client_params(1, 4),
+        min_config_version: CONFIG_VERSION,
+    };
+    within("connect", session.call(&connect, WAIT))
+        .await
+        .unwrap();
+    let auth = functions::client::AuthorizeWithProxyShort {
+        data: b"not the secret".to_vec(),
+    };
+    match within("auth", session.call(&auth, WAIT)).await {
+        Err(QueryError::Remote { message, .. }) => assert_eq!(message, "sha256 mismatch"),
+        other => panic!("expected sha256 mismatch, got {other:?}"),
+    }
+    within("closed", session.closed()).await;
+    // A v0-only client still negotiates version 0.
+    let (session, _i) = dial(addr).await;
+    let mut legacy = client_params(0, 0);
+    legacy.flags = 1;
+    legacy.min_proto_version = None;
+    legacy.max_proto_version = None;
+    let connect = functions::client::ConnectToProxy {
+        params: legacy,
+        min_config_version: 0,
+    };
+    let enums::client::ConnectedToProxy::ConnectedToProxy(c) =
+        within("connect v0", session.call(&connect, WAIT))
+            .await
+            .unwrap();
+    assert_eq!((c.params.flags & 2, c.params.proto_version), (0, None));
+}
+
+#[tokio::test]
+async fn long_auth_succeeds_in_fake_ton_mode() {
+    let proxy = start_proxy().await;
+    let (session, _i) = dial(proxy.clients_addr.unwrap()).await;
+    let connect = functions::client::ConnectToProxy {
+        params: client_params(1, 2),
+        min_config_version: 0,
+    };
+    let enums::client::ConnectedToProxy::ConnectedToProxy(c) =
+        within("connect", session.call(&connect, WAIT))
+            .await
+            .unwrap();
+    assert_eq!(c.params.proto_version, Some(2));
+    let enums::client::AuthorizationWithProxy::AuthorizationWithProxySuccess(_) = within(
+        "long auth",
+        session.call(&functions::client::AuthorizeWithProxyLong {}, WAIT),
+    )
+    .await
+    .unwrap() else {
+        panic!("long auth refused");
+    };
+}
