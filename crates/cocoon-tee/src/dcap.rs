@@ -14,6 +14,7 @@
 
 mod collateral;
 mod pccs;
+mod pccs_text;
 
 pub use collateral::{parse_rfc3339_utc, Collateral, CollateralSource, FixedCollateral};
 pub use pccs::{

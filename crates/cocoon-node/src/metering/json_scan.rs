@@ -85,9 +85,25 @@ impl JsonUsageScanner {
     }
 
     pub(crate) fn feed(&mut self, data: &[u8]) {
-        for &b in data {
-            self.step(b);
+        let mut i = 0;
+        while i < data.len() {
+            // Fast path: skip string contents that cannot matter.
+            if self.in_skippable_string() {
+                match data[i..].iter().position(|b| *b == b'"' || *b == b'\\') {
+                    Some(p) => i += p,
+                    None => return,
+                }
+            }
+            self.step(data[i]);
+            i += 1;
         }
+    }
+
+    /// Inside a string that is neither a key nor captured, with no escape pending: nothing
+    /// matters until the next quote or backslash.
+    fn in_skippable_string(&self) -> bool {
+        let in_key = self.depth == 1 && self.member == MemberState::InKey;
+        self.in_string && !self.escape && !self.capturing && !in_key
     }
 
     fn step(&mut self, b: u8) {
