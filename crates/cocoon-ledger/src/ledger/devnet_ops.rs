@@ -1,0 +1,392 @@
+//! The [`Ledger`] operations of the devnet simulation (each one validates first, then
+//! mutates a copy of the state that is persisted before it becomes visible).
+
+use ed25519_dalek::VerifyingKey;
+use tonlib_core::TonAddress;
+
+use super::{debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
+use crate::accounting::NanoTon;
+use crate::address::ContractSpec;
+use crate::ledger::{
+    ClientContractState, ContractStatus, Ledger, LedgerError, ProxyContractState, SavedState,
+    VoucherSettlement, WorkerContractState,
+};
+use crate::root_config::RootConfig;
+use crate::voucher::{self, VoucherKind};
+
+impl Ledger for DevnetLedger {
+    fn now(&self) -> u64 {
+        self.lock().clock
+    }
+
+    fn root_config(&self) -> Result<RootConfig, LedgerError> {
+        self.read(|s| Ok(s.config.clone()))
+    }
+
+    fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError> {
+        self.read(|s| Ok(s.wallets.get(&key(wallet)).copied().unwrap_or(0)))
+    }
+
+    fn proxy_deploy(
+        &self,
+        owner: &TonAddress,
+        proxy_key: &VerifyingKey,
+        stake: NanoTon,
+    ) -> Result<TonAddress, LedgerError> {
+        let root = super::devnet_root_address();
+        self.mutate(|s| {
+            if stake < s.config.params.min_proxy_stake {
+                return Err(LedgerError::Invalid(format!(
+                    "proxy stake {stake} below minimum {}",
+                    s.config.params.min_proxy_stake
+                )));
+            }
+            let sc = self.derive(s, ContractSpec::Proxy { owner, root: &root }, proxy_key)?;
+            if s.proxies.contains_key(&key(&sc)) {
+                return Err(LedgerError::AlreadyExists(key(&sc)));
+            }
+            debit(s.wallet(owner), stake)?;
+            s.proxies.insert(
+                key(&sc),
+                ProxyContractState {
+                    owner: key(owner),
+                    public_key: proxy_key.to_bytes(),
+                    status: ContractStatus::Active,
+                    stake,
+                    commission: 0,
+                    worker_pool: 0,
+                    unlock_ts: 0,
+                    saved_states: Vec::new(),
+                },
+            );
+            tracing::info!(proxy_sc = %key(&sc), stake, "devnet: proxy contract deployed");
+            Ok(sc)
+        })
+    }
+
+    fn proxy_state(&self, proxy_sc: &TonAddress) -> Result<ProxyContractState, LedgerError> {
+        self.read(|s| {
+            s.proxies
+                .get(&key(proxy_sc))
+                .cloned()
+                .ok_or_else(|| LedgerError::UnknownContract(key(proxy_sc)))
+        })
+    }
+
+    fn proxy_save_state(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+        saved: SavedState,
+    ) -> Result<(), LedgerError> {
+        self.mutate(|s| {
+            let proxy = s.owned_proxy(sender, proxy_sc)?;
+            if proxy.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("proxy contract is closed"));
+            }
+            if proxy
+                .saved_states
+                .last()
+                .is_some_and(|last| last.seqno >= saved.seqno)
+            {
+                return Err(LedgerError::Invalid(format!(
+                    "save_state seqno {} does not increase",
+                    saved.seqno
+                )));
+            }
+            proxy.saved_states.push(saved);
+            let excess = proxy
+                .saved_states
+                .len()
+                .saturating_sub(DEVNET_SAVED_STATES_KEPT);
+            proxy.saved_states.drain(..excess);
+            Ok(())
+        })
+    }
+
+    fn proxy_payout(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError> {
+        self.mutate(|s| {
+            let proxy = s.owned_proxy(sender, proxy_sc)?;
+            let amount = std::mem::take(&mut proxy.commission);
+            *s.wallet(sender) += amount;
+            tracing::info!(proxy_sc = %key(proxy_sc), amount, "devnet: proxy commission paid out");
+            Ok(amount)
+        })
+    }
+
+    fn proxy_request_close(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<u64, LedgerError> {
+        self.mutate(|s| {
+            let unlock_ts = s
+                .clock
+                .saturating_add(u64::from(s.config.params.proxy_delay_before_close));
+            let proxy = s.owned_proxy(sender, proxy_sc)?;
+            if proxy.status != ContractStatus::Active {
+                return Err(LedgerError::WrongState("proxy contract is not active"));
+            }
+            proxy.status = ContractStatus::Closing;
+            proxy.unlock_ts = unlock_ts;
+            Ok(unlock_ts)
+        })
+    }
+
+    fn proxy_complete_close(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError> {
+        self.mutate(|s| {
+            let now = s.clock;
+            let proxy = s.owned_proxy(sender, proxy_sc)?;
+            if proxy.status != ContractStatus::Closing {
+                return Err(LedgerError::WrongState("proxy contract is not closing"));
+            }
+            if now < proxy.unlock_ts {
+                return Err(LedgerError::Locked {
+                    unlock_ts: proxy.unlock_ts,
+                    now,
+                });
+            }
+            let amount = std::mem::take(&mut proxy.stake)
+                + std::mem::take(&mut proxy.commission)
+                + std::mem::take(&mut proxy.worker_pool);
+            proxy.status = ContractStatus::Closed;
+            *s.wallet(sender) += amount;
+            tracing::info!(proxy_sc = %key(proxy_sc), amount, "devnet: proxy contract closed");
+            Ok(amount)
+        })
+    }
+
+    fn client_deploy(
+        &self,
+        owner: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<TonAddress, LedgerError> {
+        self.mutate(|s| {
+            let proxy_key = s.proxy_key(&key(proxy_sc))?;
+            let sc = self.derive(s, ContractSpec::Client { owner, proxy_sc }, &proxy_key)?;
+            if s.clients.contains_key(&key(&sc)) {
+                return Err(LedgerError::AlreadyExists(key(&sc)));
+            }
+            let state = ClientContractState {
+                owner: key(owner),
+                proxy_sc: key(proxy_sc),
+                status: ContractStatus::Active,
+                balance: 0,
+                stake: 0,
+                tokens_used: 0,
+                unlock_ts: 0,
+                secret_hash: [0; 32],
+            };
+            s.clients.insert(key(&sc), state);
+            Ok(sc)
+        })
+    }
+
+    fn client_state(&self, client_sc: &TonAddress) -> Result<ClientContractState, LedgerError> {
+        self.read(|s| {
+            s.clients
+                .get(&key(client_sc))
+                .cloned()
+                .ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))
+        })
+    }
+
+    fn client_top_up(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError> {
+        self.mutate(|s| {
+            debit(s.wallet(sender), amount)?;
+            let client = s.owned_client(sender, client_sc)?;
+            if client.status != ContractStatus::Active {
+                return Err(LedgerError::WrongState("client contract is not active"));
+            }
+            client.balance += amount;
+            Ok(())
+        })
+    }
+
+    fn client_increase_stake(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError> {
+        self.mutate(|s| {
+            debit(s.wallet(sender), amount)?;
+            let client = s.owned_client(sender, client_sc)?;
+            if client.status != ContractStatus::Active {
+                return Err(LedgerError::WrongState("client contract is not active"));
+            }
+            client.stake += amount;
+            Ok(())
+        })
+    }
+
+    fn client_change_secret_hash(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        hash: [u8; 32],
+    ) -> Result<(), LedgerError> {
+        self.mutate(|s| {
+            s.owned_client(sender, client_sc)?.secret_hash = hash;
+            Ok(())
+        })
+    }
+
+    fn client_charge(
+        &self,
+        client_sc: &TonAddress,
+        voucher_boc: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.mutate(|s| {
+            let prices = s.prices()?;
+            let client = s.clients.get(&key(client_sc)).ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))?.clone();
+            if client.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("client contract is closed"));
+            }
+            let proxy_key = s.proxy_key(&client.proxy_sc)?;
+            let voucher = voucher::verify(voucher_boc, VoucherKind::ClientCharge, client_sc, &proxy_key)?;
+            let offered = voucher.terms.tokens;
+            if offered <= client.tokens_used {
+                return Err(LedgerError::VoucherNotHigher { offered, settled: client.tokens_used });
+            }
+            let tokens = offered - client.tokens_used;
+            let amount = prices.client_charge(tokens);
+            let (mut balance, mut stake) = (client.balance, client.stake);
+            let from_balance = amount.min(balance);
+            balance -= from_balance;
+            debit(&mut stake, amount - from_balance).map_err(|_| LedgerError::InsufficientFunds {
+                needed: amount,
+                available: client.balance + client.stake,
+            })?;
+            let proxy = s.proxies.get_mut(&client.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(client.proxy_sc.clone()))?;
+            proxy.worker_pool += prices.worker_payout(tokens);
+            proxy.commission += prices.proxy_commission(tokens);
+            if let Some(c) = s.clients.get_mut(&key(client_sc)) {
+                c.balance = balance;
+                c.stake = stake;
+                c.tokens_used = offered;
+            }
+            tracing::info!(client_sc = %key(client_sc), tokens, amount, "devnet: client charged by voucher");
+            Ok(VoucherSettlement { tokens, amount })
+        })
+    }
+
+    fn client_request_refund(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+    ) -> Result<u64, LedgerError> {
+        self.mutate(|s| {
+            let unlock_ts = s
+                .clock
+                .saturating_add(u64::from(s.config.params.client_delay_before_close));
+            let client = s.owned_client(sender, client_sc)?;
+            if client.status != ContractStatus::Active {
+                return Err(LedgerError::WrongState("client contract is not active"));
+            }
+            client.status = ContractStatus::Closing;
+            client.unlock_ts = unlock_ts;
+            Ok(unlock_ts)
+        })
+    }
+
+    fn client_withdraw(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError> {
+        self.mutate(|s| {
+            let now = s.clock;
+            let client = s.owned_client(sender, client_sc)?;
+            if client.status != ContractStatus::Closing {
+                return Err(LedgerError::WrongState("client contract is not closing"));
+            }
+            if now < client.unlock_ts {
+                return Err(LedgerError::Locked { unlock_ts: client.unlock_ts, now });
+            }
+            let amount = std::mem::take(&mut client.balance) + std::mem::take(&mut client.stake);
+            client.status = ContractStatus::Closed;
+            *s.wallet(sender) += amount;
+            tracing::info!(client_sc = %key(client_sc), amount, "devnet: client refunded and closed");
+            Ok(amount)
+        })
+    }
+
+    fn worker_deploy(
+        &self,
+        owner: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<TonAddress, LedgerError> {
+        self.mutate(|s| {
+            let proxy_key = s.proxy_key(&key(proxy_sc))?;
+            let sc = self.derive(s, ContractSpec::Worker { owner, proxy_sc }, &proxy_key)?;
+            if s.workers.contains_key(&key(&sc)) {
+                return Err(LedgerError::AlreadyExists(key(&sc)));
+            }
+            let state = WorkerContractState {
+                owner: key(owner),
+                proxy_sc: key(proxy_sc),
+                status: ContractStatus::Active,
+                tokens: 0,
+            };
+            s.workers.insert(key(&sc), state);
+            Ok(sc)
+        })
+    }
+
+    fn worker_state(&self, worker_sc: &TonAddress) -> Result<WorkerContractState, LedgerError> {
+        self.read(|s| {
+            s.workers
+                .get(&key(worker_sc))
+                .cloned()
+                .ok_or_else(|| LedgerError::UnknownContract(key(worker_sc)))
+        })
+    }
+
+    fn worker_payout(
+        &self,
+        worker_sc: &TonAddress,
+        voucher_boc: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.mutate(|s| {
+            let prices = s.prices()?;
+            let worker = s.workers.get(&key(worker_sc)).ok_or_else(|| LedgerError::UnknownContract(key(worker_sc)))?.clone();
+            let proxy_key = s.proxy_key(&worker.proxy_sc)?;
+            let voucher = voucher::verify(voucher_boc, VoucherKind::WorkerPayout, worker_sc, &proxy_key)?;
+            let offered = voucher.terms.tokens;
+            if offered <= worker.tokens {
+                return Err(LedgerError::VoucherNotHigher { offered, settled: worker.tokens });
+            }
+            let tokens = offered - worker.tokens;
+            let amount = prices.worker_payout(tokens);
+            let proxy = s.proxies.get_mut(&worker.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(worker.proxy_sc.clone()))?;
+            if proxy.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("proxy contract is closed"));
+            }
+            let from_pool = amount.min(proxy.worker_pool);
+            let available = proxy.worker_pool + proxy.stake;
+            debit(&mut proxy.stake, amount - from_pool).map_err(|_| LedgerError::InsufficientFunds { needed: amount, available })?;
+            proxy.worker_pool -= from_pool;
+            if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
+                w.tokens = offered;
+            }
+            let owner = worker.owner.clone();
+            *s.wallets.entry(owner).or_insert(0) += amount;
+            tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
+            Ok(VoucherSettlement { tokens, amount })
+        })
+    }
+}

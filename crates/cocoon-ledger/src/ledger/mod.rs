@@ -1,0 +1,266 @@
+//! The [`Ledger`] abstraction: the on-chain operations the client, proxy and worker nodes
+//! need, and the state they read back.
+//!
+//! The trait is **synchronous** on purpose. On TON every operation is "submit a message,
+//! later observe its effect": the reference runners send through their wallet and then poll
+//! account state. A TON backend therefore queues a message and returns at once, and serves
+//! reads from a state snapshot that a background task refreshes; nothing in the trait needs
+//! to block on the network, and a sync trait stays object-safe (`Arc<dyn Ledger>`) without
+//! boxing futures. The devnet backend ([`devnet::DevnetLedger`]) applies each operation
+//! immediately, which is the "confirmed at once" behaviour of the reference fake-TON mode.
+//!
+//! Owner operations take the `sender` wallet and fail unless it owns the contract; voucher
+//! operations (charge, payout) are authorised by the proxy's signature instead.
+
+pub mod devnet;
+
+use ed25519_dalek::VerifyingKey;
+use tonlib_core::TonAddress;
+
+use crate::accounting::NanoTon;
+use crate::root_config::RootConfig;
+use crate::voucher::VoucherError;
+
+pub use devnet::DevnetLedger;
+
+/// Lifecycle of a payment contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ContractStatus {
+    /// Open for business.
+    Active,
+    /// Close requested; funds locked until `unlock_ts`.
+    Closing,
+    /// Closed; funds returned.
+    Closed,
+}
+
+/// A `save_state(seqno, session_hash)` the proxy sent to its contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedState {
+    /// Proxy DB seqno.
+    pub seqno: u32,
+    /// Proxy session hash.
+    pub session_hash: [u8; 32],
+}
+
+/// Proxy contract state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProxyContractState {
+    /// Owner wallet (hex form).
+    pub owner: String,
+    /// Proxy signing key baked into the contracts.
+    pub public_key: [u8; 32],
+    /// Lifecycle.
+    pub status: ContractStatus,
+    /// Stake locked by the proxy owner.
+    pub stake: NanoTon,
+    /// Commission ready for `proxy_payout`.
+    pub commission: NanoTon,
+    /// Charged client money set aside for worker payouts.
+    pub worker_pool: NanoTon,
+    /// When a closing contract may complete.
+    pub unlock_ts: u64,
+    /// Recent `save_state` messages, oldest first.
+    pub saved_states: Vec<SavedState>,
+}
+
+/// Client contract state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientContractState {
+    /// Owner wallet (hex form).
+    pub owner: String,
+    /// Proxy contract (hex form).
+    pub proxy_sc: String,
+    /// Lifecycle.
+    pub status: ContractStatus,
+    /// Unspent prepaid nanoTON.
+    pub balance: NanoTon,
+    /// Stake.
+    pub stake: NanoTon,
+    /// Tokens charged so far.
+    pub tokens_used: u64,
+    /// When a closing contract may be withdrawn.
+    pub unlock_ts: u64,
+    /// SHA-256 of the client's secret.
+    pub secret_hash: [u8; 32],
+}
+
+/// Worker contract state.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerContractState {
+    /// Owner wallet (hex form).
+    pub owner: String,
+    /// Proxy contract (hex form).
+    pub proxy_sc: String,
+    /// Lifecycle.
+    pub status: ContractStatus,
+    /// Tokens paid out so far.
+    pub tokens: u64,
+}
+
+/// Effect of an accepted voucher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VoucherSettlement {
+    /// Tokens newly settled (voucher total minus the previous total).
+    pub tokens: u64,
+    /// nanoTON moved.
+    pub amount: NanoTon,
+}
+
+/// Ledger operation error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// No such contract.
+    #[error("unknown contract {0}")]
+    UnknownContract(String),
+    /// Contract already deployed.
+    #[error("contract {0} already exists")]
+    AlreadyExists(String),
+    /// Sender does not own the contract.
+    #[error("sender is not the owner of {0}")]
+    NotOwner(String),
+    /// Not enough money.
+    #[error("insufficient funds: need {needed}, have {available}")]
+    InsufficientFunds {
+        /// Required.
+        needed: NanoTon,
+        /// Available.
+        available: NanoTon,
+    },
+    /// Voucher failed verification.
+    #[error("voucher rejected: {0}")]
+    Voucher(#[from] VoucherError),
+    /// Voucher total not above what was already settled.
+    #[error("voucher for {offered} tokens is not above the settled {settled}")]
+    VoucherNotHigher {
+        /// Voucher total.
+        offered: u64,
+        /// Already settled.
+        settled: u64,
+    },
+    /// Operation not allowed in the contract's state.
+    #[error("wrong contract state: {0}")]
+    WrongState(&'static str),
+    /// A close delay has not elapsed yet.
+    #[error("locked until {unlock_ts} (now {now})")]
+    Locked {
+        /// Unlock time.
+        unlock_ts: u64,
+        /// Ledger time.
+        now: u64,
+    },
+    /// Invalid argument (stake below minimum, bad config, …).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Storage failure.
+    #[error("ledger storage: {0}")]
+    Storage(String),
+}
+
+/// What the nodes need from a ledger (TON or the devnet simulation).
+pub trait Ledger: Send + Sync {
+    /// Ledger time, unix seconds.
+    fn now(&self) -> u64;
+    /// Current root configuration.
+    fn root_config(&self) -> Result<RootConfig, LedgerError>;
+    /// Balance of a plain wallet.
+    fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError>;
+
+    /// Deploys the proxy contract of `owner`, locking `stake` from the owner's wallet.
+    fn proxy_deploy(
+        &self,
+        owner: &TonAddress,
+        proxy_key: &VerifyingKey,
+        stake: NanoTon,
+    ) -> Result<TonAddress, LedgerError>;
+    /// Proxy contract state.
+    fn proxy_state(&self, proxy_sc: &TonAddress) -> Result<ProxyContractState, LedgerError>;
+    /// Records `save_state(seqno, session_hash)`; seqnos must increase.
+    fn proxy_save_state(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+        saved: SavedState,
+    ) -> Result<(), LedgerError>;
+    /// Pays the accrued commission to the owner; returns the amount.
+    fn proxy_payout(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError>;
+    /// Starts closing; returns the unlock time (`now + proxy_delay_before_close`).
+    fn proxy_request_close(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<u64, LedgerError>;
+    /// After the delay: returns stake, commission and the unused worker pool to the owner.
+    fn proxy_complete_close(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError>;
+
+    /// Deploys the client contract of wallet `owner` at `proxy_sc`.
+    fn client_deploy(
+        &self,
+        owner: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<TonAddress, LedgerError>;
+    /// Client contract state.
+    fn client_state(&self, client_sc: &TonAddress) -> Result<ClientContractState, LedgerError>;
+    /// Moves `amount` from the owner's wallet to the contract balance.
+    fn client_top_up(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError>;
+    /// Moves `amount` from the owner's wallet to the contract stake.
+    fn client_increase_stake(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError>;
+    /// Sets the secret hash.
+    fn client_change_secret_hash(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        hash: [u8; 32],
+    ) -> Result<(), LedgerError>;
+    /// Applies a proxy-signed client voucher: charges `(tokens − tokens_used) × price`.
+    fn client_charge(
+        &self,
+        client_sc: &TonAddress,
+        voucher: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError>;
+    /// Starts the close; returns the unlock time (`now + client_delay_before_close`).
+    fn client_request_refund(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+    ) -> Result<u64, LedgerError>;
+    /// After the delay: returns balance and stake to the owner and closes.
+    fn client_withdraw(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError>;
+
+    /// Deploys the worker contract of `owner` at `proxy_sc`.
+    fn worker_deploy(
+        &self,
+        owner: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<TonAddress, LedgerError>;
+    /// Worker contract state.
+    fn worker_state(&self, worker_sc: &TonAddress) -> Result<WorkerContractState, LedgerError>;
+    /// Applies a proxy-signed worker voucher: pays `(tokens − paid) × worker_fee` to the owner.
+    fn worker_payout(
+        &self,
+        worker_sc: &TonAddress,
+        voucher: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError>;
+}
