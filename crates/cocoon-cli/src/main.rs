@@ -7,6 +7,7 @@ mod backend;
 mod client;
 mod gen_cert;
 mod inspect;
+mod node_args;
 mod proxy;
 mod tl;
 mod up;

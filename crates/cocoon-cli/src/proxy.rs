@@ -2,59 +2,61 @@
 //! ports (each through the in-process PoW + RA-TLS gate), routes requests and
 //! serves `/stats`, `/jsonstats`, `/metrics` on `http_port`.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use cocoon_node::common::dial::TeeMode;
-use cocoon_node::config::{LocalRootConfig, ProxyConfig};
-use cocoon_node::proxy::{
-    build_gate, spawn_cert_renewal, start, GateOptions, ProxyListeners, ProxySettings,
-};
+use cocoon_node::config::ProxyConfig;
+use cocoon_node::proxy::gate::{build_gate_with, build_router_gate};
+use cocoon_node::proxy::{spawn_cert_renewal, start, GateOptions, ProxyListeners, ProxySettings};
 use tokio::net::TcpListener;
+
+use crate::node_args::NodeArgs;
 
 #[derive(clap::Args)]
 #[command(
+    mut_arg("config", |a| a.help("The proxy config (`proxyRunner.config` JSON, as the reference's)")),
     after_help = "The reference runs a separate `router` process in front of the proxy's ports; \
-cocoon-rs does the proof of work and RA-TLS in-process, configured by the cocoon-rs extension flags \
---tee, --worker-policy, --client-policy, --pow-difficulty and --host.\n\n\
+cocoon-rs does the proof of work and RA-TLS in-process (or, with --behind-router, takes peers from \
+such a router's records), configured by the cocoon-rs extension flags --behind-router, \
+--tee, --worker-policy, --client-policy, --policy-file, --collateral, --pow-difficulty and --host.\n\n\
 Example (local network, simulated TEE):\n  \
-cocoon proxy --config proxy.json --disable-ton root.json --tee fake --worker-policy fake"
+cocoon proxy --config proxy.json --disable-ton root.json --tee fake --worker-policy fake\n\
+Example (TDX workers, allowlists from a router config, collateral from a PCCS):\n  \
+cocoon proxy --config proxy.json --disable-ton root.json --tee tdx --policy-file router.json \\\n    \
+--worker-policy prod --collateral https://pccs.example:8081\n\
+Example (behind a reference router on public port 8117, TDX workers with one image hash):\n  \
+router -R 8117:127.0.0.1:11101@tee:<image-hash> --serialize-info -C /etc/tdx/tdx\n  \
+cocoon proxy --config proxy.json --disable-ton root.json --behind-router --worker-policy tdx"
 )]
 pub struct ProxyArgs {
-    /// The proxy config (`proxyRunner.config` JSON, as the reference's).
-    #[arg(short = 'c', long)]
-    pub config: PathBuf,
-    /// Fake-TON mode: read the root config from this JSON (`rootConfig.pseudo`) instead of the chain.
-    #[arg(short = 'C', long = "disable-ton", value_name = "ROOT.json")]
-    pub disable_ton: Option<PathBuf>,
-    /// TEE that attests our own certificate: none, fake (simulated, for local runs) or tdx (inside a TD).
-    #[arg(long, default_value = "fake")]
-    pub tee: String,
-    /// Policy workers must satisfy: any, fake or tdx (default: the one matching --tee).
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Policy workers must satisfy: any, fake, tdx or a name from --policy-file (default: the one
+    /// matching --tee).
     #[arg(long)]
     pub worker_policy: Option<String>,
-    /// Policy clients must satisfy: any, fake or tdx (the reference's client port accepts any).
+    /// Policy clients must satisfy: any, fake, tdx or a name from --policy-file (the reference's
+    /// client port accepts any).
     #[arg(long, default_value = "any")]
     pub client_policy: String,
     /// Proof-of-work difficulty (leading zero bits) asked from every connecting peer.
     #[arg(long, default_value_t = 20)]
     pub pow_difficulty: u32,
+    /// The RPC ports take plain TCP from a local reference router that does PoW and RA-TLS
+    /// (`router -R <pub>:127.0.0.1:<port>@tee --serialize-info`) and starts each connection
+    /// with its peer-info record; the peer identity is taken from that record and checked
+    /// against --worker-policy / --client-policy as far as the record allows. --tee and
+    /// --pow-difficulty are then unused (the router has its own certificate and PoW).
+    #[arg(long)]
+    pub behind_router: bool,
     /// Address the RPC and stats ports listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
-    crate::up::init_logging();
-    let cfg = ProxyConfig::from_file(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let root_path = args
-        .disable_ton
-        .context("TON backend not implemented yet; use --disable-ton ROOT.json")?;
-    let root = LocalRootConfig::from_file(&root_path)
-        .with_context(|| format!("reading {}", root_path.display()))?;
-    let settings = ProxySettings::from_configs(&cfg, &root);
-    let tee = TeeMode::parse(&args.tee)?;
+    let setup = args.node.prepare(ProxyConfig::from_file)?;
+    let cfg = setup.config;
+    let settings = ProxySettings::from_configs(&cfg, &setup.root);
+    let tee = setup.tee;
     let gate_opts = GateOptions {
         tee,
         worker_policy: args
@@ -63,9 +65,19 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         client_policy: args.client_policy,
         pow_difficulty: args.pow_difficulty,
     };
+    let (gate, own_cert) = if args.behind_router {
+        (build_router_gate(&gate_opts, &setup.policies)?, None)
+    } else {
+        let (gate, own_cert) = build_gate_with(&gate_opts, &setup.policies)?;
+        (gate, Some(own_cert))
+    };
+    let gate_label = if args.behind_router {
+        "behind a reference router".to_string()
+    } else {
+        format!("TEE: {}", format!("{tee:?}").to_lowercase())
+    };
     let host = args.host;
     crate::up::block_on_until_signal(async move {
-        let (gate, own_cert) = build_gate(&gate_opts)?;
         let bind = |port: u16, what: &'static str| {
             let addr = format!("{host}:{port}");
             async move {
@@ -87,23 +99,46 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
             listeners.workers.is_some() || listeners.clients.is_some(),
             "both workers_rpc_port and client_rpc_port are 0: nothing to serve"
         );
-        let renewal = spawn_cert_renewal(own_cert, tee);
+        let renewal = own_cert.map(|own| spawn_cert_renewal(own, tee));
         let handle = start(settings, gate, listeners)
             .await
             .context("starting the proxy")?;
         eprintln!(
-            "proxy ready: workers on {}, clients on {}, stats on {} (TEE: {})",
+            "proxy ready: workers on {}, clients on {}, stats on {} ({gate_label})",
             show(handle.workers_addr),
             show(handle.clients_addr),
             show(handle.stats_addr),
-            format!("{:?}", gate_opts.tee).to_lowercase(),
         );
         handle.wait().await;
-        renewal.abort();
+        if let Some(renewal) = renewal {
+            renewal.abort();
+        }
         Ok(())
     })
 }
 
 fn show(addr: Option<std::net::SocketAddr>) -> String {
     addr.map_or_else(|| "off".to_string(), |a| a.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ProxyArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        proxy: ProxyArgs,
+    }
+
+    #[test]
+    fn behind_router_is_an_opt_in_switch() {
+        let base = ["proxy", "--config", "p.json"];
+        let off = Cli::try_parse_from(base).expect("parses");
+        assert!(!off.proxy.behind_router);
+        let on = Cli::try_parse_from(base.iter().chain(&["--behind-router"])).expect("parses");
+        assert!(on.proxy.behind_router);
+    }
 }

@@ -1,5 +1,6 @@
 //! `cocoon up` under failure: a worker killed mid-stream, a caller that goes
-//! away mid-stream, and a worker over capacity — with real processes.
+//! away mid-stream (cancelled at the worker and the engine), and a worker over
+//! capacity — with real processes.
 
 mod common;
 
@@ -98,7 +99,8 @@ async fn worker_killed_mid_stream_ends_the_stream_quickly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn caller_going_away_frees_the_request_everywhere() {
+async fn caller_going_away_cancels_the_request_at_the_worker_and_engine() {
+    // 30 chunks, 100 ms apart: left alone, the answer would take 3 s.
     let net = UpNetwork::start(&[
         "--workers",
         "1",
@@ -107,38 +109,100 @@ async fn caller_going_away_frees_the_request_everywhere() {
         "--fake-delay-ms",
         "100",
     ]);
+    // The caller has its own HTTP client, so that going away closes its connection.
+    let caller = reqwest::Client::new();
     let http = reqwest::Client::new();
     let url = format!("{}/v1/chat/completions", net.client_url);
-    let resp = http.post(&url).json(&slow_chat()).send().await.unwrap();
+    let resp = caller.post(&url).json(&slow_chat()).send().await.unwrap();
     let mut body = resp.bytes_stream();
     body.next()
         .await
         .expect("first chunk")
         .expect("first chunk ok");
+    let engine = net
+        .engine_url
+        .clone()
+        .expect("cocoon up started the fake engine")
+        .trim_start_matches("http://")
+        .to_string();
+    let engine_stats = || {
+        let (http, engine) = (&http, &engine);
+        async move {
+            http.get(format!("http://{engine}/fake/stats"))
+                .send()
+                .await
+                .expect("fake stats")
+                .json::<Value>()
+                .await
+                .expect("fake stats json")
+        }
+    };
+    assert_eq!(engine_stats().await["answers_aborted"], 0);
+    // The caller goes away mid-stream (its HTTP connection closes).
     drop(body);
+    drop(caller);
 
-    // The client forgets the request at once. There is no wire message to
-    // cancel one request upstream (runners.md §2.5), so the proxy and the
-    // worker finish it and free their slots when the engine call ends.
+    // Client → proxy → worker, each with `cocoonrs.cancelRequest`
+    // (docs/protocol-extensions.md): the client forgets the request...
     let client = net.client_url.trim_start_matches("http://").to_string();
     eventually(
-        Duration::from_secs(2),
+        Duration::from_secs(10),
         "client drops the abandoned request",
         || {
             let (http, client) = (&http, &client);
             async move {
-                json_stats(http, client).await["proxy_connections"][0]["pending_requests"].as_u64()
-                    == Some(0)
+                let s = json_stats(http, client).await;
+                s["proxy_connections"][0]["pending_requests"].as_u64() == Some(0)
+                    && s["stats"]["requests_cancelled"].as_u64() == Some(1)
             }
         },
     )
     .await;
-    let worker = net.node("worker1").stats.clone().expect("worker stats");
-    eventually(Duration::from_secs(10), "worker back to 0 active requests", || {
-        let (http, worker) = (&http, &worker);
-        async move { json_stats(http, worker).await["stats"]["active_requests"].as_u64() == Some(0) }
-    })
+    // ...the proxy relays the cancel to the worker...
+    let proxy = net.node("proxy").stats.clone().expect("proxy stats");
+    eventually(
+        Duration::from_secs(10),
+        "proxy cancels at the worker",
+        || {
+            let (http, proxy) = (&http, &proxy);
+            async move {
+                let s = json_stats(http, proxy).await;
+                s["stats"]["requests_cancelled"].as_u64() == Some(1)
+                    && s["stats"]["worker_cancels_sent"].as_u64() == Some(1)
+            }
+        },
+    )
     .await;
+    // ...the worker cancels its engine call (left alone it would count a
+    // success, never a cancel)...
+    let worker = net.node("worker1").stats.clone().expect("worker stats");
+    eventually(
+        Duration::from_secs(10),
+        "worker counts the cancel and is idle",
+        || {
+            let (http, worker) = (&http, &worker);
+            async move {
+                let s = json_stats(http, worker).await;
+                s["stats"]["requests_cancelled"].as_u64() == Some(1)
+                    && s["stats"]["active_requests"].as_u64() == Some(0)
+            }
+        },
+    )
+    .await;
+    // ...and the engine saw its client go away mid-answer.
+    eventually(
+        Duration::from_secs(10),
+        "engine answer aborted by its client",
+        || {
+            let stats = engine_stats();
+            async move { stats.await["answers_aborted"].as_u64() == Some(1) }
+        },
+    )
+    .await;
+    let worker_stats = json_stats(&http, &worker).await;
+    assert_eq!(worker_stats["stats"]["success"], 0, "{worker_stats}");
+
+    // The network serves the next request.
     let resp = http
         .post(&url)
         .json(&json!({"model": MODEL, "messages": []}))

@@ -10,7 +10,9 @@
 //!   chat, then the content chunks, a `finish_reason: "stop"` chunk, a usage chunk when
 //!   `stream_options.include_usage` is true — as vLLM and OpenAI do — then `data: [DONE]`);
 //!   otherwise one `chat.completion` / `text_completion` object, sent after the total delay;
-//! * `GET /v1/models`: a model list with the configured model name.
+//! * `GET /v1/models`: a model list with the configured model name;
+//! * `GET /fake/stats` (fake only, all modes): answer bodies started, completed
+//!   and aborted by the client ([`FakeEngineStats`]).
 //!
 //! With `reference_ndjson`, every endpoint answers exactly as the reference's `benchmark/server.go`
 //! at 9060ce5 does: a header line `{"chunks":N,"bytes":M,"delay":D}`, the chunk lines
@@ -21,6 +23,9 @@
 //! options per request (bounded by [`MAX_CHUNKS`], [`MAX_CHUNK_BYTES`], [`MAX_DELAY_MS`]).
 
 mod answers;
+mod tracking;
+
+pub use tracking::FakeEngineStats;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,6 +119,7 @@ impl Default for FakeEngineOptions {
 struct EngineState {
     opts: FakeEngineOptions,
     next_id: AtomicU64,
+    answers: Arc<tracking::AnswerCounters>,
 }
 
 type Shared = Arc<EngineState>;
@@ -142,12 +148,14 @@ pub fn fake_engine_router(opts: FakeEngineOptions) -> Router {
     let state: Shared = Arc::new(EngineState {
         opts,
         next_id: AtomicU64::new(1),
+        answers: Arc::default(),
     });
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         .route("/v1/audio/transcriptions", post(audio_transcriptions))
         .route("/v1/models", get(models))
+        .route("/fake/stats", get(fake_stats))
         .fallback(not_found)
         .with_state(state)
 }
@@ -202,6 +210,10 @@ async fn not_found(uri: Uri) -> Response {
     )
 }
 
+async fn fake_stats(State(state): State<Shared>) -> Response {
+    axum::Json(state.answers.snapshot()).into_response()
+}
+
 async fn models(State(state): State<Shared>) -> Response {
     if state.opts.reference_ndjson {
         return ([(header::CONTENT_TYPE, "application/json")], "{}\n").into_response();
@@ -233,7 +245,7 @@ async fn completions(State(state): State<Shared>, uri: Uri, body: Bytes) -> Resp
 async fn audio_transcriptions(State(state): State<Shared>, uri: Uri) -> Response {
     if state.opts.reference_ndjson {
         let (shape, delay) = plan_shape(&state.opts, &uri);
-        return ndjson_response(shape, delay, state.opts.usage);
+        return ndjson_response(&state, shape, delay);
     }
     openai_error(
         StatusCode::NOT_FOUND,
@@ -242,11 +254,11 @@ async fn audio_transcriptions(State(state): State<Shared>, uri: Uri) -> Response
     )
 }
 
-fn answer(state: &EngineState, kind: ApiKind, uri: &Uri, body: &[u8]) -> Response {
+fn answer(state: &Shared, kind: ApiKind, uri: &Uri, body: &[u8]) -> Response {
     let (shape, delay) = plan_shape(&state.opts, uri);
     if state.opts.reference_ndjson {
         // The reference server drains and ignores the body.
-        return ndjson_response(shape, delay, state.opts.usage);
+        return ndjson_response(state, shape, delay);
     }
     let request: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
@@ -277,7 +289,10 @@ fn answer(state: &EngineState, kind: ApiKind, uri: &Uri, body: &[u8]) -> Respons
         include_usage,
     };
     if stream {
-        let body = Body::from_stream(sse_stream(plan, delay));
+        let body = Body::from_stream(tracking::tracked(
+            state.answers.clone(),
+            sse_stream(plan, delay),
+        ));
         return (
             [
                 (header::CONTENT_TYPE, "text/event-stream"),
@@ -306,7 +321,7 @@ fn answer(state: &EngineState, kind: ApiKind, uri: &Uri, body: &[u8]) -> Respons
     });
     (
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(body),
+        Body::from_stream(tracking::tracked(state.answers.clone(), body)),
     )
         .into_response()
 }
@@ -378,7 +393,8 @@ fn sse_stream(
     })
 }
 
-fn ndjson_response(shape: Answer, delay: Duration, usage: FakeUsage) -> Response {
+fn ndjson_response(state: &Shared, shape: Answer, delay: Duration) -> Response {
+    let usage = state.opts.usage;
     let delay_ms = delay.as_millis() as u64;
     let pieces = piece_list(shape.chunks);
     let body = paced_stream(pieces, delay, move |piece| match piece {
@@ -389,7 +405,7 @@ fn ndjson_response(shape: Answer, delay: Duration, usage: FakeUsage) -> Response
     });
     (
         [(header::CONTENT_TYPE, "application/json")],
-        Body::from_stream(body),
+        Body::from_stream(tracking::tracked(state.answers.clone(), body)),
     )
         .into_response()
 }

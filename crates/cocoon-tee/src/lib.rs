@@ -6,7 +6,8 @@
 //!
 //! Attestation side: [`quote`], [`image_hash`], [`dcap`], [`policy`],
 //! [`router_config`], [`cache`], [`fake`], [`configfs_tsm`].
-//! Link side: [`cert`], [`tls`], [`pow`], [`link`].
+//! Link side: [`cert`], [`tls`], [`pow`], [`link`], and [`peer_info`] (the
+//! record a reference router puts in front of a stream it verified).
 
 pub mod error;
 pub mod identity;
@@ -22,8 +23,11 @@ pub mod router_config;
 
 pub mod cert;
 pub mod link;
+pub mod peer_info;
 pub mod pow;
 pub mod tls;
 
 pub use error::AttestError;
-pub use identity::{AttestationPolicy, Evidence, PeerIdentity, QuoteProvider, TdxMeasurements, TeeKind};
+pub use identity::{
+    AttestationPolicy, Evidence, PeerIdentity, QuoteProvider, TdxMeasurements, TeeKind,
+};

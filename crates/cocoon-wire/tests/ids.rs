@@ -1,6 +1,10 @@
 //! Constructor ids against the protocol facts: the id table of the spec
 //! (runners.md Appendix A, with the April-2026 changes of delta §1.2 applied),
 //! and the CRC-32 examples of runners.md §2.3 / delta Appendix A.
+//!
+//! Our own protocol extensions (the `cocoonrs.*` section at the end of the
+//! schema, docs/protocol-extensions.md) are listed in a separate table: the
+//! reference table must still match the schema exactly, one for one.
 
 use std::collections::BTreeMap;
 
@@ -129,34 +133,94 @@ const EXPECTED_IDS: &[(&str, u32)] = &[
     ("http.request", 0x47492de5),
 ];
 
-#[test]
-fn every_id_matches_the_specification() {
-    let expected: BTreeMap<&str, u32> = EXPECTED_IDS.iter().copied().collect();
-    assert_eq!(
-        expected.len(),
-        EXPECTED_IDS.len(),
-        "duplicate name in the expected table"
-    );
-    let actual: BTreeMap<&str, u32> = all_ids().into_iter().collect();
+/// cocoon-rs extensions: not in the reference protocol (reference peers drop
+/// them as unknown). Ids by the normal CRC rule of their declaration.
+const EXTENSION_IDS: &[(&str, u32)] = &[("cocoonrs.cancelRequest", 0x020f2a44)];
 
+/// Name prefix of every extension constructor.
+const EXTENSION_PREFIX: &str = "cocoonrs.";
+
+/// Compares `expected` with the part of `actual` it covers; names of `actual`
+/// that `in_scope` selects but `expected` lacks are problems too.
+fn compare_ids(
+    expected: &[(&'static str, u32)],
+    actual: &BTreeMap<&str, u32>,
+    in_scope: impl Fn(&str) -> bool,
+    table: &str,
+) -> Vec<String> {
+    let wanted: BTreeMap<&str, u32> = expected.iter().copied().collect();
+    assert_eq!(
+        wanted.len(),
+        expected.len(),
+        "duplicate name in the {table} table"
+    );
     let mut problems = Vec::new();
-    for (name, id) in &expected {
+    for (name, id) in &wanted {
         match actual.get(name) {
             Some(got) if got == id => {}
-            Some(got) => problems.push(format!("{name}: schema {got:#010x}, spec {id:#010x}")),
+            Some(got) => problems.push(format!("{name}: schema {got:#010x}, {table} {id:#010x}")),
             None => problems.push(format!("{name}: missing from the schema")),
         }
     }
-    for name in actual.keys() {
-        if !expected.contains_key(name) {
-            problems.push(format!("{name}: in the schema but not in the spec table"));
+    for name in actual.keys().filter(|n| in_scope(n)) {
+        if !wanted.contains_key(name) {
+            problems.push(format!(
+                "{name}: in the schema but not in the {table} table"
+            ));
         }
     }
+    problems
+}
+
+#[test]
+fn every_id_matches_the_specification() {
+    let actual: BTreeMap<&str, u32> = all_ids().into_iter().collect();
+    // Every reference id, exactly; any schema name outside the extension
+    // namespace must be a reference name.
+    let mut problems = compare_ids(
+        EXPECTED_IDS,
+        &actual,
+        |name| !name.starts_with(EXTENSION_PREFIX),
+        "spec",
+    );
+    problems.extend(compare_ids(
+        EXTENSION_IDS,
+        &actual,
+        |name| name.starts_with(EXTENSION_PREFIX),
+        "extension",
+    ));
     assert!(
         problems.is_empty(),
         "id mismatches:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn extensions_stay_apart_from_the_reference() {
+    let reference: BTreeMap<u32, &str> = EXPECTED_IDS.iter().map(|(n, id)| (*id, *n)).collect();
+    for (name, id) in EXTENSION_IDS {
+        assert!(name.starts_with(EXTENSION_PREFIX), "{name}");
+        assert!(
+            !EXPECTED_IDS.iter().any(|(n, _)| n == name),
+            "{name} reuses a reference name"
+        );
+        assert_eq!(
+            reference.get(id),
+            None,
+            "{name} {id:#010x} collides with a reference id"
+        );
+        let c = find_by_name(name).expect("extension in the schema");
+        assert!(!c.explicit_id, "{name}: extensions use the CRC rule");
+        assert_eq!(crc32fast::hash(c.declaration.as_bytes()), *id, "{name}");
+    }
+    assert_eq!(
+        crc32fast::hash(
+            b"cocoonrs.cancelRequest request_id:int256 reason:string = cocoonrs.Control"
+        ),
+        0x020f2a44
+    );
+    assert_eq!(types::cocoonrs::CancelRequest::CONSTRUCTOR_ID, 0x020f2a44);
 }
 
 #[test]

@@ -181,6 +181,8 @@ fn typed_reencode(info: &ConstructorInfo, bytes: &[u8]) -> Result<Vec<u8>, Decod
         "keyManager.PrivateKeys" => enums::key_manager::PrivateKeys,
         "http.Header" => enums::http::Header,
         "http.Response" => enums::http::Response,
+        // cocoon-rs extension (docs/protocol-extensions.md).
+        "cocoonrs.Control" => enums::cocoonrs::Control,
     }
 }
 

@@ -24,6 +24,8 @@ pub struct NodeInfo {
 pub struct UpNetwork {
     child: Child,
     pub client_url: String,
+    /// `http://host:port` of the fake engine, when `up` started one.
+    pub engine_url: Option<String>,
     pub nodes: Vec<NodeInfo>,
     _dir: TempDir,
 }
@@ -66,6 +68,7 @@ impl UpNetwork {
         let mut net = UpNetwork {
             child,
             client_url: format!("http://127.0.0.1:{port}"),
+            engine_url: None,
             nodes: Vec::new(),
             _dir: TempDir(dir),
         };
@@ -76,6 +79,9 @@ impl UpNetwork {
                 Ok(l) => l,
                 Err(_) => panic!("cocoon up did not get ready within {UP_TIMEOUT:?} (or exited)"),
             };
+            if let Some(url) = parse_fake_engine_url(&line) {
+                net.engine_url = Some(url);
+            }
             if let Some(info) = parse_node_line(&line) {
                 net.nodes.push(info);
             }
@@ -135,6 +141,12 @@ fn parse_node_line(line: &str) -> Option<NodeInfo> {
         .and_then(|s| s.split('/').next())
         .map(str::to_string);
     Some(NodeInfo { name, pid, stats })
+}
+
+/// Parses `cocoon up: engine up (fake) at http://ADDR [pid N]`.
+fn parse_fake_engine_url(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("cocoon up: engine up (fake) at ")?;
+    Some(rest.split_whitespace().next()?.to_string())
 }
 
 fn nanos() -> u32 {

@@ -307,7 +307,8 @@ fn json_stats(state: &ClientState) -> Response {
     let body = serde_json::json!({
         "status": {"enabled": true},
         "stats": {"queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
-                  "failovers": s.failovers, "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent},
+                  "failovers": s.failovers, "requests_cancelled": s.requests_cancelled,
+                  "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent},
         "localconf": {"owner_address": state.settings.owner_address, "is_test": state.settings.is_test},
         "proxy_connections": s.proxy_connections,
     });
@@ -346,6 +347,7 @@ fn metrics(state: &ClientState) -> Response {
         ("failed_total", "counter", s.failed),
         ("rejected_total", "counter", s.rejected),
         ("failovers_total", "counter", s.failovers),
+        ("requests_cancelled_total", "counter", s.requests_cancelled),
         ("bytes_received_total", "counter", s.bytes_received),
         ("ready_proxies", "gauge", ready as u64),
     ] {

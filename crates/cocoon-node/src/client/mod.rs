@@ -13,6 +13,10 @@
 //! failover before the first byte, streaming bodies as parts arrive, errors in
 //! OpenAI's JSON shape with meaningful statuses, and the caller's
 //! `Authorization`/`Cookie` headers are not forwarded to workers.
+//!
+//! Extension: a request whose HTTP caller goes away, or whose deadline
+//! passes, is cancelled at the proxy with `cocoonrs.cancelRequest`
+//! (docs/protocol-extensions.md).
 
 pub mod error;
 pub mod http;

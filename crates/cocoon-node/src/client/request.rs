@@ -3,7 +3,16 @@
 //! re-serialised, the request goes to the first ready proxy as
 //! `client.runQueryEx`; if that proxy's connection is down or fails before
 //! the first byte, the next proxy is tried.
+//!
+//! Cancellation (our extension `cocoonrs.cancelRequest`, see
+//! docs/protocol-extensions.md): an [`AnswerStream`] dropped before its
+//! request ended — the HTTP caller went away (the stream body or the
+//! non-stream handler future is dropped) or the client's own deadline fired —
+//! tells the proxy to cancel the request, which in turn cancels it at the
+//! worker.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cocoon_wire::schema::{enums, functions, types};
@@ -16,6 +25,7 @@ use tokio::time::Instant;
 use super::error::ApiError;
 use super::state::ReadyProxy;
 use super::ClientState;
+use crate::common::cancel::spawn_cancel;
 
 /// Largest accepted request body (delta §5.1: 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -178,25 +188,46 @@ pub struct Started {
 }
 
 /// The answers after the first one, with the request's deadline; removes the
-/// routing entry when dropped (the caller went away or the request ended).
+/// routing entry when dropped (the caller went away or the request ended),
+/// and if the request had not ended yet, sends the proxy
+/// `cocoonrs.cancelRequest` for it.
 pub struct AnswerStream {
     rx: mpsc::Receiver<enums::client::QueryAnswerEx>,
     proxy: ReadyProxy,
     request_id: [u8; 32],
     pub deadline: Instant,
     pub timeout_s: f64,
+    /// The request ended upstream (final part, error, or link lost).
+    ended: bool,
+    /// Sent with the cancel if dropped before the end.
+    cancel_reason: &'static str,
+    /// Counts the cancels sent (the client's `requests_cancelled`).
+    cancelled: Arc<AtomicU64>,
 }
 
 impl AnswerStream {
     /// The next answer; `Err` when the deadline passed or the proxy link died.
     pub async fn next(&mut self) -> Result<enums::client::QueryAnswerEx, ApiError> {
         match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
-            Err(_) => Err(ApiError::timeout(self.timeout_s)),
-            Ok(None) => Err(ApiError::upstream(format!(
-                "connection to proxy {} lost",
-                self.proxy.address
-            ))),
-            Ok(Some(a)) => Ok(a),
+            Err(_) => {
+                self.cancel_reason = "client: deadline passed";
+                Err(ApiError::timeout(self.timeout_s))
+            }
+            Ok(None) => {
+                self.ended = true;
+                Err(ApiError::upstream(format!(
+                    "connection to proxy {} lost",
+                    self.proxy.address
+                )))
+            }
+            Ok(Some(a)) => {
+                self.ended |= match &a {
+                    enums::client::QueryAnswerEx::QueryAnswerEx(x) => x.flags & 1 != 0,
+                    enums::client::QueryAnswerEx::QueryAnswerPartEx(x) => x.flags & 1 != 0,
+                    enums::client::QueryAnswerEx::QueryAnswerErrorEx(_) => true,
+                };
+                Ok(a)
+            }
         }
     }
 }
@@ -204,6 +235,13 @@ impl AnswerStream {
 impl Drop for AnswerStream {
     fn drop(&mut self) {
         self.proxy.lock_pending().remove(&self.request_id);
+        if self.ended || self.proxy.session.is_closed() {
+            return;
+        }
+        tracing::info!(proxy = %self.proxy.address, request = %hex::encode(&self.request_id[..8]),
+            reason = self.cancel_reason, "cancelling the request at the proxy");
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+        spawn_cancel(&self.proxy.session, self.request_id, self.cancel_reason);
     }
 }
 
@@ -217,10 +255,7 @@ pub async fn start(state: &ClientState, req: &PreparedRequest) -> Result<Started
     let mut last_error = ApiError::no_proxy();
     for (attempt, proxy) in proxies.into_iter().enumerate() {
         if attempt > 0 {
-            state
-                .counters
-                .failovers
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.counters.failovers.fetch_add(1, Ordering::Relaxed);
             tracing::info!(proxy = %proxy.address, "failing over to the next proxy");
         }
         match start_on(state, &proxy, req, deadline).await {
@@ -253,6 +288,9 @@ async fn start_on(
         request_id,
         deadline,
         timeout_s: req.timeout,
+        ended: false,
+        cancel_reason: "client: caller went away",
+        cancelled: state.counters.cancelled.clone(),
     };
 
     let mut headers: Vec<types::http::Header> = req
@@ -291,8 +329,10 @@ async fn start_on(
     state
         .counters
         .bytes_sent
-        .fetch_add(req.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(req.body.len() as u64, Ordering::Relaxed);
     if let Err(e) = proxy.session.send(to_bytes(&run)).await {
+        // Never reached the proxy: nothing to cancel.
+        answers.ended = true;
         return Err((
             ApiError::upstream(format!("cannot send to proxy {}: {e}", proxy.address)),
             true,

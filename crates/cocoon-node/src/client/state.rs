@@ -53,6 +53,9 @@ pub(crate) struct Counters {
     pub failed: AtomicU64,
     pub rejected: AtomicU64,
     pub failovers: AtomicU64,
+    /// Requests the client cancelled at its proxy (`cocoonrs.cancelRequest`):
+    /// the caller went away or the client's deadline passed.
+    pub cancelled: Arc<AtomicU64>,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,
 }
@@ -65,6 +68,7 @@ pub struct ClientStatsSnapshot {
     pub failed: u64,
     pub rejected: u64,
     pub failovers: u64,
+    pub requests_cancelled: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,
     pub proxy_connections: Vec<ProxySlotSnapshot>,
@@ -148,6 +152,7 @@ impl ClientState {
             failed: get(&c.failed),
             rejected: get(&c.rejected),
             failovers: get(&c.failovers),
+            requests_cancelled: get(&c.cancelled),
             bytes_received: get(&c.bytes_received),
             bytes_sent: get(&c.bytes_sent),
             proxy_connections,

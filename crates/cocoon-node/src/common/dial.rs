@@ -1,20 +1,32 @@
 //! Dialing a proxy: the outbound half of every client and worker link.
 //!
-//! One call does the whole transport stack of runners.md §2.1 for the
-//! built-in TLS mode: TCP (optionally through a SOCKS5 router, the reference's
-//! `connect_to_proxy_via`) → proof-of-work + RA-TLS with our own certificate
-//! (none / fake / TDX) checked against a proxy policy → the `tcp.connect`
-//! session init as the dialer. Reconnecting with backoff is the roles' job.
+//! One call does the whole transport stack of runners.md §2.1. Built-in TLS
+//! mode: TCP → proof-of-work + RA-TLS with our own certificate (none / fake /
+//! TDX) checked against a proxy policy ([`super::policy`]) → the
+//! `tcp.connect` session init as the dialer. Through a reference router (the
+//! reference's `connect_to_proxy_via`): SOCKS5 CONNECT → the router's
+//! peer-info record ([`cocoon_tee::peer_info`]), re-checked against the proxy
+//! policy → the session init over the plain stream. Reconnecting with backoff
+//! is the roles' job.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cocoon_net::{Inbound, Session, SessionConfig};
-use cocoon_tee::{AttestationPolicy, PeerIdentity, QuoteProvider};
+use cocoon_tee::cert::{CertAndKey, CertError};
+use cocoon_tee::peer_info::{read_peer_info, RelayedPolicy};
+use cocoon_tee::{PeerIdentity, QuoteProvider};
 use tokio::net::TcpStream;
+
+use super::policy::{NamedPolicy, PolicyBuilder};
 
 /// How long the plain TCP connect (or the SOCKS5 exchange) may take.
 pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a reference router may take, after its SOCKS5 reply, to write the
+/// peer-info record: it first does the proof of work (up to difficulty 28)
+/// and the RA-TLS handshake with the proxy, quote verification included.
+pub const ROUTER_RECORD_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// Which TEE produces the quote in our own RA-TLS certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +60,23 @@ impl TeeMode {
             TeeMode::Tdx => "tdx",
         }
     }
+
+    /// What quotes our certificate: nothing, the simulated TEE, or configfs-tsm.
+    pub fn quote_provider(self) -> Option<Box<dyn QuoteProvider>> {
+        match self {
+            TeeMode::None => None,
+            TeeMode::Fake => Some(Box::new(cocoon_tee::fake::FakeQuoteProvider)),
+            TeeMode::Tdx => Some(Box::new(
+                cocoon_tee::configfs_tsm::ConfigfsTsmProvider::new(),
+            )),
+        }
+    }
+
+    /// A fresh RA-TLS certificate (valid 24 h) quoted by this TEE.
+    pub fn make_certificate(self) -> Result<CertAndKey, CertError> {
+        let provider = self.quote_provider();
+        cocoon_tee::cert::generate(provider.as_deref(), SystemTime::now())
+    }
 }
 
 /// Errors while reaching a proxy.
@@ -59,6 +88,12 @@ pub enum DialError {
     Tcp { addr: String, reason: String },
     #[error("SOCKS5 via {via} to {addr}: {reason}")]
     Socks {
+        via: String,
+        addr: String,
+        reason: String,
+    },
+    #[error("router {via} to {addr}: {reason}")]
+    Router {
         via: String,
         addr: String,
         reason: String,
@@ -80,6 +115,8 @@ pub struct DialConfig {
     pub tee: TeeMode,
     /// The proxy policy name (for logs and stats).
     pub policy_name: String,
+    /// The proxy policy as re-checked on a router's peer-info record.
+    relayed_policy: RelayedPolicy,
 }
 
 impl std::fmt::Debug for DialConfig {
@@ -94,88 +131,74 @@ impl std::fmt::Debug for DialConfig {
 
 impl DialConfig {
     /// Builds a dial configuration: a fresh certificate for `tee` and the
-    /// proxy policy named `policy` (`any`, `fake` or `tdx`).
+    /// built-in proxy policy named `policy` (`any`, `fake` or `tdx`, the
+    /// latter with collateral from Intel's PCS; see [`PolicyBuilder`]).
     pub fn new(tee: TeeMode, policy: &str, via: Option<String>) -> Result<Self, DialError> {
-        let provider: Option<Box<dyn QuoteProvider>> = match tee {
-            TeeMode::None => None,
-            TeeMode::Fake => Some(Box::new(cocoon_tee::fake::FakeQuoteProvider)),
-            TeeMode::Tdx => Some(Box::new(
-                cocoon_tee::configfs_tsm::ConfigfsTsmProvider::new(),
-            )),
-        };
-        let cert = cocoon_tee::cert::generate(provider.as_deref(), SystemTime::now())
+        let policy = PolicyBuilder::builtin()
+            .build(policy)
+            .map_err(|e| DialError::Setup(format!("proxy policy: {e}")))?;
+        Self::with_policy(tee, policy, via)
+    }
+
+    /// Builds a dial configuration: a fresh certificate for `tee` and the
+    /// proxy policy `policy` (from [`PolicyBuilder::build`]).
+    pub fn with_policy(
+        tee: TeeMode,
+        policy: NamedPolicy,
+        via: Option<String>,
+    ) -> Result<Self, DialError> {
+        let cert = tee
+            .make_certificate()
             .map_err(|e| DialError::Setup(format!("cannot make our {tee:?} certificate: {e}")))?;
         let own = cocoon_tee::tls::OwnCert::new(&cert)
             .map_err(|e| DialError::Setup(format!("cannot load our certificate into TLS: {e}")))?;
-        let link = cocoon_tee::link::ClientLinkConfig::new(own, proxy_policy(policy)?);
+        let relayed_policy = policy.relayed();
+        let link = cocoon_tee::link::ClientLinkConfig::new(own, policy.policy);
         Ok(DialConfig {
             link: Arc::new(link),
+            relayed_policy,
             via: via.filter(|v| !v.is_empty()),
             tee,
-            policy_name: policy.to_string(),
+            policy_name: policy.name,
         })
-    }
-}
-
-/// The policy a proxy must satisfy, by name (`any`, `fake`; `tdx` is not wired here yet).
-fn proxy_policy(name: &str) -> Result<Arc<dyn AttestationPolicy>, DialError> {
-    use cocoon_tee::policy::{AnyPolicy, FakePolicy, PolicyConfig, PolicyKind};
-    match PolicyKind::parse(name) {
-        Some(PolicyKind::Any) => Ok(Arc::new(AnyPolicy {
-            name: "any".into(),
-            config: PolicyConfig::default(),
-        })),
-        Some(PolicyKind::Fake) => Ok(Arc::new(FakePolicy {
-            name: "fake".into(),
-            config: PolicyConfig {
-                require_evidence: true,
-                ..PolicyConfig::default()
-            },
-        })),
-        Some(PolicyKind::Tdx) => Err(DialError::Setup(
-            "proxy policy 'tdx' needs DCAP collateral settings that this command does not take yet"
-                .into(),
-        )),
-        None => Err(DialError::Setup(format!(
-            "unknown proxy policy '{name}' (expected any, fake or tdx)"
-        ))),
     }
 }
 
 /// Dials the proxy at `addr` (`host:port`) and returns the established
 /// session, its inbound stream and the proxy's verified identity.
+///
+/// Without a router: TCP, then our own PoW + RA-TLS. With `via` set (the
+/// reference's `connect_to_proxy_via`): SOCKS5 CONNECT through the reference
+/// router, which does the PoW and RA-TLS on our behalf (with its own
+/// certificate and policy) and then writes the peer-info record; the proxy's
+/// identity comes from that record and is re-checked against our proxy policy
+/// as far as the record allows (see [`cocoon_tee::peer_info::identity`]); the
+/// quote verification itself was the router's. The COCOON frames then run
+/// over the plain stream.
 pub async fn dial_proxy(
     addr: &str,
     cfg: &DialConfig,
 ) -> Result<(Session, Inbound, PeerIdentity), DialError> {
-    let tcp = match &cfg.via {
-        None => tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| DialError::Tcp {
-                addr: addr.into(),
-                reason: "connect timed out".into(),
-            })?
-            .map_err(|e| DialError::Tcp {
-                addr: addr.into(),
-                reason: e.to_string(),
-            })?,
-        Some(via) => {
-            let socks_err = |reason: String| DialError::Socks {
-                via: via.clone(),
-                addr: addr.into(),
-                reason,
-            };
-            let via_addr: std::net::SocketAddr = via
-                .parse()
-                .map_err(|_| socks_err("router address is not ip:port".into()))?;
-            let target: std::net::SocketAddr = addr.parse().map_err(|_| {
-                socks_err("proxy address is not ip:port (SOCKS5 needs IPv4)".into())
-            })?;
-            cocoon_net::socks5::connect(via_addr, target)
-                .await
-                .map_err(|e| socks_err(e.to_string()))?
-        }
-    };
+    match &cfg.via {
+        None => dial_direct(addr, cfg).await,
+        Some(via) => dial_via_router(addr, via, cfg).await,
+    }
+}
+
+async fn dial_direct(
+    addr: &str,
+    cfg: &DialConfig,
+) -> Result<(Session, Inbound, PeerIdentity), DialError> {
+    let tcp = tokio::time::timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| DialError::Tcp {
+            addr: addr.into(),
+            reason: "connect timed out".into(),
+        })?
+        .map_err(|e| DialError::Tcp {
+            addr: addr.into(),
+            reason: e.to_string(),
+        })?;
     let _ = tcp.set_nodelay(true);
     let (tls, peer) = cocoon_tee::link::connect(tcp, &cfg.link)
         .await
@@ -183,11 +206,58 @@ pub async fn dial_proxy(
             addr: addr.into(),
             reason: e.to_string(),
         })?;
-    let (session, inbound) = cocoon_net::establish(tls, SessionConfig::dialer())
+    let (session, inbound) = establish_dialer(tls, addr).await?;
+    Ok((session, inbound, peer))
+}
+
+async fn dial_via_router(
+    addr: &str,
+    via: &str,
+    cfg: &DialConfig,
+) -> Result<(Session, Inbound, PeerIdentity), DialError> {
+    let socks_err = |reason: String| DialError::Socks {
+        via: via.into(),
+        addr: addr.into(),
+        reason,
+    };
+    let via_addr: std::net::SocketAddr = via
+        .parse()
+        .map_err(|_| socks_err("router address is not ip:port".into()))?;
+    let target: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| socks_err("proxy address is not ip:port (SOCKS5 needs IPv4)".into()))?;
+    let mut tcp = cocoon_net::socks5::connect(via_addr, target)
+        .await
+        .map_err(|e| socks_err(e.to_string()))?;
+    let router_err = |reason: String| DialError::Router {
+        via: via.into(),
+        addr: addr.into(),
+        reason,
+    };
+    let record = read_peer_info(&mut tcp, ROUTER_RECORD_TIMEOUT)
+        .await
+        .map_err(|e| router_err(e.to_string()))?;
+    let peer = record.to_identity();
+    cfg.relayed_policy.check(&peer).map_err(|e| {
+        router_err(format!(
+            "the router vouches for a {} proxy (image hash {}) that policy {} refuses: {e}",
+            peer.tee,
+            hex::encode(peer.image_hash),
+            cfg.policy_name
+        ))
+    })?;
+    let (session, inbound) = establish_dialer(tcp, addr).await?;
+    Ok((session, inbound, peer))
+}
+
+async fn establish_dialer<S>(io: S, addr: &str) -> Result<(Session, Inbound), DialError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    cocoon_net::establish(io, SessionConfig::dialer())
         .await
         .map_err(|e| DialError::Session {
             addr: addr.into(),
             reason: e.to_string(),
-        })?;
-    Ok((session, inbound, peer))
+        })
 }

@@ -1,7 +1,11 @@
 //! What the three roles share: protocol version ranges and negotiation
-//! ([`proto`]), dialing a proxy through the PoW + RA-TLS gate ([`dial`]), and
-//! the `/stats`, `/jsonstats`, `/metrics` HTTP service ([`stats`]).
+//! ([`proto`]), dialing a proxy through the PoW + RA-TLS gate ([`dial`]),
+//! peer attestation policies by name ([`policy`]), the `/stats`,
+//! `/jsonstats`, `/metrics` HTTP service ([`stats`]), and our request
+//! cancellation extension ([`cancel`]).
 
+pub mod cancel;
 pub mod dial;
+pub mod policy;
 pub mod proto;
 pub mod stats;

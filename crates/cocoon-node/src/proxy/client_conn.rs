@@ -8,8 +8,15 @@
 //! (accepted at once in fake-TON mode) → ready. Every failure answers the
 //! query with an error and closes the connection, as the reference does.
 //! A client that does not finish within the handshake timeout is dropped.
+//!
+//! Once ready, a `cocoonrs.cancelRequest` (our extension) for one of this
+//! connection's running requests cancels it; unknown ids are ignored. When
+//! the connection closes, its running requests are cancelled the same way
+//! (each relay then tells its worker, see `relay`).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::time::Duration;
+
 use std::sync::{Arc, Mutex};
 
 use cocoon_net::{Inbound, InboundMessage, IncomingQuery, Session};
@@ -17,6 +24,7 @@ use cocoon_tee::PeerIdentity;
 use cocoon_wire::schema::{enums, types};
 use cocoon_wire::tl::to_bytes;
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -35,6 +43,13 @@ enum State {
     Ready(Arc<ClientCtx>),
 }
 
+/// How long a closing connection waits for its requests to wind down (and
+/// tell their workers) before the rest are aborted.
+const CLOSE_DRAIN: Duration = Duration::from_secs(2);
+
+/// This connection's running requests: client request id → cancel switch.
+type Running = Arc<Mutex<HashMap<[u8; 32], watch::Sender<bool>>>>;
+
 /// A handshake failure: the query gets this error and the connection closes.
 struct Refusal(i32, String);
 
@@ -51,7 +66,7 @@ pub async fn serve_client(
     let deadline = tokio::time::Instant::now() + shared.settings.handshake_timeout;
     let mut state = State::AwaitConnect;
     let mut tasks: JoinSet<()> = JoinSet::new();
-    let running: Arc<Mutex<HashSet<[u8; 32]>>> = Arc::default();
+    let running: Running = Arc::default();
     loop {
         let ready = matches!(state, State::Ready(_));
         let msg = tokio::select! {
@@ -66,7 +81,15 @@ pub async fn serve_client(
         match msg {
             InboundMessage::Packet(data) => match (&state, decode_client_packet(&data)) {
                 (State::Ready(ctx), ClientPacket::Run(req)) => {
-                    if !lock(&running).insert(req.request_id) {
+                    let (cancel_tx, cancel_rx) = watch::channel(false);
+                    let fresh = match lock(&running).entry(req.request_id) {
+                        std::collections::hash_map::Entry::Occupied(_) => false,
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(cancel_tx);
+                            true
+                        }
+                    };
+                    if !fresh {
                         let bytes = proto::client_error_bytes(
                             ctx.version,
                             req.request_id,
@@ -81,9 +104,24 @@ pub async fn serve_client(
                     let (shared, ctx, running) = (shared.clone(), ctx.clone(), running.clone());
                     tasks.spawn(async move {
                         let id = req.request_id;
-                        run_request(shared, ctx, req).await;
+                        run_request(shared, ctx, req, cancel_rx).await;
                         lock(&running).remove(&id);
                     });
+                }
+                (State::Ready(_), ClientPacket::Cancel { request_id, reason }) => {
+                    let rid = hex::encode(&request_id[..8]);
+                    match lock(&running).get(&request_id) {
+                        Some(cancel) => {
+                            info!(peer = %label, request = %rid, %reason, "client cancels its request");
+                            cancel.send_replace(true);
+                        }
+                        None => {
+                            debug!(peer = %label, request = %rid, "cancel for an unknown or finished request ignored")
+                        }
+                    }
+                }
+                (_, ClientPacket::Cancel { .. }) => {
+                    debug!(peer = %label, "cancel before handshake dropped")
                 }
                 (_, ClientPacket::Run(_)) => {
                     debug!(peer = %label, "request before handshake dropped")
@@ -103,8 +141,18 @@ pub async fn serve_client(
         }
     }
     info!(peer = %label, running = tasks.len(), "client connection closed");
-    tasks.abort_all();
+    // Each running request sees the session closed, stops relaying and
+    // cancels its worker request; give them a moment, then abort the rest
+    // (their routes still cancel at the worker when dropped).
     session.close();
+    let drained = tokio::time::timeout(CLOSE_DRAIN, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(peer = %label, left = tasks.len(), "client requests did not end in time; aborting them");
+    }
+    tasks.abort_all();
 }
 
 /// Handles one query; `Err` means the connection must close (the query was

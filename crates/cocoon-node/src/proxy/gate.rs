@@ -1,19 +1,29 @@
 //! Building the proxy's PoW + RA-TLS gate: our own certificate (made at start
 //! with the chosen TEE — `fake` is simulated and named so — and renewed before
-//! it expires) and the peer policies of the two ports.
+//! it expires) and the peer policies of the two ports (by name, from
+//! [`crate::common::policy`]).
+//!
+//! Behind a reference router (`cocoon proxy --behind-router`) there is no
+//! certificate of ours: the router (`router -R <pub>:127.0.0.1:<port>@tee
+//! --serialize-info`) does PoW, RA-TLS and the quote verification, and each
+//! connection it forwards starts with its peer-info record
+//! ([`admit_from_router`]); the port policy is re-checked on the record as far
+//! as it allows ([`cocoon_tee::peer_info::identity`]).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use cocoon_tee::link::ServerLinkConfig;
-use cocoon_tee::policy::{AnyPolicy, FakePolicy, PolicyConfig, PolicyKind};
+use cocoon_tee::peer_info::{read_peer_info, Endpoint, PeerInfoError, RelayedPolicy};
 use cocoon_tee::tls::OwnCert;
-use cocoon_tee::{AttestationPolicy, QuoteProvider};
+use cocoon_tee::{AttestError, AttestationPolicy, PeerIdentity};
+use tokio::io::AsyncRead;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::listener::GateConfig;
+use super::listener::{GateConfig, PortGate};
 use crate::common::dial::TeeMode;
+use crate::common::policy::{PolicyBuilder, PolicyError};
 
 /// How often our certificate (valid 24 h) is renewed.
 pub const CERT_RENEW_INTERVAL: Duration = Duration::from_secs(3600);
@@ -23,7 +33,7 @@ pub const CERT_RENEW_INTERVAL: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub struct GateOptions {
     pub tee: TeeMode,
-    /// Policy workers must satisfy: `any`, `fake` or `tdx`.
+    /// Policy workers must satisfy, by name (see [`PolicyBuilder::build`]).
     pub worker_policy: String,
     /// Policy clients must satisfy (the reference's client port is `any`).
     pub client_policy: String,
@@ -36,56 +46,88 @@ pub struct GateOptions {
 pub enum GateError {
     #[error("cannot make our {tee:?} certificate: {reason}")]
     Cert { tee: TeeMode, reason: String },
-    #[error("{0}")]
-    Policy(String),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
-fn quote_provider(tee: TeeMode) -> Option<Box<dyn QuoteProvider>> {
-    match tee {
-        TeeMode::None => None,
-        TeeMode::Fake => Some(Box::new(cocoon_tee::fake::FakeQuoteProvider)),
-        TeeMode::Tdx => Some(Box::new(
-            cocoon_tee::configfs_tsm::ConfigfsTsmProvider::new(),
-        )),
-    }
+/// How long a local router may take to write its record after connecting
+/// (it has finished PoW and TLS with the peer by then).
+pub const ROUTER_RECORD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection from the local router was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterAdmitError {
+    #[error("bad peer-info record from the router: {0}")]
+    Record(#[from] PeerInfoError),
+    #[error("policy {policy} refuses the {tee} peer {peer_addr} (image hash {image_hash}) the router vouches for: {reason}")]
+    Refused {
+        policy: String,
+        tee: cocoon_tee::TeeKind,
+        peer_addr: Endpoint,
+        image_hash: String,
+        reason: AttestError,
+    },
+}
+
+/// Reads the router's peer-info record from the start of `stream` and checks
+/// the peer it names against `policy`. Returns the peer and the address the
+/// router saw it connect from; the stream is left at the first COCOON frame.
+pub async fn admit_from_router<S>(
+    stream: &mut S,
+    policy: &RelayedPolicy,
+    timeout: Duration,
+) -> Result<(PeerIdentity, Endpoint), RouterAdmitError>
+where
+    S: AsyncRead + Unpin,
+{
+    let record = read_peer_info(stream, timeout).await?;
+    let peer = record.to_identity();
+    policy
+        .check(&peer)
+        .map_err(|reason| RouterAdmitError::Refused {
+            policy: policy.name.clone(),
+            tee: peer.tee,
+            peer_addr: record.source.clone(),
+            image_hash: hex::encode(peer.image_hash),
+            reason,
+        })?;
+    Ok((peer, record.source))
+}
+
+/// The gate behind a reference router: no certificate, no PoW; each port
+/// re-checks the router's records with its policy.
+pub fn build_router_gate(
+    opts: &GateOptions,
+    policies: &PolicyBuilder,
+) -> Result<GateConfig, GateError> {
+    let gate = GateConfig {
+        workers: PortGate::BehindRouter(policies.build(&opts.worker_policy)?.relayed()),
+        clients: PortGate::BehindRouter(policies.build(&opts.client_policy)?.relayed()),
+    };
+    info!(worker_policy = %opts.worker_policy, client_policy = %opts.client_policy,
+        "behind a reference router: peers are taken from its peer-info records (the router verifies their quotes)");
+    Ok(gate)
 }
 
 fn make_cert(tee: TeeMode) -> Result<cocoon_tee::cert::CertAndKey, GateError> {
-    let provider = quote_provider(tee);
-    cocoon_tee::cert::generate(provider.as_deref(), SystemTime::now()).map_err(|e| {
-        GateError::Cert {
-            tee,
-            reason: e.to_string(),
-        }
+    tee.make_certificate().map_err(|e| GateError::Cert {
+        tee,
+        reason: e.to_string(),
     })
 }
 
-/// A peer policy by name.
-pub fn policy_by_name(name: &str) -> Result<Arc<dyn AttestationPolicy>, GateError> {
-    match PolicyKind::parse(name) {
-        Some(PolicyKind::Any) => Ok(Arc::new(AnyPolicy {
-            name: "any".into(),
-            config: PolicyConfig::default(),
-        })),
-        Some(PolicyKind::Fake) => Ok(Arc::new(FakePolicy {
-            name: "fake".into(),
-            config: PolicyConfig {
-                require_evidence: true,
-                ..PolicyConfig::default()
-            },
-        })),
-        Some(PolicyKind::Tdx) => Err(GateError::Policy(
-            "policy 'tdx' needs DCAP collateral settings that `cocoon proxy` does not take yet"
-                .into(),
-        )),
-        None => Err(GateError::Policy(format!(
-            "unknown policy '{name}' (expected any, fake or tdx)"
-        ))),
-    }
+/// Builds the gate with the built-in policies (`tdx` with collateral from
+/// Intel's PCS) and returns our certificate handle (for renewal).
+pub fn build_gate(opts: &GateOptions) -> Result<(GateConfig, OwnCert), GateError> {
+    build_gate_with(opts, &PolicyBuilder::builtin())
 }
 
-/// Builds the gate and returns our certificate handle (for renewal).
-pub fn build_gate(opts: &GateOptions) -> Result<(GateConfig, OwnCert), GateError> {
+/// Builds the gate with policies from `policies` (a router policy file,
+/// DCAP collateral settings) and returns our certificate handle.
+pub fn build_gate_with(
+    opts: &GateOptions,
+    policies: &PolicyBuilder,
+) -> Result<(GateConfig, OwnCert), GateError> {
     let cert = make_cert(opts.tee)?;
     let own = OwnCert::new(&cert).map_err(|e| GateError::Cert {
         tee: opts.tee,
@@ -97,8 +139,8 @@ pub fn build_gate(opts: &GateOptions) -> Result<(GateConfig, OwnCert), GateError
         cfg
     };
     let gate = GateConfig {
-        workers: server(policy_by_name(&opts.worker_policy)?),
-        clients: server(policy_by_name(&opts.client_policy)?),
+        workers: PortGate::Attested(server(policies.build(&opts.worker_policy)?.policy)),
+        clients: PortGate::Attested(server(policies.build(&opts.client_policy)?.policy)),
     };
     info!(tee = ?opts.tee, worker_policy = %opts.worker_policy, client_policy = %opts.client_policy,
         pow_difficulty = opts.pow_difficulty, "attested gate ready{}",

@@ -1,33 +1,46 @@
 //! The proxy's listening ports. Each accepted TCP connection goes through the
 //! PoW + RA-TLS gate in-process (`cocoon_tee::link::accept`, with the peer
-//! policy of that port), then the `tcp.connect` init as acceptor
-//! (`cocoon_net::establish`), then the client or worker handler. (The
-//! reference puts a separate router process in front of plain-TCP ports.)
+//! policy of that port) — or, behind a reference router, through the router's
+//! peer-info record ([`super::gate::admit_from_router`]) — then the
+//! `tcp.connect` init as acceptor (`cocoon_net::establish`), then the client
+//! or worker handler.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cocoon_net::{establish, SessionConfig};
+use cocoon_net::{establish, Inbound, Session, SessionConfig};
 use cocoon_tee::link::{accept, ServerLinkConfig};
+use cocoon_tee::peer_info::RelayedPolicy;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::client_conn::serve_client;
+use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
 use super::stats_view::ProxyStats;
 use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
 use crate::common::stats::serve_stats_protected;
 
-/// The attested-link settings of the two ports: our certificate, the PoW
-/// difficulty and the peer policy (e.g. `fake`/`tdx` for workers, `any` for
-/// clients).
+/// How one RPC port admits peers.
+#[derive(Debug, Clone)]
+pub enum PortGate {
+    /// In-process PoW + RA-TLS: our certificate, the PoW difficulty and the
+    /// peer policy (e.g. `fake`/`tdx` for workers, `any` for clients).
+    Attested(ServerLinkConfig),
+    /// Plain TCP from a local reference router (`--behind-router`): the
+    /// router's peer-info record names the peer, re-checked with this policy.
+    BehindRouter(RelayedPolicy),
+}
+
+/// The gates of the two ports.
 #[derive(Debug, Clone)]
 pub struct GateConfig {
-    pub workers: ServerLinkConfig,
-    pub clients: ServerLinkConfig,
+    pub workers: PortGate,
+    pub clients: PortGate,
 }
 
 /// The sockets a proxy serves; `None` = that port is off.
@@ -132,7 +145,7 @@ pub async fn start(
 async fn accept_loop(
     listener: TcpListener,
     kind: PeerKind,
-    link: Arc<ServerLinkConfig>,
+    link: Arc<PortGate>,
     shared: Arc<ProxyShared>,
 ) {
     let mut conns: JoinSet<()> = JoinSet::new();
@@ -154,34 +167,58 @@ async fn accept_loop(
 }
 
 async fn handle_connection(
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     addr: SocketAddr,
     kind: PeerKind,
-    link: Arc<ServerLinkConfig>,
+    gate: Arc<PortGate>,
     shared: Arc<ProxyShared>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let (tls, peer) = match accept(tcp, &link).await {
-        Ok(ok) => ok,
-        Err(e) => {
-            debug!(%addr, kind = ?kind, error = %e, "attested link refused");
-            return;
+    let established = match &*gate {
+        PortGate::Attested(link) => match accept(tcp, link).await {
+            Ok((tls, peer)) => establish_as(tls, kind, &addr.to_string())
+                .await
+                .map(|(s, i)| (s, i, peer)),
+            Err(e) => {
+                debug!(%addr, kind = ?kind, error = %e, "attested link refused");
+                return;
+            }
+        },
+        PortGate::BehindRouter(policy) => {
+            match admit_from_router(&mut tcp, policy, ROUTER_RECORD_TIMEOUT).await {
+                // Name the peer by the address the router saw, not the router's.
+                Ok((peer, source)) => establish_as(tcp, kind, &source.to_string())
+                    .await
+                    .map(|(s, i)| (s, i, peer)),
+                Err(e) => {
+                    warn!(%addr, kind = ?kind, error = %e, "peer refused behind the router; connection closed");
+                    return;
+                }
+            }
         }
     };
-    let label = match kind {
-        PeerKind::Worker => format!("worker {addr}"),
-        PeerKind::Client => format!("client {addr}"),
-    };
-    let (session, inbound) = match establish(tls, SessionConfig::acceptor().with_label(label)).await
-    {
-        Ok(ok) => ok,
-        Err(e) => {
-            debug!(%addr, kind = ?kind, error = %e, "session init failed");
-            return;
-        }
+    let Some((session, inbound, peer)) = established else {
+        return;
     };
     match kind {
         PeerKind::Worker => serve_worker(shared, session, inbound, peer).await,
         PeerKind::Client => serve_client(shared, session, inbound, peer).await,
+    }
+}
+
+async fn establish_as<S>(io: S, kind: PeerKind, peer_addr: &str) -> Option<(Session, Inbound)>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let label = match kind {
+        PeerKind::Worker => format!("worker {peer_addr}"),
+        PeerKind::Client => format!("client {peer_addr}"),
+    };
+    match establish(io, SessionConfig::acceptor().with_label(label)).await {
+        Ok(ok) => Some(ok),
+        Err(e) => {
+            debug!(addr = %peer_addr, kind = ?kind, error = %e, "session init failed");
+            None
+        }
     }
 }

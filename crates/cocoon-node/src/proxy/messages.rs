@@ -5,6 +5,7 @@
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
 
+use crate::common::cancel::decode_cancel_request;
 use crate::common::proto::peek_constructor;
 
 /// A decoded one-way message from a worker.
@@ -44,6 +45,19 @@ pub enum WorkerEvent {
         message: String,
         final_info: Option<types::proxy::QueryFinalInfo>,
     },
+}
+
+impl WorkerEvent {
+    /// Whether the worker ends the request with this message (a completed
+    /// answer or part, or an error).
+    pub fn ends_request(&self) -> bool {
+        match self {
+            WorkerEvent::Answer { completed, .. } | WorkerEvent::Part { completed, .. } => {
+                *completed
+            }
+            WorkerEvent::Error { .. } => true,
+        }
+    }
 }
 
 /// Final info for a legacy (v0) message, which carries only `tokensUsed`.
@@ -171,11 +185,21 @@ impl ClientRequest {
 #[derive(Debug)]
 pub(crate) enum ClientPacket {
     Run(ClientRequest),
-    Unknown { constructor: Option<u32> },
+    /// `cocoonrs.cancelRequest` (our extension): stop this client request.
+    Cancel {
+        request_id: [u8; 32],
+        reason: String,
+    },
+    Unknown {
+        constructor: Option<u32>,
+    },
 }
 
 /// Decodes a `tcp.packet` payload received from a client.
 pub(crate) fn decode_client_packet(data: &[u8]) -> ClientPacket {
+    if let Some((request_id, reason)) = decode_cancel_request(data) {
+        return ClientPacket::Cancel { request_id, reason };
+    }
     if let Ok(m) = from_bytes::<functions::client::RunQueryEx>(data) {
         return ClientPacket::Run(ClientRequest {
             model_name: m.model_name,

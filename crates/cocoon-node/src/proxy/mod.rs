@@ -18,6 +18,10 @@
 //! on another worker, a failure after it reaches the client at once, and a
 //! client that goes away frees its requests' worker slots (§13.11).
 //!
+//! Extension (docs/protocol-extensions.md): a client may cancel a running
+//! request with `cocoonrs.cancelRequest`; the proxy in turn sends it to the
+//! worker whenever it abandons a request the worker may still be running.
+//!
 //! Not done yet (later issues): payments (vouchers are always
 //! `proxy.signedPaymentEmpty`, counters zero), balance reservations, the TON
 //! backend (fake-TON root config only), persistence, end-to-end encrypted
@@ -53,7 +57,12 @@ pub struct ProxyCounters {
     pub success: AtomicU64,
     pub failed: AtomicU64,
     pub rejected: AtomicU64,
+    /// Requests that ended because the client went away or sent
+    /// `cocoonrs.cancelRequest`.
     pub cancelled: AtomicU64,
+    /// `cocoonrs.cancelRequest` messages sent to workers (client cancels,
+    /// client gone, proxy timeouts, abandoned attempts).
+    pub worker_cancels: AtomicU64,
     pub retried: AtomicU64,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,

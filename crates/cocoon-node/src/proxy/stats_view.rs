@@ -83,7 +83,8 @@ impl StatsSource for ProxyStats {
                 "success": n(&c.success),
                 "failed": n(&c.failed),
                 "rejected": n(&c.rejected),
-                "cancelled": n(&c.cancelled),
+                "requests_cancelled": n(&c.cancelled),
+                "worker_cancels_sent": n(&c.worker_cancels),
                 "retried": n(&c.retried),
                 "bytes_received": n(&c.bytes_received),
                 "bytes_sent": n(&c.bytes_sent),
@@ -133,8 +134,13 @@ impl StatsSource for ProxyStats {
             ),
             Metric::counter(
                 "cocoon_proxy_requests_cancelled_total",
-                "Requests whose client went away",
+                "Requests whose client went away or cancelled them",
                 n(&c.cancelled),
+            ),
+            Metric::counter(
+                "cocoon_proxy_worker_cancels_sent_total",
+                "cocoonrs.cancelRequest messages sent to workers",
+                n(&c.worker_cancels),
             ),
             Metric::counter(
                 "cocoon_proxy_requests_retried_total",

@@ -37,7 +37,7 @@ async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
         "status": {"enabled": s.enabled, "engine_healthy": s.engine_healthy, "actual_model": s.model},
         "stats": {
             "queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
-            "cancelled": s.cancelled, "active_requests": s.active_requests,
+            "requests_cancelled": s.cancelled, "active_requests": s.active_requests,
             "max_active_requests": s.max_active_requests,
             "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent,
             "prompt_adjusted_tokens_used": s.prompt_adjusted_tokens_used,
@@ -109,7 +109,7 @@ async fn metrics(State(state): State<Arc<WorkerState>>) -> Response {
     metric("success_total", "counter", s.success);
     metric("failed_total", "counter", s.failed);
     metric("rejected_total", "counter", s.rejected);
-    metric("cancelled_total", "counter", s.cancelled);
+    metric("requests_cancelled_total", "counter", s.cancelled);
     metric("bytes_sent_total", "counter", s.bytes_sent);
     metric(
         "adjusted_tokens_total",

@@ -10,6 +10,10 @@
 //! streamed as they arrive (§13.3), hop-by-hop headers are filtered
 //! case-insensitively (§13.6), and when a proxy connection drops every engine
 //! request it carried is aborted (cancellation, §13.11).
+//!
+//! Extension: a `cocoonrs.cancelRequest` from the proxy aborts the request it
+//! names (engine call dropped, slot freed, counted in `requests_cancelled`);
+//! see `proxy_conn` and docs/protocol-extensions.md.
 
 pub mod health;
 pub mod http;

@@ -2,6 +2,14 @@
 //! with protocol [3,4], delta §1.3), then the message loop; reconnect with
 //! backoff when the connection drops. Dropping the loop aborts every request
 //! it started, which closes their engine connections (cancellation).
+//!
+//! A `cocoonrs.cancelRequest` from the proxy (our extension,
+//! docs/protocol-extensions.md) aborts the one request it names the same way:
+//! the engine call is dropped (its TCP connection closes), the slot is freed
+//! and counted as cancelled, and nothing more is sent for it. Ids that are
+//! not running on this connection are ignored.
+
+use std::collections::HashMap;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -10,10 +18,11 @@ use std::time::Duration;
 use cocoon_net::{Inbound, InboundMessage, Session};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::state::ProxyLink;
 use super::{constructor_id, request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
+use crate::common::cancel::decode_cancel_request;
 use crate::common::dial::{dial_proxy, DialConfig};
 
 /// Deadline of each handshake query (reference: 30 s).
@@ -141,6 +150,52 @@ async fn handshake(state: &WorkerState, session: &Session) -> Result<i32, String
     Ok(proto)
 }
 
+/// The requests running on one proxy connection, by proxy request id, so a
+/// cancel can abort the right task.
+#[derive(Default)]
+struct RunningRequests {
+    tasks: JoinSet<()>,
+    by_request: HashMap<[u8; 32], AbortHandle>,
+    by_task: HashMap<tokio::task::Id, [u8; 32]>,
+}
+
+impl RunningRequests {
+    fn spawn(
+        &mut self,
+        request_id: [u8; 32],
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(task);
+        self.by_task.insert(handle.id(), request_id);
+        if let Some(previous) = self.by_request.insert(request_id, handle) {
+            // A proxy reusing a running id: the older task can no longer be
+            // cancelled by id, but still ends on its own deadline.
+            tracing::warn!(request = %hex::encode(&request_id[..8]), task = %previous.id(),
+                "proxy reused a running request id");
+        }
+    }
+
+    /// Forgets a finished task.
+    fn finished(&mut self, task: tokio::task::Id) {
+        if let Some(request_id) = self.by_task.remove(&task) {
+            if self.by_request.get(&request_id).map(AbortHandle::id) == Some(task) {
+                self.by_request.remove(&request_id);
+            }
+        }
+    }
+
+    /// Aborts the request with this id; false if none runs.
+    fn cancel(&mut self, request_id: &[u8; 32]) -> bool {
+        match self.by_request.remove(request_id) {
+            Some(handle) => {
+                handle.abort();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// The message loop of a ready connection. Returns when the connection ends;
 /// the request tasks are aborted then (JoinSet drop), cancelling their engine calls.
 async fn serve(
@@ -150,7 +205,7 @@ async fn serve(
     proto: i32,
     running: Arc<AtomicUsize>,
 ) {
-    let mut requests: JoinSet<()> = JoinSet::new();
+    let mut requests = RunningRequests::default();
     loop {
         tokio::select! {
             msg = inbound.next() => match msg {
@@ -164,16 +219,22 @@ async fn serve(
                     let _ = q.error(0, cocoon_net::LOST_PROMISE_MESSAGE).await;
                 }
             },
-            Some(_) = requests.join_next(), if !requests.is_empty() => {}
+            Some(done) = requests.tasks.join_next_with_id(), if !requests.tasks.is_empty() => {
+                let task = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                requests.finished(task);
+            }
         }
     }
-    if !requests.is_empty() {
+    if !requests.tasks.is_empty() {
         tracing::warn!(
-            aborted = requests.len(),
+            aborted = requests.tasks.len(),
             "proxy connection lost: aborting its engine requests"
         );
     }
-    requests.abort_all();
+    requests.tasks.abort_all();
 }
 
 async fn handle_packet(
@@ -181,9 +242,18 @@ async fn handle_packet(
     session: &Session,
     proto: i32,
     running: &Arc<AtomicUsize>,
-    requests: &mut JoinSet<()>,
+    requests: &mut RunningRequests,
     data: Vec<u8>,
 ) {
+    if let Some((request_id, reason)) = decode_cancel_request(&data) {
+        let rid = hex::encode(&request_id[..8]);
+        if requests.cancel(&request_id) {
+            tracing::info!(request = %rid, %reason, "request cancelled by the proxy; engine call aborted");
+        } else {
+            tracing::debug!(request = %rid, %reason, "cancel for an unknown or finished request ignored");
+        }
+        return;
+    }
     match constructor_id(&data) {
         Some(functions::proxy::RunQueryEx::CONSTRUCTOR_ID) => {
             match from_bytes::<functions::proxy::RunQueryEx>(&data) {
@@ -194,7 +264,7 @@ async fn handle_packet(
                         return;
                     };
                     let (st, sess) = (state.clone(), session.clone());
-                    requests.spawn(async move {
+                    requests.spawn(query.request_id, async move {
                         request::serve_request(st, sess, proto, query, guard).await
                     });
                 }

@@ -43,6 +43,8 @@ pub(crate) struct Counters {
     pub success: AtomicU64,
     pub failed: AtomicU64,
     pub rejected: AtomicU64,
+    /// Requests that ended without an answer or error: cancelled by the
+    /// proxy (`cocoonrs.cancelRequest`) or aborted when its connection dropped.
     pub cancelled: AtomicU64,
     pub bytes_received: AtomicU64,
     pub bytes_sent: AtomicU64,

@@ -175,6 +175,8 @@ pub struct Seen {
 pub struct FakeWorker {
     pub session: Session,
     pub task: JoinHandle<()>,
+    /// Every `cocoonrs.cancelRequest` received: (proxy request id, reason).
+    pub cancels: mpsc::UnboundedReceiver<([u8; 32], String)>,
 }
 
 /// Connects a worker, runs its handshake and serves requests as `behaviour`;
@@ -195,11 +197,16 @@ pub async fn spawn_worker(
         .expect("worker handshake");
     wait_until("worker registered", || ready_workers(proxy, MODEL) > before).await;
     let s = session.clone();
+    let (cancel_tx, cancels) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         while let Some(msg) = inbound.next().await {
             let InboundMessage::Packet(data) = msg else {
                 continue;
             };
+            if let Ok(cancel) = from_bytes::<types::cocoonrs::CancelRequest>(&data) {
+                let _ = cancel_tx.send((cancel.request_id, cancel.reason));
+                continue;
+            }
             let Ok(request) = from_bytes::<functions::proxy::RunQueryEx>(&data) else {
                 continue;
             };
@@ -214,7 +221,11 @@ pub async fn spawn_worker(
             }
         }
     });
-    FakeWorker { session, task }
+    FakeWorker {
+        session,
+        task,
+        cancels,
+    }
 }
 
 fn final_info(total: i64) -> types::proxy::QueryFinalInfo {
@@ -370,6 +381,18 @@ impl FakeClient {
             .await
             .expect("send request");
         request_id
+    }
+
+    /// Sends `cocoonrs.cancelRequest` for `id` (our extension).
+    pub async fn send_cancel(&self, id: [u8; 32], reason: &str) {
+        let cancel = types::cocoonrs::CancelRequest {
+            request_id: id,
+            reason: reason.into(),
+        };
+        self.session
+            .send(to_bytes(&cancel))
+            .await
+            .expect("send cancel");
     }
 
     /// Reads answer messages for `id` until it completes or fails

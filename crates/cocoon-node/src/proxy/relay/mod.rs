@@ -7,11 +7,14 @@
 //!   first answer, the request is sent once more to another worker.
 //! * A failure after the first answer reaches the client at once (the
 //!   reference waited for the request timeout, §13.11).
-//! * Cancellation: there is no TL message to cancel a request at a worker.
-//!   When the client connection goes away, the proxy stops relaying, frees
-//!   the worker slot at once and drops the worker's later messages for that
-//!   request (unknown request id). The worker itself learns nothing until its
-//!   own timeout; our worker also stops when its proxy connection drops.
+//! * Cancellation: the reference protocol has no message for it; we use our
+//!   extension `cocoonrs.cancelRequest` (docs/protocol-extensions.md). When
+//!   the client cancels a request, its connection goes away, or the proxy's
+//!   timeout fires, the proxy stops relaying, frees the worker slot at once,
+//!   and sends the worker `cocoonrs.cancelRequest` with the proxy request id
+//!   (see [`route`]); the worker's later messages for it are dropped (unknown
+//!   request id). A reference worker drops the cancel and runs on until its
+//!   own timeout.
 //! * Each attempt gets a fresh random proxy request id, so late messages of an
 //!   abandoned attempt can never be mistaken for the current one.
 
@@ -21,10 +24,13 @@ use std::time::{Duration, Instant};
 use cocoon_net::Session;
 use cocoon_wire::schema::{functions, types};
 use cocoon_wire::tl::{from_bytes, to_bytes};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 mod build;
+mod route;
+
+use route::RouteGuard;
 
 use super::messages::{empty_payment, ClientRequest, WorkerEvent};
 use super::registry::{model_base_name, Slot, WorkerConn};
@@ -59,6 +65,19 @@ enum AttemptEnd {
         info: Option<types::proxy::QueryFinalInfo>,
     },
     ClientGone,
+    /// The client sent `cocoonrs.cancelRequest` for this request.
+    ClientCancelled,
+    /// The proxy's deadline for the request passed.
+    TimedOut,
+}
+
+/// How a request ended (for the counters and the timeout error).
+enum Outcome {
+    Success,
+    Failed,
+    /// The client went away or cancelled; nothing more is sent to it.
+    Cancelled,
+    TimedOut,
 }
 
 /// Mutable progress of a request across attempts.
@@ -74,16 +93,25 @@ struct Relay {
     req: ClientRequest,
     start: Instant,
     start_unix: f64,
+    /// Becomes true when the client cancels this request.
+    cancel: watch::Receiver<bool>,
 }
 
-/// Runs one request to completion (answer, error, timeout or client gone).
-pub async fn run_request(shared: Arc<ProxyShared>, client: Arc<ClientCtx>, req: ClientRequest) {
+/// Runs one request to completion (answer, error, timeout, client gone, or
+/// cancelled by the client through `cancel` becoming true).
+pub async fn run_request(
+    shared: Arc<ProxyShared>,
+    client: Arc<ClientCtx>,
+    req: ClientRequest,
+    cancel: watch::Receiver<bool>,
+) {
     let relay = Relay {
         shared,
         client,
         req,
         start: Instant::now(),
         start_unix: now_unix(),
+        cancel,
     };
     let c = &relay.shared.counters;
     ProxyCounters::add(&c.queries, 1);
@@ -146,9 +174,10 @@ impl Relay {
             tokio::time::timeout_at(deadline, self.attempts(&mut progress, deadline)).await;
         let c = &self.shared.counters;
         match outcome {
-            Ok(true) => ProxyCounters::add(&c.success, 1),
-            Ok(false) => ProxyCounters::add(&c.failed, 1),
-            Err(_elapsed) => {
+            Ok(Outcome::Success) => ProxyCounters::add(&c.success, 1),
+            Ok(Outcome::Failed) => ProxyCounters::add(&c.failed, 1),
+            Ok(Outcome::Cancelled) => ProxyCounters::add(&c.cancelled, 1),
+            Ok(Outcome::TimedOut) | Err(_) => {
                 info!(request = %self.rid(), "request timed out in proxy");
                 ProxyCounters::add(&c.failed, 1);
                 self.send_error(code::TIMEOUT, "timeout in proxy", None, progress.answered)
@@ -163,9 +192,9 @@ impl Relay {
         self.send_error(code, message, None, false).await;
     }
 
-    /// Runs up to two attempts; true on success. Sends the client every
-    /// error itself except the proxy timeout (handled by the caller).
-    async fn attempts(&self, progress: &mut Progress, deadline: tokio::time::Instant) -> bool {
+    /// Runs up to two attempts. Sends the client every error itself except
+    /// the proxy timeout (handled by the caller).
+    async fn attempts(&self, progress: &mut Progress, deadline: tokio::time::Instant) -> Outcome {
         let model = model_base_name(&self.req.model_name).to_owned();
         let min_version = if self.req.is_encrypted() {
             VERSION_KEYS
@@ -175,6 +204,10 @@ impl Relay {
         let mut tried: Vec<u64> = Vec::new();
         let mut last_error: Option<(i32, String, Option<types::proxy::QueryFinalInfo>)> = None;
         while tried.len() < 2 {
+            if *self.cancel.borrow() {
+                info!(request = %self.rid(), "request cancelled by the client before dispatch");
+                return Outcome::Cancelled;
+            }
             let max_coefficient = i64::from(self.req.max_coefficient);
             let slot =
                 match self
@@ -190,7 +223,7 @@ impl Relay {
                             }
                             None => self.reject(e.code(), &e.to_string()).await,
                         }
-                        return false;
+                        return Outcome::Failed;
                     }
                 };
             if !tried.is_empty() {
@@ -200,19 +233,23 @@ impl Relay {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let attempt_start = Instant::now();
             debug!(request = %self.rid(), worker_conn = slot.conn.id, "forwarding to worker");
-            let end = self.attempt(&slot, progress, remaining).await;
+            let end = self.attempt(&slot, progress, remaining, deadline).await;
             let ok = matches!(end, AttemptEnd::Completed(_));
             slot.conn.record_outcome(ok, attempt_start.elapsed());
             match end {
                 AttemptEnd::Completed(tokens) => {
                     self.finish(&slot.conn, &tokens).await;
-                    return true;
+                    return Outcome::Success;
                 }
                 AttemptEnd::ClientGone => {
-                    info!(request = %self.rid(), "client went away; request dropped");
-                    ProxyCounters::add(&self.shared.counters.cancelled, 1);
-                    return false;
+                    info!(request = %self.rid(), "client went away; request cancelled");
+                    return Outcome::Cancelled;
                 }
+                AttemptEnd::ClientCancelled => {
+                    info!(request = %self.rid(), "request cancelled by the client");
+                    return Outcome::Cancelled;
+                }
+                AttemptEnd::TimedOut => return Outcome::TimedOut,
                 AttemptEnd::AfterAnswer {
                     code,
                     message,
@@ -220,7 +257,7 @@ impl Relay {
                 } => {
                     warn!(request = %self.rid(), code, %message, "request failed after its answer started");
                     self.send_error(code, &message, info.as_ref(), true).await;
-                    return false;
+                    return Outcome::Failed;
                 }
                 AttemptEnd::BeforeAnswer {
                     code,
@@ -232,7 +269,7 @@ impl Relay {
                         "worker failed before answering");
                     if !retryable {
                         self.send_error(code, &message, info.as_ref(), false).await;
-                        return false;
+                        return Outcome::Failed;
                     }
                     last_error = Some((code, message, info));
                 }
@@ -241,7 +278,7 @@ impl Relay {
         if let Some((code, message, info)) = last_error {
             self.send_error(code, &message, info.as_ref(), false).await;
         }
-        false
+        Outcome::Failed
     }
 
     /// One attempt on one worker connection.
@@ -250,30 +287,37 @@ impl Relay {
         slot: &Slot,
         progress: &mut Progress,
         remaining: Duration,
+        deadline: tokio::time::Instant,
     ) -> AttemptEnd {
         let conn = &slot.conn;
         let proxy_request_id: [u8; 32] = rand::random();
         let (tx, mut rx) = mpsc::channel(self.shared.settings.relay_buffer.max(1));
         conn.add_route(proxy_request_id, tx);
-        let _route = RouteGuard {
-            conn,
-            id: proxy_request_id,
-        };
+        let mut route = RouteGuard::new(conn, &self.shared.counters, proxy_request_id);
         let run = self.run_query_bytes(conn, proxy_request_id, remaining);
         if conn.session.send(run).await.is_err() {
+            route.worker_done();
             return lost_worker(false);
         }
+        let mut cancel = self.cancel.clone();
         loop {
             tokio::select! {
                 biased;
                 event = rx.recv() => match event {
                     Some(event) => {
+                        let worker_finished = event.ends_request();
                         if let Some(end) = self.on_event(event, progress).await {
+                            if worker_finished {
+                                route.worker_done();
+                            } else {
+                                route.abandon("proxy: answer not relayed");
+                            }
                             return end;
                         }
                     }
                     None if conn.is_gone() => return lost_worker(progress.answered),
                     None => {
+                        route.abandon("proxy: client too slow");
                         let message = "proxy: client too slow, relay buffer overflow".to_owned();
                         return if progress.answered {
                             AttemptEnd::AfterAnswer { code: code::ERROR, message, info: None }
@@ -282,7 +326,18 @@ impl Relay {
                         };
                     }
                 },
-                _ = self.client.session.closed() => return AttemptEnd::ClientGone,
+                _ = self.client.session.closed() => {
+                    route.abandon("proxy: client connection closed");
+                    return AttemptEnd::ClientGone;
+                }
+                _ = cancelled(&mut cancel) => {
+                    route.abandon("proxy: cancelled by the client");
+                    return AttemptEnd::ClientCancelled;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    route.abandon("proxy: timeout");
+                    return AttemptEnd::TimedOut;
+                }
             }
         }
     }
@@ -395,6 +450,15 @@ impl Relay {
     }
 }
 
+/// Resolves when the client cancels the request; never if the switch is
+/// dropped without a cancel.
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    let switch_gone = cancel.wait_for(|cancelled| *cancelled).await.is_err();
+    if switch_gone {
+        std::future::pending::<()>().await;
+    }
+}
+
 fn lost_worker(answered: bool) -> AttemptEnd {
     let message = "proxy: worker connection lost".to_owned();
     if answered {
@@ -410,17 +474,5 @@ fn lost_worker(answered: bool) -> AttemptEnd {
             retryable: true,
             info: None,
         }
-    }
-}
-
-/// Removes a request's route from its worker connection when the attempt ends.
-struct RouteGuard<'a> {
-    conn: &'a WorkerConn,
-    id: [u8; 32],
-}
-
-impl Drop for RouteGuard<'_> {
-    fn drop(&mut self) {
-        self.conn.remove_route(&self.id);
     }
 }
