@@ -90,17 +90,24 @@ async fn route(state: Arc<ClientState>, req: Request) -> Response {
 
 async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
             state.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            ApiError::new(
+            let mut resp = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
                 "request_too_large",
                 format!("request body larger than {MAX_BODY_BYTES} bytes"),
             )
-        })?;
+            .into_response();
+            // The rest of the oversized body was never read: the connection
+            // cannot carry another request, so tell the caller not to reuse it.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(resp);
+        }
+    };
     let forwarded: Vec<(String, String)> = parts
         .headers
         .iter()
