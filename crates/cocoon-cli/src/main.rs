@@ -22,7 +22,10 @@ use clap::{Parser, Subcommand};
     about = "cocoon-rs: run COCOON nodes (client, proxy, worker), a local network, and protocol tools",
     long_about = "cocoon-rs is a Rust implementation of COCOON, the Confidential Compute Open Network: \
 private AI inference between clients, proxies and GPU workers running in TEEs, paid in TON.\n\n\
-Run `cocoon <COMMAND> --help` for the details of each command."
+Run `cocoon <COMMAND> --help` for the details of each command.",
+    after_help = "Logging (all node roles, to stderr): RUST_LOG sets the level/filter (default info); \
+COCOON_LOG_FORMAT=json writes one JSON object per line. Request log lines carry the request id \
+in the `request` field (the proxy also logs `worker_request`, the id the worker logs as `request`)."
 )]
 struct Cli {
     #[command(subcommand)]

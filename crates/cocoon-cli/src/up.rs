@@ -265,14 +265,26 @@ fn client_sees_workers(addr: &str, model: &str, want: usize) -> bool {
     })
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info` level.
+/// Environment variable that picks the log format: `json` for one JSON object
+/// per line, anything else (or unset) for human-readable text.
+pub(crate) const LOG_FORMAT_ENV: &str = "COCOON_LOG_FORMAT";
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info` level and
+/// `COCOON_LOG_FORMAT=json` switches to JSON lines (`timestamp`, `level`,
+/// `fields` with the message and e.g. `request`, `target`, and the open
+/// `span`/`spans`, such as the worker's `request` span).
 pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var(LOG_FORMAT_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Runs `fut` on a multi-threaded runtime until it ends or SIGINT/SIGTERM arrives

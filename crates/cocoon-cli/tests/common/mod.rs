@@ -42,6 +42,11 @@ impl Drop for TempDir {
 impl UpNetwork {
     /// Starts `cocoon up` with `extra` arguments and waits until the client is ready.
     pub fn start(extra: &[&str]) -> UpNetwork {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// As [`UpNetwork::start`], with extra environment variables for `up` and its nodes.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> UpNetwork {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir =
             std::env::temp_dir().join(format!("cocoon-it-{}-{}", std::process::id(), nanos()));
@@ -51,7 +56,8 @@ impl UpNetwork {
             .arg("--dir")
             .arg(&dir)
             .args(["--port", &port, "--ready-timeout", "90"])
-            .args(extra);
+            .args(extra)
+            .envs(env.iter().copied());
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .stdin(Stdio::null());
@@ -96,6 +102,11 @@ impl UpNetwork {
             .iter()
             .find(|n| n.name == name)
             .unwrap_or_else(|| panic!("no node {name} in {:?}", self.nodes))
+    }
+
+    /// The directory of the network (configs, `<node>.log`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self._dir.0
     }
 
     pub fn workers(&self) -> Vec<NodeInfo> {

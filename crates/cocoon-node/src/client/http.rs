@@ -1,6 +1,8 @@
 //! The client's OpenAI-compatible HTTP API (runners.md §4.1, delta §5.1):
 //! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
-//! CORS (`OPTIONS` on any path), and `/stats`, `/jsonstats`, `/metrics`.
+//! CORS (`OPTIONS` on any path), `/stats`, `/jsonstats`, `/metrics`, and
+//! `/request/debuglogentry?request_guid=` (the debug record of a request sent
+//! with `enable_debug` and that `request_guid`, see [`super::debug`]).
 //!
 //! Streams (`"stream": true`) are written to the caller part by part as they
 //! arrive; a failure mid-stream ends it with one SSE error event. Non-stream
@@ -15,9 +17,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use cocoon_wire::schema::{enums, functions};
+use cocoon_wire::schema::{enums, functions, types};
 use tokio::net::TcpListener;
 
+use super::debug;
 use super::error::ApiError;
 use super::request::{self, AnswerStream, MAX_BODY_BYTES};
 use super::{unix_now, ClientState};
@@ -65,6 +68,7 @@ async fn route(state: Arc<ClientState>, req: Request) -> Response {
         ("GET", "/jsonstats") => json_stats(&state),
         ("GET", "/stats") => html_stats(&state),
         ("GET", "/metrics") => metrics(&state),
+        ("GET", "/request/debuglogentry") => debug_log_entry(&state, req.uri().query()),
         ("GET", "/v1/models") => models(&state)
             .await
             .unwrap_or_else(IntoResponse::into_response),
@@ -124,6 +128,12 @@ async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, Ap
     let started = request::start(&state, &prepared).await.inspect_err(|_| {
         state.counters.failed.fetch_add(1, Ordering::Relaxed);
     })?;
+    let request_label = started.answers.request_label();
+    let debug = prepared.enable_debug.then(|| DebugContext {
+        guid: prepared.request_guid.clone(),
+        start_time: client_start,
+        answer_receive_start_at: unix_now(),
+    });
 
     let status = u16::try_from(started.head.status_code)
         .ok()
@@ -156,23 +166,95 @@ async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, Ap
 
     let body = if started.complete {
         state.counters.success.fetch_add(1, Ordering::Relaxed);
-        Body::from(started.head.payload)
+        tracing::info!(request = %request_label, status = status.as_u16(), "request completed");
+        let payload = started.head.payload;
+        match &debug {
+            Some(d) => Body::from(debug::merge_into_body(
+                payload,
+                &d.finish(&state, started.final_info.as_ref()),
+            )),
+            None => Body::from(payload),
+        }
     } else if prepared.stream {
-        Body::from_stream(stream_body(state.clone(), started.answers))
+        Body::from_stream(stream_body(state.clone(), started.answers, debug))
     } else {
-        Body::from(collect_body(&state, started.head.payload, started.answers).await?)
+        let (out, info) = collect_body(&state, started.head.payload, started.answers)
+            .await
+            .inspect_err(|e| {
+                tracing::info!(request = %request_label, error = %e.message, "request failed");
+            })?;
+        tracing::info!(request = %request_label, status = status.as_u16(), bytes = out.len(),
+            "request completed");
+        match &debug {
+            Some(d) => Body::from(debug::merge_into_body(
+                out,
+                &d.finish(&state, info.as_ref()),
+            )),
+            None => Body::from(out),
+        }
     };
     builder
         .body(body)
         .map_err(|e| ApiError::upstream(format!("cannot build the response: {e}")))
 }
 
-/// Collects a non-stream answer; failures become 502/504 JSON errors.
+/// What the client knows of a debug-enabled request until its end.
+struct DebugContext {
+    guid: Option<String>,
+    start_time: f64,
+    answer_receive_start_at: f64,
+}
+
+impl DebugContext {
+    /// The request's debug record; stored under its `request_guid`, if any.
+    fn finish(
+        &self,
+        state: &ClientState,
+        info: Option<&types::client::QueryFinalInfo>,
+    ) -> serde_json::Value {
+        let times = debug::ClientTimes {
+            start_time: self.start_time,
+            answer_receive_start_at: self.answer_receive_start_at,
+            answer_receive_end_at: unix_now(),
+        };
+        let record = debug::debug_record(info, times);
+        if let Some(guid) = &self.guid {
+            state.debug_log.insert(guid, record.clone());
+        }
+        record
+    }
+}
+
+/// `GET /request/debuglogentry?request_guid=<guid>`: the stored debug record.
+fn debug_log_entry(state: &ClientState, query: Option<&str>) -> Response {
+    let guid = query.and_then(|q| debug::query_param(q, "request_guid"));
+    let Some(guid) = guid else {
+        return ApiError::invalid("missing_required_parameter", "missing 'request_guid'")
+            .with_param("request_guid")
+            .into_response();
+    };
+    match state.debug_log.get(&guid) {
+        Some(record) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            record.to_string(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "debug_log_entry_not_found",
+            "no debug record for this request_guid (not sent with enable_debug, or evicted)",
+        )
+        .into_response(),
+    }
+}
+
+/// Collects a non-stream answer and its final info; failures become 502/504 JSON errors.
 async fn collect_body(
     state: &ClientState,
     mut out: Vec<u8>,
     mut answers: AnswerStream,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(Vec<u8>, Option<types::client::QueryFinalInfo>), ApiError> {
     loop {
         let result = match answers.next().await {
             Ok(enums::client::QueryAnswerEx::QueryAnswerPartEx(p)) => {
@@ -187,7 +269,7 @@ async fn collect_body(
                     ))
                 } else if p.flags & 1 != 0 {
                     state.counters.success.fetch_add(1, Ordering::Relaxed);
-                    return Ok(out);
+                    return Ok((out, p.final_info));
                 } else {
                     continue;
                 }
@@ -213,18 +295,25 @@ async fn collect_body(
 struct StreamState {
     client: Arc<ClientState>,
     answers: AnswerStream,
+    debug: Option<DebugContext>,
+    /// With debug: a `data: [DONE]` tail held back until the final part.
+    held: Vec<u8>,
     done: bool,
 }
 
 /// The body of a streamed answer: each part as it arrives; an error ends the
-/// stream with one SSE error event.
+/// stream with one SSE error event. With `enable_debug` the last part carries
+/// the debug event (see [`debug`]).
 fn stream_body(
     client: Arc<ClientState>,
     answers: AnswerStream,
+    debug: Option<DebugContext>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let st = StreamState {
         client,
         answers,
+        debug,
+        held: Vec::new(),
         done: false,
     };
     futures::stream::unfold(st, |mut st| async move {
@@ -236,14 +325,29 @@ fn stream_body(
                         .counters
                         .bytes_received
                         .fetch_add(p.answer.len() as u64, Ordering::Relaxed);
+                    let mut answer = p.answer;
+                    if st.debug.is_some() {
+                        let mut joined = std::mem::take(&mut st.held);
+                        joined.extend_from_slice(&answer);
+                        answer = joined;
+                    }
                     if last {
                         st.done = true;
                         st.client.counters.success.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(request = %st.answers.request_label(), "stream completed");
+                        if let Some(d) = &st.debug {
+                            let record = d.finish(&st.client, p.final_info.as_ref());
+                            answer = debug::merge_into_sse_tail(answer, &record);
+                        }
+                    } else if st.debug.is_some() {
+                        let (send, held) = debug::split_at_done(answer);
+                        answer = send;
+                        st.held = held;
                     }
-                    if p.answer.is_empty() {
+                    if answer.is_empty() {
                         continue;
                     }
-                    return Some((Ok(Bytes::from(p.answer)), st));
+                    return Some((Ok(Bytes::from(answer)), st));
                 }
                 Ok(enums::client::QueryAnswerEx::QueryAnswerErrorEx(e)) => {
                     ApiError::from_wire(e.error_code, &e.error)
@@ -253,7 +357,8 @@ fn stream_body(
                 }
                 Err(e) => e,
             };
-            tracing::info!(error = %err.message, "stream ended with an error");
+            tracing::info!(request = %st.answers.request_label(), error = %err.message,
+                "stream ended with an error");
             st.done = true;
             st.client.counters.failed.fetch_add(1, Ordering::Relaxed);
             return Some((Ok(Bytes::from(err.to_sse_event())), st));

@@ -6,7 +6,8 @@
 //! (preparing a request: COCOON extension fields, delta §4.2; sending it with
 //! failover across proxies), [`http`] (the HTTP API: `/v1/models`,
 //! `/v1/chat/completions`, `/v1/completions`, CORS, stats), [`error`]
-//! (OpenAI-shaped errors).
+//! (OpenAI-shaped errors), [`debug`] (`enable_debug` records merged into the
+//! answer, and the `/request/debuglogentry` log).
 //!
 //! Deviations from the reference, on purpose: the client has its own deadline
 //! (the request's `timeout` + a margin; the reference has none, §4.2), proxy
@@ -18,6 +19,7 @@
 //! passes, is cancelled at the proxy with `cocoonrs.cancelRequest`
 //! (docs/protocol-extensions.md).
 
+pub mod debug;
 pub mod error;
 pub mod http;
 pub mod proxy_conn;

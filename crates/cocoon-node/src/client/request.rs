@@ -51,6 +51,8 @@ pub struct PreparedRequest {
     /// Seconds.
     pub timeout: f64,
     pub enable_debug: bool,
+    /// `request_guid`: keys the debug record for `/request/debuglogentry`.
+    pub request_guid: Option<String>,
     pub headers: Vec<(String, String)>,
 }
 
@@ -112,15 +114,16 @@ pub fn prepare(
             )
         }
     };
-    match obj.remove("request_guid") {
-        None | Some(Value::String(_)) => {}
+    let request_guid = match obj.remove("request_guid") {
+        None => None,
+        Some(Value::String(g)) => Some(g),
         Some(_) => {
             return Err(
                 ApiError::invalid("invalid_type", "'request_guid' must be a string")
                     .with_param("request_guid"),
             )
         }
-    }
+    };
     let max_tokens = match (
         peek_unsigned(&obj, "max_completion_tokens")?,
         peek_unsigned(&obj, "max_tokens")?,
@@ -152,6 +155,7 @@ pub fn prepare(
         max_tokens: clamp_i32(max_tokens),
         timeout,
         enable_debug,
+        request_guid,
         headers,
     })
 }
@@ -184,6 +188,8 @@ pub struct Started {
     pub head: types::http::Response,
     /// The first answer already completed the request.
     pub complete: bool,
+    /// The final info when the first answer already completed the request.
+    pub final_info: Option<types::client::QueryFinalInfo>,
     pub answers: AnswerStream,
 }
 
@@ -206,6 +212,11 @@ pub struct AnswerStream {
 }
 
 impl AnswerStream {
+    /// The request's id as logged (first 8 bytes, hex); the proxy logs the same `request`.
+    pub fn request_label(&self) -> String {
+        hex::encode(&self.request_id[..8])
+    }
+
     /// The next answer; `Err` when the deadline passed or the proxy link died.
     pub async fn next(&mut self) -> Result<enums::client::QueryAnswerEx, ApiError> {
         match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
@@ -338,6 +349,8 @@ async fn start_on(
             true,
         ));
     }
+    tracing::info!(request = %answers.request_label(), proxy = %proxy.address, model = %req.model,
+        stream = req.stream, "request sent to proxy");
     let first = answers.next().await.map_err(|e| {
         let retry = e.status == axum::http::StatusCode::BAD_GATEWAY;
         (e, retry)
@@ -354,11 +367,14 @@ async fn start_on(
             Ok(Started {
                 head,
                 complete: a.flags & 1 != 0,
+                final_info: a.final_info,
                 answers,
             })
         }
         enums::client::QueryAnswerEx::QueryAnswerErrorEx(e) => {
             let retry = e.error_code == 651;
+            tracing::info!(request = %answers.request_label(), code = e.error_code,
+                error = %e.error, retry, "request failed at the proxy");
             Err((ApiError::from_wire(e.error_code, &e.error), retry))
         }
         enums::client::QueryAnswerEx::QueryAnswerPartEx(_) => Err((
@@ -392,6 +408,7 @@ mod tests {
             (1500, 33, 7.5)
         );
         assert!(req.enable_debug && req.stream);
+        assert_eq!(req.request_guid.as_deref(), Some("g"));
         let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
         for gone in ["max_coefficient", "timeout", "enable_debug", "request_guid"] {
             assert!(

@@ -10,6 +10,7 @@ use cocoon_wire::schema::enums;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::debug::{DebugLog, DEBUG_LOG_CAPACITY};
 use super::ClientSettings;
 
 /// Messages routed to one waiting request.
@@ -44,6 +45,8 @@ pub struct ClientState {
     pub settings: ClientSettings,
     slots: Mutex<Vec<Slot>>,
     pub(crate) counters: Counters,
+    /// Debug records by `request_guid` (`/request/debuglogentry`).
+    pub(crate) debug_log: DebugLog,
 }
 
 #[derive(Default)]
@@ -98,6 +101,7 @@ impl ClientState {
             settings,
             slots: Mutex::new(slots),
             counters: Counters::default(),
+            debug_log: DebugLog::new(DEBUG_LOG_CAPACITY),
         }
     }
 

@@ -264,9 +264,17 @@ async fn handle_packet(
                         return;
                     };
                     let (st, sess) = (state.clone(), session.clone());
-                    requests.spawn(query.request_id, async move {
-                        request::serve_request(st, sess, proto, query, guard).await
-                    });
+                    let span = tracing::info_span!(
+                        "request",
+                        request = %hex::encode(&query.request_id[..8])
+                    );
+                    requests.spawn(
+                        query.request_id,
+                        tracing::Instrument::instrument(
+                            request::serve_request(st, sess, proto, query, guard),
+                            span,
+                        ),
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "malformed proxy.runQueryEx dropped"),
             }

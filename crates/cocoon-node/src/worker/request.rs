@@ -101,17 +101,30 @@ pub(crate) async fn serve_request(
     let deadline = Duration::from_secs_f64((q.timeout * 0.95).clamp(1.0, 24.0 * 3600.0));
     let debug = q.enable_debug.unwrap_or(false);
     let mut meter = TokenMeter::new();
-    let outcome = tokio::time::timeout(deadline, relay(&state, &session, &q, &mut meter)).await;
+    let mut answer_start = None;
+    let outcome = tokio::time::timeout(
+        deadline,
+        relay(&state, &session, &q, &mut meter, &mut answer_start),
+    )
+    .await;
     let usage = meter.finish();
     let end = unix_now();
+    // runners.md §4.4 item 8; with no engine answer the start is the end.
     let debug_json = debug.then(|| {
-        serde_json::json!({"type": "worker_stats", "start_time": start, "answer_receive_end_at": end}).to_string()
+        serde_json::json!({"type": "worker_stats", "start_time": start,
+            "answer_receive_start_at": answer_start.unwrap_or(end), "answer_receive_end_at": end})
+        .to_string()
     });
     let info = final_info(usage, q.coefficient, &state, start, end, debug_json);
     record_tokens(&state, &info.tokens_used);
     match outcome {
         Ok(Ok(())) => {
             slot.finish(true);
+            tracing::info!(
+                tokens = info.tokens_used.total_tokens_used,
+                elapsed_ms = ((end - start) * 1000.0) as u64,
+                "request completed"
+            );
             let last = types::proxy::QueryAnswerPartEx {
                 request_id: q.request_id,
                 answer: Vec::new(),
@@ -127,6 +140,7 @@ pub(crate) async fn serve_request(
         }
         Err(_) => {
             slot.finish(false);
+            tracing::info!("request timed out");
             send_error(
                 &session,
                 q.request_id,
@@ -140,11 +154,13 @@ pub(crate) async fn serve_request(
 }
 
 /// Validates, calls the engine and streams its answer; an error is (code, message).
+/// `answer_start` gets the time the engine's answer head arrived.
 async fn relay(
     state: &WorkerState,
     session: &Session,
     q: &functions::proxy::RunQueryEx,
     meter: &mut TokenMeter,
+    answer_start: &mut Option<f64>,
 ) -> Result<(), (i32, String)> {
     let invalid = |m: String| {
         (
@@ -181,6 +197,7 @@ async fn relay(
         .send()
         .await
         .map_err(|e| (CODE_ERROR, format!("worker: http failed: {e}")))?;
+    *answer_start = Some(unix_now());
 
     // The head first, at once (empty payload, chunked), as the April reference.
     let mut headers: Vec<types::http::Header> = resp

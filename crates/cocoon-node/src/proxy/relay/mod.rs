@@ -25,7 +25,7 @@ use cocoon_net::Session;
 use cocoon_wire::schema::{functions, types};
 use cocoon_wire::tl::{from_bytes, to_bytes};
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 mod build;
 mod route;
@@ -232,7 +232,6 @@ impl Relay {
             tried.push(slot.conn.id);
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let attempt_start = Instant::now();
-            debug!(request = %self.rid(), worker_conn = slot.conn.id, "forwarding to worker");
             let end = self.attempt(&slot, progress, remaining, deadline).await;
             let ok = matches!(end, AttemptEnd::Completed(_));
             slot.conn.record_outcome(ok, attempt_start.elapsed());
@@ -294,6 +293,9 @@ impl Relay {
         let (tx, mut rx) = mpsc::channel(self.shared.settings.relay_buffer.max(1));
         conn.add_route(proxy_request_id, tx);
         let mut route = RouteGuard::new(conn, &self.shared.counters, proxy_request_id);
+        // `worker_request` is the id the worker logs as its `request`.
+        info!(request = %self.rid(), worker_request = %hex::encode(&proxy_request_id[..8]),
+            worker_conn = conn.id, model = %self.req.model_name, "forwarding to worker");
         let run = self.run_query_bytes(conn, proxy_request_id, remaining);
         if conn.session.send(run).await.is_err() {
             route.worker_done();
