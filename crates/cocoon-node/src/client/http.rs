@@ -361,7 +361,10 @@ fn stream_body(
                 "stream ended with an error");
             st.done = true;
             st.client.counters.failed.fetch_add(1, Ordering::Relaxed);
-            return Some((Ok(Bytes::from(err.to_sse_event())), st));
+            // A held-back `[DONE]` goes out first, as it would have without debug.
+            let mut out = std::mem::take(&mut st.held);
+            out.extend_from_slice(err.to_sse_event().as_bytes());
+            return Some((Ok(Bytes::from(out)), st));
         }
         None
     })
