@@ -271,3 +271,63 @@ async fn finished_requests_pay_both_sides_with_valid_vouchers() {
     assert_eq!(payments["clients"][0]["tokens_committed_to_blockchain"], 12);
     assert_eq!(payments["workers"][0]["tokens_max"], 12);
 }
+
+fn proxy_params_of(payments: &ProxyPayments, key: &SigningKey) -> types::proxy::Params {
+    types::proxy::Params {
+        flags: 3,
+        proxy_public_key: key.verifying_key().to_bytes(),
+        proxy_owner_address: OWNER.into(),
+        proxy_sc_address: payments.proxy_sc_address(),
+        is_test: Some(true),
+        proto_version: Some(4),
+    }
+}
+
+#[test]
+fn receivers_keep_the_highest_valid_voucher_and_refuse_forged_ones() {
+    use cocoon_node::common::vouchers::PaymentsBook;
+    let worker_owner = "0:2222222222222222222222222222222222222222222222222222222222222222";
+    let mut proxy = ProxyPayments::new(Some(key()), OWNER, "");
+    let book = PaymentsBook::default();
+    book.connected(
+        "proxy-a",
+        VoucherKind::WorkerPayout,
+        worker_owner,
+        &proxy_params_of(&proxy, &key()),
+    );
+    proxy.settle(OWNER, worker_owner, 9);
+    let low = proxy.snapshot(Side::Worker, worker_owner);
+    proxy.settle(OWNER, worker_owner, 4);
+    let high = proxy.snapshot(Side::Worker, worker_owner);
+    book.offer(
+        "proxy-a",
+        &high.signed_payment,
+        high.db_tokens,
+        high.max_tokens,
+    );
+    book.offer(
+        "proxy-a",
+        &low.signed_payment,
+        low.db_tokens,
+        low.max_tokens,
+    );
+    assert_eq!(
+        book.voucher_tokens("proxy-a"),
+        13,
+        "the lower one does not replace it"
+    );
+
+    // A voucher signed by another key (a forger impersonating the proxy) is refused.
+    let mut forger = ProxyPayments::new(Some(SigningKey::from_bytes(&[9; 32])), OWNER, "");
+    forger.settle(OWNER, worker_owner, 1000);
+    let forged = forger.snapshot(Side::Worker, worker_owner);
+    book.offer("proxy-a", &forged.signed_payment, 0, 0);
+    // A client voucher is not a worker payout.
+    let client = proxy.snapshot(Side::Client, OWNER);
+    book.offer("proxy-a", &client.signed_payment, 0, 0);
+    assert_eq!(book.voucher_tokens("proxy-a"), 13);
+    let stats = book.to_json();
+    assert_eq!(stats["proxy-a"]["vouchers_rejected"], 2, "{stats}");
+    assert_eq!(stats["proxy-a"]["vouchers_accepted"], 1, "{stats}");
+    assert_eq!(stats["proxy-a"]["network"], "devnet");
+}

@@ -44,6 +44,8 @@ pub struct ClientState {
     pub settings: ClientSettings,
     slots: Mutex<Vec<Slot>>,
     pub(crate) counters: Counters,
+    /// Vouchers received from each proxy (verified, highest kept).
+    pub payments: crate::common::vouchers::PaymentsBook,
 }
 
 #[derive(Default)]
@@ -98,6 +100,7 @@ impl ClientState {
             settings,
             slots: Mutex::new(slots),
             counters: Counters::default(),
+            payments: Default::default(),
         }
     }
 
