@@ -331,3 +331,72 @@ fn receivers_keep_the_highest_valid_voucher_and_refuse_forged_ones() {
     assert_eq!(stats["proxy-a"]["vouchers_accepted"], 1, "{stats}");
     assert_eq!(stats["proxy-a"]["network"], "devnet");
 }
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "cocoon-proxy-books-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn counters_survive_a_restart_through_the_books() {
+    use cocoon_node::proxy::books::ProxyBooks;
+    let dir = scratch_dir("restart");
+    let worker_owner = "0:3333333333333333333333333333333333333333333333333333333333333333";
+    {
+        let mut payments = ProxyPayments::new(Some(key()), OWNER, "");
+        payments.attach_books(ProxyBooks::open(&dir, key()).expect("create books"));
+        payments.settle(OWNER, worker_owner, 10);
+        payments.settle(OWNER, worker_owner, 5);
+    }
+    let mut payments = ProxyPayments::new(Some(key()), OWNER, "");
+    payments.attach_books(ProxyBooks::open(&dir, key()).expect("reopen books"));
+    let view = payments.counters(Side::Worker, worker_owner);
+    assert_eq!(
+        (
+            view.tokens_max,
+            view.committed_to_db,
+            view.committed_to_blockchain
+        ),
+        (15, 15, 15)
+    );
+    let snap = payments.snapshot(Side::Client, OWNER);
+    let target = raw_address(&payments.sc_address(Side::Client, OWNER));
+    let bytes = voucher_bytes(&snap.signed_payment).expect("voucher after restart");
+    let v = voucher::verify(
+        bytes,
+        VoucherKind::ClientCharge,
+        &target,
+        &key().verifying_key(),
+    )
+    .expect("valid");
+    assert_eq!(v.terms.tokens, 15);
+    // And they keep growing from there.
+    payments.settle(OWNER, worker_owner, 1);
+    assert_eq!(payments.counters(Side::Client, OWNER).committed_to_db, 16);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_proxy_refuses_to_start_on_books_it_cannot_verify() {
+    use cocoon_node::proxy::ProxyShared;
+    let dir = scratch_dir("tamper");
+    let mut settings = ProxySettings::fake_ton_signing(key(), OWNER, CONFIG_VERSION);
+    settings.db_path = Some(dir.clone());
+    let shared = ProxyShared::open(settings.clone()).expect("fresh books");
+    shared.payments.lock().unwrap().settle(OWNER, OWNER, 3);
+    drop(shared);
+    // Books sealed by another key do not verify.
+    let mut other = ProxySettings::fake_ton_signing(SigningKey::from_bytes(&[3; 32]), OWNER, 3);
+    other.db_path = Some(dir.clone());
+    let err = ProxyShared::open(other).expect_err("foreign books refused");
+    assert!(err.contains("refusing to start"), "{err}");
+    // The right key still opens them (edits of single rows are covered by the
+    // cocoon-ledger books tests).
+    ProxyShared::open(settings).expect("own books reopen");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,10 +25,13 @@
 //! Payments ([`payments`], devnet first slice): per client / worker counters and
 //! real signed vouchers; contract addresses derived from the devnet placeholder codes.
 //!
+//! The counters persist in [`books`] under `db_path` (flushed after every settled
+//! request; a tampered file stops the proxy at start).
+//!
 //! Not done yet (later issues): balance reservations, the TON backend (fake-TON
-//! root config only), persistence of the counters, end-to-end encrypted requests
-//! (rejected with an error).
+//! root config only), end-to-end encrypted requests (rejected with an error).
 
+pub mod books;
 pub mod client_conn;
 pub mod gate;
 pub mod listener;
@@ -130,22 +133,32 @@ pub struct ProxyShared {
 }
 
 impl ProxyShared {
-    pub fn new(mut settings: ProxySettings) -> Arc<Self> {
-        let payments = ProxyPayments::new(
+    /// Shared state of a proxy; opens the books at `settings.db_path` when both it and a
+    /// signing key are set, and fails if they do not verify.
+    pub fn open(mut settings: ProxySettings) -> Result<Arc<Self>, String> {
+        let mut payments = ProxyPayments::new(
             settings.signing_key.clone(),
             &settings.owner_address,
             &settings.root_address,
         );
+        if let (Some(dir), Some(key)) = (&settings.db_path, &settings.signing_key) {
+            payments.attach_books(books::ProxyBooks::open(dir, key.clone())?);
+        }
         if settings.proxy_sc_address.is_empty() {
             settings.proxy_sc_address = payments.proxy_sc_address();
         }
-        Arc::new(ProxyShared {
+        Ok(Arc::new(ProxyShared {
             settings,
             payments: Mutex::new(payments),
             registry: Registry::new(),
             counters: ProxyCounters::default(),
             accounts: Mutex::new(Accounts::default()),
-        })
+        }))
+    }
+
+    /// Writes any counters not yet committed (called at shutdown).
+    pub fn flush_payments(&self) {
+        lock(&self.payments).flush();
     }
 
     /// Adds a finished request's tokens to its client and worker (stats and payment

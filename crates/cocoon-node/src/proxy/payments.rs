@@ -11,8 +11,11 @@
 //! immediately committed on chain (`commit_to_db(n)` is followed at once by
 //! `confirm_on_chain(n)`), and the proxy flushes after every settled request.
 //!
+//! With books ([`ProxyPayments::attach_books`]) each flush is one durable, sealed commit in
+//! [`super::books`]; the counters are restored from them at start.
+//!
 //! Not done yet: balance reservations against the client contract's chain view (the
-//! fake-TON root has no balances), and the durable books.
+//! fake-TON root has no balances).
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,8 @@ use cocoon_wire::schema::{enums, types};
 use ed25519_dalek::SigningKey;
 use tonlib_core::TonAddress;
 use tracing::warn;
+
+use super::books::{ProxyBooks, Row};
 
 /// What the proxy tells a client or worker about its account (the `signed_payment`,
 /// `db_tokens`, `max_tokens` triple of every payment message).
@@ -81,6 +86,8 @@ pub struct ProxyPayments {
     workers: BTreeMap<String, Party>,
     /// Last DB flush seqno (devnet: also the last seqno "seen on chain").
     seqno: u64,
+    /// Durable books; `None` = counters in memory only.
+    books: Option<ProxyBooks>,
 }
 
 /// Which side of a request a party is on.
@@ -113,7 +120,23 @@ impl ProxyPayments {
             clients: BTreeMap::new(),
             workers: BTreeMap::new(),
             seqno: 0,
+            books: None,
         }
+    }
+
+    /// Persists the counters in `books` from now on, restoring the stored ones (they count
+    /// as committed to the DB and, on the devnet, on chain at the books' seqno).
+    pub fn attach_books(&mut self, books: ProxyBooks) {
+        let seqno = books.seqno();
+        let (clients, workers) = books.stored();
+        for (owner, tokens) in clients {
+            self.clients.insert(owner, Party::restored(tokens, seqno));
+        }
+        for (owner, tokens) in workers {
+            self.workers.insert(owner, Party::restored(tokens, seqno));
+        }
+        self.seqno = self.seqno.max(seqno);
+        self.books = Some(books);
     }
 
     /// Whether vouchers are signed (key and contract addresses available).
@@ -154,11 +177,38 @@ impl ProxyPayments {
         self.flush();
     }
 
-    /// Records every party's `tokens_max` at a new DB seqno; on the devnet that seqno
-    /// counts as seen on chain immediately, so `committed_to_blockchain` follows.
+    /// Records every changed party's `tokens_max` at a new DB seqno (a durable commit when
+    /// books are attached); on the devnet that seqno counts as seen on chain immediately,
+    /// so `committed_to_blockchain` follows. A failed books write leaves the counters
+    /// uncommitted (vouchers stay at the previous commit) and is retried next time.
     pub fn flush(&mut self) {
-        self.seqno += 1;
-        let seqno = self.seqno;
+        let changed = |parties: &BTreeMap<String, Party>| -> Vec<String> {
+            parties
+                .iter()
+                .filter(|(_, p)| p.counters.tokens_max() > p.counters.committed_to_db())
+                .map(|(owner, _)| owner.clone())
+                .collect()
+        };
+        let (changed_clients, changed_workers) = (changed(&self.clients), changed(&self.workers));
+        if changed_clients.is_empty() && changed_workers.is_empty() {
+            return;
+        }
+        let seqno = match self.books.as_mut() {
+            None => self.seqno + 1,
+            Some(books) => {
+                let contracts = self.contracts.as_ref();
+                let client_rows = rows(contracts, Side::Client, &changed_clients, &self.clients);
+                let worker_rows = rows(contracts, Side::Worker, &changed_workers, &self.workers);
+                match books.write(&client_rows, &worker_rows) {
+                    Ok(seqno) => seqno,
+                    Err(e) => {
+                        warn!(error = %e, "payments: books flush failed; will retry");
+                        return;
+                    }
+                }
+            }
+        };
+        self.seqno = seqno;
         for party in self.clients.values_mut().chain(self.workers.values_mut()) {
             if party.counters.commit_to_db(seqno).is_ok() {
                 party.counters.confirm_on_chain(seqno);
@@ -239,6 +289,15 @@ impl ProxyPayments {
     }
 }
 
+impl Party {
+    fn restored(tokens: u64, seqno: u64) -> Party {
+        Party {
+            counters: CommitCounters::restored(tokens, seqno),
+            voucher: None,
+        }
+    }
+}
+
 impl Contracts {
     fn new(key: SigningKey, owner_address: &str, root_address: &str) -> Result<Self, String> {
         let owner = parse_address(owner_address)
@@ -296,6 +355,26 @@ impl Contracts {
             .map(|v| v.boc)
             .map_err(|e| e.to_string())
     }
+}
+
+/// The books rows of the `owners` on `side`.
+fn rows<'a>(
+    contracts: Option<&Contracts>,
+    side: Side,
+    owners: &'a [String],
+    parties: &BTreeMap<String, Party>,
+) -> Vec<Row<'a>> {
+    owners
+        .iter()
+        .map(|owner| Row {
+            owner,
+            sc_address: contracts
+                .and_then(|c| c.party_address(side, owner).ok())
+                .map(|a| a.to_hex())
+                .unwrap_or_default(),
+            tokens: parties.get(owner).map_or(0, |p| p.counters.tokens_max()),
+        })
+        .collect()
 }
 
 /// The voucher kind a party receives per request (client charge / worker payout).

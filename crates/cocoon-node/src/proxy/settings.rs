@@ -23,6 +23,8 @@ pub struct ProxySettings {
     /// `machine_specific_private_key`, which signs the payment vouchers; `None` (only
     /// [`ProxySettings::fake_ton`]) = vouchers are never signed.
     pub signing_key: Option<ed25519_dalek::SigningKey>,
+    /// Directory of the durable payment books (`db_path`); `None` = in memory only.
+    pub db_path: Option<std::path::PathBuf>,
     /// The active root config version (`min_config_version` checks).
     pub config_version: i32,
     /// Check worker image and model hashes against the root lists
@@ -54,6 +56,7 @@ impl ProxySettings {
             proxy_sc_address: String::new(),
             public_key,
             signing_key: None,
+            db_path: None,
             config_version,
             check_worker_hashes: false,
             worker_hashes: Vec::new(),
@@ -98,6 +101,7 @@ impl ProxySettings {
             model_hashes: root.accepted_model_hashes().iter().map(|h| h.0).collect(),
             root_address: cfg.root_contract_address.clone(),
             http_access_hash: cfg.http_access_hash.clone(),
+            db_path: (!cfg.db_path.is_empty()).then(|| cfg.db_path.clone().into()),
             ..ProxySettings::fake_ton(signing.verifying_key().to_bytes(), root.version)
         }
         .with_signing_key(signing)
