@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 /// What we know about the payments of one proxy.
 #[derive(Debug)]
-pub struct ProxyPayments {
+pub struct ReceivedPayments {
     kind: VoucherKind,
     proxy_key: [u8; 32],
     proxy_sc_address: String,
@@ -34,7 +34,7 @@ pub struct ProxyPayments {
     last_error: Option<String>,
 }
 
-impl ProxyPayments {
+impl ReceivedPayments {
     /// Payments of vouchers of `kind` for our wallet `owner` from the proxy `params`.
     pub fn new(kind: VoucherKind, owner: &str, params: &types::proxy::Params) -> Self {
         let derived = derive_ours(kind, owner, params);
@@ -42,7 +42,7 @@ impl ProxyPayments {
             .as_ref()
             .ok()
             .map(|(address, key)| VoucherKeeper::new(kind, address.clone(), *key));
-        ProxyPayments {
+        ReceivedPayments {
             kind,
             proxy_key: params.proxy_public_key,
             proxy_sc_address: params.proxy_sc_address.clone(),
@@ -147,7 +147,7 @@ fn derive_ours(
 /// the highest voucher survives).
 #[derive(Debug, Default)]
 pub struct PaymentsBook {
-    by_proxy: Mutex<BTreeMap<String, ProxyPayments>>,
+    by_proxy: Mutex<BTreeMap<String, ReceivedPayments>>,
 }
 
 impl PaymentsBook {
@@ -164,7 +164,10 @@ impl PaymentsBook {
         if map.get(address).is_some_and(|p| p.same_proxy(params)) {
             return;
         }
-        map.insert(address.to_owned(), ProxyPayments::new(kind, owner, params));
+        map.insert(
+            address.to_owned(),
+            ReceivedPayments::new(kind, owner, params),
+        );
     }
 
     /// Offers a payment from the proxy at `address` (ignored for an unknown proxy).
@@ -178,7 +181,7 @@ impl PaymentsBook {
     pub fn voucher_tokens(&self, address: &str) -> u64 {
         self.lock()
             .get(address)
-            .map_or(0, ProxyPayments::voucher_tokens)
+            .map_or(0, ReceivedPayments::voucher_tokens)
     }
 
     /// `/jsonstats` view: one entry per proxy address.
@@ -191,7 +194,7 @@ impl PaymentsBook {
         )
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProxyPayments>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ReceivedPayments>> {
         self.by_proxy.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
