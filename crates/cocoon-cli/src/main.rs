@@ -5,6 +5,7 @@
 
 mod backend;
 mod client;
+mod devnet;
 mod gen_cert;
 mod inspect;
 mod node_args;
@@ -53,6 +54,9 @@ enum Command {
     /// Inference backends for development: `cocoon backend fake` serves a fake OpenAI-compatible engine.
     #[command(subcommand)]
     Backend(backend::BackendCommand),
+    /// Devnet ledger (local simulation of the payment contracts): status, fund, advance-time.
+    #[command(subcommand)]
+    Devnet(devnet::DevnetCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::GenCert(args) => gen_cert::run(args),
         Command::Inspect(cmd) => inspect::run(cmd),
         Command::Backend(cmd) => backend::run(cmd),
+        Command::Devnet(cmd) => devnet::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

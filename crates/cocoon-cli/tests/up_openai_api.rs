@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{adjusted_total, sse_usage, workers_tokens, UpNetwork};
+use std::time::Duration;
+
+use common::{adjusted_total, eventually, json_stats, sse_usage, workers_tokens, UpNetwork};
 use serde_json::{json, Value};
 
 const MODEL: &str = "Qwen/Qwen3-8B";
@@ -89,6 +91,26 @@ async fn openai_api_streams_meters_and_reports_errors() {
         v["usage"]
     );
 
+    // Payments (devnet): every worker holds a verified voucher for exactly what it
+    // earned, the client one for what it was charged, and no voucher was refused.
+    let expected = after_json;
+    eventually(Duration::from_secs(10), "vouchers received", || async {
+        let mut paid = 0;
+        for w in net.workers() {
+            let stats = json_stats(&http, w.stats.as_deref().expect("worker stats")).await;
+            paid += payment_field_sum(&stats, "voucher_tokens");
+            assert_eq!(payment_field_sum(&stats, "vouchers_rejected"), 0, "{stats}");
+        }
+        let client = json_stats(&http, net.client_url.trim_start_matches("http://")).await;
+        assert_eq!(
+            payment_field_sum(&client, "vouchers_rejected"),
+            0,
+            "{client}"
+        );
+        paid == expected && payment_field_sum(&client, "voucher_tokens") == expected
+    })
+    .await;
+
     // Completions.
     let (status, body) = post(
         &http,
@@ -158,4 +180,13 @@ async fn openai_api_streams_meters_and_reports_errors() {
     // And a valid request still works after all that.
     let (status, body) = post(&http, &url, &chat(false)).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// Sum of a numeric field over the `payments` entries (one per proxy) of a node's
+/// `/jsonstats`.
+fn payment_field_sum(stats: &Value, field: &str) -> u64 {
+    stats["payments"]
+        .as_object()
+        .map(|m| m.values().filter_map(|p| p[field].as_u64()).sum())
+        .unwrap_or(0)
 }

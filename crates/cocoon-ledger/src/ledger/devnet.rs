@@ -50,6 +50,25 @@ struct DevnetState {
     workers: BTreeMap<String, WorkerContractState>,
 }
 
+/// Every account of a devnet, keyed by raw address (`0:hex`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DevnetSnapshot {
+    /// Devnet clock (unix seconds).
+    pub clock: u64,
+    /// Root config version.
+    pub config_version: u32,
+    /// Total nanoTON minted by the faucet.
+    pub minted: NanoTon,
+    /// Wallet balances.
+    pub wallets: BTreeMap<String, NanoTon>,
+    /// Proxy contracts.
+    pub proxies: BTreeMap<String, ProxyContractState>,
+    /// Client contracts.
+    pub clients: BTreeMap<String, ClientContractState>,
+    /// Worker contracts.
+    pub workers: BTreeMap<String, WorkerContractState>,
+}
+
 /// The devnet ledger (see the module doc). Cheap to share: `Arc<DevnetLedger>`.
 pub struct DevnetLedger {
     path: Option<PathBuf>,
@@ -262,6 +281,20 @@ impl DevnetLedger {
             s.config = config;
             Ok(())
         })
+    }
+
+    /// A copy of every devnet account (for `cocoon devnet status`).
+    pub fn devnet_snapshot(&self) -> DevnetSnapshot {
+        let s = self.lock();
+        DevnetSnapshot {
+            clock: s.clock,
+            config_version: s.config.version,
+            minted: s.minted,
+            wallets: s.wallets.clone(),
+            proxies: s.proxies.clone(),
+            clients: s.clients.clone(),
+            workers: s.workers.clone(),
+        }
     }
 
     /// Total nanoTON ever minted by the faucet.

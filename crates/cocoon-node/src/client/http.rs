@@ -426,6 +426,7 @@ fn json_stats(state: &ClientState) -> Response {
                   "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent},
         "localconf": {"owner_address": state.settings.owner_address, "is_test": state.settings.is_test},
         "proxy_connections": s.proxy_connections,
+        "payments": state.payments.to_json(),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cocoon_ledger::voucher::VoucherKind;
 use cocoon_net::{Inbound, InboundMessage, Session};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
@@ -61,7 +62,7 @@ async fn connect_and_serve(
 ) -> Result<bool, String> {
     let (session, inbound, peer) = dial_proxy(address, dial).await.map_err(|e| e.to_string())?;
     tracing::info!(proxy = %address, tee = %peer.tee, "connected to proxy, handshaking");
-    let proto = match handshake(state, &session).await {
+    let proto = match handshake(state, &session, address).await {
         Ok(v) => v,
         Err(e) => {
             session.close();
@@ -76,7 +77,7 @@ async fn connect_and_serve(
         pending: Arc::new(Mutex::new(HashMap::new())),
     };
     state.set_ready(index, Some(ready.clone()), None);
-    route_answers(&ready, inbound).await;
+    route_answers(state, &ready, inbound).await;
     state.set_ready(index, None, None);
     session.close();
     // Wake every waiting request: their senders go away with the map entries.
@@ -85,7 +86,7 @@ async fn connect_and_serve(
 }
 
 /// The client side of §3.2; returns the negotiated protocol version.
-async fn handshake(state: &ClientState, session: &Session) -> Result<i32, String> {
+async fn handshake(state: &ClientState, session: &Session, address: &str) -> Result<i32, String> {
     let s = &state.settings;
     let connect = functions::client::ConnectToProxy {
         params: types::client::Params {
@@ -120,6 +121,9 @@ async fn handshake(state: &ClientState, session: &Session) -> Result<i32, String
         return Err(format!("proxy chose protocol version {proto}, we speak [{CLIENT_MIN_PROTO},{CLIENT_MAX_PROTO}]"));
     }
 
+    state
+        .payments
+        .connected(address, VoucherKind::ClientCharge, &s.owner_address, p);
     let our_hash: [u8; 32] = Sha256::digest(s.secret_string.as_bytes()).into();
     let auth = match &connected.auth {
         enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short)
@@ -145,7 +149,15 @@ async fn handshake(state: &ClientState, session: &Session) -> Result<i32, String
             .map_err(|e| format!("client.authorizeWithProxyLong: {e}"))?,
     };
     match auth {
-        enums::client::AuthorizationWithProxy::AuthorizationWithProxySuccess(_) => Ok(proto),
+        enums::client::AuthorizationWithProxy::AuthorizationWithProxySuccess(ok) => {
+            state.payments.offer(
+                address,
+                &ok.signed_payment,
+                ok.tokens_committed_to_db,
+                ok.max_tokens,
+            );
+            Ok(proto)
+        }
         enums::client::AuthorizationWithProxy::AuthorizationWithProxyFailed(f) => Err(format!(
             "proxy refused authorization: {} {}",
             f.error_code, f.error
@@ -154,15 +166,24 @@ async fn handshake(state: &ClientState, session: &Session) -> Result<i32, String
 }
 
 /// Routes answers to waiting requests until the connection ends.
-async fn route_answers(proxy: &ReadyProxy, mut inbound: Inbound) {
+async fn route_answers(state: &ClientState, proxy: &ReadyProxy, mut inbound: Inbound) {
     while let Some(msg) = inbound.next().await {
         match msg {
             InboundMessage::Packet(data) => {
                 let answer = match from_bytes::<enums::client::QueryAnswerEx>(&data) {
                     Ok(a) => a,
                     Err(_) => {
-                        // Payments (`proxy.clientRequestPayment`) and legacy v0 answers are not used here.
-                        tracing::trace!(len = data.len(), "packet from proxy ignored");
+                        if let Ok(p) = from_bytes::<types::proxy::ClientRequestPayment>(&data) {
+                            state.payments.offer(
+                                &proxy.address,
+                                &p.signed_payment,
+                                p.db_tokens,
+                                p.max_tokens,
+                            );
+                        } else {
+                            // Legacy v0 answers are not used here.
+                            tracing::trace!(len = data.len(), "packet from proxy ignored");
+                        }
                         continue;
                     }
                 };

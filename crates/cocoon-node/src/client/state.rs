@@ -47,6 +47,8 @@ pub struct ClientState {
     pub(crate) counters: Counters,
     /// Debug records by `request_guid` (`/request/debuglogentry`).
     pub(crate) debug_log: DebugLog,
+    /// Vouchers received from each proxy (verified, highest kept).
+    pub payments: crate::common::vouchers::PaymentsBook,
 }
 
 #[derive(Default)]
@@ -102,6 +104,7 @@ impl ClientState {
             slots: Mutex::new(slots),
             counters: Counters::default(),
             debug_log: DebugLog::new(DEBUG_LOG_CAPACITY),
+            payments: Default::default(),
         }
     }
 

@@ -2,10 +2,12 @@
 //! ([`proto`]), dialing a proxy through the PoW + RA-TLS gate ([`dial`]),
 //! peer attestation policies by name ([`policy`]), the `/stats`,
 //! `/jsonstats`, `/metrics` HTTP service ([`stats`]), and our request
-//! cancellation extension ([`cancel`]).
+//! cancellation extension ([`cancel`]), and the verification of received
+//! payment vouchers ([`vouchers`]).
 
 pub mod cancel;
 pub mod dial;
 pub mod policy;
 pub mod proto;
 pub mod stats;
+pub mod vouchers;

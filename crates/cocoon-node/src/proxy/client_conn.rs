@@ -28,12 +28,10 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::messages::{
-    decode_client_packet, decode_client_query, empty_payment, ClientPacket, ClientQuery,
-};
+use super::messages::{decode_client_packet, decode_client_query, ClientPacket, ClientQuery};
 use super::registry::lock;
 use super::relay::{run_request, ClientCtx};
-use super::{ProxyCounters, ProxyShared};
+use super::{ProxyCounters, ProxyShared, Side};
 use crate::common::proto::{self, code, PROXY_VERSIONS};
 
 /// Where a client connection is in its life.
@@ -167,8 +165,9 @@ async fn on_query(
     let result = match (&*state, query) {
         (State::AwaitConnect, ClientQuery::Connect(c)) => match check_connect(shared, &c) {
             Ok((version, owner)) => {
+                let answer = to_bytes(&connected_answer(shared, version, &owner));
                 *state = State::AwaitAuth { version, owner };
-                Ok(to_bytes(&connected_answer(shared, version)))
+                Ok(answer)
             }
             Err(refusal) => Err(refusal),
         },
@@ -181,8 +180,9 @@ async fn on_query(
                     owner: owner.clone(),
                 };
                 info!(owner = %owner, version, "client authorized (short auth)");
+                let answer = to_bytes(&auth_success(shared, &ctx.owner));
                 *state = State::Ready(Arc::new(ctx));
-                Ok(to_bytes(&auth_success()))
+                Ok(answer)
             } else {
                 Err(Refusal(code::ERROR, "sha256 mismatch".into()))
             }
@@ -195,14 +195,16 @@ async fn on_query(
                 owner: owner.clone(),
             };
             info!(owner = %owner, version, "client authorized (long auth, fake TON)");
+            let answer = to_bytes(&auth_success(shared, &ctx.owner));
             *state = State::Ready(Arc::new(ctx));
-            Ok(to_bytes(&auth_success()))
+            Ok(answer)
         }
-        (State::Ready(_), ClientQuery::UpdatePaymentStatus) => {
+        (State::Ready(ctx), ClientQuery::UpdatePaymentStatus) => {
+            let pay = shared.payment_snapshot(Side::Client, &ctx.owner);
             Ok(to_bytes(&types::client::PaymentStatus {
-                signed_payment: empty_payment(),
-                db_tokens: 0,
-                max_tokens: 0,
+                signed_payment: pay.signed_payment,
+                db_tokens: pay.db_tokens,
+                max_tokens: pay.max_tokens,
             }))
         }
         (State::Ready(_), ClientQuery::GetWorkerTypes) => Ok(to_bytes(&worker_types(shared))),
@@ -298,25 +300,30 @@ pub fn proxy_params(shared: &ProxyShared, version: i32) -> types::proxy::Params 
     }
 }
 
-fn connected_answer(shared: &ProxyShared, version: i32) -> types::client::ConnectedToProxy {
+fn connected_answer(
+    shared: &ProxyShared,
+    version: i32,
+    owner: &str,
+) -> types::client::ConnectedToProxy {
     types::client::ConnectedToProxy {
         params: proxy_params(shared, version),
-        client_sc_address: String::new(),
+        client_sc_address: shared.sc_address(Side::Client, owner),
         auth: enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(
             types::client::ProxyConnectionAuthShort {
                 secret_hash: shared.settings.client_secret_hash,
                 nonce: 0,
             },
         ),
-        signed_payment: empty_payment(),
+        signed_payment: shared.payment_snapshot(Side::Client, owner).signed_payment,
     }
 }
 
-fn auth_success() -> types::client::AuthorizationWithProxySuccess {
+fn auth_success(shared: &ProxyShared, owner: &str) -> types::client::AuthorizationWithProxySuccess {
+    let pay = shared.payment_snapshot(Side::Client, owner);
     types::client::AuthorizationWithProxySuccess {
-        signed_payment: empty_payment(),
-        tokens_committed_to_db: 0,
-        max_tokens: 0,
+        signed_payment: pay.signed_payment,
+        tokens_committed_to_db: pay.db_tokens,
+        max_tokens: pay.max_tokens,
     }
 }
 

@@ -68,6 +68,7 @@ impl ProxyHandle {
         for t in &self.tasks {
             t.abort();
         }
+        self.shared.flush_payments();
     }
 
     /// Waits until every listener task has ended (they only end on shutdown
@@ -97,7 +98,7 @@ pub async fn start(
     gate: GateConfig,
     listeners: ProxyListeners,
 ) -> io::Result<ProxyHandle> {
-    let shared = ProxyShared::new(settings);
+    let shared = ProxyShared::open(settings).map_err(io::Error::other)?;
     let addr = |l: &Option<TcpListener>| l.as_ref().map(TcpListener::local_addr).transpose();
     let (workers_addr, clients_addr, stats_addr) = (
         addr(&listeners.workers)?,

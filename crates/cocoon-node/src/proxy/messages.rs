@@ -298,9 +298,3 @@ pub(crate) fn decode_worker_query(data: &[u8]) -> WorkerQuery {
         constructor: peek_constructor(data),
     }
 }
-
-/// `proxy.signedPaymentEmpty`, sent wherever a voucher is expected until
-/// payments are implemented.
-pub(crate) fn empty_payment() -> enums::proxy::SignedPayment {
-    enums::proxy::SignedPayment::SignedPaymentEmpty(types::proxy::SignedPaymentEmpty {})
-}

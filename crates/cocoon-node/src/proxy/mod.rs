@@ -22,15 +22,21 @@
 //! request with `cocoonrs.cancelRequest`; the proxy in turn sends it to the
 //! worker whenever it abandons a request the worker may still be running.
 //!
-//! Not done yet (later issues): payments (vouchers are always
-//! `proxy.signedPaymentEmpty`, counters zero), balance reservations, the TON
-//! backend (fake-TON root config only), persistence, end-to-end encrypted
-//! requests (rejected with an error), contract address derivation (sent empty).
+//! Payments ([`payments`], devnet first slice): per client / worker counters and
+//! real signed vouchers; contract addresses derived from the devnet placeholder codes.
+//!
+//! The counters persist in [`books`] under `db_path` (flushed after every settled
+//! request; a tampered file stops the proxy at start).
+//!
+//! Not done yet (later issues): balance reservations, the TON backend (fake-TON
+//! root config only), end-to-end encrypted requests (rejected with an error).
 
+pub mod books;
 pub mod client_conn;
 pub mod gate;
 pub mod listener;
 pub mod messages;
+pub mod payments;
 pub mod registry;
 pub mod relay;
 pub mod settings;
@@ -45,6 +51,7 @@ use cocoon_wire::schema::types;
 
 pub use gate::{build_gate, spawn_cert_renewal, GateOptions};
 pub use listener::{start, GateConfig, ProxyHandle, ProxyListeners};
+pub use payments::{PaymentSnapshot, ProxyPayments, Side};
 pub use registry::{Registry, SelectError, WorkerConn};
 pub use settings::ProxySettings;
 
@@ -121,20 +128,69 @@ pub struct ProxyShared {
     pub registry: Registry,
     pub counters: ProxyCounters,
     pub accounts: Mutex<Accounts>,
+    /// Token counters and vouchers (devnet: flushes count as committed on chain).
+    pub payments: Mutex<ProxyPayments>,
 }
 
 impl ProxyShared {
-    pub fn new(settings: ProxySettings) -> Arc<Self> {
-        Arc::new(ProxyShared {
+    /// Shared state of a proxy; opens the books at `settings.db_path` when both it and a
+    /// signing key are set, and fails if they do not verify.
+    pub fn open(mut settings: ProxySettings) -> Result<Arc<Self>, String> {
+        let mut payments = ProxyPayments::new(
+            settings.signing_key.clone(),
+            &settings.owner_address,
+            &settings.root_address,
+        );
+        if let (Some(dir), Some(key)) = (&settings.db_path, &settings.signing_key) {
+            payments.attach_books(books::ProxyBooks::open(dir, key.clone())?);
+        }
+        if settings.proxy_sc_address.is_empty() {
+            settings.proxy_sc_address = payments.proxy_sc_address();
+        }
+        Ok(Arc::new(ProxyShared {
             settings,
+            payments: Mutex::new(payments),
             registry: Registry::new(),
             counters: ProxyCounters::default(),
             accounts: Mutex::new(Accounts::default()),
-        })
+        }))
     }
 
-    /// Adds a finished request's tokens to its client and worker.
-    pub fn charge(&self, client: &str, worker: &str, tokens: &types::TokensUsed) {
+    /// Writes any counters not yet committed (called at shutdown).
+    pub fn flush_payments(&self) {
+        lock(&self.payments).flush();
+    }
+
+    /// Adds a finished request's tokens to its client and worker (stats and payment
+    /// counters) and returns the client's and the worker's payment snapshots.
+    pub fn settle(
+        &self,
+        client: &str,
+        worker: &str,
+        tokens: &types::TokensUsed,
+    ) -> (PaymentSnapshot, PaymentSnapshot) {
+        self.charge(client, worker, tokens);
+        let billed = u64::try_from(tokens.total_tokens_used).unwrap_or(0);
+        let mut payments = lock(&self.payments);
+        payments.settle(client, worker, billed);
+        (
+            payments.snapshot(Side::Client, client),
+            payments.snapshot(Side::Worker, worker),
+        )
+    }
+
+    /// The payment snapshot of `owner` on `side`.
+    pub fn payment_snapshot(&self, side: Side, owner: &str) -> PaymentSnapshot {
+        lock(&self.payments).snapshot(side, owner)
+    }
+
+    /// The contract address of `owner` on `side` (empty when unknown).
+    pub fn sc_address(&self, side: Side, owner: &str) -> String {
+        lock(&self.payments).sc_address(side, owner)
+    }
+
+    /// Adds a finished request's tokens to its client and worker (stats only).
+    fn charge(&self, client: &str, worker: &str, tokens: &types::TokensUsed) {
         let mut acc = lock(&self.accounts);
         acc.all.add(tokens);
         let c = acc.clients.entry(client.to_owned()).or_default();

@@ -15,11 +15,16 @@ pub struct ProxySettings {
     pub is_test: bool,
     /// Our owner address (sent in `proxy.params`).
     pub owner_address: String,
-    /// Our proxy contract address (sent in `proxy.params`). Contract address
-    /// derivation (runners.md §6.9) is not implemented yet: empty.
+    /// Our proxy contract address (sent in `proxy.params`). When empty, the proxy
+    /// derives it from the devnet placeholder codes at start (see `payments`).
     pub proxy_sc_address: String,
     /// Ed25519 public key of `machine_specific_private_key`.
     pub public_key: [u8; 32],
+    /// `machine_specific_private_key`, which signs the payment vouchers; `None` (only
+    /// [`ProxySettings::fake_ton`]) = vouchers are never signed.
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
+    /// Directory of the durable payment books (`db_path`); `None` = in memory only.
+    pub db_path: Option<std::path::PathBuf>,
     /// The active root config version (`min_config_version` checks).
     pub config_version: i32,
     /// Check worker image and model hashes against the root lists
@@ -50,6 +55,8 @@ impl ProxySettings {
             owner_address: String::new(),
             proxy_sc_address: String::new(),
             public_key,
+            signing_key: None,
+            db_path: None,
             config_version,
             check_worker_hashes: false,
             worker_hashes: Vec::new(),
@@ -60,6 +67,25 @@ impl ProxySettings {
             handshake_timeout: Duration::from_secs(60),
             relay_buffer: 256,
         }
+    }
+
+    /// [`ProxySettings::fake_ton`] with a signing key (vouchers signed) and an owner.
+    pub fn fake_ton_signing(
+        key: ed25519_dalek::SigningKey,
+        owner_address: &str,
+        config_version: i32,
+    ) -> Self {
+        ProxySettings {
+            owner_address: owner_address.to_owned(),
+            ..ProxySettings::fake_ton(key.verifying_key().to_bytes(), config_version)
+        }
+        .with_signing_key(key)
+    }
+
+    fn with_signing_key(mut self, key: ed25519_dalek::SigningKey) -> Self {
+        self.public_key = key.verifying_key().to_bytes();
+        self.signing_key = Some(key);
+        self
     }
 
     /// Settings from the proxy config file and the fake-TON root config
@@ -75,8 +101,10 @@ impl ProxySettings {
             model_hashes: root.accepted_model_hashes().iter().map(|h| h.0).collect(),
             root_address: cfg.root_contract_address.clone(),
             http_access_hash: cfg.http_access_hash.clone(),
+            db_path: (!cfg.db_path.is_empty()).then(|| cfg.db_path.clone().into()),
             ..ProxySettings::fake_ton(signing.verifying_key().to_bytes(), root.version)
         }
+        .with_signing_key(signing)
     }
 
     /// Whether a worker with this image hash and full model string may serve

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::registry::lock;
-use super::ProxyShared;
+use super::{ProxyShared, Side};
 use crate::common::stats::{Metric, StatsSource};
 
 /// The proxy's [`StatsSource`].
@@ -104,6 +104,7 @@ impl StatsSource for ProxyStats {
             "workers": workers,
             "worker_connections": connections,
             "clients": clients,
+            "payments": payments_json(s),
         })
     }
 
@@ -203,4 +204,27 @@ impl StatsSource for ProxyStats {
         }
         out
     }
+}
+
+/// Per-owner payment counters (devnet: committed on chain at every flush).
+fn payments_json(s: &ProxyShared) -> Value {
+    let payments = lock(&s.payments);
+    let list = |side: Side| -> Vec<Value> {
+        payments
+            .all_counters(side)
+            .into_iter()
+            .map(|(owner, c)| {
+                json!({"owner_address": owner, "sc_address": payments.sc_address(side, &owner),
+                       "tokens_max": c.tokens_max, "tokens_committed_to_db": c.committed_to_db,
+                       "tokens_committed_to_blockchain": c.committed_to_blockchain})
+            })
+            .collect()
+    };
+    json!({
+        "network": "devnet",
+        "signs_vouchers": payments.signs_vouchers(),
+        "proxy_sc_address": payments.proxy_sc_address(),
+        "clients": list(Side::Client),
+        "workers": list(Side::Worker),
+    })
 }

@@ -11,8 +11,8 @@
 //! reports higher committed counters than the proxy gets an error and this
 //! connection closes (the reference aborts the process, §13.4), and the
 //! extended compare completes instead of wedging the connection (§13.5).
-//! Payments are not implemented yet: the proxy's counters are zero and every
-//! voucher is `proxy.signedPaymentEmpty`.
+//! Payments: the balance compare and payment status answer with this worker
+//! owner's counters and voucher (see `super::payments`).
 
 use std::sync::Arc;
 
@@ -24,11 +24,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tracing::{debug, info, warn};
 
 use super::client_conn::{looks_like_ton_address, proxy_params};
-use super::messages::{
-    decode_worker_packet, decode_worker_query, empty_payment, WorkerPacket, WorkerQuery,
-};
+use super::messages::{decode_worker_packet, decode_worker_query, WorkerPacket, WorkerQuery};
 use super::registry::WorkerConn;
-use super::{ProxyCounters, ProxyShared};
+use super::{ProxyCounters, ProxyShared, Side};
 use crate::common::proto::{self, code, PROXY_VERSIONS};
 
 /// Highest coefficient a worker may announce (exclusive), as the reference.
@@ -161,14 +159,14 @@ async fn on_query(
     let query = decode_worker_query(&q.data);
     let result: Result<Vec<u8>, Refusal> = match (std::mem::replace(state, State::AwaitConnect), query) {
         (State::AwaitConnect, WorkerQuery::Connect(c)) => check_connect(shared, peer, &c).map(|a| {
-            let answer = types::worker::ConnectedToProxy { params: proxy_params(shared, a.version), worker_sc_address: String::new() };
+            let answer = types::worker::ConnectedToProxy { params: proxy_params(shared, a.version), worker_sc_address: shared.sc_address(Side::Worker, &a.owner) };
             info!(owner = %a.owner, model = %a.model, version = a.version, "worker announced itself");
             *state = State::AwaitCompare(a);
             to_bytes(&answer)
         }),
         (State::AwaitCompare(a), WorkerQuery::CompareBalance(c)) => {
-            // The proxy's counters for this worker (payments later: zero).
-            let (ours_blockchain, ours_db, ours_max) = (0i64, 0i64, 0i64);
+            let pay = shared.payment_snapshot(Side::Worker, &a.owner);
+            let (ours_blockchain, ours_db, ours_max) = (pay.blockchain_tokens, pay.db_tokens, pay.max_tokens);
             if c.tokens_committed_to_blockchain > ours_blockchain || c.tokens_committed_to_db > ours_db {
                 Err(Refusal(
                     code::ERROR,
@@ -180,7 +178,7 @@ async fn on_query(
             } else {
                 *state = State::AwaitComplete(a);
                 Ok(to_bytes(&types::worker::CompareBalanceWithProxyResult {
-                    signed_payment: empty_payment(),
+                    signed_payment: pay.signed_payment,
                     tokens_committed_to_db: ours_db,
                     max_tokens: ours_max,
                     error_code: i32::from(c.max_tokens > ours_max),
@@ -200,8 +198,9 @@ async fn on_query(
             Ok(to_bytes(&types::worker::ProxyHandshakeCompleted {}))
         }
         (State::Ready(conn), WorkerQuery::UpdatePaymentStatus) => {
+            let pay = shared.payment_snapshot(Side::Worker, &conn.owner);
             *state = State::Ready(conn);
-            Ok(to_bytes(&types::worker::PaymentStatus { signed_payment: empty_payment(), db_tokens: 0, max_tokens: 0 }))
+            Ok(to_bytes(&types::worker::PaymentStatus { signed_payment: pay.signed_payment, db_tokens: pay.db_tokens, max_tokens: pay.max_tokens }))
         }
         (State::Ready(conn), other) => {
             *state = State::Ready(conn);

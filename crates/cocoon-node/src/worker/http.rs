@@ -53,6 +53,7 @@ async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
             "forward_requests_to": state.engine_base,
         },
         "proxies": s.proxies,
+        "payments": state.payments.to_json(),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cocoon_ledger::voucher::VoucherKind;
 use cocoon_net::{Inbound, InboundMessage, Session};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
@@ -56,7 +57,7 @@ async fn connect_and_serve(
 ) -> Result<bool, String> {
     let (session, inbound, peer) = dial_proxy(address, dial).await.map_err(|e| e.to_string())?;
     tracing::info!(proxy = %address, tee = %peer.tee, "connected to proxy, handshaking");
-    let proto = match handshake(state, &session).await {
+    let proto = match handshake(state, &session, address).await {
         Ok(v) => v,
         Err(e) => {
             session.close();
@@ -71,14 +72,14 @@ async fn connect_and_serve(
         proto_version: proto,
         running: running.clone(),
     });
-    serve(state, &session, inbound, proto, running).await;
+    serve(state, &session, inbound, proto, running, address).await;
     state.remove_link(link_id);
     session.close();
     Ok(true)
 }
 
 /// The worker side of §3.3; returns the negotiated protocol version.
-async fn handshake(state: &WorkerState, session: &Session) -> Result<i32, String> {
+async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Result<i32, String> {
     let s = &state.settings;
     let params = types::worker::Params {
         flags: 3,
@@ -119,7 +120,10 @@ async fn handshake(state: &WorkerState, session: &Session) -> Result<i32, String
         return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
     }
 
-    // Payments come later: our in-memory view of this proxy starts at zero.
+    state
+        .payments
+        .connected(address, VoucherKind::WorkerPayout, &s.owner_address, p);
+    // Our view of this proxy's counters is not persisted: we compare from zero.
     let compare = functions::worker::CompareBalanceWithProxy {
         tokens_committed_to_blockchain: 0,
         tokens_committed_to_db: 0,
@@ -130,6 +134,12 @@ async fn handshake(state: &WorkerState, session: &Session) -> Result<i32, String
             .call(&compare, HANDSHAKE_QUERY_TIMEOUT)
             .await
             .map_err(|e| format!("worker.compareBalanceWithProxy: {e}"))?;
+    state.payments.offer(
+        address,
+        &result.signed_payment,
+        result.tokens_committed_to_db,
+        result.max_tokens,
+    );
     if result.error_code != 0 {
         let ext = functions::worker::ExtendedCompareBalanceWithProxy {
             tokens_committed_to_db: result.tokens_committed_to_db,
@@ -204,6 +214,7 @@ async fn serve(
     mut inbound: Inbound,
     proto: i32,
     running: Arc<AtomicUsize>,
+    address: &str,
 ) {
     let mut requests = RunningRequests::default();
     loop {
@@ -211,7 +222,7 @@ async fn serve(
             msg = inbound.next() => match msg {
                 None => break,
                 Some(InboundMessage::Packet(data)) => {
-                    handle_packet(state, session, proto, &running, &mut requests, data).await;
+                    handle_packet(state, session, proto, &running, &mut requests, data, address).await;
                 }
                 Some(InboundMessage::Query(q)) => {
                     // The reference answers unknown queries with a lost promise (code 0).
@@ -244,6 +255,7 @@ async fn handle_packet(
     running: &Arc<AtomicUsize>,
     requests: &mut RunningRequests,
     data: Vec<u8>,
+    address: &str,
 ) {
     if let Some((request_id, reason)) = decode_cancel_request(&data) {
         let rid = hex::encode(&request_id[..8]);
@@ -279,10 +291,21 @@ async fn handle_packet(
                 Err(e) => tracing::warn!(error = %e, "malformed proxy.runQueryEx dropped"),
             }
         }
-        Some(types::proxy::WorkerRequestPayment::CONSTRUCTOR_ID)
-        | Some(types::proxy::SignedPayment::CONSTRUCTOR_ID)
+        Some(types::proxy::WorkerRequestPayment::CONSTRUCTOR_ID) => {
+            match from_bytes::<types::proxy::WorkerRequestPayment>(&data) {
+                Ok(p) => {
+                    state
+                        .payments
+                        .offer(address, &p.signed_payment, p.db_tokens, p.max_tokens)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "malformed proxy.workerRequestPayment dropped")
+                }
+            }
+        }
+        Some(types::proxy::SignedPayment::CONSTRUCTOR_ID)
         | Some(types::proxy::SignedPaymentEmpty::CONSTRUCTOR_ID) => {
-            // Payments are a later issue: vouchers are accepted and ignored.
+            tracing::debug!("bare signed payment from proxy ignored");
         }
         other => {
             tracing::debug!(id = ?other.map(|i| format!("{i:#010x}")), "unknown packet from proxy dropped")

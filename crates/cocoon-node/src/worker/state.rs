@@ -34,6 +34,8 @@ pub struct WorkerState {
     next_link_id: AtomicU64,
     links: Mutex<HashMap<u64, ProxyLink>>,
     pub(crate) counters: Counters,
+    /// Vouchers received from each proxy (verified, highest kept).
+    pub payments: crate::common::vouchers::PaymentsBook,
 }
 
 /// Monotone counters shown on `/jsonstats` and `/metrics`.
@@ -112,6 +114,7 @@ impl WorkerState {
             active: AtomicUsize::new(0),
             next_link_id: AtomicU64::new(1),
             links: Mutex::new(HashMap::new()),
+            payments: Default::default(),
             counters: Counters::default(),
         })
     }

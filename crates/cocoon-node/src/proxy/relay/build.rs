@@ -9,8 +9,8 @@ use cocoon_wire::tl::{from_bytes, to_bytes};
 
 use super::{Progress, Relay};
 use crate::common::proto::{self, now_unix, VERSION_EX, VERSION_KEYS, VERSION_TIMESTAMPS};
-use crate::proxy::messages::empty_payment;
 use crate::proxy::registry::WorkerConn;
+use crate::proxy::Side;
 
 impl Relay {
     /// Adds `X-Cocoon-Proxy-Start/End` to the worker's `http.response`.
@@ -154,11 +154,15 @@ impl Relay {
         let coefficient = conn.state().coefficient;
         let timeout = remaining.as_secs_f64() * 0.95;
         let query = self.req.query.clone();
+        let signed_payment = self
+            .shared
+            .payment_snapshot(Side::Worker, &conn.owner)
+            .signed_payment;
         if conn.version >= VERSION_EX {
             let keys = conn.version >= VERSION_KEYS;
             to_bytes(&functions::proxy::RunQueryEx {
                 query,
-                signed_payment: empty_payment(),
+                signed_payment,
                 coefficient,
                 timeout,
                 request_id,
@@ -169,7 +173,7 @@ impl Relay {
         } else {
             to_bytes(&functions::proxy::RunQuery {
                 query,
-                signed_payment: empty_payment(),
+                signed_payment,
                 coefficient,
                 timeout,
                 request_id,

@@ -32,7 +32,7 @@ mod route;
 
 use route::RouteGuard;
 
-use super::messages::{empty_payment, ClientRequest, WorkerEvent};
+use super::messages::{ClientRequest, WorkerEvent};
 use super::registry::{model_base_name, Slot, WorkerConn};
 use super::{ProxyCounters, ProxyShared};
 use crate::common::proto::{self, code, now_unix, VERSION_KEYS};
@@ -232,12 +232,15 @@ impl Relay {
             tried.push(slot.conn.id);
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let attempt_start = Instant::now();
-            let end = self.attempt(&slot, progress, remaining, deadline).await;
+            let proxy_request_id: [u8; 32] = rand::random();
+            let end = self
+                .attempt(&slot, proxy_request_id, progress, remaining, deadline)
+                .await;
             let ok = matches!(end, AttemptEnd::Completed(_));
             slot.conn.record_outcome(ok, attempt_start.elapsed());
             match end {
                 AttemptEnd::Completed(tokens) => {
-                    self.finish(&slot.conn, &tokens).await;
+                    self.finish(&slot.conn, proxy_request_id, &tokens).await;
                     return Outcome::Success;
                 }
                 AttemptEnd::ClientGone => {
@@ -284,12 +287,12 @@ impl Relay {
     async fn attempt(
         &self,
         slot: &Slot,
+        proxy_request_id: [u8; 32],
         progress: &mut Progress,
         remaining: Duration,
         deadline: tokio::time::Instant,
     ) -> AttemptEnd {
         let conn = &slot.conn;
-        let proxy_request_id: [u8; 32] = rand::random();
         let (tx, mut rx) = mpsc::channel(self.shared.settings.relay_buffer.max(1));
         conn.add_route(proxy_request_id, tx);
         let mut route = RouteGuard::new(conn, &self.shared.counters, proxy_request_id);
@@ -436,16 +439,31 @@ impl Relay {
         })
     }
 
-    /// Books the tokens and sends both sides their (empty) payment notices.
-    async fn finish(&self, conn: &WorkerConn, tokens: &types::TokensUsed) {
-        self.shared.charge(&self.client.owner, &conn.owner, tokens);
+    /// Settles the tokens and sends both sides their payment notices with vouchers
+    /// (runners.md §6.3).
+    async fn finish(
+        &self,
+        conn: &WorkerConn,
+        proxy_request_id: [u8; 32],
+        tokens: &types::TokensUsed,
+    ) {
+        let (client_pay, worker_pay) = self.shared.settle(&self.client.owner, &conn.owner, tokens);
         info!(request = %self.rid(), worker_conn = conn.id, tokens = tokens.total_tokens_used,
             elapsed_ms = self.start.elapsed().as_millis() as u64, "request completed");
+        let to_worker = types::proxy::WorkerRequestPayment {
+            request_id: proxy_request_id,
+            signed_payment: worker_pay.signed_payment,
+            db_tokens: worker_pay.db_tokens,
+            max_tokens: worker_pay.max_tokens,
+            request_tokens: tokens.total_tokens_used,
+            request_client_owner: self.client.owner.clone(),
+        };
+        let _ = conn.session.send(to_bytes(&to_worker)).await;
         let to_client = types::proxy::ClientRequestPayment {
             request_id: self.req.request_id,
-            signed_payment: empty_payment(),
-            db_tokens: 0,
-            max_tokens: 0,
+            signed_payment: client_pay.signed_payment,
+            db_tokens: client_pay.db_tokens,
+            max_tokens: client_pay.max_tokens,
             request_tokens: tokens.total_tokens_used,
         };
         let _ = self.client.session.send(to_bytes(&to_client)).await;

@@ -1,0 +1,119 @@
+//! The proxy's durable counters: a thin adapter from [`super::payments`] to
+//! [`cocoon_ledger::books::Books`] (redb, every row sealed with the proxy key, hash-chained
+//! commits). Opening verifies everything and refuses a tampered file with a clear error.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cocoon_ledger::books::{Books, ClientRecord, OpenCheck, WorkerRecord};
+use ed25519_dalek::SigningKey;
+
+/// File name of the books inside the proxy's `db_path` directory.
+pub const BOOKS_FILE: &str = "cocoon-books.redb";
+
+/// The books of one proxy.
+pub struct ProxyBooks {
+    path: PathBuf,
+    books: Books,
+}
+
+impl std::fmt::Debug for ProxyBooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyBooks")
+            .field("path", &self.path)
+            .field("seqno", &self.books.seqno())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `(owner, tokens_max)` as stored.
+pub type StoredTokens = (String, u64);
+
+/// One party's row to write: owner, contract address, `tokens_max`.
+pub struct Row<'a> {
+    pub owner: &'a str,
+    pub sc_address: String,
+    pub tokens: u64,
+}
+
+impl ProxyBooks {
+    /// Opens (or creates) `<db_dir>/cocoon-books.redb` bound to `key`.
+    pub fn open(db_dir: &Path, key: SigningKey) -> Result<Self, String> {
+        std::fs::create_dir_all(db_dir)
+            .map_err(|e| format!("cannot create db_path {}: {e}", db_dir.display()))?;
+        let path = db_dir.join(BOOKS_FILE);
+        let books = Books::open(&path, key, OpenCheck::default()).map_err(|e| {
+            format!(
+                "refusing to start: the proxy books at {} failed verification ({e}); \
+                 restore them from a backup or move the file away",
+                path.display()
+            )
+        })?;
+        Ok(ProxyBooks { path, books })
+    }
+
+    /// Last committed seqno.
+    pub fn seqno(&self) -> u64 {
+        self.books.seqno()
+    }
+
+    /// Stored `(owner, tokens_max)` of every client and every worker.
+    pub fn stored(&self) -> (Vec<StoredTokens>, Vec<StoredTokens>) {
+        let clients = self
+            .books
+            .clients()
+            .map(|c| (c.owner.clone(), c.tokens_used))
+            .collect();
+        let workers = self
+            .books
+            .workers()
+            .map(|w| (w.owner.clone(), w.tokens))
+            .collect();
+        (clients, workers)
+    }
+
+    /// Stages the changed rows and writes one commit; returns its seqno.
+    pub fn write(&mut self, clients: &[Row<'_>], workers: &[Row<'_>]) -> Result<u64, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for row in clients {
+            let mut record = self
+                .books
+                .client(row.owner)
+                .cloned()
+                .unwrap_or(ClientRecord {
+                    owner: row.owner.to_owned(),
+                    sc_address: String::new(),
+                    tokens_used: 0,
+                    balance: 0,
+                    stake: 0,
+                    sc_tokens_used: 0,
+                    secret_hash: [0; 32],
+                    last_request_at: 0,
+                });
+            record.sc_address.clone_from(&row.sc_address);
+            record.tokens_used = row.tokens;
+            record.last_request_at = now;
+            self.books.stage_client(record).map_err(|e| e.to_string())?;
+        }
+        for row in workers {
+            let mut record = self
+                .books
+                .worker(row.owner)
+                .cloned()
+                .unwrap_or(WorkerRecord {
+                    owner: row.owner.to_owned(),
+                    sc_address: String::new(),
+                    sc_tokens: 0,
+                    tokens: 0,
+                    last_request_at: 0,
+                });
+            record.sc_address.clone_from(&row.sc_address);
+            record.tokens = row.tokens;
+            record.last_request_at = now;
+            self.books.stage_worker(record).map_err(|e| e.to_string())?;
+        }
+        self.books.flush().map_err(|e| e.to_string())
+    }
+}
