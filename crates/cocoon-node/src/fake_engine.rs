@@ -140,7 +140,7 @@ pub async fn serve_fake_engine(
             "fake engine (simulated answers, no model) listening"
         );
     }
-    axum::serve(listener, fake_engine_router(opts)).await
+    crate::http_util::serve_nodelay(listener, fake_engine_router(opts)).await
 }
 
 /// The fake engine as an axum router (for embedding in tests).

@@ -37,7 +37,7 @@ pub async fn serve_client_http(
     state: Arc<ClientState>,
 ) -> std::io::Result<()> {
     let app = Router::new().fallback(dispatch).with_state(state);
-    axum::serve(listener, app).await
+    crate::http_util::serve_nodelay(listener, app).await
 }
 
 async fn dispatch(State(state): State<Arc<ClientState>>, req: Request) -> Response {

@@ -194,7 +194,7 @@ pub async fn serve_stats_protected(
     source: Arc<dyn StatsSource>,
     access_hash: Option<String>,
 ) -> io::Result<()> {
-    axum::serve(listener, stats_router(source, access_hash)).await
+    crate::http_util::serve_nodelay(listener, stats_router(source, access_hash)).await
 }
 
 type QueryMap = Query<BTreeMap<String, String>>;

@@ -28,7 +28,7 @@ pub async fn serve_worker_http(
         .route("/request/change_coefficient", get(change_coefficient))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state);
-    axum::serve(listener, app).await
+    crate::http_util::serve_nodelay(listener, app).await
 }
 
 async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
