@@ -80,9 +80,4 @@ pub async fn run_client(
 }
 
 /// Seconds since the UNIX epoch as a double.
-pub(crate) fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub(crate) use crate::common::proto::now_unix as unix_now;

@@ -24,7 +24,7 @@ pub fn cancel_request_bytes(request_id: [u8; 32], reason: &str) -> Vec<u8> {
 
 /// Whether `data` starts with the `cocoonrs.cancelRequest` id.
 pub fn is_cancel_request(data: &[u8]) -> bool {
-    super::proto::peek_constructor(data) == Some(CancelRequest::CONSTRUCTOR_ID)
+    cocoon_wire::tl::peek_constructor_id(data) == Some(CancelRequest::CONSTRUCTOR_ID)
 }
 
 /// Decodes a `cocoonrs.cancelRequest` (`None` if `data` is anything else or

@@ -235,12 +235,6 @@ pub fn worker_error_bytes(
     }
 }
 
-/// Reads the constructor id at the start of a boxed TL object.
-pub fn peek_constructor(data: &[u8]) -> Option<u32> {
-    let head: [u8; 4] = data.get(..4)?.try_into().ok()?;
-    Some(u32::from_le_bytes(head))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,15 +297,15 @@ mod tests {
         let legacy = client_error_bytes(0, [7; 32], code::NOT_READY, "no workers", false, 1.0);
         let legacy_part = client_error_bytes(0, [7; 32], code::NOT_READY, "x", true, 1.0);
         assert_eq!(
-            peek_constructor(&ex),
+            cocoon_wire::tl::peek_constructor_id(&ex),
             Some(types::client::QueryAnswerErrorEx::CONSTRUCTOR_ID)
         );
         assert_eq!(
-            peek_constructor(&legacy),
+            cocoon_wire::tl::peek_constructor_id(&legacy),
             Some(types::client::QueryAnswerError::CONSTRUCTOR_ID)
         );
         assert_eq!(
-            peek_constructor(&legacy_part),
+            cocoon_wire::tl::peek_constructor_id(&legacy_part),
             Some(types::client::QueryAnswerPartError::CONSTRUCTOR_ID)
         );
         let decoded: types::client::QueryAnswerErrorEx =
@@ -321,11 +315,5 @@ mod tests {
         let info = decoded.final_info.expect("final info");
         assert_eq!(info.flags, 2);
         assert!(info.proxy_end_time.is_some());
-    }
-
-    #[test]
-    fn peek_constructor_handles_short_input() {
-        assert_eq!(peek_constructor(&[1, 2, 3]), None);
-        assert_eq!(peek_constructor(&[1, 0, 0, 0, 9]), Some(1));
     }
 }

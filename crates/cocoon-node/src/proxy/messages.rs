@@ -3,10 +3,9 @@
 //! so the rest of the proxy never touches raw TL dispatch.
 
 use cocoon_wire::schema::{enums, functions, types};
-use cocoon_wire::tl::from_bytes;
+use cocoon_wire::tl::{from_bytes, peek_constructor_id};
 
 use crate::common::cancel::decode_cancel_request;
-use crate::common::proto::peek_constructor;
 
 /// A decoded one-way message from a worker.
 #[derive(Debug)]
@@ -153,7 +152,7 @@ pub(crate) fn decode_worker_packet(data: &[u8]) -> WorkerPacket {
         };
     }
     WorkerPacket::Unknown {
-        constructor: peek_constructor(data),
+        constructor: peek_constructor_id(data),
     }
 }
 
@@ -227,7 +226,7 @@ pub(crate) fn decode_client_packet(data: &[u8]) -> ClientPacket {
         });
     }
     ClientPacket::Unknown {
-        constructor: peek_constructor(data),
+        constructor: peek_constructor_id(data),
     }
 }
 
@@ -263,7 +262,7 @@ pub(crate) fn decode_client_query(data: &[u8]) -> ClientQuery {
         return ClientQuery::GetWorkerTypes;
     }
     ClientQuery::Unknown {
-        constructor: peek_constructor(data),
+        constructor: peek_constructor_id(data),
     }
 }
 
@@ -295,6 +294,6 @@ pub(crate) fn decode_worker_query(data: &[u8]) -> WorkerQuery {
         return WorkerQuery::UpdatePaymentStatus;
     }
     WorkerQuery::Unknown {
-        constructor: peek_constructor(data),
+        constructor: peek_constructor_id(data),
     }
 }

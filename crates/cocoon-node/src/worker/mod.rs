@@ -93,18 +93,7 @@ pub async fn run_worker(
 }
 
 /// Seconds since the UNIX epoch as a double (the reference's time fields).
-pub(crate) fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// The first four bytes of a boxed TL object: its constructor id.
-pub(crate) fn constructor_id(data: &[u8]) -> Option<u32> {
-    let head: [u8; 4] = data.get(..4)?.try_into().ok()?;
-    Some(u32::from_le_bytes(head))
-}
+pub(crate) use crate::common::proto::now_unix as unix_now;
 
 /// Hop-by-hop and framing headers, never forwarded in either direction
 /// (compared case-insensitively, unlike the reference, runners.md §13.6).
@@ -135,14 +124,5 @@ mod tests {
         assert!(is_hop_by_hop_header("connection"));
         assert!(!is_hop_by_hop_header("Content-Type"));
         assert!(!is_hop_by_hop_header("X-Cocoon-Worker-Start"));
-    }
-
-    #[test]
-    fn constructor_id_needs_four_bytes() {
-        assert_eq!(constructor_id(&[1, 2, 3]), None);
-        assert_eq!(
-            constructor_id(&[0x7c, 0x62, 0xe9, 0xbb, 9]),
-            Some(0xbbe9627c)
-        );
     }
 }

@@ -22,7 +22,7 @@ use cocoon_wire::tl::from_bytes;
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::state::ProxyLink;
-use super::{constructor_id, request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
+use super::{request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
 use crate::common::cancel::decode_cancel_request;
 use crate::common::dial::{dial_proxy, DialConfig};
 
@@ -266,7 +266,7 @@ async fn handle_packet(
         }
         return;
     }
-    match constructor_id(&data) {
+    match cocoon_wire::tl::peek_constructor_id(&data) {
         Some(functions::proxy::RunQueryEx::CONSTRUCTOR_ID) => {
             match from_bytes::<functions::proxy::RunQueryEx>(&data) {
                 Ok(query) => {

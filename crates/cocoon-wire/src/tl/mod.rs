@@ -76,3 +76,17 @@ pub fn peek_constructor_id(bytes: &[u8]) -> Option<u32> {
     let head: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
     Some(u32::from_le_bytes(head))
 }
+
+#[cfg(test)]
+mod peek_tests {
+    use super::peek_constructor_id;
+
+    #[test]
+    fn peek_constructor_id_needs_four_bytes() {
+        assert_eq!(peek_constructor_id(&[1, 2, 3]), None);
+        assert_eq!(
+            peek_constructor_id(&[0x7c, 0x62, 0xe9, 0xbb, 9]),
+            Some(0xbbe9627c)
+        );
+    }
+}
