@@ -4,8 +4,11 @@
 //! our TEE mode and the peer policies ([`NodeSetup`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
+use cocoon_ledger::ledger::{DevnetLedger, Ledger};
+use cocoon_ledger::root_config::RootConfig;
 use cocoon_node::common::dial::{DialConfig, TeeMode};
 use cocoon_node::common::policy::{
     CollateralLocation, PolicyBuilder, PolicyOptions, DEFAULT_COLLATERAL,
@@ -43,6 +46,11 @@ pub struct NodeArgs {
     /// redefines them; the built-in fake and tdx refuse peers without TEE evidence.
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
+    /// DEVNET: settle payments on this devnet ledger file (a local simulation of the COCOON
+    /// contracts, shared by every node of a local network and by `cocoon devnet`; nothing
+    /// touches TON). `cocoon up` creates one; without this flag no money moves.
+    #[arg(long, value_name = "FILE")]
+    pub devnet_ledger: Option<PathBuf>,
 }
 
 /// A node's configuration after the shared start-up steps.
@@ -55,6 +63,8 @@ pub struct NodeSetup<C> {
     pub tee: TeeMode,
     /// Peer policies by name (`--policy-file`, `--collateral`).
     pub policies: PolicyBuilder,
+    /// The ledger payments settle on (`--devnet-ledger`); `None`: no money moves.
+    pub ledger: Option<Arc<dyn Ledger>>,
 }
 
 impl NodeArgs {
@@ -75,12 +85,31 @@ impl NodeArgs {
             .with_context(|| format!("reading {}", root_path.display()))?;
         let tee = TeeMode::parse(&self.tee)?;
         let policies = self.policies()?;
+        let ledger = self.open_ledger()?;
         Ok(NodeSetup {
             config,
             root,
             tee,
             policies,
+            ledger,
         })
+    }
+
+    /// Opens `--devnet-ledger` (which must exist: `cocoon up` or `cocoon devnet fund` create it).
+    pub fn open_ledger(&self) -> anyhow::Result<Option<Arc<dyn Ledger>>> {
+        let Some(path) = &self.devnet_ledger else {
+            return Ok(None);
+        };
+        if !path.exists() {
+            anyhow::bail!(
+                "devnet ledger {} does not exist (create it with `cocoon devnet fund` or run `cocoon up`)",
+                path.display()
+            );
+        }
+        let ledger = DevnetLedger::open_or_create(path, RootConfig::devnet_default())
+            .with_context(|| format!("opening devnet ledger {}", path.display()))?;
+        tracing::info!(ledger = %path.display(), "DEVNET payments: settling on a local simulated ledger");
+        Ok(Some(Arc::new(ledger)))
     }
 
     /// The policy builder for `--policy-file` and `--collateral`.
