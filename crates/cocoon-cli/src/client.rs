@@ -1,5 +1,6 @@
 //! `cocoon client`: run a client — an OpenAI-compatible HTTP API on
-//! `http_port` that sends requests to proxies.
+//! `http_port` that sends requests to proxies. With `--devnet-ledger` it keeps
+//! its client contracts funded and charged (runners.md §6.4).
 
 use anyhow::Context;
 use cocoon_node::client::{run_client, ClientSettings};
@@ -26,12 +27,19 @@ pub struct ClientArgs {
     /// Listen address of the HTTP API (the port comes from the config's `http_port`).
     #[arg(long, default_value = "127.0.0.1")]
     pub listen: String,
+    /// With a ledger: submit our best voucher ourselves (force charge) once the proxy's count
+    /// exceeds what was charged on chain by more than N tokens (default: half the stake in
+    /// tokens, as the reference).
+    #[arg(long, value_name = "N")]
+    pub force_charge_margin: Option<u64>,
 }
 
 pub fn run(args: ClientArgs) -> anyhow::Result<()> {
     let setup = args.node.prepare(ClientConfig::from_file)?;
-    let settings =
-        ClientSettings::from_configs(&setup.config, &setup.root).map_err(anyhow::Error::msg)?;
+    let mut settings = ClientSettings::from_configs(&setup.config, &setup.root)
+        .map_err(anyhow::Error::msg)?
+        .with_ledger(setup.ledger.clone());
+    settings.money.force_charge_margin_tokens = args.force_charge_margin;
     let via = setup.config.connect_to_proxy_via.map(|a| a.to_string());
     let dial = setup.dial_config(&args.proxy_policy, via)?;
     let addr = format!("{}:{}", args.listen, setup.config.http_port);

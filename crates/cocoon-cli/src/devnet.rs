@@ -3,14 +3,21 @@
 //!
 //! * `status [--json]` — every account: role, address, balance in nanoTON, token counters;
 //! * `fund` — the devnet faucet: mint nanoTON into a wallet;
-//! * `advance-time` — move the devnet clock forward (close delays, unlock times).
+//! * `advance-time` — move the devnet clock forward (close delays, unlock times);
+//! * `close` — close a client contract (refund request, then withdraw) or a proxy contract
+//!   (close request, then completion), **acting as the contract's owner**: on the devnet
+//!   the CLI may act for any owner, which on TON only the owner's wallet could.
+//!
+//! The ledger file is shared with running nodes: every operation locks it, sees the latest
+//! state and writes atomically (see `cocoon_ledger::ledger::devnet`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use cocoon_ledger::accounting::NanoTon;
-use cocoon_ledger::address::parse_address;
+use cocoon_ledger::address::{parse_address, FriendlyAddress};
 use cocoon_ledger::ledger::devnet::{DevnetLedger, DevnetSnapshot};
+use cocoon_ledger::ledger::{ContractStatus, Ledger};
 use cocoon_ledger::root_config::RootConfig;
 use serde_json::{json, Value};
 
@@ -19,7 +26,8 @@ use serde_json::{json, Value};
 #[command(after_help = "Examples:\n  \
 cocoon devnet fund --ledger devnet.json --wallet 0:1111…1111 --nanoton 5000000000\n  \
 cocoon devnet advance-time --ledger devnet.json --seconds 3600\n  \
-cocoon devnet status --ledger devnet.json --json")]
+cocoon devnet status --ledger devnet.json --json\n  \
+cocoon devnet close --ledger devnet.json --contract 0:abcd…ef01 --advance-time")]
 pub enum DevnetCommand {
     /// Print every devnet account (role, address, balance in nanoTON, token counters).
     Status {
@@ -51,16 +59,34 @@ pub enum DevnetCommand {
         #[arg(long, value_name = "N")]
         seconds: u64,
     },
+    /// Close a client or proxy contract as its owner (devnet: the CLI acts for every owner).
+    ///
+    /// A client contract is closed by a refund request and, once unlocked
+    /// (`client_delay_before_close`), a withdrawal that returns balance + stake to the
+    /// owner's wallet; a proxy contract by a close request and, after
+    /// `proxy_delay_before_close`, a completion returning stake + commission + worker pool.
+    /// Without --advance-time, run it again once the devnet clock passes the unlock time.
+    /// On TON only the owner's own wallet could send these messages.
+    Close {
+        /// The devnet ledger file (must exist).
+        #[arg(long, value_name = "FILE")]
+        ledger: PathBuf,
+        /// Client or proxy contract address (user-friendly or raw `0:hex`).
+        #[arg(long, value_name = "ADDRESS")]
+        contract: String,
+        /// Move the devnet clock to the unlock time if needed and finish the close now.
+        #[arg(long)]
+        advance_time: bool,
+    },
 }
 
 /// Runs one `cocoon devnet` subcommand.
 pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
     match cmd {
         DevnetCommand::Status { ledger, json } => {
-            if !ledger.exists() {
-                bail!("no devnet ledger at {}", ledger.display());
-            }
-            let snapshot = open(&ledger)?.devnet_snapshot();
+            let snapshot = open_existing(&ledger)?
+                .try_devnet_snapshot()
+                .context("devnet status")?;
             let status = status_json(&ledger, &snapshot);
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -88,7 +114,131 @@ pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
                 .context("devnet advance-time")?;
             println!("devnet: clock is now {clock}");
         }
+        DevnetCommand::Close {
+            ledger,
+            contract,
+            advance_time,
+        } => close(&ledger, &contract, advance_time)?,
     }
+    Ok(())
+}
+
+fn open_existing(path: &Path) -> anyhow::Result<DevnetLedger> {
+    if !path.exists() {
+        bail!("no devnet ledger at {}", path.display());
+    }
+    open(path)
+}
+
+fn address(text: &str) -> anyhow::Result<FriendlyAddress> {
+    parse_address(text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A contract `cocoon devnet close` can close, as found in the ledger.
+struct Closable {
+    role: &'static str,
+    owner: FriendlyAddress,
+    status: ContractStatus,
+    unlock_ts: u64,
+}
+
+fn find_closable(path: &Path, snapshot: &DevnetSnapshot, key: &str) -> anyhow::Result<Closable> {
+    let (role, owner, status, unlock_ts) = if let Some(c) = snapshot.clients.get(key) {
+        ("client", &c.owner, c.status, c.unlock_ts)
+    } else if let Some(p) = snapshot.proxies.get(key) {
+        ("proxy", &p.owner, p.status, p.unlock_ts)
+    } else if snapshot.workers.contains_key(key) {
+        bail!(
+            "{key} is a worker contract: a devnet worker contract holds no money (payouts go \
+             straight to the owner's wallet), so there is nothing to close"
+        );
+    } else {
+        bail!(
+            "unknown contract {key} in devnet ledger {} (list them with `cocoon devnet status \
+             --ledger {}`)",
+            path.display(),
+            path.display()
+        );
+    };
+    Ok(Closable {
+        role,
+        owner: address(owner).context("contract owner in the ledger file")?,
+        status,
+        unlock_ts,
+    })
+}
+
+/// `cocoon devnet close`: request, then (when unlocked) complete the close as the owner.
+fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> {
+    let devnet = open_existing(path)?;
+    let sc = address(contract)?.address;
+    let key = sc.to_hex();
+    let snapshot = devnet.try_devnet_snapshot().context("devnet close")?;
+    let found = find_closable(path, &snapshot, &key)?;
+    let (role, owner) = (found.role, &found.owner.address);
+    println!(
+        "devnet: acting as {role} contract {key}'s owner {} (the devnet CLI acts for every owner)",
+        owner.to_hex()
+    );
+    let (unlock_ts, just_requested) = match found.status {
+        ContractStatus::Active => {
+            let unlock_ts = if role == "client" {
+                devnet.client_request_refund(owner, &sc)
+            } else {
+                devnet.proxy_request_close(owner, &sc)
+            }
+            .with_context(|| format!("requesting the close of {role} contract {key}"))?;
+            println!(
+                "devnet: close of {role} contract {key} requested; funds unlock at {unlock_ts}"
+            );
+            (unlock_ts, true)
+        }
+        ContractStatus::Closing => (found.unlock_ts, false),
+        ContractStatus::Closed => bail!("{role} contract {key} is already closed"),
+    };
+    let now = devnet.now();
+    if now < unlock_ts {
+        if advance_time {
+            let clock = devnet
+                .devnet_advance_clock(unlock_ts - now)
+                .context("advancing the devnet clock")?;
+            println!("devnet: clock advanced by {} s to {clock}", unlock_ts - now);
+        } else {
+            let message = format!(
+                "{role} contract {key} is locked until {unlock_ts} (devnet clock now {now}, {} s \
+                 left); to finish now: cocoon devnet close --ledger {} --contract {key} \
+                 --advance-time",
+                unlock_ts - now,
+                path.display()
+            );
+            if just_requested {
+                println!("devnet: {message}");
+                return Ok(());
+            }
+            bail!(message);
+        }
+    }
+    let (amount, parts) = if role == "client" {
+        let before = devnet.client_state(&sc)?;
+        let amount = devnet.client_withdraw(owner, &sc);
+        let parts = format!("balance {} + stake {}", before.balance, before.stake);
+        (amount, parts)
+    } else {
+        let before = devnet.proxy_state(&sc)?;
+        let amount = devnet.proxy_complete_close(owner, &sc);
+        let parts = format!(
+            "stake {} + commission {} + worker pool {}",
+            before.stake, before.commission, before.worker_pool
+        );
+        (amount, parts)
+    };
+    let amount =
+        amount.with_context(|| format!("completing the close of {role} contract {key}"))?;
+    println!(
+        "devnet: {role} contract {key} closed; returned {amount} nanoTON ({parts}) to owner \
+         wallet {}",
+        owner.to_hex()
+    );
     Ok(())
 }
 
@@ -115,6 +265,7 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
             "status": format!("{:?}", p.status), "balance_nanoton": nano(held),
             "stake_nanoton": nano(p.stake), "commission_nanoton": nano(p.commission),
             "worker_pool_nanoton": nano(p.worker_pool),
+            "unlock_ts": p.unlock_ts,
             "last_saved_seqno": p.saved_states.last().map(|st| st.seqno)}),
         );
     }
@@ -123,7 +274,7 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
             json!({"role": "client", "address": address, "owner": c.owner,
             "proxy_sc": c.proxy_sc, "status": format!("{:?}", c.status),
             "balance_nanoton": nano(c.balance), "stake_nanoton": nano(c.stake),
-            "tokens_used": c.tokens_used}),
+            "tokens_used": c.tokens_used, "unlock_ts": c.unlock_ts}),
         );
     }
     for (address, w) in &s.workers {
@@ -138,6 +289,7 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
         "network": "devnet",
         "ledger": path.display().to_string(),
         "clock": s.clock,
+        "generation": s.generation,
         "config_version": s.config_version,
         "minted_nanoton": nano(s.minted),
         "accounts": accounts,

@@ -125,7 +125,8 @@ fn quote_bytes(input: &[u8]) -> Vec<u8> {
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    let is_hex = !text.is_empty() && text.len() % 2 == 0 && text.iter().all(u8::is_ascii_hexdigit);
+    let is_hex =
+        !text.is_empty() && text.len().is_multiple_of(2) && text.iter().all(u8::is_ascii_hexdigit);
     match is_hex.then(|| hex::decode(&text).ok()).flatten() {
         Some(decoded) => decoded,
         None => input.to_vec(),

@@ -5,7 +5,10 @@
 use anyhow::Context;
 use cocoon_node::config::ProxyConfig;
 use cocoon_node::proxy::gate::{build_gate_with, build_router_gate};
-use cocoon_node::proxy::{spawn_cert_renewal, start, GateOptions, ProxyListeners, ProxySettings};
+use cocoon_node::proxy::{
+    spawn_cert_renewal, start, GateOptions, MoneySettings, ProxyListeners, ProxySettings,
+};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::node_args::NodeArgs;
@@ -50,12 +53,62 @@ pub struct ProxyArgs {
     /// Address the RPC and stats ports listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    #[command(flatten)]
+    pub money: MoneyArgs,
+}
+
+/// Cadence and thresholds of the proxy's money loop (only with --devnet-ledger). The
+/// defaults are devnet ones, so money moves within seconds; the reference charges clients
+/// from 1 TON, pays workers and withdraws the commission from 10 TON, and saves state every
+/// 30–60 s.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MoneyArgs {
+    /// Seconds between `save_state(seqno, session_hash)` messages to the proxy contract;
+    /// vouchers only cover what such a message confirmed.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub save_state_interval: f64,
+    /// Seconds between flushes of changed counters to the books (`db_path`).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub books_flush_interval: f64,
+    /// Charge a client contract once this many nanoTON are owed.
+    #[arg(long, default_value_t = 1, value_name = "NANOTON")]
+    pub client_charge_threshold: u64,
+    /// Pay a worker once this many nanoTON are owed to it.
+    #[arg(long, default_value_t = 1, value_name = "NANOTON")]
+    pub worker_payout_threshold: u64,
+    /// Withdraw the commission to the owner wallet once it reaches this many nanoTON.
+    #[arg(long, default_value_t = 1, value_name = "NANOTON")]
+    pub commission_payout_threshold: u64,
+}
+
+impl MoneyArgs {
+    /// The proxy's money settings from these flags.
+    pub fn settings(&self) -> anyhow::Result<MoneySettings> {
+        let seconds = |v: f64, what: &str| {
+            anyhow::ensure!(
+                v.is_finite() && (0.05..=3600.0).contains(&v),
+                "{what} must be between 0.05 and 3600 seconds"
+            );
+            Ok(Duration::from_secs_f64(v))
+        };
+        Ok(MoneySettings {
+            flush_interval: seconds(self.books_flush_interval, "--books-flush-interval")?,
+            save_state_interval: seconds(self.save_state_interval, "--save-state-interval")?,
+            client_charge_threshold: self.client_charge_threshold.into(),
+            worker_payout_threshold: self.worker_payout_threshold.into(),
+            commission_payout_threshold: self.commission_payout_threshold.into(),
+            ..MoneySettings::devnet()
+        })
+    }
 }
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let setup = args.node.prepare(ProxyConfig::from_file)?;
     let cfg = setup.config;
-    let settings = ProxySettings::from_configs(&cfg, &setup.root);
+    let mut settings =
+        ProxySettings::from_configs(&cfg, &setup.root).map_err(anyhow::Error::msg)?;
+    settings.money = args.money.settings()?;
+    settings.ledger = setup.ledger;
     let tee = setup.tee;
     let gate_opts = GateOptions {
         tee,
@@ -140,5 +193,26 @@ mod tests {
         assert!(!off.proxy.behind_router);
         let on = Cli::try_parse_from(base.iter().chain(&["--behind-router"])).expect("parses");
         assert!(on.proxy.behind_router);
+    }
+
+    #[test]
+    fn money_flags_default_to_devnet_and_are_validated() {
+        let base = ["proxy", "--config", "p.json"];
+        let cli = Cli::try_parse_from(base).expect("parses");
+        let money = cli.proxy.money.settings().expect("defaults are valid");
+        assert_eq!(money, cocoon_node::proxy::MoneySettings::devnet());
+        let cli = Cli::try_parse_from(base.iter().chain(&[
+            "--save-state-interval",
+            "30",
+            "--client-charge-threshold",
+            "1000000000",
+        ]))
+        .expect("parses");
+        let money = cli.proxy.money.settings().expect("valid");
+        assert_eq!(money.save_state_interval.as_secs(), 30);
+        assert_eq!(money.client_charge_threshold, 1_000_000_000);
+        let cli = Cli::try_parse_from(base.iter().chain(&["--save-state-interval", "0"]))
+            .expect("parses");
+        assert!(cli.proxy.money.settings().is_err());
     }
 }

@@ -3,13 +3,17 @@
 //! client — with the simulated ("fake") TEE and a generated fake-TON root
 //! config, then a ready-to-paste `curl`. Ctrl-C stops everything.
 //!
+//! Payments run on a **devnet** ledger by default (`<dir>/devnet.json`, see
+//! [`devnet`]): funded client and proxy wallets, every node started with
+//! `--devnet-ledger`, and a line printed whenever money moves. `--no-payments`
+//! runs without (the reference's fake-TON behaviour).
+//!
 //! Also home of the small runtime helpers the node subcommands share
 //! (logging setup, running until a signal).
 
-mod configs;
-mod procs;
-
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,6 +28,10 @@ macro_rules! say {
     }};
 }
 
+mod configs;
+mod devnet;
+mod procs;
+
 /// PoW difficulty of the local proxy: loopback only, so kept low for quick starts.
 const LOCAL_POW_DIFFICULTY: &str = "12";
 
@@ -32,7 +40,8 @@ const LOCAL_POW_DIFFICULTY: &str = "12";
 cocoon up                          # fake engine, 1 proxy, 2 workers, client on :10000\n  \
 cocoon up --workers 3 --model my-model\n  \
 cocoon up --backend http://127.0.0.1:8000 --model Qwen/Qwen3-8B   # a real engine\n  \
-cocoon up --once                   # start, send one request, print it, stop")]
+cocoon up --once                   # start, send one request, print it and the money it moved, stop\n  \
+cocoon up --no-payments            # no devnet ledger: no money moves")]
 pub struct UpArgs {
     /// Number of workers.
     #[arg(long, default_value_t = 2)]
@@ -67,6 +76,12 @@ pub struct UpArgs {
     /// Per-worker concurrency cap (`max_active_requests`).
     #[arg(long, default_value_t = 16)]
     pub max_active_requests: u32,
+    /// Run without payments (no devnet ledger; the reference's fake-TON behaviour).
+    #[arg(long)]
+    pub no_payments: bool,
+    /// With --once: seconds to wait for the request's charge and payout on the devnet.
+    #[arg(long, default_value_t = 30)]
+    pub settle_timeout: u64,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -96,6 +111,31 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         dir.display()
     );
     say!("cocoon up: TEE mode \"fake\" (simulated attestation: for local development only)");
+    let devnet = if args.no_payments {
+        say!("cocoon up: --no-payments: no ledger, no money moves");
+        None
+    } else {
+        let devnet = devnet::UpDevnet::create(&dir, &layout, layout.devnet_root_config()?)?;
+        say!(
+            "cocoon up: DEVNET ledger {} created; client wallet funded with {} nanoTON",
+            devnet.path().display(),
+            devnet::CLIENT_FUNDS
+        );
+        Some(Arc::new(devnet))
+    };
+    let ledger_args: Vec<String> = match &devnet {
+        Some(d) => vec![
+            "--devnet-ledger".into(),
+            d.path().to_string_lossy().into_owned(),
+        ],
+        None => Vec::new(),
+    };
+    let with_ledger = |base: &[&str]| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(ledger_args.iter().cloned())
+            .collect()
+    };
 
     let mut net = Network::new(exe, dir.clone());
     let engine_url = match &args.backend {
@@ -136,7 +176,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let proxy_cfg = dir.join("proxy.json").to_string_lossy().to_string();
     let pid = net.spawn(
         "proxy",
-        &[
+        &with_ledger(&[
             "proxy",
             "--config",
             &proxy_cfg,
@@ -150,7 +190,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             "any",
             "--pow-difficulty",
             LOCAL_POW_DIFFICULTY,
-        ],
+        ]),
     )?;
     let proxy_http = format!("127.0.0.1:{}", layout.proxy_http_port);
     net.wait_ready("proxy", timeout, || {
@@ -169,7 +209,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .to_string();
         let pid = net.spawn(
             &name,
-            &[
+            &with_ledger(&[
                 "worker",
                 "--config",
                 &cfg,
@@ -179,7 +219,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                 "fake",
                 "--proxy-policy",
                 "fake",
-            ],
+            ]),
         )?;
         let addr = format!("127.0.0.1:{port}");
         net.wait_ready(&name, timeout, || worker_handshaked(&addr))?;
@@ -189,7 +229,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let client_cfg = dir.join("client.json").to_string_lossy().to_string();
     let pid = net.spawn(
         "client",
-        &[
+        &with_ledger(&[
             "client",
             "--config",
             &client_cfg,
@@ -199,7 +239,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             "none",
             "--proxy-policy",
             "fake",
-        ],
+        ]),
     )?;
     let client_addr = format!("127.0.0.1:{client_port}");
     let want_workers = args.workers;
@@ -218,26 +258,65 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     );
     say!("");
 
+    if let Some(d) = &devnet {
+        for line in d.summary()? {
+            say!("{line}");
+        }
+        say!("");
+    }
+
     if args.once {
+        let before = devnet.as_ref().map(|d| d.snapshot()).transpose()?;
         let body = serde_json::json!({"model": args.model, "messages": [{"role": "user", "content": "Hello!"}]});
         let (status, text) =
             http_post_json(&client_addr, "/v1/chat/completions", &body.to_string())?;
         say!("cocoon up: one request → HTTP {status}\n{text}");
-        net.stop_all();
         if status != 200 {
+            net.stop_all();
             anyhow::bail!("the test request failed with HTTP {status}");
         }
+        if let (Some(d), Some(before)) = (&devnet, &before) {
+            let tokens = usage_tokens(&text);
+            say!("cocoon up: the answer's usage: {tokens} tokens (adjusted, coefficient 1.0); waiting for the devnet charge and payout");
+            let timeout = Duration::from_secs(args.settle_timeout);
+            let (after, settled) = d.wait_settled(before, tokens, timeout)?;
+            for line in d.moves(before, &after) {
+                say!("{line}");
+            }
+            if !settled {
+                net.stop_all();
+                anyhow::bail!(
+                    "the devnet did not show the charge and payout of {tokens} tokens within {} s",
+                    timeout.as_secs()
+                );
+            }
+        }
+        net.stop_all();
         return Ok(());
     }
     if args.exit_after_ready {
         net.stop_all();
         return Ok(());
     }
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = devnet.clone().map(|d| d.watch(stop.clone()));
     say!("Press Ctrl-C to stop.");
     let outcome = block_on_until_signal(async { net.watch().await });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
     net.stop_all();
     say!("cocoon up: stopped");
     outcome
+}
+
+/// Adjusted tokens of an answer with coefficient 1.0 and multipliers 1.0: prompt +
+/// completion tokens of its `usage` (cached ⊆ prompt, reasoning ⊆ completion).
+fn usage_tokens(answer: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(answer).unwrap_or_default();
+    let usage = &v["usage"];
+    usage["prompt_tokens"].as_u64().unwrap_or(0) + usage["completion_tokens"].as_u64().unwrap_or(0)
 }
 
 fn worker_handshaked(addr: &str) -> bool {
@@ -247,7 +326,10 @@ fn worker_handshaked(addr: &str) -> bool {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else {
         return false;
     };
-    v["proxies"].as_array().is_some_and(|p| !p.is_empty()) && v["status"]["enabled"] == true
+    v["proxies"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["connected"] == true))
+        && v["status"]["enabled"] == true
 }
 
 fn client_sees_workers(addr: &str, model: &str, want: usize) -> bool {

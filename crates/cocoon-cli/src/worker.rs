@@ -1,5 +1,7 @@
 //! `cocoon worker`: run a worker that dials its proxies and serves their
-//! requests with an OpenAI-compatible engine (`forward_requests_to`).
+//! requests with an OpenAI-compatible engine (`forward_requests_to`). With
+//! `--devnet-ledger` it deploys its worker contracts and collects its pay
+//! (runners.md §6.6).
 
 use anyhow::Context;
 use cocoon_node::config::WorkerConfig;
@@ -20,12 +22,33 @@ pub struct WorkerArgs {
     /// (default: the one matching --tee).
     #[arg(long)]
     pub proxy_policy: Option<String>,
+    /// With a ledger: seconds between payout checks (a random part is added; devnet default 1).
+    #[arg(long, value_name = "SECONDS")]
+    pub payout_interval: Option<u64>,
+    /// With a ledger: pay out once (tokens owed × worker fee) reaches N nanoTON
+    /// (devnet default 1000; the reference uses 10 TON).
+    #[arg(long, value_name = "N")]
+    pub payout_threshold: Option<u64>,
+    /// With a ledger: pay out while idle once N nanoTON are owed
+    /// (devnet default 1; the reference uses 0.2 TON).
+    #[arg(long, value_name = "N")]
+    pub payout_idle_threshold: Option<u64>,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let setup = args.node.prepare(WorkerConfig::from_file)?;
-    let settings =
-        WorkerSettings::from_configs(&setup.config, &setup.root).map_err(anyhow::Error::msg)?;
+    let mut settings = WorkerSettings::from_configs(&setup.config, &setup.root)
+        .map_err(anyhow::Error::msg)?
+        .with_ledger(setup.ledger.clone());
+    if let Some(seconds) = args.payout_interval {
+        settings.payout.interval = std::time::Duration::from_secs(seconds.max(1));
+    }
+    if let Some(n) = args.payout_threshold {
+        settings.payout.threshold_nanoton = n.into();
+    }
+    if let Some(n) = args.payout_idle_threshold {
+        settings.payout.idle_threshold_nanoton = n.into();
+    }
     let policy = args
         .proxy_policy
         .unwrap_or_else(|| setup.tee.matching_policy().to_string());

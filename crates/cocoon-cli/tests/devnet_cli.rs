@@ -1,8 +1,15 @@
-//! `cocoon devnet status|fund|advance-time` over a devnet ledger file, through the binary.
+//! `cocoon devnet status|fund|advance-time|close` over a devnet ledger file, through the
+//! binary; the file is shared with this test process's own `DevnetLedger`, and with other
+//! `cocoon` processes running at the same time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::address::parse_address;
+use cocoon_ledger::ledger::devnet::DEVNET_GENESIS_TIME;
+use cocoon_ledger::ledger::{ContractStatus, DevnetLedger, Ledger};
+use cocoon_ledger::root_config::RootConfig;
 use serde_json::Value;
 
 const WALLET: &str = "0:4444444444444444444444444444444444444444444444444444444444444444";
@@ -87,5 +94,259 @@ fn fund_and_advance_time_show_up_in_status() {
         "1",
     ]);
     assert!(!ok && err.contains("invalid TON address"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cocoon-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+/// The Ed25519 base point: a valid public key (a devnet proxy key; nothing is signed here).
+const PROXY_PUBLIC_KEY: [u8; 32] = {
+    let mut key = [0x66; 32];
+    key[0] = 0x58;
+    key
+};
+
+fn raw(byte: u8) -> String {
+    format!("0:{}", format!("{byte:02x}").repeat(32))
+}
+
+fn parse(text: &str) -> cocoon_ledger::address::FriendlyAddress {
+    parse_address(text).expect("address")
+}
+
+/// Deploys a proxy (stake 1 TON), a client (balance 3 TON, stake 1 TON) and a worker.
+fn deploy_network(ledger: &DevnetLedger) -> (String, String, String) {
+    let (proxy_owner, client_owner, worker_owner) = (
+        parse(&raw(0x51)).address,
+        parse(&raw(0x52)).address,
+        parse(&raw(0x53)).address,
+    );
+    ledger.devnet_fund(&proxy_owner, 2 * ONE_TON).expect("fund");
+    ledger
+        .devnet_fund(&client_owner, 5 * ONE_TON)
+        .expect("fund");
+    let key = TryFrom::try_from(&PROXY_PUBLIC_KEY[..]).expect("public key");
+    let proxy_sc = ledger
+        .proxy_deploy(&proxy_owner, &key, ONE_TON)
+        .expect("proxy");
+    let client_sc = ledger
+        .client_deploy(&client_owner, &proxy_sc)
+        .expect("client");
+    ledger
+        .client_top_up(&client_owner, &client_sc, 3 * ONE_TON)
+        .expect("top up");
+    ledger
+        .client_increase_stake(&client_owner, &client_sc, ONE_TON)
+        .expect("stake");
+    let worker_sc = ledger
+        .worker_deploy(&worker_owner, &proxy_sc)
+        .expect("worker");
+    (proxy_sc.to_hex(), client_sc.to_hex(), worker_sc.to_hex())
+}
+
+#[test]
+fn close_client_and_proxy_contracts_as_their_owners() {
+    let dir = fresh_dir("devnet-close");
+    let path = dir.join("devnet.json");
+    let ledger_file = ledger_arg(&path);
+    let devnet = DevnetLedger::open_or_create(&path, RootConfig::devnet_default()).expect("devnet");
+    let (proxy_sc, client_sc, worker_sc) = deploy_network(&devnet);
+    let client_owner = parse(&raw(0x52)).address;
+    let close = |contract: &str, advance: bool| {
+        let mut args = vec![
+            "devnet",
+            "close",
+            "--ledger",
+            &ledger_file,
+            "--contract",
+            contract,
+        ];
+        if advance {
+            args.push("--advance-time");
+        }
+        cocoon(&args)
+    };
+
+    // First call requests the refund; the client delay (300 s) keeps the funds locked.
+    let (ok, out, err) = close(&client_sc, false);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("acting as client contract") && out.contains(&raw(0x52)),
+        "{out}"
+    );
+    let unlock = DEVNET_GENESIS_TIME + 300;
+    assert!(out.contains(&format!("locked until {unlock}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "cocoon devnet close --ledger {ledger_file} --contract {client_sc} --advance-time"
+        )),
+        "{out}"
+    );
+    // This process's own ledger instance sees what the other process wrote.
+    let client = parse(&client_sc).address;
+    let state = devnet.client_state(&client).expect("client");
+    assert_eq!(
+        (state.status, state.unlock_ts),
+        (ContractStatus::Closing, unlock)
+    );
+
+    // Still locked: an error naming the unlock time and the command that finishes.
+    let (ok, _, err) = close(&client_sc, false);
+    assert!(
+        !ok && err.contains(&format!("locked until {unlock}")) && err.contains("--advance-time"),
+        "{err}"
+    );
+
+    // --advance-time moves the clock to the unlock time and withdraws balance + stake.
+    let (ok, out, err) = close(&client_sc, true);
+    assert!(ok, "{err}");
+    let returned: NanoTon = 4 * ONE_TON;
+    assert!(
+        out.contains(&format!(
+            "returned {returned} nanoTON (balance {} + stake {ONE_TON})",
+            3 * ONE_TON
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("owner wallet {}", raw(0x52))),
+        "{out}"
+    );
+    assert_eq!(devnet.now(), unlock);
+    assert_eq!(
+        devnet.wallet_balance(&client_owner).expect("wallet"),
+        5 * ONE_TON
+    );
+    assert_eq!(
+        devnet.client_state(&client).expect("client").status,
+        ContractStatus::Closed
+    );
+
+    let (ok, _, err) = close(&client_sc, true);
+    assert!(!ok && err.contains("already closed"), "{err}");
+    let (ok, _, err) = close(&worker_sc, true);
+    assert!(!ok && err.contains("worker contract"), "{err}");
+    let (ok, _, err) = close(&raw(0x77), true);
+    assert!(!ok && err.contains("unknown contract"), "{err}");
+    let (ok, _, err) = close("garbage", true);
+    assert!(!ok && err.contains("invalid TON address"), "{err}");
+
+    // A proxy contract closes in one go with --advance-time (delay 600 s).
+    let (ok, out, err) = close(&proxy_sc, true);
+    assert!(ok, "{err}");
+    assert!(out.contains("clock advanced by 600 s"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "returned {ONE_TON} nanoTON (stake {ONE_TON} + commission 0 + worker pool 0)"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        devnet
+            .wallet_balance(&parse(&raw(0x51)).address)
+            .expect("wallet"),
+        2 * ONE_TON
+    );
+    assert_eq!(devnet.devnet_holdings(), devnet.devnet_minted());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn status_json_lists_every_account_with_role_balance_and_tokens() {
+    let dir = fresh_dir("devnet-status");
+    let path = dir.join("devnet.json");
+    let devnet = DevnetLedger::open_or_create(&path, RootConfig::devnet_default()).expect("devnet");
+    let (proxy_sc, client_sc, worker_sc) = deploy_network(&devnet);
+    let (ok, out, err) = cocoon(&["devnet", "status", "--ledger", &ledger_arg(&path), "--json"]);
+    assert!(ok, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("status json");
+    let accounts = status["accounts"].as_array().expect("accounts");
+    let find = |address: &str| {
+        accounts
+            .iter()
+            .find(|a| a["address"] == address)
+            .unwrap_or_else(|| panic!("{address} missing from {status}"))
+    };
+    for (byte, balance) in [(0x51, ONE_TON), (0x52, ONE_TON)] {
+        let wallet = find(&raw(byte));
+        assert_eq!(wallet["role"], "wallet");
+        assert_eq!(wallet["balance_nanoton"], balance as u64);
+    }
+    let proxy = find(&proxy_sc);
+    assert_eq!(
+        (proxy["role"].as_str(), proxy["status"].as_str()),
+        (Some("proxy"), Some("Active"))
+    );
+    assert_eq!(proxy["balance_nanoton"], ONE_TON as u64);
+    let client = find(&client_sc);
+    assert_eq!(client["role"], "client");
+    assert_eq!(client["balance_nanoton"], 3 * ONE_TON as u64);
+    assert_eq!(client["stake_nanoton"], ONE_TON as u64);
+    assert_eq!(client["tokens_used"], 0);
+    let worker = find(&worker_sc);
+    assert_eq!(worker["role"], "worker");
+    assert_eq!(
+        (
+            worker["balance_nanoton"].as_u64(),
+            worker["tokens_paid"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    // Wallets (the worker owner has none yet: it was never paid) + 3 contracts.
+    assert_eq!(accounts.len(), 5, "{status}");
+    assert_eq!(status["minted_nanoton"], 7 * ONE_TON as u64);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn concurrent_cocoon_processes_never_lose_an_update() {
+    const PROCESSES: u64 = 8;
+    let dir = fresh_dir("devnet-concurrent");
+    let ledger = ledger_arg(&dir.join("devnet.json"));
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            let wallet = raw(if i % 2 == 0 { 0x61 } else { 0x62 });
+            Command::new(env!("CARGO_BIN_EXE_cocoon"))
+                .args([
+                    "devnet",
+                    "fund",
+                    "--ledger",
+                    &ledger,
+                    "--wallet",
+                    &wallet,
+                    "--nanoton",
+                    "1000",
+                ])
+                .spawn()
+                .expect("spawn cocoon")
+        })
+        .chain((0..PROCESSES).map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_cocoon"))
+                .args([
+                    "devnet",
+                    "advance-time",
+                    "--ledger",
+                    &ledger,
+                    "--seconds",
+                    "5",
+                ])
+                .spawn()
+                .expect("spawn cocoon")
+        }))
+        .collect();
+    for mut child in children {
+        assert!(child.wait().expect("wait").success());
+    }
+    let (ok, out, err) = cocoon(&["devnet", "status", "--ledger", &ledger, "--json"]);
+    assert!(ok, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("status json");
+    assert_eq!(status["minted_nanoton"], PROCESSES * 1000);
+    assert_eq!(status["clock"], DEVNET_GENESIS_TIME + PROCESSES * 5);
+    assert_eq!(status["generation"], 2 * PROCESSES);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -95,16 +95,30 @@ pub fn parse_single_root(
             max: max_len,
         });
     }
+    let flags = bytes.get(4).copied().unwrap_or(0);
+    if flags & 0x18 != 0 {
+        return Err(BocError::Malformed("unknown BoC flags"));
+    }
+    let has_index = flags & 0x80 != 0;
+    // The reference's code BoCs carry a CRC32-C of everything before it.
+    let bytes = if flags & 0x40 != 0 {
+        let split = bytes
+            .len()
+            .checked_sub(4)
+            .ok_or(BocError::Malformed("truncated checksum"))?;
+        let (body, sum) = bytes.split_at(split);
+        if crc32c(body).to_le_bytes() != sum {
+            return Err(BocError::Malformed("CRC32-C mismatch"));
+        }
+        body
+    } else {
+        bytes
+    };
     let mut r = Reader { bytes, pos: 0 };
     if r.take(4)? != BOC_MAGIC {
         return Err(BocError::Malformed("bad magic"));
     }
-    let flags = r.byte()?;
-    if flags & 0xf8 != 0 {
-        return Err(BocError::Malformed(
-            "index, crc32c, cache bits and flags are not accepted",
-        ));
-    }
+    r.byte()?;
     let size = usize::from(flags & 7);
     if !(1..=4).contains(&size) {
         return Err(BocError::Malformed("bad reference size"));
@@ -128,6 +142,13 @@ pub fn parse_single_root(
     let root = r.uint(size)?;
     if root >= cells {
         return Err(BocError::Malformed("root index out of range"));
+    }
+    if has_index {
+        // The offset index only speeds up random access; the cells are read in order.
+        let index_len = cells
+            .checked_mul(off_bytes)
+            .ok_or(BocError::Malformed("index too large"))?;
+        r.take(index_len)?;
     }
     if total_size != r.remaining() {
         return Err(BocError::Malformed(
@@ -198,6 +219,22 @@ pub fn parse_single_root(
         .get(root)
         .and_then(Option::clone)
         .ok_or(BocError::Malformed("root missing"))
+}
+
+/// CRC32-C (Castagnoli, reflected), as BoC checksums use it.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// Standard BoC serialization of one root (mode 0: no index, no CRC).
@@ -285,6 +322,27 @@ mod tests {
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert!(parse_single_root(&trailing, 1024, 4).is_err());
+    }
+
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
+    fn checksummed_boc_is_read_and_a_bad_checksum_refused() {
+        let plain = sample();
+        let root = parse_single_root(&plain, 1024, 4).expect("plain");
+        let with_crc = tonlib_core::cell::BagOfCells::from_root(Cell::clone(&root))
+            .serialize(true)
+            .expect("crc boc");
+        assert_ne!(with_crc, plain);
+        let again = parse_single_root(&with_crc, 1024, 4).expect("crc parse");
+        assert_eq!(again.cell_hash(), root.cell_hash());
+        let mut bad = with_crc.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(parse_single_root(&bad, 1024, 4).is_err());
     }
 
     #[test]

@@ -295,7 +295,15 @@ impl VoucherKeeper {
         }
     }
     /// Verifies `bytes` and keeps it when it authorises more tokens than the kept one.
+    /// The kept voucher offered again (the proxy repeats it until its next chain commit)
+    /// is recognised by its bytes and not verified again.
     pub fn offer(&mut self, bytes: &[u8]) -> Result<Offer, VoucherError> {
+        if let Some(kept) = self.best.as_ref().filter(|kept| kept.boc == bytes) {
+            return Ok(Offer::NotHigher {
+                offered: kept.terms.tokens,
+                kept: kept.terms.tokens,
+            });
+        }
         let voucher = verify(bytes, self.kind, &self.ours, &self.proxy_key)?;
         let offered = voucher.terms.tokens;
         match &self.best {

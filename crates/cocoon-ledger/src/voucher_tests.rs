@@ -137,7 +137,20 @@ fn keeper_keeps_the_highest_voucher() {
     .expect("sign");
     assert_eq!(keeper.offer(&forged.boc), Err(VoucherError::BadSignature));
     assert_eq!(keeper.tokens(), 20);
-    assert_eq!(keeper.best().map(|v| v.boc.clone()), Some(v20.boc));
+    assert_eq!(keeper.best().map(|v| v.boc.clone()), Some(v20.boc.clone()));
+    // The kept voucher offered again is recognised, not accepted twice.
+    assert_eq!(
+        keeper.offer(&v20.boc),
+        Ok(Offer::NotHigher {
+            offered: 20,
+            kept: 20
+        })
+    );
+    // A voucher with the kept one's tokens but different bytes is still verified.
+    let mut tampered = v20.boc.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(keeper.offer(&tampered).is_err());
 }
 
 proptest! {

@@ -275,3 +275,73 @@ fn not_json_or_not_object() {
         Err(ConfigError::Read { .. })
     ));
 }
+
+/// Without a ledger, contract addresses are derived in the root file's own context (its
+/// codes, prices and params version, the §6.10 constants), as reference peers derive them
+/// from the same file — not from devnet placeholder codes.
+#[test]
+fn fake_ton_root_gives_the_contract_context_of_its_codes() {
+    let text = std::fs::read_to_string(fixture("fake-ton-config.json")).unwrap();
+    let plain = LocalRootConfig::from_json_str(&text).unwrap();
+    let ctx = plain.contract_context("").unwrap();
+    assert_eq!(ctx.params.price_per_token, 2);
+    assert_eq!(ctx.params.worker_fee_per_token, 1);
+    assert_eq!(ctx.params.params_version, 1);
+    assert_eq!(ctx.params.unique_id, LocalRootConfig::UNIQUE_ID);
+    assert_eq!(ctx.params.struct_version, LocalRootConfig::STRUCT_VERSION);
+    // An empty code is the empty cell (the reference's default).
+    assert_eq!(ctx.codes.client.bit_len(), 0);
+    assert!(ctx.codes.client.references().is_empty());
+
+    // A file with a client code (a 32-bit cell, as a reference-style checksummed BoC).
+    let mut b = tonlib_core::cell::CellBuilder::new();
+    b.store_u32(32, 0xC0C0_0001).unwrap();
+    let code = b.build().unwrap();
+    let boc = tonlib_core::cell::BagOfCells::from_root(code.clone())
+        .serialize(true)
+        .unwrap();
+    let with_code = text.replace(
+        "\"client_sc_code\" : \"\"",
+        &format!("\"client_sc_code\" : \"{}\"", hex::encode(&boc)),
+    );
+    let coded = LocalRootConfig::from_json_str(&with_code).unwrap();
+    let coded_ctx = coded.contract_context("").unwrap();
+    assert_eq!(coded_ctx.codes.client.cell_hash(), code.cell_hash());
+
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key();
+    let owner = cocoon_ledger::address::parse_address(&format!("0:{}", "11".repeat(32)))
+        .unwrap()
+        .address;
+    let proxy_sc = cocoon_ledger::address::parse_address(&format!("0:{}", "22".repeat(32)))
+        .unwrap()
+        .address;
+    let spec = || cocoon_ledger::address::ContractSpec::Client {
+        owner: &owner,
+        proxy_sc: &proxy_sc,
+    };
+    let a = ctx.derive(spec(), &key).unwrap();
+    let b = coded_ctx.derive(spec(), &key).unwrap();
+    assert_ne!(
+        a, b,
+        "the client code must enter the client contract address"
+    );
+
+    // Bad code and negative prices are config errors naming the field.
+    let bad = text.replace(
+        "\"client_sc_code\" : \"\"",
+        "\"client_sc_code\" : \"b5ee9c72\"",
+    );
+    let err = LocalRootConfig::from_json_str(&bad)
+        .unwrap()
+        .contract_context("")
+        .unwrap_err();
+    assert!(err.to_string().contains("client_sc_code"), "{err}");
+    let negative = text.replace("\"price_per_token\" : 2", "\"price_per_token\" : -2");
+    if negative != text {
+        let err = LocalRootConfig::from_json_str(&negative)
+            .unwrap()
+            .contract_context("")
+            .unwrap_err();
+        assert!(err.to_string().contains("price_per_token"), "{err}");
+    }
+}

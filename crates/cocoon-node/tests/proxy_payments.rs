@@ -10,10 +10,10 @@ use cocoon_ledger::address::{
 use cocoon_ledger::ledger::devnet::devnet_root_address;
 use cocoon_ledger::root_config::RootConfig;
 use cocoon_ledger::voucher::{self, VoucherKind};
-use cocoon_net::{InboundMessage, Session};
+use cocoon_net::InboundMessage;
 use cocoon_node::proxy::{ProxyPayments, ProxySettings, Side};
 use cocoon_wire::schema::{enums, functions, types};
-use cocoon_wire::tl::{from_bytes, to_bytes};
+use cocoon_wire::tl::from_bytes;
 use ed25519_dalek::SigningKey;
 use proxy_common::*;
 
@@ -119,84 +119,6 @@ fn without_a_key_counters_are_kept_but_nothing_is_signed() {
     assert!(voucher_bytes(&snap.signed_payment).is_none());
     assert_eq!(snap.max_tokens, 5);
     assert_eq!(payments.proxy_sc_address(), "");
-}
-
-/// A worker that answers each request with one final answer of `tokens` tokens and
-/// reports every `proxy.workerRequestPayment` it receives.
-async fn paying_worker(
-    proxy: &cocoon_node::proxy::ProxyHandle,
-    tokens: i64,
-) -> (
-    Session,
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<types::proxy::WorkerRequestPayment>,
-) {
-    let (session, mut inbound) = dial(proxy.workers_addr.expect("workers port")).await;
-    let enums::worker::ConnectedToProxy::ConnectedToProxy(connected) = session
-        .call(
-            &functions::worker::ConnectToProxy {
-                params: worker_params(MODEL, 1000, 4),
-            },
-            WAIT,
-        )
-        .await
-        .expect("connect");
-    let compare = functions::worker::CompareBalanceWithProxy {
-        tokens_committed_to_blockchain: 0,
-        tokens_committed_to_db: 0,
-        max_tokens: 0,
-    };
-    session.call(&compare, WAIT).await.expect("compare");
-    session
-        .call(
-            &functions::worker::ProxyHandshakeComplete { is_disabled: false },
-            WAIT,
-        )
-        .await
-        .expect("complete");
-    wait_until("worker registered", || ready_workers(proxy, MODEL) > 0).await;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let s = session.clone();
-    tokio::spawn(async move {
-        while let Some(msg) = inbound.next().await {
-            let InboundMessage::Packet(data) = msg else {
-                continue;
-            };
-            if let Ok(p) = from_bytes::<types::proxy::WorkerRequestPayment>(&data) {
-                let _ = tx.send(p);
-                continue;
-            }
-            let Ok(run) = from_bytes::<functions::proxy::RunQueryEx>(&data) else {
-                continue;
-            };
-            let answer = types::proxy::QueryAnswerEx {
-                request_id: run.request_id,
-                answer: to_bytes(&types::http::Response {
-                    http_version: "HTTP/1.1".into(),
-                    status_code: 200,
-                    reason: String::new(),
-                    headers: Vec::new(),
-                    payload: b"{}".to_vec(),
-                }),
-                flags: 1,
-                final_info: Some(types::proxy::QueryFinalInfo {
-                    flags: 0,
-                    tokens_used: types::TokensUsed {
-                        prompt_tokens_used: 0,
-                        cached_tokens_used: 0,
-                        completion_tokens_used: tokens,
-                        reasoning_tokens_used: 0,
-                        total_tokens_used: tokens,
-                    },
-                    worker_debug: None,
-                    worker_start_time: None,
-                    worker_end_time: None,
-                }),
-            };
-            let _ = s.send(to_bytes(&answer)).await;
-        }
-    });
-    (session, connected.worker_sc_address, rx)
 }
 
 #[tokio::test]

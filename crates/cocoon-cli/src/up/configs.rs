@@ -1,15 +1,29 @@
-//! The files `cocoon up` generates: a fake-TON root config and the
-//! reference-format configs of the proxy, the workers and the client.
+//! The files `cocoon up` generates: a fake-TON root config, the
+//! reference-format configs of the proxy, the workers and the client, and the
+//! root config of the **devnet** ledger.
+//!
+//! Single source of truth: [`Layout::root_json`] is the root config; the devnet
+//! ledger's [`RootConfig`] ([`Layout::devnet_root_config`]) is read back from that
+//! same JSON, so prices, versions and proxies always agree; the parameters a
+//! pseudo root cannot carry (multipliers, close delays, minimum stakes) are the
+//! fixed fake-TON values both sides use (runners.md §6.10).
 
 use std::path::Path;
 
 use anyhow::Context;
 use base64::Engine as _;
+use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
+use cocoon_node::config::LocalRootConfig;
 use rand::RngCore;
 use serde_json::json;
 
 use super::procs::free_port;
 use super::UpArgs;
+
+/// nanoTON a client pays per adjusted token in the local network.
+pub const PRICE_PER_TOKEN: u64 = 2;
+/// nanoTON a worker earns per adjusted token in the local network.
+pub const WORKER_FEE_PER_TOKEN: u64 = 1;
 
 /// Ports and identities of one local network.
 pub struct Layout {
@@ -20,6 +34,11 @@ pub struct Layout {
     pub proxy_http_port: u16,
     pub worker_http_ports: Vec<u16>,
     pub client_port: u16,
+    /// Owner (= devnet wallet) addresses, user-friendly.
+    pub root_owner: String,
+    pub proxy_owner: String,
+    pub worker_owners: Vec<String>,
+    pub client_owner: String,
     model: String,
     max_active_requests: u32,
 }
@@ -38,35 +57,77 @@ impl Layout {
             proxy_http_port: ports[3],
             worker_http_ports: ports[4..].to_vec(),
             client_port,
+            root_owner: ton_address(),
+            proxy_owner: ton_address(),
+            worker_owners: (0..args.workers).map(|_| ton_address()).collect(),
+            client_owner: ton_address(),
             model: args.model.clone(),
             max_active_requests: args.max_active_requests,
         })
     }
 
     /// Writes `root.json`, `proxy.json`, `workerN.json`, `client.json` into `dir`.
-    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
-        let root = json!({
+    /// The fake-TON root config (`root.json`).
+    pub fn root_json(&self) -> serde_json::Value {
+        json!({
             "@type": "rootConfig.pseudo",
             "registered_proxies": [{
                 "seqno": 1,
                 "address": format!("127.0.0.1:{} 127.0.0.1:{}", self.proxy_worker_port, self.proxy_client_port),
             }],
             "model_types": [self.model],
-            "price_per_token": 2,
-            "worker_fee_per_token": 1,
+            "price_per_token": PRICE_PER_TOKEN,
+            "worker_fee_per_token": WORKER_FEE_PER_TOKEN,
             "last_proxy_seqno": 1,
             "version": 3,
             "params_version": 1,
-            "root_owner_address": ton_address(),
-        });
-        write_json(dir, "root.json", &root)?;
+            "root_owner_address": self.root_owner,
+        })
+    }
+
+    /// The devnet ledger's root config: what [`Self::root_json`] says, plus the fixed
+    /// fake-TON parameters (struct version, multipliers 1.0×, close delays 600/300 s,
+    /// minimum stakes 1 TON).
+    pub fn devnet_root_config(&self) -> anyhow::Result<RootConfig> {
+        let local = LocalRootConfig::from_json_str(&self.root_json().to_string())
+            .context("reading back the generated root config")?;
+        let mut config = RootConfig::devnet_default();
+        let to_u32 = |v: i32, what: &str| {
+            u32::try_from(v).with_context(|| format!("negative {what} in the root config"))
+        };
+        config.version = to_u32(local.version, "version")?;
+        config.params.params_version = to_u32(local.params_version, "params_version")?;
+        config.params.price_per_token = u64::from(to_u32(local.price_per_token, "price")?);
+        config.params.worker_fee_per_token =
+            u64::from(to_u32(local.worker_fee_per_token, "worker fee")?);
+        config.last_proxy_seqno = to_u32(local.last_proxy_seqno, "last_proxy_seqno")?;
+        config.registered_proxies = local
+            .registered_proxies
+            .iter()
+            .map(|p| {
+                Ok(RegisteredProxy {
+                    seqno: to_u32(p.seqno, "proxy seqno")?,
+                    worker_address: p.address_for_workers.to_string(),
+                    client_address: p.address_for_clients.to_string(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut models: Vec<[u8; 32]> = local.accepted_model_hashes().iter().map(|h| h.0).collect();
+        models.sort();
+        config.model_hashes = models;
+        Ok(config)
+    }
+
+    /// Writes `root.json`, `proxy.json`, `workerN.json`, `client.json` into `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        write_json(dir, "root.json", &self.root_json())?;
         let proxy = json!({
             "@type": "proxyRunner.config",
             "is_test": true,
             "workers_rpc_port": self.proxy_worker_port,
             "client_rpc_port": self.proxy_client_port,
             "http_port": self.proxy_http_port,
-            "owner_address": ton_address(),
+            "owner_address": self.proxy_owner,
             "machine_specific_private_key": random_b64(),
             "node_wallet_key": random_b64(),
             "db_path": dir.join("proxy-db").to_string_lossy(),
@@ -80,12 +141,17 @@ impl Layout {
                 .to_string(),
             None => format!("127.0.0.1:{}", self.engine_port),
         };
-        for (i, port) in self.worker_http_ports.iter().enumerate() {
+        for (i, (port, owner)) in self
+            .worker_http_ports
+            .iter()
+            .zip(&self.worker_owners)
+            .enumerate()
+        {
             let worker = json!({
                 "@type": "workerRunner.config",
                 "is_test": true,
                 "http_port": port,
-                "owner_address": ton_address(),
+                "owner_address": owner,
                 "proxy_connections": 1,
                 "model_name": self.model,
                 "coefficient": 1000,
@@ -100,7 +166,7 @@ impl Layout {
             "@type": "clientRunner.config",
             "is_test": true,
             "http_port": self.client_port,
-            "owner_address": ton_address(),
+            "owner_address": self.client_owner,
             "proxy_connections": 1,
             "node_wallet_key": random_b64(),
             "check_proxy_hashes": false,
@@ -167,6 +233,49 @@ mod tests {
     fn crc16_xmodem_check_value() {
         // The standard check value of CRC-16/XMODEM over "123456789".
         assert_eq!(crc16_xmodem(b"123456789"), 0x31c3);
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    #[test]
+    fn devnet_root_config_says_what_root_json_says() {
+        use clap::Parser as _;
+        let cli = Cli::parse_from(["up", "--workers", "3", "--model", "m@x"]);
+        let layout = Layout::new(&cli.up, 10000).expect("layout");
+        let root = layout.root_json();
+        let devnet = layout.devnet_root_config().expect("devnet config");
+        assert_eq!(
+            devnet.params.price_per_token,
+            root["price_per_token"].as_u64().expect("price")
+        );
+        assert_eq!(
+            devnet.params.worker_fee_per_token,
+            root["worker_fee_per_token"].as_u64().expect("fee")
+        );
+        assert_eq!(
+            u64::from(devnet.version),
+            root["version"].as_u64().expect("v")
+        );
+        assert_eq!(
+            u64::from(devnet.params.params_version),
+            root["params_version"].as_u64().expect("pv")
+        );
+        let proxy = &devnet.registered_proxies[0];
+        assert_eq!(
+            format!("{} {}", proxy.worker_address, proxy.client_address),
+            root["registered_proxies"][0]["address"]
+                .as_str()
+                .expect("address")
+        );
+        assert_eq!(devnet.model_hashes.len(), 1);
+        // The parameters the pseudo root cannot carry are the fake-TON ones the nodes assume.
+        let defaults = RootConfig::devnet_default().params;
+        assert_eq!(devnet.params, defaults);
+        assert_eq!(layout.worker_owners.len(), 3);
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl Network {
     }
 
     /// Starts `cocoon <args>` as node `name`, logging to `<dir>/<name>.log`.
-    pub fn spawn(&mut self, name: &str, args: &[&str]) -> anyhow::Result<u32> {
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(
+        &mut self,
+        name: &str,
+        args: &[S],
+    ) -> anyhow::Result<u32> {
         let log = self.dir.join(format!("{name}.log"));
         let out =
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;

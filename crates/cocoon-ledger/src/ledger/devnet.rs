@@ -7,13 +7,16 @@
 //! of all holdings always equals what was minted with [`DevnetLedger::devnet_fund`].
 //!
 //! The devnet has its own clock ([`DevnetLedger::devnet_advance_clock`]), starting at a
-//! fixed genesis time, so close delays are testable and runs are reproducible. The whole
-//! state is persisted as JSON in one file after every successful operation (write to a
-//! temporary file, fsync, rename), so a crash leaves either the old or the new state.
+//! fixed genesis time, so close delays are testable and runs are reproducible.
+//!
+//! A file-backed devnet ([`DevnetLedger::open_or_create`]) is shared by every process of a
+//! local network: each operation, reads included, runs under an advisory lock on
+//! `<file>.lock`, first reloads the state if another instance changed the file, and a write
+//! replaces the file atomically (temporary file, fsync, rename) before it becomes visible.
+//! Details in the `store` submodule (`devnet_store.rs`).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use ed25519_dalek::VerifyingKey;
@@ -24,6 +27,7 @@ use super::{ClientContractState, LedgerError, ProxyContractState, WorkerContract
 use crate::accounting::{NanoTon, Prices};
 use crate::address::{derive_contract_address, devnet_placeholder_codes, ContractSpec};
 use crate::root_config::{ContractCodes, RootConfig};
+use store::{FileStore, LockMode};
 
 /// Devnet genesis time (2026-01-01T00:00:00Z).
 pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
@@ -41,6 +45,9 @@ pub fn devnet_root_address() -> TonAddress {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct DevnetState {
     format: String,
+    /// Bumped by every write; mirrored in the lock file for cheap change detection.
+    #[serde(default)]
+    generation: u64,
     clock: u64,
     config: RootConfig,
     minted: NanoTon,
@@ -53,6 +60,8 @@ struct DevnetState {
 /// Every account of a devnet, keyed by raw address (`0:hex`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct DevnetSnapshot {
+    /// Write counter of the devnet file (bumped by every successful operation).
+    pub generation: u64,
     /// Devnet clock (unix seconds).
     pub clock: u64,
     /// Root config version.
@@ -69,11 +78,17 @@ pub struct DevnetSnapshot {
     pub workers: BTreeMap<String, WorkerContractState>,
 }
 
-/// The devnet ledger (see the module doc). Cheap to share: `Arc<DevnetLedger>`.
+/// The devnet ledger (see the module doc). Cheap to share: `Arc<DevnetLedger>`; several
+/// instances (threads or processes) may share one file.
 pub struct DevnetLedger {
-    path: Option<PathBuf>,
     codes: ContractCodes,
-    state: Mutex<DevnetState>,
+    inner: Mutex<Inner>,
+}
+
+/// The last state this instance saw, and the file it mirrors (none: in memory).
+struct Inner {
+    state: DevnetState,
+    store: Option<FileStore>,
 }
 
 fn key(address: &TonAddress) -> String {
@@ -99,6 +114,7 @@ impl DevnetState {
     fn new(config: RootConfig) -> DevnetState {
         DevnetState {
             format: DEVNET_FORMAT.to_string(),
+            generation: 0,
             clock: DEVNET_GENESIS_TIME,
             config,
             minted: 0,
@@ -165,6 +181,18 @@ impl DevnetState {
         let clients: NanoTon = self.clients.values().map(|c| c.balance + c.stake).sum();
         wallets + proxies + clients
     }
+    fn snapshot(&self) -> DevnetSnapshot {
+        DevnetSnapshot {
+            generation: self.generation,
+            clock: self.clock,
+            config_version: self.config.version,
+            minted: self.minted,
+            wallets: self.wallets.clone(),
+            proxies: self.proxies.clone(),
+            clients: self.clients.clone(),
+            workers: self.workers.clone(),
+        }
+    }
 }
 
 impl DevnetLedger {
@@ -175,76 +203,107 @@ impl DevnetLedger {
             .prices()
             .map_err(|e| LedgerError::Invalid(e.to_string()))?;
         Ok(DevnetLedger {
-            path: None,
             codes: devnet_placeholder_codes().map_err(storage)?,
-            state: Mutex::new(DevnetState::new(config)),
+            inner: Mutex::new(Inner {
+                state: DevnetState::new(config),
+                store: None,
+            }),
         })
     }
 
-    /// Opens the devnet state file at `path`, or creates it with `config` if absent.
+    /// Opens the devnet state file at `path`, or creates it with `config` if absent (the
+    /// check and the creation happen under the file lock, so concurrent openers agree).
+    /// Every later operation re-reads the file if another instance changed it.
     pub fn open_or_create(path: &Path, config: RootConfig) -> Result<DevnetLedger, LedgerError> {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => {
-                let state: DevnetState = serde_json::from_slice(&bytes).map_err(storage)?;
-                if state.format != DEVNET_FORMAT {
-                    return Err(LedgerError::Storage(format!(
-                        "unknown devnet file format {:?}",
-                        state.format
-                    )));
-                }
-                if state.holdings() != state.minted {
-                    return Err(LedgerError::Storage(
-                        "devnet file does not conserve money".into(),
-                    ));
-                }
-                state
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let state = DevnetState::new(config);
-                persist(path, &state)?;
-                tracing::info!(path = %path.display(), "devnet: created new devnet ledger file");
-                state
-            }
-            Err(e) => return Err(storage(e)),
-        };
-        state
-            .config
+        config
             .params
             .prices()
             .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+        let mut store = FileStore::open(path)?;
+        let state = {
+            let mut locked = store.lock(LockMode::Exclusive)?;
+            if locked.exists()? {
+                locked.reload_if_changed()?
+            } else {
+                let state = DevnetState::new(config);
+                locked.write(&state)?;
+                tracing::info!(path = %path.display(), "devnet: created new devnet ledger file");
+                Some(state)
+            }
+        };
+        let state = state.ok_or_else(|| LedgerError::Storage("devnet file not loaded".into()))?;
         Ok(DevnetLedger {
-            path: Some(path.to_path_buf()),
             codes: devnet_placeholder_codes().map_err(storage)?,
-            state: Mutex::new(state),
+            inner: Mutex::new(Inner {
+                state,
+                store: Some(store),
+            }),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, DevnetState> {
-        self.state
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The state is only replaced after a fully successful operation, so a poisoned
+        // mutex still holds a consistent state.
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Runs `f` on the latest state (reloaded under the shared file lock if it changed).
     fn read<T>(
         &self,
         f: impl FnOnce(&DevnetState) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        f(&self.lock())
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(store) = inner.store.as_mut() else {
+            return f(&inner.state);
+        };
+        let mut locked = store.lock(LockMode::Shared)?;
+        if let Some(fresh) = locked.reload_if_changed()? {
+            inner.state = fresh;
+        }
+        f(&inner.state)
     }
 
-    /// Runs `f` on a copy of the state; commits (and persists) only if it succeeds.
+    /// Like [`Self::read`], but falls back to the last state seen if the file cannot be
+    /// read (for the infallible accessors); the failure is logged.
+    fn read_or_last<T>(&self, f: impl Fn(&DevnetState) -> T) -> T {
+        match self.read(|s| Ok(f(s))) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::warn!(error = %e, "devnet: cannot refresh from the ledger file; using the last state seen");
+                f(&self.lock().state)
+            }
+        }
+    }
+
+    /// Under the exclusive file lock: reloads the latest state, runs `f` on a copy and, if
+    /// it succeeds, writes the copy (bumping `generation`) before it becomes visible.
     fn mutate<T>(
         &self,
         f: impl FnOnce(&mut DevnetState) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
         let mut guard = self.lock();
-        let mut next = guard.clone();
+        let inner = &mut *guard;
+        let Some(store) = inner.store.as_mut() else {
+            let mut next = inner.state.clone();
+            let out = f(&mut next)?;
+            debug_assert_eq!(next.holdings(), next.minted, "devnet money not conserved");
+            next.generation = next.generation.wrapping_add(1);
+            inner.state = next;
+            return Ok(out);
+        };
+        let mut locked = store.lock(LockMode::Exclusive)?;
+        if let Some(fresh) = locked.reload_if_changed()? {
+            inner.state = fresh;
+        }
+        let mut next = inner.state.clone();
         let out = f(&mut next)?;
         debug_assert_eq!(next.holdings(), next.minted, "devnet money not conserved");
-        if let Some(path) = &self.path {
-            persist(path, &next)?;
-        }
-        *guard = next;
+        next.generation = next.generation.wrapping_add(1);
+        locked.write(&next)?;
+        inner.state = next;
         Ok(out)
     }
 
@@ -283,28 +342,25 @@ impl DevnetLedger {
         })
     }
 
-    /// A copy of every devnet account (for `cocoon devnet status`).
+    /// A copy of every devnet account (for `cocoon devnet status`). Falls back to the last
+    /// state seen if the file cannot be read; see [`Self::try_devnet_snapshot`].
     pub fn devnet_snapshot(&self) -> DevnetSnapshot {
-        let s = self.lock();
-        DevnetSnapshot {
-            clock: s.clock,
-            config_version: s.config.version,
-            minted: s.minted,
-            wallets: s.wallets.clone(),
-            proxies: s.proxies.clone(),
-            clients: s.clients.clone(),
-            workers: s.workers.clone(),
-        }
+        self.read_or_last(DevnetState::snapshot)
+    }
+
+    /// A copy of every devnet account, failing if the file cannot be read.
+    pub fn try_devnet_snapshot(&self) -> Result<DevnetSnapshot, LedgerError> {
+        self.read(|s| Ok(s.snapshot()))
     }
 
     /// Total nanoTON ever minted by the faucet.
     pub fn devnet_minted(&self) -> NanoTon {
-        self.lock().minted
+        self.read_or_last(|s| s.minted)
     }
 
     /// Sum of all wallet and contract holdings (equals [`Self::devnet_minted`]).
     pub fn devnet_holdings(&self) -> NanoTon {
-        self.lock().holdings()
+        self.read_or_last(DevnetState::holdings)
     }
 
     fn derive(
@@ -317,25 +373,11 @@ impl DevnetLedger {
     }
 }
 
-fn persist(path: &Path, state: &DevnetState) -> Result<(), LedgerError> {
-    let bytes = serde_json::to_vec_pretty(state).map_err(storage)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp).map_err(storage)?;
-    file.write_all(&bytes).map_err(storage)?;
-    file.sync_all().map_err(storage)?;
-    std::fs::rename(&tmp, path).map_err(storage)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
-}
-
 #[path = "devnet_ops.rs"]
 mod ops;
+
+#[path = "devnet_store.rs"]
+mod store;
 
 #[cfg(test)]
 #[path = "devnet_tests.rs"]

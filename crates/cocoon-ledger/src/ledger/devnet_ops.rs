@@ -8,19 +8,24 @@ use super::{debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
 use crate::ledger::{
-    ClientContractState, ContractStatus, Ledger, LedgerError, ProxyContractState, SavedState,
-    VoucherSettlement, WorkerContractState,
+    ClientContractState, ContractContext, ContractStatus, Ledger, LedgerError, ProxyContractState,
+    SavedState, VoucherSettlement, WorkerContractState,
 };
 use crate::root_config::RootConfig;
 use crate::voucher::{self, VoucherKind};
 
 impl Ledger for DevnetLedger {
     fn now(&self) -> u64 {
-        self.lock().clock
+        self.read_or_last(|s| s.clock)
     }
 
     fn root_config(&self) -> Result<RootConfig, LedgerError> {
         self.read(|s| Ok(s.config.clone()))
+    }
+
+    fn contract_context(&self) -> Result<ContractContext, LedgerError> {
+        let params = self.read(|s| Ok(s.config.params.clone()))?;
+        ContractContext::devnet(params).map_err(|e| LedgerError::Storage(e.to_string()))
     }
 
     fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError> {
@@ -272,6 +277,10 @@ impl Ledger for DevnetLedger {
                 available: client.balance + client.stake,
             })?;
             let proxy = s.proxies.get_mut(&client.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(client.proxy_sc.clone()))?;
+            if proxy.status == ContractStatus::Closed {
+                // Its worker pool could never be paid out again.
+                return Err(LedgerError::WrongState("proxy contract is closed"));
+            }
             proxy.worker_pool += prices.worker_payout(tokens);
             proxy.commission += prices.proxy_commission(tokens);
             if let Some(c) = s.clients.get_mut(&key(client_sc)) {

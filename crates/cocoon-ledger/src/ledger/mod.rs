@@ -18,10 +18,47 @@ use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
 use crate::accounting::NanoTon;
-use crate::root_config::RootConfig;
+use crate::address::{derive_contract_address, devnet_placeholder_codes, ContractSpec};
+use crate::boc::BocError;
+use crate::root_config::{ContractCodes, RootConfig, RootParams};
 use crate::voucher::VoucherError;
 
 pub use devnet::DevnetLedger;
+
+/// What a payment contract's address is derived from besides its parties (runners.md §6.9):
+/// the root contract, the root params written into the contract's init data, and the
+/// contract codes the root publishes. Every node must derive with the same context as the
+/// ledger (and as reference peers), or vouchers are addressed to contracts nobody has.
+#[derive(Clone, Debug)]
+pub struct ContractContext {
+    /// The root contract (the proxy contract's init data names it).
+    pub root: TonAddress,
+    /// Root params as stored in the contracts' init data.
+    pub params: RootParams,
+    /// Proxy, worker and client contract codes.
+    pub codes: ContractCodes,
+}
+
+impl ContractContext {
+    /// The **devnet** context: the devnet root address, `params`, and the devnet
+    /// placeholder codes.
+    pub fn devnet(params: RootParams) -> Result<ContractContext, BocError> {
+        Ok(ContractContext {
+            root: devnet::devnet_root_address(),
+            params,
+            codes: devnet_placeholder_codes()?,
+        })
+    }
+
+    /// The address of the contract `spec` whose proxy signs with `proxy_key`.
+    pub fn derive(
+        &self,
+        spec: ContractSpec<'_>,
+        proxy_key: &VerifyingKey,
+    ) -> Result<TonAddress, BocError> {
+        derive_contract_address(spec, proxy_key, &self.params, &self.codes)
+    }
+}
 
 /// Lifecycle of a payment contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -163,6 +200,8 @@ pub trait Ledger: Send + Sync {
     fn now(&self) -> u64;
     /// Current root configuration.
     fn root_config(&self) -> Result<RootConfig, LedgerError>;
+    /// Root address, params and contract codes the ledger's contracts are derived with.
+    fn contract_context(&self) -> Result<ContractContext, LedgerError>;
     /// Balance of a plain wallet.
     fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError>;
 

@@ -2,7 +2,9 @@
 //! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
 //! CORS (`OPTIONS` on any path), `/stats`, `/jsonstats`, `/metrics`, and
 //! `/request/debuglogentry?request_guid=` (the debug record of a request sent
-//! with `enable_debug` and that `request_guid`, see [`super::debug`]).
+//! with `enable_debug` and that `request_guid`, see [`super::debug`]), and with a
+//! ledger the money controls `/request/charge|topup|close|withdraw?proxy=`
+//! (see `money_http`).
 //!
 //! Streams (`"stream": true`) are written to the caller part by part as they
 //! arrive; a failure mid-stream ends it with one SSE error event. Non-stream
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 
 use super::debug;
 use super::error::ApiError;
+use super::money_http;
 use super::request::{self, AnswerStream, MAX_BODY_BYTES};
 use super::{unix_now, ClientState};
 use crate::worker::is_hop_by_hop_header as is_hop_by_hop;
@@ -69,6 +72,13 @@ async fn route(state: Arc<ClientState>, req: Request) -> Response {
         ("GET", "/stats") => html_stats(&state),
         ("GET", "/metrics") => metrics(&state),
         ("GET", "/request/debuglogentry") => debug_log_entry(&state, req.uri().query()),
+        ("GET" | "POST", p)
+            if p.strip_prefix("/request/")
+                .is_some_and(|op| money_http::MONEY_OPS.contains(&op)) =>
+        {
+            let op = p.trim_start_matches("/request/");
+            money_http::money_request(state.clone(), op, req.uri().query()).await
+        }
         ("GET", "/v1/models") => models(&state)
             .await
             .unwrap_or_else(IntoResponse::into_response),
@@ -419,8 +429,11 @@ async fn models(state: &ClientState) -> Result<Response, ApiError> {
 
 fn json_stats(state: &ClientState) -> Response {
     let s = state.snapshot();
+    let (wallet_balance, wallet, proxies) = money_http::money_json(state);
     let body = serde_json::json!({
-        "status": {"enabled": true},
+        "status": {"enabled": true, "wallet_balance": wallet_balance},
+        "wallet": wallet,
+        "proxies": proxies,
         "stats": {"queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
                   "failovers": s.failovers, "requests_cancelled": s.requests_cancelled,
                   "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent},

@@ -7,7 +7,9 @@
 //! failover across proxies), [`http`] (the HTTP API: `/v1/models`,
 //! `/v1/chat/completions`, `/v1/completions`, CORS, stats), [`error`]
 //! (OpenAI-shaped errors), [`debug`] (`enable_debug` records merged into the
-//! answer, and the `/request/debuglogentry` log).
+//! answer, and the `/request/debuglogentry` log), [`money`] (with a ledger:
+//! our client contracts — deploy, stake, secret hash, top-up, force charge,
+//! runners.md §6.4; its loop and HTTP controls are in `money_http`).
 //!
 //! Deviations from the reference, on purpose: the client has its own deadline
 //! (the request's `timeout` + a margin; the reference has none, §4.2), proxy
@@ -22,12 +24,14 @@
 pub mod debug;
 pub mod error;
 pub mod http;
+pub mod money;
+mod money_http;
 pub mod proxy_conn;
 pub mod request;
 mod settings;
 mod state;
 
-pub use settings::ClientSettings;
+pub use settings::{ClientMoneyPolicy, ClientSettings};
 pub use state::{ClientState, ClientStatsSnapshot};
 
 use std::sync::Arc;
@@ -63,8 +67,24 @@ pub async fn run_client(
             "the root config registers no proxy".into(),
         ));
     }
-    let state = Arc::new(ClientState::new(settings, targets.clone()));
-    tracing::info!(proxies = ?targets, tee = ?dial.tee, proxy_policy = %dial.policy_name, "client starting");
+    let money = match &settings.ledger {
+        Some(ledger) => Some(Arc::new(
+            money::ClientMoney::new(
+                ledger.clone(),
+                &settings.owner_address,
+                &settings.secret_string,
+                settings.money.clone(),
+            )
+            .map_err(ClientError::Config)?,
+        )),
+        None => None,
+    };
+    let state = Arc::new(ClientState::new(settings, targets.clone(), money));
+    tracing::info!(proxies = ?targets, tee = ?dial.tee, proxy_policy = %dial.policy_name,
+        ledger = state.money.is_some(), "client starting");
+    if state.money.is_some() {
+        tokio::spawn(money_http::run_money_loop(state.clone()));
+    }
     let dial = Arc::new(dial);
     for (index, address) in targets.into_iter().enumerate() {
         tokio::spawn(proxy_conn::run_proxy_target(

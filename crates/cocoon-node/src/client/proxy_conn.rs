@@ -121,9 +121,7 @@ async fn handshake(state: &ClientState, session: &Session, address: &str) -> Res
         return Err(format!("proxy chose protocol version {proto}, we speak [{CLIENT_MIN_PROTO},{CLIENT_MAX_PROTO}]"));
     }
 
-    state
-        .payments
-        .connected(address, VoucherKind::ClientCharge, &s.owner_address, p);
+    prepare_money(state, address, p, &connected.client_sc_address).await?;
     let our_hash: [u8; 32] = Sha256::digest(s.secret_string.as_bytes()).into();
     let auth = match &connected.auth {
         enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short)
@@ -163,6 +161,45 @@ async fn handshake(state: &ClientState, session: &Session, address: &str) -> Res
             f.error_code, f.error
         )),
     }
+}
+
+/// Before any request goes through this proxy: with a ledger, our client contract there
+/// is deployed, staked, keyed with our secret hash and topped up (runners.md §6.4); the
+/// vouchers we receive are checked against the contract address the ledger's root params
+/// give. Without a ledger, vouchers are checked under the devnet default params.
+async fn prepare_money(
+    state: &ClientState,
+    address: &str,
+    params: &types::proxy::Params,
+    announced_sc: &str,
+) -> Result<(), String> {
+    let owner = &state.settings.owner_address;
+    let Some(money) = state.money.clone() else {
+        state.payments.connected_in(
+            address,
+            VoucherKind::ClientCharge,
+            owner,
+            params,
+            &state.settings.contracts,
+        );
+        return Ok(());
+    };
+    let (addr, p) = (address.to_owned(), params.clone());
+    let (root, prepared) =
+        tokio::task::spawn_blocking(move || (money.contract_context(), money.prepare(&addr, &p)))
+            .await
+            .map_err(|e| format!("client money task: {e}"))?;
+    let root = root.map_err(|e| format!("ledger root config: {e}"))?;
+    state
+        .payments
+        .connected_in(address, VoucherKind::ClientCharge, owner, params, &root);
+    let client_sc = prepared.map_err(|e| format!("client contract: {e}"))?;
+    let announced = cocoon_ledger::address::parse_address(announced_sc).ok();
+    if announced.as_ref().is_some_and(|a| a.address != client_sc) {
+        tracing::warn!(proxy = %address, ours = %client_sc.to_hex(), announced = %announced_sc,
+            "the proxy announced another client contract address than ours");
+    }
+    Ok(())
 }
 
 /// Routes answers to waiting requests until the connection ends.

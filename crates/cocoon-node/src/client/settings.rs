@@ -1,10 +1,34 @@
 //! What a client needs from its config files, in one checked struct.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use cocoon_ledger::ledger::{ContractContext, Ledger};
+
 use crate::config::{ClientConfig, LocalRootConfig};
+
+/// How the client manages its money at each proxy (runners.md §6.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMoneyPolicy {
+    /// The money loop runs every `interval` plus a random part of it (reference: 1–2 s).
+    pub interval: Duration,
+    /// Force charge when the proxy's `tokens_max` exceeds what was charged on chain by more
+    /// than this many tokens; `None`: half the stake in tokens, as the reference.
+    pub force_charge_margin_tokens: Option<u64>,
+}
+
+impl Default for ClientMoneyPolicy {
+    fn default() -> Self {
+        ClientMoneyPolicy {
+            interval: Duration::from_secs(1),
+            force_charge_margin_tokens: None,
+        }
+    }
+}
 
 /// The client's settings, derived from `clientRunner.config` and the root
 /// config (runners.md §10).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientSettings {
     /// Our identity towards proxies (`client.params.client_owner_address`).
     pub owner_address: String,
@@ -18,6 +42,28 @@ pub struct ClientSettings {
     pub proxy_connections: usize,
     /// The root config version (`min_config_version` in our messages).
     pub config_version: i32,
+    /// The ledger our contracts live on; `None`: no money moves (fake-TON behaviour).
+    /// Devnet simplification: our wallet is `owner_address` itself.
+    pub ledger: Option<Arc<dyn Ledger>>,
+    /// Money management with a ledger.
+    pub money: ClientMoneyPolicy,
+    /// Where our contract addresses are derived without a ledger: the fake-TON root
+    /// config's codes and params (with a ledger, the ledger's context is used).
+    pub contracts: ContractContext,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("owner_address", &self.owner_address)
+            .field("is_test", &self.is_test)
+            .field("proxy_addresses", &self.proxy_addresses)
+            .field("proxy_connections", &self.proxy_connections)
+            .field("config_version", &self.config_version)
+            .field("ledger", &self.ledger.is_some())
+            .field("money", &self.money)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientSettings {
@@ -35,7 +81,18 @@ impl ClientSettings {
             proxy_addresses,
             proxy_connections: cfg.proxy_connections.max(1) as usize,
             config_version: root.version,
+            ledger: None,
+            money: ClientMoneyPolicy::default(),
+            contracts: root
+                .contract_context(&cfg.root_contract_address)
+                .map_err(|e| format!("root config: {e}"))?,
         })
+    }
+
+    /// The same settings, settling on `ledger`.
+    pub fn with_ledger(mut self, ledger: Option<Arc<dyn Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
     /// Up to `proxy_connections` distinct proxy addresses, in registration order.

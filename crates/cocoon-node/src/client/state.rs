@@ -49,6 +49,8 @@ pub struct ClientState {
     pub(crate) debug_log: DebugLog,
     /// Vouchers received from each proxy (verified, highest kept).
     pub payments: crate::common::vouchers::PaymentsBook,
+    /// Our contracts on the ledger (`None` without a ledger: no money moves).
+    pub money: Option<Arc<super::money::ClientMoney>>,
 }
 
 #[derive(Default)]
@@ -90,7 +92,11 @@ pub struct ProxySlotSnapshot {
 }
 
 impl ClientState {
-    pub(crate) fn new(settings: ClientSettings, targets: Vec<String>) -> Self {
+    pub(crate) fn new(
+        settings: ClientSettings,
+        targets: Vec<String>,
+        money: Option<Arc<super::money::ClientMoney>>,
+    ) -> Self {
         let slots = targets
             .into_iter()
             .map(|address| Slot {
@@ -105,6 +111,7 @@ impl ClientState {
             counters: Counters::default(),
             debug_log: DebugLog::new(DEBUG_LOG_CAPACITY),
             payments: Default::default(),
+            money,
         }
     }
 

@@ -3,6 +3,11 @@
 
 use std::net::SocketAddrV4;
 use std::path::Path;
+use std::sync::Arc;
+
+use cocoon_ledger::ledger::ContractContext;
+use cocoon_ledger::root_config::ContractCodes;
+use tonlib_core::cell::Cell;
 
 use sha2::{Digest, Sha256};
 
@@ -196,6 +201,128 @@ impl LocalRootConfig {
         all
     }
 }
+
+impl LocalRootConfig {
+    /// The root config a node uses, built from the root contract state read from TON
+    /// (`config` as parsed from the chain, the root `owner` address string, and the proxy,
+    /// worker and client contract code BoCs it publishes, empty when absent).
+    /// Fields the pseudo config cannot express (struct version, multipliers, delays, stakes)
+    /// stay with the ledger, which serves the chain's values itself. Fails when a value
+    /// does not fit the pseudo config's types (a price above `i32::MAX`, a proxy or key
+    /// manager address that is not IPv4 `ip:port`).
+    pub fn from_chain_root(
+        config: &cocoon_ledger::root_config::RootConfig,
+        owner: &str,
+        [proxy_sc_code, worker_sc_code, client_sc_code]: [Vec<u8>; 3],
+    ) -> Result<Self, ConfigError> {
+        let int32 = |field: &str, v: u64| {
+            i32::try_from(v).map_err(|_| invalid(field, format!("{v} does not fit 32 bits")))
+        };
+        let mut registered_proxies = Vec::with_capacity(config.registered_proxies.len());
+        for (i, p) in config.registered_proxies.iter().enumerate() {
+            let field = format!("registered_proxies[{i}]");
+            registered_proxies.push(RegisteredProxy {
+                seqno: int32(&field, p.seqno.into())?,
+                address: if p.worker_address == p.client_address {
+                    p.worker_address.clone()
+                } else {
+                    format!("{} {}", p.worker_address, p.client_address)
+                },
+                address_for_workers: ipv4_socket_addr(&field, &p.worker_address)?,
+                address_for_clients: ipv4_socket_addr(&field, &p.client_address)?,
+            });
+        }
+        let registered_public_keys = config
+            .registered_public_keys
+            .iter()
+            .map(|k| {
+                Ok(RegisteredPublicKey {
+                    public_key: Int256(k.public_key),
+                    key_type: i32::from(k.key_type),
+                    expire_at: int32("registered_public_keys.expire_at", k.expire_at.into())?,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let key_manager_address = match config.key_manager_address.as_deref() {
+            None | Some("") => None,
+            Some(a) => Some(ipv4_socket_addr("key_manager_address", a)?),
+        };
+        let hashes = |v: &[[u8; 32]]| v.iter().map(|h| Int256(*h)).collect();
+        Ok(LocalRootConfig {
+            proxy_hashes: hashes(&config.proxy_hashes),
+            worker_hashes: hashes(&config.worker_hashes),
+            model_hashes: hashes(&config.model_hashes),
+            model_types: Vec::new(),
+            registered_proxies,
+            price_per_token: int32("price_per_token", config.params.price_per_token)?,
+            worker_fee_per_token: int32(
+                "worker_fee_per_token",
+                config.params.worker_fee_per_token,
+            )?,
+            last_proxy_seqno: int32("last_proxy_seqno", config.last_proxy_seqno.into())?,
+            version: int32("version", config.version.into())?,
+            params_version: int32("params_version", config.params.params_version.into())?,
+            registered_public_keys,
+            key_manager_address,
+            proxy_sc_code,
+            worker_sc_code,
+            client_sc_code,
+            root_owner_address: owner.to_string(),
+            ignored_keys: Vec::new(),
+        })
+    }
+}
+
+impl LocalRootConfig {
+    /// The context the payment contracts of this (fake-TON) root are derived in, as the
+    /// reference's pseudo loader sets it up (runners.md §6.10): the root `root_address`
+    /// (empty or unparsable: the devnet root), the hard-coded params with this file's
+    /// prices and params version, and this file's contract codes (an empty code is an empty
+    /// cell). Reference peers derive the same addresses from the same file, so vouchers
+    /// interoperate.
+    pub fn contract_context(&self, root_address: &str) -> Result<ContractContext, ConfigError> {
+        let code = |field: &str, boc: &[u8]| -> Result<Arc<Cell>, ConfigError> {
+            if boc.is_empty() {
+                return Ok(Arc::new(Cell::default()));
+            }
+            cocoon_ledger::boc::parse_single_root(boc, MAX_CODE_BOC, MAX_CODE_CELLS)
+                .map_err(|e| invalid(field, format!("contract code BoC: {e}")))
+        };
+        let codes = ContractCodes {
+            proxy: code("proxy_sc_code", &self.proxy_sc_code)?,
+            worker: code("worker_sc_code", &self.worker_sc_code)?,
+            client: code("client_sc_code", &self.client_sc_code)?,
+        };
+        let price = |field: &str, v: i32| {
+            u64::try_from(v).map_err(|_| invalid(field, format!("{v} is negative")))
+        };
+        let mut params = cocoon_ledger::root_config::RootConfig::devnet_default().params;
+        params.struct_version = Self::STRUCT_VERSION;
+        params.unique_id = Self::UNIQUE_ID;
+        params.is_test = Self::IS_TEST;
+        params.price_per_token = price("price_per_token", self.price_per_token)?;
+        params.worker_fee_per_token = price("worker_fee_per_token", self.worker_fee_per_token)?;
+        params.params_version = u32::try_from(self.params_version)
+            .map_err(|_| invalid("params_version", "negative".to_string()))?;
+        params.proxy_delay_before_close = Self::PROXY_DELAY_BEFORE_CLOSE;
+        params.client_delay_before_close = Self::CLIENT_DELAY_BEFORE_CLOSE;
+        params.min_proxy_stake = Self::MIN_PROXY_STAKE.into();
+        params.min_client_stake = Self::MIN_CLIENT_STAKE.into();
+        let root = cocoon_ledger::address::parse_address(root_address)
+            .map(|a| a.address)
+            .unwrap_or_else(|_| cocoon_ledger::ledger::devnet::devnet_root_address());
+        Ok(ContractContext {
+            root,
+            params,
+            codes,
+        })
+    }
+}
+
+/// Largest contract code BoC accepted from a root config file.
+const MAX_CODE_BOC: usize = 1 << 20;
+/// Most cells in one contract code.
+const MAX_CODE_CELLS: usize = 1 << 16;
 
 fn hex_code(field: &str, s: String) -> Result<Vec<u8>, ConfigError> {
     hex::decode(&s).map_err(|e| {

@@ -20,10 +20,9 @@ use tracing::{debug, info, warn};
 
 use super::client_conn::serve_client;
 use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
-use super::stats_view::ProxyStats;
+use super::http::serve_proxy_http;
 use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
-use crate::common::stats::serve_stats_protected;
 
 /// How one RPC port admits peers.
 #[derive(Debug, Clone)]
@@ -69,6 +68,11 @@ impl ProxyHandle {
             t.abort();
         }
         self.shared.flush_payments();
+        if self.shared.money.is_some() {
+            if let Err(e) = self.shared.commit_to_chain_now() {
+                warn!(error = %e, "final save_state at shutdown failed");
+            }
+        }
     }
 
     /// Waits until every listener task has ended (they only end on shutdown
@@ -126,13 +130,15 @@ pub async fn start(
     }
     if let Some(l) = listeners.stats {
         info!(addr = ?stats_addr, "stats on http://{}/stats", stats_addr.map(|a| a.to_string()).unwrap_or_default());
-        let source = Arc::new(ProxyStats::new(shared.clone()));
-        let access_hash = Some(shared.settings.http_access_hash.clone());
+        let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = serve_stats_protected(l, source, access_hash).await {
+            if let Err(e) = serve_proxy_http(l, shared).await {
                 warn!(error = %e, "stats server stopped");
             }
         }));
+    }
+    if shared.money.is_some() {
+        tasks.push(tokio::spawn(money_loop(shared.clone())));
     }
     Ok(ProxyHandle {
         shared,
@@ -141,6 +147,28 @@ pub async fn start(
         stats_addr,
         tasks,
     })
+}
+
+/// The money loop (with a ledger): one [`super::money::Money::tick`] per interval, on the
+/// blocking pool since ledger calls are synchronous.
+async fn money_loop(shared: Arc<ProxyShared>) {
+    let Some(interval) = shared.money.as_ref().map(|m| m.tick_interval()) else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let shared = shared.clone();
+        let step = tokio::task::spawn_blocking(move || {
+            if let Some(money) = &shared.money {
+                money.tick(&shared.payments);
+            }
+        });
+        if let Err(e) = step.await {
+            warn!(error = %e, "money loop step panicked");
+        }
+    }
 }
 
 async fn accept_loop(

@@ -22,23 +22,30 @@
 //! request with `cocoonrs.cancelRequest`; the proxy in turn sends it to the
 //! worker whenever it abandons a request the worker may still be running.
 //!
-//! Payments ([`payments`], devnet first slice): per client / worker counters and
-//! real signed vouchers; contract addresses derived from the devnet placeholder codes.
+//! Payments ([`payments`]): per client / worker counters and real signed vouchers;
+//! contract addresses derived from the devnet placeholder codes. The counters persist in
+//! [`books`] under `db_path` (a tampered file stops the proxy at start).
 //!
-//! The counters persist in [`books`] under `db_path` (flushed after every settled
-//! request; a tampered file stops the proxy at start).
+//! With a ledger (`ProxySettings::ledger`, devnet today) the proxy also runs [`money`]:
+//! its contract, `save_state` commits read back before vouchers move, reservations against
+//! client contracts ([`reservation`]), client charges, worker payouts and commission
+//! withdrawals, and the control endpoints of [`http`]. Without one, every commit counts as
+//! on chain at once and no money moves (fake-TON behaviour).
 //!
-//! Not done yet (later issues): balance reservations, the TON backend (fake-TON
-//! root config only), end-to-end encrypted requests (rejected with an error).
+//! Not done yet (later issues): the TON backend, end-to-end encrypted requests (rejected
+//! with an error), the close/redeploy flow of an old proxy contract.
 
 pub mod books;
 pub mod client_conn;
 pub mod gate;
+pub mod http;
 pub mod listener;
 pub mod messages;
+pub mod money;
 pub mod payments;
 pub mod registry;
 pub mod relay;
+pub mod reservation;
 pub mod settings;
 pub mod stats_view;
 pub mod worker_conn;
@@ -53,7 +60,7 @@ pub use gate::{build_gate, spawn_cert_renewal, GateOptions};
 pub use listener::{start, GateConfig, ProxyHandle, ProxyListeners};
 pub use payments::{PaymentSnapshot, ProxyPayments, Side};
 pub use registry::{Registry, SelectError, WorkerConn};
-pub use settings::ProxySettings;
+pub use settings::{MoneySettings, ProxySettings};
 
 use registry::lock;
 
@@ -77,6 +84,10 @@ pub struct ProxyCounters {
     pub time_us: AtomicU64,
     pub client_connections: AtomicU64,
     pub worker_connections: AtomicU64,
+    /// Requests refused because the client's reservation did not fit.
+    pub refused_balance: AtomicU64,
+    /// Reported tokens above a request's reservation: not charged, not credited (§13.9).
+    pub unbilled_tokens: AtomicU64,
 }
 
 impl ProxyCounters {
@@ -128,28 +139,65 @@ pub struct ProxyShared {
     pub registry: Registry,
     pub counters: ProxyCounters,
     pub accounts: Mutex<Accounts>,
-    /// Token counters and vouchers (devnet: flushes count as committed on chain).
+    /// Token counters and vouchers.
     pub payments: Mutex<ProxyPayments>,
+    /// The proxy on its ledger (`None` without one).
+    pub money: Option<money::Money>,
 }
 
 impl ProxyShared {
     /// Shared state of a proxy; opens the books at `settings.db_path` when both it and a
-    /// signing key are set, and fails if they do not verify.
+    /// signing key are set, and fails if they do not verify. With a ledger it also
+    /// attaches to (or deploys) the proxy contract and confirms a start-up commit there.
     pub fn open(mut settings: ProxySettings) -> Result<Arc<Self>, String> {
-        let mut payments = ProxyPayments::new(
-            settings.signing_key.clone(),
-            &settings.owner_address,
-            &settings.root_address,
-        );
+        let mut payments = match &settings.ledger {
+            None => ProxyPayments::with_context(
+                settings.signing_key.clone(),
+                &settings.owner_address,
+                settings.contracts.clone(),
+            ),
+            Some(ledger) => {
+                // The ledger's own context (root address, params, codes), so that our
+                // contract addresses are the ledger's.
+                let ctx = ledger
+                    .contract_context()
+                    .map_err(|e| format!("ledger contract context: {e}"))?;
+                let mut p = ProxyPayments::with_context(
+                    settings.signing_key.clone(),
+                    &settings.owner_address,
+                    ctx,
+                );
+                p.require_chain_confirmation();
+                p
+            }
+        };
         if let (Some(dir), Some(key)) = (&settings.db_path, &settings.signing_key) {
-            payments.attach_books(books::ProxyBooks::open(dir, key.clone())?);
+            let known = match (&settings.ledger, payments.proxy_accounts()) {
+                (Some(ledger), Some((proxy_sc, _))) => {
+                    money::last_saved_seqno(&**ledger, &proxy_sc)
+                }
+                _ => None,
+            };
+            payments.attach_books(books::ProxyBooks::open_checked(dir, key.clone(), known)?);
         }
-        if settings.proxy_sc_address.is_empty() {
+        if settings.proxy_sc_address.is_empty() || settings.ledger.is_some() {
             settings.proxy_sc_address = payments.proxy_sc_address();
         }
+        let payments = Mutex::new(payments);
+        let money = match &settings.ledger {
+            None => None,
+            Some(ledger) => Some(money::Money::start(
+                ledger.clone(),
+                settings.money.clone(),
+                &ed25519_dalek::VerifyingKey::from_bytes(&settings.public_key)
+                    .map_err(|e| format!("proxy public key: {e}"))?,
+                &payments,
+            )?),
+        };
         Ok(Arc::new(ProxyShared {
             settings,
-            payments: Mutex::new(payments),
+            payments,
+            money,
             registry: Registry::new(),
             counters: ProxyCounters::default(),
             accounts: Mutex::new(Accounts::default()),
@@ -161,21 +209,53 @@ impl ProxyShared {
         lock(&self.payments).flush();
     }
 
+    /// Flushes, sends `save_state` and reads it back now (with a ledger); returns the
+    /// highest confirmed seqno.
+    pub fn commit_to_chain_now(&self) -> Result<u64, String> {
+        match &self.money {
+            Some(money) => money.commit_now(&self.payments),
+            None => Err("this proxy runs without a ledger".into()),
+        }
+    }
+
     /// Adds a finished request's tokens to its client and worker (stats and payment
-    /// counters) and returns the client's and the worker's payment snapshots.
+    /// counters) and returns the client's and the worker's payment snapshots and the
+    /// tokens billed. With a
+    /// reservation at most its remaining tokens are billed (§13.9: the surplus is neither
+    /// charged nor credited, and counted in `unbilled_tokens`).
     pub fn settle(
         &self,
         client: &str,
         worker: &str,
         tokens: &types::TokensUsed,
-    ) -> (PaymentSnapshot, PaymentSnapshot) {
+        reservation: Option<&reservation::Reservation>,
+    ) -> (PaymentSnapshot, PaymentSnapshot, u64) {
         self.charge(client, worker, tokens);
-        let billed = u64::try_from(tokens.total_tokens_used).unwrap_or(0);
+        let reported = u64::try_from(tokens.total_tokens_used).unwrap_or(0);
         let mut payments = lock(&self.payments);
+        let billed = match reservation {
+            None => reported,
+            Some(r) => {
+                let billed = r.consume(reported);
+                payments.release(client, billed);
+                billed
+            }
+        };
+        if billed < reported {
+            ProxyCounters::add(&self.counters.unbilled_tokens, reported - billed);
+            tracing::warn!(
+                client,
+                worker,
+                reported,
+                billed,
+                "usage beyond the reservation is not billed"
+            );
+        }
         payments.settle(client, worker, billed);
         (
             payments.snapshot(Side::Client, client),
             payments.snapshot(Side::Worker, worker),
+            billed,
         )
     }
 

@@ -1,22 +1,70 @@
 //! What the proxy role needs to know, gathered from the proxy config file and
 //! the (fake-TON) root config, so the role itself never reads files.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::ledger::{ContractContext, Ledger};
+use cocoon_ledger::root_config::RootConfig;
 
 use sha2::{Digest, Sha256};
 
 use super::registry::model_base_name;
 use crate::config::{LocalRootConfig, ProxyConfig};
 
+/// Cadence and thresholds of the proxy's money loop (runners.md §6.5, §8). Only used with a
+/// ledger. The defaults are the **devnet** ones: short intervals and 1-nanoTON thresholds, so
+/// money moves within seconds of a request (the reference waits for 1 TON of client charges
+/// and 10 TON of worker payouts or commission, and saves state every 30–60 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoneySettings {
+    /// How often changed counters are flushed to the books (one fsync'd commit each).
+    pub flush_interval: Duration,
+    /// How often the latest commit is sent on chain as `save_state(seqno, session_hash)`.
+    pub save_state_interval: Duration,
+    /// How often charges, payouts and the commission are checked.
+    pub check_interval: Duration,
+    /// How old a client contract view may be when a request reserves against it.
+    pub client_view_max_age: Duration,
+    /// Charge a client contract once `(committed − charged) × price` reaches this (nanoTON).
+    pub client_charge_threshold: NanoTon,
+    /// Pay a worker once `(committed − paid) × worker_fee` reaches this (nanoTON).
+    pub worker_payout_threshold: NanoTon,
+    /// Withdraw the commission once the contract holds this much (nanoTON).
+    pub commission_payout_threshold: NanoTon,
+}
+
+impl MoneySettings {
+    /// Devnet defaults (see the type doc).
+    pub fn devnet() -> Self {
+        MoneySettings {
+            flush_interval: Duration::from_secs(1),
+            save_state_interval: Duration::from_secs(2),
+            check_interval: Duration::from_secs(1),
+            client_view_max_age: Duration::from_secs(1),
+            client_charge_threshold: 1,
+            worker_payout_threshold: 1,
+            commission_payout_threshold: 1,
+        }
+    }
+}
+
+impl Default for MoneySettings {
+    fn default() -> Self {
+        Self::devnet()
+    }
+}
+
 /// Settings of one proxy.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProxySettings {
     /// Test network (`is_test`): must equal the peers' `is_test`.
     pub is_test: bool,
     /// Our owner address (sent in `proxy.params`).
     pub owner_address: String,
     /// Our proxy contract address (sent in `proxy.params`). When empty, the proxy
-    /// derives it from the devnet placeholder codes at start (see `payments`).
+    /// derives it in its contract context at start (see `payments`).
     pub proxy_sc_address: String,
     /// Ed25519 public key of `machine_specific_private_key`.
     pub public_key: [u8; 32],
@@ -45,6 +93,31 @@ pub struct ProxySettings {
     /// Capacity of a running request's relay buffer (worker messages not yet
     /// forwarded to the client); overflowing it fails that request.
     pub relay_buffer: usize,
+    /// The ledger money settles on (devnet: `--devnet-ledger`). `None`: no money moves,
+    /// and commits count as on chain at once (fake-TON behaviour).
+    pub ledger: Option<Arc<dyn Ledger>>,
+    /// Cadence and thresholds of the money loop (with a ledger).
+    pub money: MoneySettings,
+    /// Where contract addresses are derived without a ledger: the fake-TON root config's
+    /// codes and params and `root_address` (with a ledger, the ledger's context is used).
+    pub contracts: ContractContext,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("is_test", &self.is_test)
+            .field("owner_address", &self.owner_address)
+            .field("proxy_sc_address", &self.proxy_sc_address)
+            .field("public_key", &hex::encode(self.public_key))
+            .field("db_path", &self.db_path)
+            .field("config_version", &self.config_version)
+            .field("check_worker_hashes", &self.check_worker_hashes)
+            .field("root_address", &self.root_address)
+            .field("ledger", &self.ledger.is_some())
+            .field("money", &self.money)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProxySettings {
@@ -66,6 +139,10 @@ impl ProxySettings {
             http_access_hash: String::new(),
             handshake_timeout: Duration::from_secs(60),
             relay_buffer: 256,
+            ledger: None,
+            money: MoneySettings::devnet(),
+            contracts: ContractContext::devnet(RootConfig::devnet_default().params)
+                .expect("the devnet placeholder codes are constant and build"),
         }
     }
 
@@ -90,10 +167,14 @@ impl ProxySettings {
 
     /// Settings from the proxy config file and the fake-TON root config
     /// (`--disable-ton`). The root's `version` is the active config version;
-    /// hash checking is on when `check_worker_hashes || !is_test`.
-    pub fn from_configs(cfg: &ProxyConfig, root: &LocalRootConfig) -> Self {
+    /// hash checking is on when `check_worker_hashes || !is_test`. Fails when the root
+    /// config's contract codes or prices cannot form a contract context.
+    pub fn from_configs(cfg: &ProxyConfig, root: &LocalRootConfig) -> Result<Self, String> {
         let signing = ed25519_dalek::SigningKey::from_bytes(&cfg.machine_specific_private_key.0);
-        ProxySettings {
+        let contracts = root
+            .contract_context(&cfg.root_contract_address)
+            .map_err(|e| format!("root config: {e}"))?;
+        Ok(ProxySettings {
             is_test: cfg.is_test,
             owner_address: cfg.owner_address.clone(),
             check_worker_hashes: cfg.check_worker_hashes || !cfg.is_test,
@@ -102,9 +183,10 @@ impl ProxySettings {
             root_address: cfg.root_contract_address.clone(),
             http_access_hash: cfg.http_access_hash.clone(),
             db_path: (!cfg.db_path.is_empty()).then(|| cfg.db_path.clone().into()),
+            contracts,
             ..ProxySettings::fake_ton(signing.verifying_key().to_bytes(), root.version)
         }
-        .with_signing_key(signing)
+        .with_signing_key(signing))
     }
 
     /// Whether a worker with this image hash and full model string may serve

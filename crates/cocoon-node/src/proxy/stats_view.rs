@@ -6,8 +6,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::ledger::ContractStatus;
 use serde_json::{json, Value};
 
+use super::money::MoneyView;
 use super::registry::lock;
 use super::{ProxyShared, Side};
 use crate::common::stats::{Metric, StatsSource};
@@ -58,22 +61,15 @@ impl StatsSource for ProxyStats {
                 })
             })
             .collect();
-        let workers: Vec<Value> = acc
-            .workers
-            .iter()
-            .map(|(owner, e)| json!({"owner_address": owner, "earned_tokens": e.tokens.total, "requests": e.requests}))
-            .collect();
-        let clients: Vec<Value> = acc
-            .clients
-            .iter()
-            .map(|(owner, e)| {
-                json!({"owner_address": owner, "used_tokens": e.tokens.total, "requests": e.requests,
-                       "running_queries": e.running})
-            })
-            .collect();
+        let all = acc.all;
+        drop(acc);
+        let money = s.money.as_ref().map(|m| m.view());
+        let (workers, clients) = party_lists(s, money.as_ref());
+        let wallet_balance = money.as_ref().and_then(|m| m.wallet_balance).map(nano);
         json!({
             "status": {
                 "enabled": true,
+                "wallet_balance": wallet_balance,
                 "public_key": hex::encode(s.settings.public_key),
                 "config_version": s.settings.config_version,
                 "git_commit": env!("CARGO_PKG_VERSION"),
@@ -89,12 +85,19 @@ impl StatsSource for ProxyStats {
                 "bytes_received": n(&c.bytes_received),
                 "bytes_sent": n(&c.bytes_sent),
                 "time": n(&c.time_us) as f64 / 1e6,
-                "total_adjusted_tokens_used": acc.all.total,
-                "prompt_adjusted_tokens_used": acc.all.prompt,
-                "cached_adjusted_tokens_used": acc.all.cached,
-                "completion_adjusted_tokens_used": acc.all.completion,
-                "reasoning_adjusted_tokens_used": acc.all.reasoning,
+                "total_adjusted_tokens_used": all.total,
+                "prompt_adjusted_tokens_used": all.prompt,
+                "cached_adjusted_tokens_used": all.cached,
+                "completion_adjusted_tokens_used": all.completion,
+                "reasoning_adjusted_tokens_used": all.reasoning,
+                "refused_balance": n(&c.refused_balance),
+                "unbilled_tokens": n(&c.unbilled_tokens),
             },
+            "wallet": {
+                "address": s.settings.owner_address,
+                "balance": wallet_balance,
+            },
+            "smartcontract": smartcontract_json(s, money.as_ref()),
             "localconfig": {
                 "root_address": s.settings.root_address,
                 "owner_address": s.settings.owner_address,
@@ -206,7 +209,98 @@ impl StatsSource for ProxyStats {
     }
 }
 
-/// Per-owner payment counters (devnet: committed on chain at every flush).
+/// nanoTON as a JSON number (saturating at `u64::MAX`).
+fn nano(n: NanoTon) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// `smartcontract{address, params_version, balance, ready_for_withdraw}` plus the stake,
+/// the worker pool and the save_state seqnos (null fields without a ledger).
+fn smartcontract_json(s: &ProxyShared, money: Option<&MoneyView>) -> Value {
+    let proxy = money.and_then(|m| m.proxy.as_ref());
+    json!({
+        "address": s.settings.proxy_sc_address,
+        "params_version": s.money.as_ref().map(|m| m.params_version()),
+        "status": proxy.map(|p| format!("{:?}", p.status)),
+        "balance": proxy.map(|p| nano(p.stake + p.commission + p.worker_pool)),
+        "stake": proxy.map(|p| nano(p.stake)),
+        "worker_pool": proxy.map(|p| nano(p.worker_pool)),
+        "ready_for_withdraw": proxy.map(|p| nano(p.commission)),
+        "save_state_sent_seqno": money.map(|m| m.sent_seqno),
+        "save_state_confirmed_seqno": money.map(|m| m.confirmed_seqno),
+        "charged": money.map(|m| json!({"count": m.charges.count, "tokens": m.charges.tokens, "nanoton": nano(m.charges.nanoton)})),
+        "paid_to_workers": money.map(|m| json!({"count": m.payouts.count, "tokens": m.payouts.tokens, "nanoton": nano(m.payouts.nanoton)})),
+        "withdrawn": money.map(|m| json!({"count": m.withdrawals.count, "nanoton": nano(m.withdrawals.nanoton)})),
+        "last_error": money.and_then(|m| m.last_error.clone()),
+    })
+}
+
+/// The reference's `workers[]` and `clients[]` (runners.md §9), from the payment counters,
+/// the money loop's chain view and the request stats.
+fn party_lists(s: &ProxyShared, money: Option<&MoneyView>) -> (Vec<Value>, Vec<Value>) {
+    let mut running_by_worker: std::collections::BTreeMap<String, u64> = Default::default();
+    for (_, conns) in s.registry.snapshot() {
+        for conn in conns {
+            *running_by_worker.entry(conn.owner.clone()).or_default() +=
+                u64::from(conn.state().running);
+        }
+    }
+    let acc = lock(&s.accounts);
+    let payments = lock(&s.payments);
+    let prices = s.money.as_ref().map(|m| m.prices());
+    let workers = payments
+        .all_counters(Side::Worker)
+        .into_iter()
+        .map(|(owner, c)| {
+            let paid = money
+                .and_then(|m| m.workers.get(&owner).map(|w| w.tokens))
+                .or_else(|| payments.worker_paid(&owner))
+                .unwrap_or(0);
+            json!({
+                "owner_address": owner,
+                "sc_address": payments.sc_address(Side::Worker, &owner),
+                "earned_tokens": c.tokens_max,
+                "committed_tokens": c.committed_to_blockchain,
+                "paid_tokens": paid,
+                "unpayed_tokens": c.tokens_max.saturating_sub(paid),
+                // A payout is applied by the ledger call itself (devnet); nothing stays in flight.
+                "paying_now": false,
+                "running_queries": running_by_worker.get(&owner).copied().unwrap_or(0),
+                "requests": acc.workers.get(&owner).map_or(0, |e| e.requests),
+            })
+        })
+        .collect();
+    let clients = payments
+        .all_counters(Side::Client)
+        .into_iter()
+        .map(|(owner, c)| {
+            let chain = payments.client_chain(&owner);
+            let charged = chain.map_or(0, |ch| ch.view.sc_tokens_used);
+            let status = chain.and_then(|ch| ch.status);
+            let entry = acc.clients.get(&owner);
+            json!({
+                "owner_address": owner,
+                "sc_address": payments.sc_address(Side::Client, &owner),
+                "used_tokens": c.tokens_max,
+                "committed_tokens": c.committed_to_blockchain,
+                "charged_tokens": charged,
+                "tokens_to_charge": c.committed_to_blockchain.saturating_sub(charged),
+                "available_tokens": prices.and_then(|p| payments.tokens_available(&owner, &p))
+                    .map(|a| i64::try_from(a).unwrap_or(if a < 0 { i64::MIN } else { i64::MAX })),
+                "reserved_tokens": payments.reserved(&owner),
+                "balance": chain.map(|ch| nano(ch.view.balance)),
+                "stake": chain.map(|ch| nano(ch.view.stake)),
+                "running_queries": entry.map_or(0, |e| e.running),
+                "requests": entry.map_or(0, |e| e.requests),
+                "closing": status == Some(ContractStatus::Closing),
+                "closed": status == Some(ContractStatus::Closed),
+            })
+        })
+        .collect();
+    (workers, clients)
+}
+
+/// Per-owner payment counters.
 fn payments_json(s: &ProxyShared) -> Value {
     let payments = lock(&s.payments);
     let list = |side: Side| -> Vec<Value> {
@@ -221,7 +315,7 @@ fn payments_json(s: &ProxyShared) -> Value {
             .collect()
     };
     json!({
-        "network": "devnet",
+        "network": if s.money.is_some() { "devnet-ledger" } else { "devnet" },
         "signs_vouchers": payments.signs_vouchers(),
         "proxy_sc_address": payments.proxy_sc_address(),
         "clients": list(Side::Client),

@@ -1,6 +1,12 @@
 //! The worker's HTTP port: stats (`/stats`, `/jsonstats`, `/metrics`) and the
 //! operator controls of the reference (runners.md §9): `/request/enable`,
-//! `/request/disable`, `/request/change_coefficient?coefficient=<float>`.
+//! `/request/disable`, `/request/change_coefficient?coefficient=<float>`, and with a
+//! ledger `/request/payout?proxy=<proxy contract or address>`.
+//!
+//! `/jsonstats` `proxies[]` has one entry per proxy we know: the live connection (when
+//! connected) and the money fields of the reference (`sc_inited`, `proxy_sc_address`,
+//! `proxy_public_key`, `sc_address`, `earned_tokens_committed_to_blockchain`,
+//! `…_to_proxy_db`, `…_max_known`, `paid`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +32,7 @@ pub async fn serve_worker_http(
         .route("/request/enable", get(enable))
         .route("/request/disable", get(disable))
         .route("/request/change_coefficient", get(change_coefficient))
+        .route("/request/payout", get(payout))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(state);
     crate::http_util::serve_nodelay(listener, app).await
@@ -33,8 +40,15 @@ pub async fn serve_worker_http(
 
 async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
     let s = state.snapshot();
+    let (wallet_balance, wallet) = match &state.money {
+        Some(m) => m.wallet_json(),
+        None => (serde_json::Value::Null, serde_json::Value::Null),
+    };
+    let proxies = proxies_json(&state, &s);
     let body = serde_json::json!({
-        "status": {"enabled": s.enabled, "engine_healthy": s.engine_healthy, "actual_model": s.model},
+        "status": {"enabled": s.enabled, "engine_healthy": s.engine_healthy, "actual_model": s.model,
+                   "wallet_balance": wallet_balance},
+        "wallet": wallet,
         "stats": {
             "queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
             "requests_cancelled": s.cancelled, "active_requests": s.active_requests,
@@ -52,7 +66,7 @@ async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
             "coefficient": s.coefficient,
             "forward_requests_to": state.engine_base,
         },
-        "proxies": s.proxies,
+        "proxies": proxies,
         "payments": state.payments.to_json(),
     });
     (
@@ -60,6 +74,71 @@ async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// `proxies[]`: every proxy we know, live connection fields (if connected) and money fields.
+fn proxies_json(state: &WorkerState, s: &super::WorkerStatsSnapshot) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut out: Vec<Value> = Vec::new();
+    let views = state.payments.views();
+    for (address, view) in &views {
+        let mut entry = json!({
+            "address": address,
+            "connected": s.proxies.iter().any(|p| &p.address == address),
+            "proxy_sc_address": view.proxy_sc_address,
+            "proxy_public_key": hex::encode(view.proxy_public_key),
+            "sc_inited": false,
+            "sc_address": view.our_sc.as_ref().map(|a| a.to_hex()),
+            "earned_tokens_committed_to_blockchain": view.voucher_tokens(),
+            "earned_tokens_committed_to_proxy_db": view.db_tokens,
+            "earned_tokens_max_known": view.max_tokens,
+            "paid": 0,
+        });
+        let chain = state.money.as_ref().and_then(|m| m.contract_json(address));
+        if let (Some(Value::Object(chain)), Some(obj)) = (chain, entry.as_object_mut()) {
+            obj.extend(chain);
+        }
+        if let (Some(link), Some(obj)) = (
+            s.proxies.iter().find(|p| &p.address == address),
+            entry.as_object_mut(),
+        ) {
+            obj.insert("proto_version".into(), json!(link.proto_version));
+            obj.insert("running_requests".into(), json!(link.running_requests));
+        }
+        out.push(entry);
+    }
+    // Connections whose handshake has not reached the payments step yet.
+    for link in &s.proxies {
+        if !views.iter().any(|(a, _)| a == &link.address) {
+            out.push(json!({"address": link.address, "connected": true,
+                "proto_version": link.proto_version, "running_requests": link.running_requests}));
+        }
+    }
+    Value::Array(out)
+}
+
+async fn payout(
+    State(state): State<Arc<WorkerState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let Some(money) = state.money.clone() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "no ledger: this worker runs without payments (start it with --devnet-ledger)\n".into(),
+        );
+    };
+    let Some(proxy) = q.get("proxy").cloned() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "missing 'proxy' (a proxy contract address or proxy address)\n".into(),
+        );
+    };
+    let st = state.clone();
+    match tokio::task::spawn_blocking(move || money.payout_now(&proxy, &st.payments)).await {
+        Ok(Ok(msg)) => (StatusCode::OK, format!("{msg}\n")),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
 }
 
 async fn html_stats(State(state): State<Arc<WorkerState>>) -> Response {

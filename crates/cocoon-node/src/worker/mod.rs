@@ -4,7 +4,8 @@
 //! Layout: [`proxy_conn`] (dial, handshake runners.md §3.3, the per-proxy
 //! message loop, reconnect), [`request`] (one `proxy.runQueryEx`: validation,
 //! the engine call, part-by-part streaming, metering), [`health`] (the
-//! engine's `GET /v1/models` loop), [`http`] (stats and control endpoints).
+//! engine's `GET /v1/models` loop), [`http`] (stats and control endpoints),
+//! [`payout`] (with a ledger: our worker contracts and the payout loop).
 //!
 //! Deviations from the reference, on purpose: SSE answers are metered and
 //! streamed as they arrive (§13.3), hop-by-hop headers are filtered
@@ -17,12 +18,13 @@
 
 pub mod health;
 pub mod http;
+pub mod payout;
 pub mod proxy_conn;
 pub mod request;
 mod settings;
 mod state;
 
-pub use settings::WorkerSettings;
+pub use settings::{PayoutPolicy, WorkerSettings};
 pub use state::{WorkerState, WorkerStatsSnapshot};
 
 use std::sync::Arc;
@@ -69,6 +71,9 @@ pub async fn run_worker(
     // Know the engine's health before the first handshake announces it.
     health::check_once(&state).await;
     tokio::spawn(health::run_health_loop(state.clone()));
+    if state.money.is_some() {
+        tokio::spawn(payout::run_payout_loop(state.clone()));
+    }
 
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = http_listener {

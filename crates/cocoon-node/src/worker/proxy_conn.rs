@@ -120,9 +120,7 @@ async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Res
         return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
     }
 
-    state
-        .payments
-        .connected(address, VoucherKind::WorkerPayout, &s.owner_address, p);
+    connect_money(state, address, p).await;
     // Our view of this proxy's counters is not persisted: we compare from zero.
     let compare = functions::worker::CompareBalanceWithProxy {
         tokens_committed_to_blockchain: 0,
@@ -158,6 +156,56 @@ async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Res
         .await
         .map_err(|e| format!("worker.proxyHandshakeComplete: {e}"))?;
     Ok(proto)
+}
+
+/// Starts this proxy's payments entry; with a ledger, our worker contract there is
+/// deployed at this first contact (runners.md §6.6) and vouchers are checked against the
+/// address in the ledger's contract context. A ledger failure never stops the handshake.
+async fn connect_money(state: &WorkerState, address: &str, params: &types::proxy::Params) {
+    let owner = &state.settings.owner_address;
+    let Some(money) = state.money.clone() else {
+        state.payments.connected_in(
+            address,
+            VoucherKind::WorkerPayout,
+            owner,
+            params,
+            &state.settings.contracts,
+        );
+        return;
+    };
+    let (addr, p) = (address.to_owned(), params.clone());
+    let root = tokio::task::spawn_blocking(move || {
+        money.prepare(&addr, &p);
+        money.contract_context()
+    })
+    .await;
+    match root {
+        Ok(Ok(root)) => {
+            state
+                .payments
+                .connected_in(address, VoucherKind::WorkerPayout, owner, params, &root)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "ledger contract context unreadable; vouchers checked under the root config file's");
+            state.payments.connected_in(
+                address,
+                VoucherKind::WorkerPayout,
+                owner,
+                params,
+                &state.settings.contracts,
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "worker money task failed");
+            state.payments.connected_in(
+                address,
+                VoucherKind::WorkerPayout,
+                owner,
+                params,
+                &state.settings.contracts,
+            );
+        }
+    }
 }
 
 /// The requests running on one proxy connection, by proxy request id, so a
@@ -312,3 +360,7 @@ async fn handle_packet(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "proxy_conn_tests.rs"]
+mod tests;

@@ -1,11 +1,53 @@
 //! What a worker needs from its config files, in one checked struct.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::ledger::{ContractContext, Ledger};
+
 use crate::config::{LocalRootConfig, WorkerConfig};
 use crate::metering::PriceMultipliers;
 
+/// When the worker submits its best voucher to its worker contract (runners.md §6.6).
+///
+/// Thresholds are in nanoTON and compared with nanoTON: `(committed_to_blockchain − paid)
+/// × worker_fee_per_token` (the reference compares a token count with nanoTON constants,
+/// runners.md §13.15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutPolicy {
+    /// The payout loop runs every `interval` plus a random part of it.
+    pub interval: Duration,
+    /// Pay out when at least this much is owed.
+    pub threshold_nanoton: NanoTon,
+    /// Pay out when the worker is idle and at least this much is owed.
+    pub idle_threshold_nanoton: NanoTon,
+}
+
+impl PayoutPolicy {
+    /// The reference's values: every 10–20 s, 10 TON, or 0.2 TON when idle.
+    pub fn reference() -> Self {
+        PayoutPolicy {
+            interval: Duration::from_secs(10),
+            threshold_nanoton: 10 * ONE_TON,
+            idle_threshold_nanoton: ONE_TON / 5,
+        }
+    }
+
+    /// **Devnet** defaults, small so that a local run shows payouts at once: every 1–2 s,
+    /// 1000 nanoTON, or any amount when idle.
+    pub fn devnet() -> Self {
+        PayoutPolicy {
+            interval: Duration::from_secs(1),
+            threshold_nanoton: 1000,
+            idle_threshold_nanoton: 1,
+        }
+    }
+}
+
 /// The worker's settings, derived from `workerRunner.config` and the root
 /// config (runners.md §10, delta §5.3).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerSettings {
     /// Our owner address, sent in `worker.params`.
     pub owner_address: String,
@@ -25,6 +67,32 @@ pub struct WorkerSettings {
     pub is_test: bool,
     /// Token price multipliers (10000 = 1.0×; fixed in fake-TON mode).
     pub multipliers: PriceMultipliers,
+    /// The ledger our worker contracts live on; `None`: no money moves (fake-TON
+    /// behaviour). Devnet simplification: our wallet is `owner_address` itself.
+    pub ledger: Option<Arc<dyn Ledger>>,
+    /// When payouts are submitted (with a ledger).
+    pub payout: PayoutPolicy,
+    /// Where our contract addresses are derived without a ledger: the fake-TON root
+    /// config's codes and params (with a ledger, the ledger's context is used).
+    pub contracts: ContractContext,
+}
+
+impl std::fmt::Debug for WorkerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerSettings")
+            .field("owner_address", &self.owner_address)
+            .field("model_name", &self.model_name)
+            .field("coefficient", &self.coefficient)
+            .field("max_active_requests", &self.max_active_requests)
+            .field("forward_requests_to", &self.forward_requests_to)
+            .field("proxy_addresses", &self.proxy_addresses)
+            .field("proxy_connections", &self.proxy_connections)
+            .field("is_test", &self.is_test)
+            .field("multipliers", &self.multipliers)
+            .field("ledger", &self.ledger.is_some())
+            .field("payout", &self.payout)
+            .finish()
+    }
 }
 
 impl WorkerSettings {
@@ -52,7 +120,18 @@ impl WorkerSettings {
             proxy_connections: cfg.proxy_connections.max(1) as usize,
             is_test: cfg.is_test,
             multipliers: PriceMultipliers::default(),
+            ledger: None,
+            payout: PayoutPolicy::devnet(),
+            contracts: root
+                .contract_context(&cfg.root_contract_address)
+                .map_err(|e| format!("root config: {e}"))?,
         })
+    }
+
+    /// The same settings, settling on `ledger`.
+    pub fn with_ledger(mut self, ledger: Option<Arc<dyn Ledger>>) -> Self {
+        self.ledger = ledger;
+        self
     }
 
     /// The model's routing name: the part before the first `@`.

@@ -36,6 +36,8 @@ pub struct WorkerState {
     pub(crate) counters: Counters,
     /// Vouchers received from each proxy (verified, highest kept).
     pub payments: crate::common::vouchers::PaymentsBook,
+    /// Our worker contracts on the ledger (`None` without a ledger: no money moves).
+    pub money: Option<std::sync::Arc<super::payout::WorkerMoney>>,
 }
 
 /// Monotone counters shown on `/jsonstats` and `/metrics`.
@@ -104,7 +106,16 @@ impl WorkerState {
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("cannot build the engine HTTP client: {e}"))?;
+        let money = match &settings.ledger {
+            Some(ledger) => Some(std::sync::Arc::new(super::payout::WorkerMoney::new(
+                ledger.clone(),
+                &settings.owner_address,
+                settings.payout.clone(),
+            )?)),
+            None => None,
+        };
         Ok(WorkerState {
+            money,
             coefficient: AtomicI32::new(settings.coefficient),
             settings,
             engine_base,
@@ -211,6 +222,14 @@ impl WorkerState {
         let id = self.next_link_id.fetch_add(1, Ordering::Relaxed);
         self.lock_links().insert(id, link);
         id
+    }
+
+    /// `(proxy address, session)` of every ready connection.
+    pub(crate) fn link_sessions(&self) -> Vec<(String, Session)> {
+        self.lock_links()
+            .values()
+            .map(|l| (l.address.clone(), l.session.clone()))
+            .collect()
     }
 
     pub(crate) fn remove_link(&self, id: u64) {

@@ -361,14 +361,26 @@ pub struct Outcome {
 }
 
 impl FakeClient {
-    /// Sends `client.runQueryEx`; returns its request id.
+    /// Sends `client.runQueryEx` (`max_tokens` 1000); returns its request id.
     pub async fn send_request(&self, model: &str, max_coefficient: i32, timeout: f64) -> [u8; 32] {
+        self.send_request_with(model, max_coefficient, 1000, timeout)
+            .await
+    }
+
+    /// Sends `client.runQueryEx` with `max_tokens`; returns its request id.
+    pub async fn send_request_with(
+        &self,
+        model: &str,
+        max_coefficient: i32,
+        max_tokens: i32,
+        timeout: f64,
+    ) -> [u8; 32] {
         let request_id: [u8; 32] = rand::random();
         let run = functions::client::RunQueryEx {
             model_name: model.into(),
             query: http_request(),
             max_coefficient,
-            max_tokens: 1000,
+            max_tokens,
             timeout,
             request_id,
             min_config_version: CONFIG_VERSION,
@@ -452,4 +464,116 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     let (head, body) = text.split_once("\r\n\r\n").expect("header end");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     body.to_owned()
+}
+
+/// A worker that answers each request with one final answer of `tokens` tokens and
+/// reports every `proxy.workerRequestPayment` it receives.
+pub async fn paying_worker(
+    proxy: &ProxyHandle,
+    tokens: i64,
+) -> (
+    Session,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<types::proxy::WorkerRequestPayment>,
+) {
+    scripted_worker(proxy, tokens, false, OWNER).await
+}
+
+/// [`paying_worker`] owned by `owner`, or with `fail` one that answers each request with
+/// an error (`proxy.queryAnswerErrorEx`, code 602) whose final info reports `tokens` tokens.
+pub async fn scripted_worker(
+    proxy: &ProxyHandle,
+    tokens: i64,
+    fail: bool,
+    owner: &str,
+) -> (
+    Session,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<types::proxy::WorkerRequestPayment>,
+) {
+    let (session, mut inbound) = dial(proxy.workers_addr.expect("workers port")).await;
+    let enums::worker::ConnectedToProxy::ConnectedToProxy(connected) = session
+        .call(
+            &functions::worker::ConnectToProxy {
+                params: types::worker::Params {
+                    worker_owner_address: owner.into(),
+                    ..worker_params(MODEL, 1000, 4)
+                },
+            },
+            WAIT,
+        )
+        .await
+        .expect("connect");
+    let compare = functions::worker::CompareBalanceWithProxy {
+        tokens_committed_to_blockchain: 0,
+        tokens_committed_to_db: 0,
+        max_tokens: 0,
+    };
+    session.call(&compare, WAIT).await.expect("compare");
+    session
+        .call(
+            &functions::worker::ProxyHandshakeComplete { is_disabled: false },
+            WAIT,
+        )
+        .await
+        .expect("complete");
+    wait_until("worker registered", || ready_workers(proxy, MODEL) > 0).await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let s = session.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = inbound.next().await {
+            let InboundMessage::Packet(data) = msg else {
+                continue;
+            };
+            if let Ok(p) = from_bytes::<types::proxy::WorkerRequestPayment>(&data) {
+                let _ = tx.send(p);
+                continue;
+            }
+            let Ok(run) = from_bytes::<functions::proxy::RunQueryEx>(&data) else {
+                continue;
+            };
+            let tokens_used = types::TokensUsed {
+                prompt_tokens_used: 0,
+                cached_tokens_used: 0,
+                completion_tokens_used: tokens,
+                reasoning_tokens_used: 0,
+                total_tokens_used: tokens,
+            };
+            if fail {
+                let error = types::proxy::QueryAnswerErrorEx {
+                    request_id: run.request_id,
+                    error_code: 602,
+                    error: "scripted failure".into(),
+                    flags: 1,
+                    final_info: Some(final_info_of(tokens_used)),
+                };
+                let _ = s.send(to_bytes(&error)).await;
+                continue;
+            }
+            let answer = types::proxy::QueryAnswerEx {
+                request_id: run.request_id,
+                answer: to_bytes(&types::http::Response {
+                    http_version: "HTTP/1.1".into(),
+                    status_code: 200,
+                    reason: String::new(),
+                    headers: Vec::new(),
+                    payload: b"{}".to_vec(),
+                }),
+                flags: 1,
+                final_info: Some(final_info_of(tokens_used)),
+            };
+            let _ = s.send(to_bytes(&answer)).await;
+        }
+    });
+    (session, connected.worker_sc_address, rx)
+}
+
+fn final_info_of(tokens_used: types::TokensUsed) -> types::proxy::QueryFinalInfo {
+    types::proxy::QueryFinalInfo {
+        flags: 0,
+        tokens_used,
+        worker_debug: None,
+        worker_start_time: None,
+        worker_end_time: None,
+    }
 }

@@ -23,17 +23,19 @@ use std::time::{Duration, Instant};
 
 use cocoon_net::Session;
 use cocoon_wire::schema::{functions, types};
-use cocoon_wire::tl::{from_bytes, to_bytes};
+use cocoon_wire::tl::from_bytes;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 mod build;
+mod notice;
 mod route;
 
 use route::RouteGuard;
 
 use super::messages::{ClientRequest, WorkerEvent};
-use super::registry::{model_base_name, Slot, WorkerConn};
+use super::registry::{model_base_name, Slot};
+use super::reservation::{reservation_tokens, Reservation};
 use super::{ProxyCounters, ProxyShared};
 use crate::common::proto::{self, code, now_unix, VERSION_KEYS};
 
@@ -85,6 +87,9 @@ enum Outcome {
 struct Progress {
     answered: bool,
     answer_at: Option<f64>,
+    /// Tokens billed for attempts that failed at the worker (their notices went out);
+    /// `Some` once one did, so the client gets its notice after its error.
+    billed_failed: Option<u64>,
 }
 
 struct Relay {
@@ -168,10 +173,17 @@ impl Relay {
             Ok(t) => t,
             Err((code, message)) => return self.reject(code, &message).await,
         };
+        let reservation = match self.reserve().await {
+            Ok(r) => r,
+            Err((code, message)) => return self.reject(code, &message).await,
+        };
         let deadline = tokio::time::Instant::now() + timeout;
         let mut progress = Progress::default();
-        let outcome =
-            tokio::time::timeout_at(deadline, self.attempts(&mut progress, deadline)).await;
+        let outcome = tokio::time::timeout_at(
+            deadline,
+            self.attempts(&mut progress, deadline, reservation.as_ref()),
+        )
+        .await;
         let c = &self.shared.counters;
         match outcome {
             Ok(Outcome::Success) => ProxyCounters::add(&c.success, 1),
@@ -184,6 +196,25 @@ impl Relay {
                     .await;
             }
         }
+        if let (Some(billed), Ok(Outcome::Failed | Outcome::TimedOut) | Err(_)) =
+            (progress.billed_failed, &outcome)
+        {
+            self.notify_client(billed).await;
+        }
+    }
+
+    /// The request's reservation against its client contract (with a ledger).
+    async fn reserve(&self) -> Result<Option<Reservation>, (i32, String)> {
+        let r = &self.req;
+        let tokens = reservation_tokens(r.max_tokens, r.query.len(), r.max_coefficient)
+            .map_err(|e| (code::PROTOVIOLATION, e))?;
+        self.shared
+            .reserve(&self.client.owner, tokens)
+            .await
+            .map_err(|e| {
+                ProxyCounters::add(&self.shared.counters.refused_balance, 1);
+                (code::ERROR, e.to_string())
+            })
     }
 
     async fn reject(&self, code: i32, message: &str) {
@@ -194,7 +225,12 @@ impl Relay {
 
     /// Runs up to two attempts. Sends the client every error itself except
     /// the proxy timeout (handled by the caller).
-    async fn attempts(&self, progress: &mut Progress, deadline: tokio::time::Instant) -> Outcome {
+    async fn attempts(
+        &self,
+        progress: &mut Progress,
+        deadline: tokio::time::Instant,
+        reservation: Option<&Reservation>,
+    ) -> Outcome {
         let model = model_base_name(&self.req.model_name).to_owned();
         let min_version = if self.req.is_encrypted() {
             VERSION_KEYS
@@ -240,7 +276,11 @@ impl Relay {
             slot.conn.record_outcome(ok, attempt_start.elapsed());
             match end {
                 AttemptEnd::Completed(tokens) => {
-                    self.finish(&slot.conn, proxy_request_id, &tokens).await;
+                    info!(request = %self.rid(), worker_conn = slot.conn.id,
+                        tokens = tokens.total_tokens_used,
+                        elapsed_ms = self.start.elapsed().as_millis() as u64, "request completed");
+                    self.settle_and_notify(&slot.conn, proxy_request_id, &tokens, reservation)
+                        .await;
                     return Outcome::Success;
                 }
                 AttemptEnd::ClientGone => {
@@ -258,6 +298,10 @@ impl Relay {
                     info,
                 } => {
                     warn!(request = %self.rid(), code, %message, "request failed after its answer started");
+                    let billed = self
+                        .settle_failed(&slot.conn, proxy_request_id, info.as_ref(), reservation)
+                        .await;
+                    progress.billed_failed = Some(progress.billed_failed.unwrap_or(0) + billed);
                     self.send_error(code, &message, info.as_ref(), true).await;
                     return Outcome::Failed;
                 }
@@ -269,6 +313,10 @@ impl Relay {
                 } => {
                     warn!(request = %self.rid(), worker_conn = slot.conn.id, code, %message, retryable,
                         "worker failed before answering");
+                    let billed = self
+                        .settle_failed(&slot.conn, proxy_request_id, info.as_ref(), reservation)
+                        .await;
+                    progress.billed_failed = Some(progress.billed_failed.unwrap_or(0) + billed);
                     if !retryable {
                         self.send_error(code, &message, info.as_ref(), false).await;
                         return Outcome::Failed;
@@ -437,36 +485,6 @@ impl Relay {
         completed.then(|| {
             AttemptEnd::Completed(final_info.map_or_else(proto::zero_tokens, |i| i.tokens_used))
         })
-    }
-
-    /// Settles the tokens and sends both sides their payment notices with vouchers
-    /// (runners.md §6.3).
-    async fn finish(
-        &self,
-        conn: &WorkerConn,
-        proxy_request_id: [u8; 32],
-        tokens: &types::TokensUsed,
-    ) {
-        let (client_pay, worker_pay) = self.shared.settle(&self.client.owner, &conn.owner, tokens);
-        info!(request = %self.rid(), worker_conn = conn.id, tokens = tokens.total_tokens_used,
-            elapsed_ms = self.start.elapsed().as_millis() as u64, "request completed");
-        let to_worker = types::proxy::WorkerRequestPayment {
-            request_id: proxy_request_id,
-            signed_payment: worker_pay.signed_payment,
-            db_tokens: worker_pay.db_tokens,
-            max_tokens: worker_pay.max_tokens,
-            request_tokens: tokens.total_tokens_used,
-            request_client_owner: self.client.owner.clone(),
-        };
-        let _ = conn.session.send(to_bytes(&to_worker)).await;
-        let to_client = types::proxy::ClientRequestPayment {
-            request_id: self.req.request_id,
-            signed_payment: client_pay.signed_payment,
-            db_tokens: client_pay.db_tokens,
-            max_tokens: client_pay.max_tokens,
-            request_tokens: tokens.total_tokens_used,
-        };
-        let _ = self.client.session.send(to_bytes(&to_client)).await;
     }
 }
 

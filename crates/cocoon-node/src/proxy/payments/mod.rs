@@ -1,4 +1,4 @@
-//! The proxy's payment accounting (runners.md §6.1–§6.3), first slice, **devnet**.
+//! The proxy's payment accounting (runners.md §6.1–§6.3).
 //!
 //! Per client owner and per worker owner the proxy keeps the three monotone counters of
 //! [`cocoon_ledger::accounting::CommitCounters`]; each finished request adds its adjusted
@@ -7,31 +7,38 @@
 //! derived from the devnet placeholder codes ([`cocoon_ledger::address`]), and — as in the
 //! reference — they only ever cover `tokens_committed_to_blockchain`.
 //!
-//! Devnet simplification: there is no chain to watch, so every DB flush is treated as
-//! immediately committed on chain (`commit_to_db(n)` is followed at once by
-//! `confirm_on_chain(n)`), and the proxy flushes after every settled request.
+//! Two commit modes:
+//! * **Without a ledger** (fake TON, runners.md §6.10): every settled request is flushed at
+//!   once and each flush counts as committed on chain immediately.
+//! * **With a ledger** ([`ProxyPayments::require_chain_confirmation`]): settling only raises
+//!   `tokens_max`; [`ProxyPayments::flush`] (called on a timer) records a DB seqno, and
+//!   `committed_to_blockchain` moves only through [`ProxyPayments::confirm_on_chain`], which
+//!   the money loop calls after it has read its own `save_state` back from the ledger
+//!   (see [`super::money`]).
 //!
 //! With books ([`ProxyPayments::attach_books`]) each flush is one durable, sealed commit in
-//! [`super::books`]; the counters are restored from them at start.
+//! [`super::books`]; the counters and the last chain view of every client (balance, stake —
+//! the stored one, not a default, §13.12 — and tokens charged) are restored from them.
 //!
-//! Not done yet: balance reservations against the client contract's chain view (the
-//! fake-TON root has no balances).
+//! [`reserve`] holds the per-client reservations against the client contract's chain view.
+
+mod contracts;
+pub mod reserve;
 
 use std::collections::BTreeMap;
 
 use cocoon_ledger::accounting::CommitCounters;
-use cocoon_ledger::address::{
-    derive_contract_address, devnet_placeholder_codes, parse_address, ContractSpec,
-};
-use cocoon_ledger::ledger::devnet::devnet_root_address;
-use cocoon_ledger::root_config::{ContractCodes, RootConfig, RootParams};
-use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms};
+use cocoon_ledger::ledger::ContractContext;
+use cocoon_ledger::root_config::RootConfig;
+use cocoon_ledger::voucher::VoucherKind;
 use cocoon_wire::schema::{enums, types};
 use ed25519_dalek::SigningKey;
 use tonlib_core::TonAddress;
 use tracing::warn;
 
-use super::books::{ProxyBooks, Row};
+use super::books::{ProxyBooks, Row, StoredParty};
+use contracts::Contracts;
+pub use reserve::{ClientChain, ReserveError};
 
 /// What the proxy tells a client or worker about its account (the `signed_payment`,
 /// `db_tokens`, `max_tokens` triple of every payment message).
@@ -59,23 +66,18 @@ pub struct CounterView {
     pub committed_to_blockchain: u64,
 }
 
-/// The contract context vouchers are addressed in (devnet placeholder codes and params).
-#[derive(Debug)]
-struct Contracts {
-    key: SigningKey,
-    codes: ContractCodes,
-    params: RootParams,
-    proxy_sc: TonAddress,
-    /// The proxy's wallet, written as the (unsigned) `excess_to` of every voucher.
-    excess_to: TonAddress,
-}
-
 /// One client or worker owner.
 #[derive(Debug, Default)]
 struct Party {
     counters: CommitCounters,
     /// The voucher signed for the current `committed_to_blockchain` (tokens, BoC).
     voucher: Option<(u64, Vec<u8>)>,
+    /// Clients: tokens reserved by running requests.
+    reserved: u64,
+    /// Clients: the last chain view of the client contract.
+    client_chain: Option<ClientChain>,
+    /// Workers: tokens already paid out on chain (the worker contract's counter).
+    worker_paid: Option<u64>,
 }
 
 /// Counters and vouchers of one proxy.
@@ -84,10 +86,12 @@ pub struct ProxyPayments {
     contracts: Option<Contracts>,
     clients: BTreeMap<String, Party>,
     workers: BTreeMap<String, Party>,
-    /// Last DB flush seqno (devnet: also the last seqno "seen on chain").
+    /// Last DB flush seqno.
     seqno: u64,
     /// Durable books; `None` = counters in memory only.
     books: Option<ProxyBooks>,
+    /// A ledger confirms commits (see the module doc); `false` = fake-TON behaviour.
+    chain_confirmed: bool,
 }
 
 /// Which side of a request a party is on.
@@ -101,39 +105,89 @@ pub enum Side {
 
 impl ProxyPayments {
     /// Payments of a proxy owned by `owner_address` under root `root_address` (empty or
-    /// unparsable: the devnet root). Without a signing key or with an unparsable owner the
-    /// counters are still kept but every voucher is `signedPaymentEmpty` and every contract
-    /// address empty.
+    /// unparsable: the devnet root), in the **devnet** default contract context (tests and
+    /// tools). Without a signing key or with an unparsable owner the counters are still kept
+    /// but every voucher is `signedPaymentEmpty` and every contract address empty.
     pub fn new(key: Option<SigningKey>, owner_address: &str, root_address: &str) -> Self {
-        let contracts =
-            key.and_then(
-                |key| match Contracts::new(key, owner_address, root_address) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        warn!(error = %e, "payments: vouchers disabled");
-                        None
-                    }
-                },
-            );
+        let ctx = ContractContext::devnet(RootConfig::devnet_default().params).map(|mut ctx| {
+            if let Ok(root) = cocoon_ledger::address::parse_address(root_address) {
+                ctx.root = root.address;
+            }
+            ctx
+        });
+        match ctx {
+            Ok(ctx) => Self::with_context(key, owner_address, ctx),
+            Err(e) => {
+                warn!(error = %e, "payments: vouchers disabled");
+                Self::from_contracts(None)
+            }
+        }
+    }
+
+    /// [`ProxyPayments::new`] in the contract context `ctx` (a ledger's, so the addresses
+    /// equal the ledger's, or the fake-TON root config's, as reference peers derive them).
+    pub fn with_context(
+        key: Option<SigningKey>,
+        owner_address: &str,
+        ctx: ContractContext,
+    ) -> Self {
+        let contracts = key.and_then(|key| match Contracts::new(key, owner_address, ctx) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warn!(error = %e, "payments: vouchers disabled");
+                None
+            }
+        });
+        Self::from_contracts(contracts)
+    }
+
+    fn from_contracts(contracts: Option<Contracts>) -> Self {
         ProxyPayments {
             contracts,
             clients: BTreeMap::new(),
             workers: BTreeMap::new(),
             seqno: 0,
             books: None,
+            chain_confirmed: false,
         }
     }
 
-    /// Persists the counters in `books` from now on, restoring the stored ones (they count
-    /// as committed to the DB and, on the devnet, on chain at the books' seqno).
+    /// From now on a commit counts as on chain only through [`Self::confirm_on_chain`],
+    /// and settling no longer flushes. Call before [`Self::attach_books`], so restored
+    /// counters wait for the first confirmation too.
+    pub fn require_chain_confirmation(&mut self) {
+        self.chain_confirmed = true;
+    }
+
+    /// Whether commits wait for a ledger confirmation.
+    pub fn awaits_chain(&self) -> bool {
+        self.chain_confirmed
+    }
+
+    /// Persists the counters in `books` from now on, restoring the stored ones: they count
+    /// as committed to the DB at the books' seqno and — without a ledger, as in the
+    /// reference — on chain too; with a ledger they wait for the next confirmed seqno.
     pub fn attach_books(&mut self, books: ProxyBooks) {
         let seqno = books.seqno();
         let (clients, workers) = books.stored();
-        for (owner, tokens) in clients {
-            self.clients.insert(owner, Party::restored(tokens, seqno));
+        let restore = |stored: StoredParty| -> Party {
+            let mut counters = CommitCounters::default();
+            counters.add(stored.tokens);
+            if counters.commit_to_db(seqno).is_ok() && !self.chain_confirmed {
+                counters.confirm_on_chain(seqno);
+            }
+            Party {
+                counters,
+                client_chain: stored.client_chain.map(ClientChain::restored),
+                worker_paid: stored.worker_paid,
+                ..Party::default()
+            }
+        };
+        for stored in clients {
+            self.clients.insert(stored.owner.clone(), restore(stored));
         }
-        for (owner, tokens) in workers {
-            self.workers.insert(owner, Party::restored(tokens, seqno));
+        for stored in workers {
+            self.workers.insert(stored.owner.clone(), restore(stored));
         }
         self.seqno = self.seqno.max(seqno);
         self.books = Some(books);
@@ -152,17 +206,42 @@ impl ProxyPayments {
             .unwrap_or_default()
     }
 
-    /// The contract address of `owner` on `side` (raw `0:hex`), empty when unknown.
-    pub fn sc_address(&self, side: Side, owner: &str) -> String {
+    /// Our proxy contract and wallet (`None` when vouchers are disabled).
+    pub fn proxy_accounts(&self) -> Option<(TonAddress, TonAddress)> {
         self.contracts
             .as_ref()
-            .and_then(|c| c.party_address(side, owner).ok())
+            .map(|c| (c.proxy_sc.clone(), c.wallet.clone()))
+    }
+
+    /// The contract address of `owner` on `side` (raw `0:hex`), empty when unknown.
+    pub fn sc_address(&self, side: Side, owner: &str) -> String {
+        self.contract(side, owner)
             .map(|a| a.to_hex())
             .unwrap_or_default()
     }
 
+    /// The contract of `owner` on `side`, if it can be derived.
+    pub fn contract(&self, side: Side, owner: &str) -> Option<TonAddress> {
+        self.contracts
+            .as_ref()
+            .and_then(|c| c.party_address(side, owner).ok())
+    }
+
+    /// Last DB commit seqno.
+    pub fn seqno(&self) -> u64 {
+        self.seqno
+    }
+
+    /// Without books, lets the next commit seqno start above `seqno` (a restarted proxy
+    /// whose contract already saw that seqno); books carry their own sequence.
+    pub fn skip_seqnos_to(&mut self, seqno: u64) {
+        if self.books.is_none() {
+            self.seqno = self.seqno.max(seqno);
+        }
+    }
+
     /// Settles one finished request: adds `tokens` to the client's and the worker's
-    /// `tokens_max`, then flushes (devnet: committed to DB and on chain at once).
+    /// `tokens_max`; without a ledger it then flushes (committed to DB and "on chain").
     pub fn settle(&mut self, client: &str, worker: &str, tokens: u64) {
         self.clients
             .entry(client.to_owned())
@@ -174,14 +253,26 @@ impl ProxyPayments {
             .or_default()
             .counters
             .add(tokens);
-        self.flush();
+        if !self.chain_confirmed {
+            self.flush();
+        }
     }
 
     /// Records every changed party's `tokens_max` at a new DB seqno (a durable commit when
-    /// books are attached); on the devnet that seqno counts as seen on chain immediately,
-    /// so `committed_to_blockchain` follows. A failed books write leaves the counters
-    /// uncommitted (vouchers stay at the previous commit) and is retried next time.
-    pub fn flush(&mut self) {
+    /// books are attached) and returns that seqno; `None` when nothing changed or the books
+    /// write failed (then the counters stay uncommitted and the next flush retries).
+    /// Without a ledger the seqno also counts as seen on chain at once.
+    pub fn flush(&mut self) -> Option<u64> {
+        self.commit(false)
+    }
+
+    /// [`Self::flush`], but writes a commit even when nothing changed (the start-up commit
+    /// that the first `save_state` of a session names, runners.md §8).
+    pub fn flush_always(&mut self) -> Option<u64> {
+        self.commit(true)
+    }
+
+    fn commit(&mut self, always: bool) -> Option<u64> {
         let changed = |parties: &BTreeMap<String, Party>| -> Vec<String> {
             parties
                 .iter()
@@ -190,8 +281,8 @@ impl ProxyPayments {
                 .collect()
         };
         let (changed_clients, changed_workers) = (changed(&self.clients), changed(&self.workers));
-        if changed_clients.is_empty() && changed_workers.is_empty() {
-            return;
+        if !always && changed_clients.is_empty() && changed_workers.is_empty() {
+            return None;
         }
         let seqno = match self.books.as_mut() {
             None => self.seqno + 1,
@@ -203,17 +294,29 @@ impl ProxyPayments {
                     Ok(seqno) => seqno,
                     Err(e) => {
                         warn!(error = %e, "payments: books flush failed; will retry");
-                        return;
+                        return None;
                     }
                 }
             }
         };
         self.seqno = seqno;
         for party in self.clients.values_mut().chain(self.workers.values_mut()) {
-            if party.counters.commit_to_db(seqno).is_ok() {
+            if party.counters.commit_to_db(seqno).is_ok() && !self.chain_confirmed {
                 party.counters.confirm_on_chain(seqno);
             }
         }
+        Some(seqno)
+    }
+
+    /// The proxy saw its `save_state(seqno)` on chain: every party's value recorded at the
+    /// highest DB seqno ≤ `seqno` becomes `committed_to_blockchain`. Returns how many
+    /// parties' committed counters grew.
+    pub fn confirm_on_chain(&mut self, seqno: u64) -> usize {
+        self.clients
+            .values_mut()
+            .chain(self.workers.values_mut())
+            .filter_map(|p| p.counters.confirm_on_chain(seqno).then_some(()))
+            .count()
     }
 
     /// The counters of `owner` on `side` (zero for an unknown owner).
@@ -289,74 +392,6 @@ impl ProxyPayments {
     }
 }
 
-impl Party {
-    fn restored(tokens: u64, seqno: u64) -> Party {
-        Party {
-            counters: CommitCounters::restored(tokens, seqno),
-            voucher: None,
-        }
-    }
-}
-
-impl Contracts {
-    fn new(key: SigningKey, owner_address: &str, root_address: &str) -> Result<Self, String> {
-        let owner = parse_address(owner_address)
-            .map_err(|e| format!("proxy owner address: {e}"))?
-            .address;
-        let root = parse_address(root_address)
-            .map(|a| a.address)
-            .unwrap_or_else(|_| devnet_root_address());
-        let codes = devnet_placeholder_codes().map_err(|e| e.to_string())?;
-        let params = RootConfig::devnet_default().params;
-        let proxy_sc = derive_contract_address(
-            ContractSpec::Proxy {
-                owner: &owner,
-                root: &root,
-            },
-            &key.verifying_key(),
-            &params,
-            &codes,
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(Contracts {
-            key,
-            codes,
-            params,
-            proxy_sc,
-            excess_to: owner,
-        })
-    }
-
-    /// The client / worker contract of the wallet `owner` at our proxy contract.
-    fn party_address(&self, side: Side, owner: &str) -> Result<TonAddress, String> {
-        let owner = parse_address(owner).map_err(|e| e.to_string())?.address;
-        let spec = match side {
-            Side::Client => ContractSpec::Client {
-                owner: &owner,
-                proxy_sc: &self.proxy_sc,
-            },
-            Side::Worker => ContractSpec::Worker {
-                owner: &owner,
-                proxy_sc: &self.proxy_sc,
-            },
-        };
-        derive_contract_address(spec, &self.key.verifying_key(), &self.params, &self.codes)
-            .map_err(|e| e.to_string())
-    }
-
-    fn sign(&self, side: Side, owner: &str, tokens: u64) -> Result<Vec<u8>, String> {
-        let terms = VoucherTerms {
-            kind: voucher_kind(side),
-            qid: rand::random(),
-            tokens,
-            target: self.party_address(side, owner)?,
-        };
-        voucher::sign(&self.key, terms, &self.excess_to)
-            .map(|v| v.boc)
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// The books rows of the `owners` on `side`.
 fn rows<'a>(
     contracts: Option<&Contracts>,
@@ -373,6 +408,11 @@ fn rows<'a>(
                 .map(|a| a.to_hex())
                 .unwrap_or_default(),
             tokens: parties.get(owner).map_or(0, |p| p.counters.tokens_max()),
+            client_chain: parties
+                .get(owner)
+                .and_then(|p| p.client_chain.as_ref())
+                .map(|c| c.view),
+            worker_paid: parties.get(owner).and_then(|p| p.worker_paid),
         })
         .collect()
 }

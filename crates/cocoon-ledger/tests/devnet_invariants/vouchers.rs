@@ -1,0 +1,139 @@
+//! The voucher steps: proxy-signed client charges and worker payouts, with their exact
+//! token and nanoTON effects.
+
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::ledger::devnet::DevnetSnapshot;
+use cocoon_ledger::ledger::{ContractStatus, Ledger};
+use cocoon_ledger::voucher::VoucherKind;
+use proptest::prelude::*;
+
+use crate::common::{proxy_key, voucher};
+use crate::ops::Pick;
+use crate::world::{wallet_of, worker_owner, Outcome, World};
+
+impl World {
+    /// A client charge voucher for total `tokens` (signed by a stranger key if `forged`).
+    pub fn charge(
+        &mut self,
+        via: usize,
+        before: &DevnetSnapshot,
+        (c, p): (usize, usize),
+        tokens: Pick,
+        forged: bool,
+    ) -> Result<Outcome, TestCaseError> {
+        let l = &self.ledgers[via];
+        let (price, fee) = (self.price(), self.fee());
+        let sc = self.client_sc(c, p);
+        let state = before.clients.get(&sc.to_hex()).cloned();
+        let settled = state.as_ref().map_or(0, |s| s.tokens_used);
+        let total = tokens.resolve(settled);
+        let key = proxy_key(if forged { 0x77 } else { 0x50 + p as u8 });
+        let bytes = voucher(
+            &key,
+            VoucherKind::ClientCharge,
+            total,
+            &sc,
+            u64::from(total as u32),
+        );
+        let ok = match &state {
+            Some(st) => {
+                let proxy = &before.proxies[&st.proxy_sc];
+                !forged
+                    && st.status != ContractStatus::Closed
+                    && proxy.status != ContractStatus::Closed
+                    && total > settled
+                    && NanoTon::from(total - settled) * price <= st.balance + st.stake
+            }
+            None => false,
+        };
+        let r = l.client_charge(&sc, &bytes);
+        if let Ok(settlement) = &r {
+            let st = state.expect("charged client exists");
+            let amount = NanoTon::from(total - settled) * price;
+            prop_assert_eq!(
+                (settlement.tokens, settlement.amount),
+                (total - settled, amount)
+            );
+            let from_balance = amount.min(st.balance);
+            let now_state = l.client_state(&sc).expect("client");
+            prop_assert_eq!(
+                (now_state.balance, now_state.stake, now_state.tokens_used),
+                (
+                    st.balance - from_balance,
+                    st.stake - (amount - from_balance),
+                    total
+                )
+            );
+            *self.books.charged.entry(sc.to_hex()).or_default() += amount;
+            let proxy_was = &before.proxies[&st.proxy_sc];
+            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
+            let t = NanoTon::from(total - settled);
+            prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + t * fee);
+            prop_assert_eq!(
+                proxy_now.commission,
+                proxy_was.commission + t * (price - fee)
+            );
+        }
+        Ok((ok, r.map(|_| ())))
+    }
+
+    /// A worker payout voucher for total `tokens` (signed by a stranger key if `forged`).
+    pub fn payout(
+        &mut self,
+        via: usize,
+        before: &DevnetSnapshot,
+        (w, p): (usize, usize),
+        tokens: Pick,
+        forged: bool,
+    ) -> Result<Outcome, TestCaseError> {
+        let l = &self.ledgers[via];
+        let fee = self.fee();
+        let sc = self.worker_sc(w, p);
+        let state = before.workers.get(&sc.to_hex()).cloned();
+        let settled = state.as_ref().map_or(0, |s| s.tokens);
+        let total = tokens.resolve(settled);
+        let key = proxy_key(if forged { 0x77 } else { 0x50 + p as u8 });
+        let bytes = voucher(
+            &key,
+            VoucherKind::WorkerPayout,
+            total,
+            &sc,
+            u64::from(total as u32) ^ 0x5555,
+        );
+        let ok = match &state {
+            Some(st) => {
+                let proxy = &before.proxies[&st.proxy_sc];
+                !forged
+                    && proxy.status != ContractStatus::Closed
+                    && total > settled
+                    && NanoTon::from(total - settled) * fee <= proxy.worker_pool + proxy.stake
+            }
+            None => false,
+        };
+        let r = l.worker_payout(&sc, &bytes);
+        if let Ok(settlement) = &r {
+            let amount = NanoTon::from(total - settled) * fee;
+            prop_assert_eq!(
+                (settlement.tokens, settlement.amount),
+                (total - settled, amount)
+            );
+            let proxy_was = &before.proxies[&self.proxy_sc(p).to_hex()];
+            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
+            let from_pool = amount.min(proxy_was.worker_pool);
+            prop_assert_eq!(
+                (proxy_now.worker_pool, proxy_now.stake),
+                (
+                    proxy_was.worker_pool - from_pool,
+                    proxy_was.stake - (amount - from_pool)
+                )
+            );
+            let owner = worker_owner(w);
+            prop_assert_eq!(
+                l.wallet_balance(&owner).expect("wallet"),
+                wallet_of(before, &owner) + amount
+            );
+            *self.books.paid.entry(sc.to_hex()).or_default() += amount;
+        }
+        Ok((ok, r.map(|_| ())))
+    }
+}

@@ -1,0 +1,211 @@
+//! Tests of [`super::ClientMoney`] on an in-memory **devnet** ledger with a real proxy
+//! contract and vouchers signed by its key.
+
+use std::sync::Arc;
+
+use cocoon_ledger::accounting::ONE_TON;
+use cocoon_ledger::ledger::{ContractStatus, DevnetLedger, Ledger};
+use cocoon_ledger::root_config::RootConfig;
+use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms};
+use cocoon_wire::schema::{enums, types};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+use tonlib_core::TonAddress;
+
+use super::{ClientMoney, MoneyError};
+use crate::client::ClientMoneyPolicy;
+use crate::common::vouchers::PaymentsBook;
+
+const CLIENT: &str = "0:1111111111111111111111111111111111111111111111111111111111111111";
+const PROXY_OWNER: &str = "0:2222222222222222222222222222222222222222222222222222222222222222";
+const PROXY: &str = "127.0.0.1:9";
+
+fn address(text: &str) -> TonAddress {
+    cocoon_ledger::address::parse_address(text)
+        .expect("address")
+        .address
+}
+
+struct Net {
+    ledger: Arc<DevnetLedger>,
+    key: SigningKey,
+    params: types::proxy::Params,
+}
+
+fn net(client_funds: u128) -> Net {
+    let ledger = Arc::new(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("ledger"));
+    let key = SigningKey::from_bytes(&[5; 32]);
+    ledger
+        .devnet_fund(&address(PROXY_OWNER), 2 * ONE_TON)
+        .expect("fund proxy");
+    ledger
+        .devnet_fund(&address(CLIENT), client_funds)
+        .expect("fund client");
+    let proxy_sc = ledger
+        .proxy_deploy(&address(PROXY_OWNER), &key.verifying_key(), ONE_TON)
+        .expect("proxy contract");
+    let params = types::proxy::Params {
+        flags: 3,
+        proxy_public_key: key.verifying_key().to_bytes(),
+        proxy_owner_address: PROXY_OWNER.into(),
+        proxy_sc_address: proxy_sc.to_hex(),
+        is_test: Some(true),
+        proto_version: Some(4),
+    };
+    Net {
+        ledger,
+        key,
+        params,
+    }
+}
+
+fn money(net: &Net, margin: Option<u64>) -> ClientMoney {
+    let policy = ClientMoneyPolicy {
+        force_charge_margin_tokens: margin,
+        ..ClientMoneyPolicy::default()
+    };
+    ClientMoney::new(net.ledger.clone(), CLIENT, "s3cret", policy).expect("money")
+}
+
+fn pay(net: &Net, book: &PaymentsBook, client_sc: &TonAddress, tokens: u64, max: i64) {
+    let terms = VoucherTerms {
+        kind: VoucherKind::ClientCharge,
+        qid: 1 + tokens,
+        tokens,
+        target: client_sc.clone(),
+    };
+    let excess = address(PROXY_OWNER);
+    let signed = voucher::sign(&net.key, terms, &excess).expect("sign");
+    let payment = enums::proxy::SignedPayment::SignedPayment(types::proxy::SignedPayment {
+        data: signed.boc,
+    });
+    book.offer(PROXY, &payment, max, max);
+}
+
+#[test]
+fn first_contact_deploys_stakes_sets_the_secret_and_tops_up() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let state = net.ledger.client_state(&sc).expect("deployed");
+    assert_eq!(state.status, ContractStatus::Active);
+    assert_eq!(state.stake, ONE_TON, "min_client_stake");
+    assert_eq!(
+        state.balance, ONE_TON,
+        "topped up by the stake rounded down to a multiple of the price (2)"
+    );
+    let hash: [u8; 32] = Sha256::digest(b"s3cret").into();
+    assert_eq!(state.secret_hash, hash);
+    assert_eq!(
+        net.ledger.wallet_balance(&address(CLIENT)).expect("wallet"),
+        8 * ONE_TON
+    );
+    // A second contact changes nothing (already deployed, staked, funded).
+    assert_eq!(money.prepare(PROXY, &net.params).expect("again"), sc);
+    assert_eq!(net.ledger.client_state(&sc).expect("state"), state);
+    let (balance, wallet) = money.wallet_json();
+    assert_eq!(balance, serde_json::json!(8 * ONE_TON as u64));
+    assert_eq!(wallet["address"], CLIENT);
+}
+
+#[test]
+fn a_poor_wallet_gets_an_error_naming_the_devnet_faucet() {
+    let net = net(ONE_TON / 2);
+    let err = money(&net, None)
+        .prepare(PROXY, &net.params)
+        .expect_err("too poor");
+    assert!(matches!(err, MoneyError::WalletTooPoor { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("cocoon devnet fund") && text.contains(CLIENT),
+        "{text}"
+    );
+}
+
+#[test]
+fn top_up_when_the_balance_falls_below_half_the_stake() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let book = PaymentsBook::default();
+    book.connected(PROXY, VoucherKind::ClientCharge, CLIENT, &net.params);
+    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    // The proxy charges 0.3 TON + 0.3 TON worth of tokens: balance 0.4 TON < stake / 2.
+    let tokens = 3 * ONE_TON as u64 / 10 / 2;
+    for t in [tokens, 2 * tokens] {
+        let terms = VoucherTerms {
+            kind: VoucherKind::ClientCharge,
+            qid: t,
+            tokens: t,
+            target: sc.clone(),
+        };
+        let v = voucher::sign(&net.key, terms, &address(PROXY_OWNER)).expect("sign");
+        net.ledger.client_charge(&sc, &v.boc).expect("charge");
+    }
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("s").balance,
+        4 * ONE_TON / 10
+    );
+    money.tick(&book);
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("s").balance,
+        14 * ONE_TON / 10,
+        "topped up by one stake"
+    );
+}
+
+#[test]
+fn force_charge_submits_the_best_voucher_past_the_margin() {
+    let net = net(10 * ONE_TON);
+    let book = PaymentsBook::default();
+    book.connected(PROXY, VoucherKind::ClientCharge, CLIENT, &net.params);
+    // Reference margin: half the stake in tokens (2.5e8 here): nothing is charged.
+    let reference = money(&net, None);
+    let sc = reference.prepare(PROXY, &net.params).expect("prepare");
+    pay(&net, &book, &sc, 40, 40);
+    reference.tick(&book);
+    assert_eq!(net.ledger.client_state(&sc).expect("s").tokens_used, 0);
+
+    // With a margin of 10 tokens, 40 > 0 + 10: the voucher is charged, 40 × 2 nanoTON.
+    let eager = money(&net, Some(10));
+    eager.prepare(PROXY, &net.params).expect("prepare");
+    eager.tick(&book);
+    let state = net.ledger.client_state(&sc).expect("s");
+    assert_eq!(state.tokens_used, 40);
+    assert_eq!(state.balance, ONE_TON - 80);
+    // The same voucher again is not an error.
+    assert!(eager.manual("charge", PROXY, &book).is_ok());
+    let stats = eager.contract_json(PROXY).expect("json");
+    assert_eq!(stats["tokens_charged"], 40);
+    assert_eq!(stats["sc_address"], sc.to_hex());
+}
+
+#[test]
+fn close_then_withdraw_after_the_delay_returns_everything() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let book = PaymentsBook::default();
+    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let proxy_sc = net.params.proxy_sc_address.clone();
+    money.manual("close", &proxy_sc, &book).expect("close");
+    let err = money
+        .manual("withdraw", PROXY, &book)
+        .expect_err("still locked");
+    assert!(err.to_string().contains("locked"), "{err}");
+    net.ledger.devnet_advance_clock(300).expect("clock");
+    let out = money.manual("withdraw", PROXY, &book).expect("withdraw");
+    assert!(out.contains("2000000000"), "{out}");
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("s").status,
+        ContractStatus::Closed
+    );
+    assert_eq!(
+        net.ledger.wallet_balance(&address(CLIENT)).expect("w"),
+        10 * ONE_TON
+    );
+    money.tick(&book);
+    assert!(
+        money.contract_json(PROXY).is_none(),
+        "a closed contract is forgotten"
+    );
+    assert!(money.manual("frobnicate", PROXY, &book).is_err());
+}

@@ -1,0 +1,80 @@
+//! The contract context vouchers are addressed in: the proxy key, the proxy contract address
+//! and the client / worker contract addresses derived from it, all in the proxy's
+//! [`ContractContext`] (root address, root params and contract codes).
+
+use cocoon_ledger::address::{parse_address, ContractSpec};
+use cocoon_ledger::ledger::ContractContext;
+use cocoon_ledger::voucher::{self, VoucherTerms};
+use ed25519_dalek::SigningKey;
+use tonlib_core::TonAddress;
+
+use super::{voucher_kind, Side};
+
+/// Keys and addresses of one proxy's payment contracts.
+#[derive(Debug)]
+pub(super) struct Contracts {
+    key: SigningKey,
+    ctx: ContractContext,
+    pub(super) proxy_sc: TonAddress,
+    /// The proxy's wallet (devnet: the owner address), written as the (unsigned)
+    /// `excess_to` of every voucher.
+    pub(super) wallet: TonAddress,
+}
+
+impl Contracts {
+    pub(super) fn new(
+        key: SigningKey,
+        owner_address: &str,
+        ctx: ContractContext,
+    ) -> Result<Self, String> {
+        let owner = parse_address(owner_address)
+            .map_err(|e| format!("proxy owner address: {e}"))?
+            .address;
+        let proxy_sc = ctx
+            .derive(
+                ContractSpec::Proxy {
+                    owner: &owner,
+                    root: &ctx.root,
+                },
+                &key.verifying_key(),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(Contracts {
+            key,
+            ctx,
+            proxy_sc,
+            wallet: owner,
+        })
+    }
+
+    /// The client / worker contract of the wallet `owner` at our proxy contract.
+    pub(super) fn party_address(&self, side: Side, owner: &str) -> Result<TonAddress, String> {
+        let owner = parse_address(owner).map_err(|e| e.to_string())?.address;
+        let spec = match side {
+            Side::Client => ContractSpec::Client {
+                owner: &owner,
+                proxy_sc: &self.proxy_sc,
+            },
+            Side::Worker => ContractSpec::Worker {
+                owner: &owner,
+                proxy_sc: &self.proxy_sc,
+            },
+        };
+        self.ctx
+            .derive(spec, &self.key.verifying_key())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A voucher BoC for `tokens` addressed to `owner`'s contract on `side`.
+    pub(super) fn sign(&self, side: Side, owner: &str, tokens: u64) -> Result<Vec<u8>, String> {
+        let terms = VoucherTerms {
+            kind: voucher_kind(side),
+            qid: rand::random(),
+            tokens,
+            target: self.party_address(side, owner)?,
+        };
+        voucher::sign(&self.key, terms, &self.wallet)
+            .map(|v| v.boc)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,665 @@
+//! The proxy on a devnet ledger (in memory): contract deployment, reservations against the
+//! client contract, `save_state` gating of vouchers, client charges, worker payouts and the
+//! commission, payment notices after failures, and the books across restarts.
+
+mod proxy_common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use cocoon_ledger::accounting::{ClientChainView, NanoTon, ONE_TON};
+use cocoon_ledger::address::parse_address;
+use cocoon_ledger::ledger::{
+    ClientContractState, ContractContext, ContractStatus, DevnetLedger, Ledger, LedgerError,
+    ProxyContractState, SavedState, VoucherSettlement, WorkerContractState,
+};
+use cocoon_ledger::root_config::RootConfig;
+use cocoon_net::InboundMessage;
+use cocoon_node::proxy::reservation::reservation_tokens;
+use cocoon_node::proxy::{ProxyHandle, ProxyPayments, ProxySettings, ProxyShared, Side};
+use cocoon_wire::schema::{enums, types};
+use cocoon_wire::tl::from_bytes;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use proxy_common::*;
+use tonlib_core::TonAddress;
+
+const WORKER_OWNER: &str = "0:5555555555555555555555555555555555555555555555555555555555555555";
+/// Devnet default prices.
+const PRICE: u128 = 2;
+const FEE: u128 = 1;
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[21; 32])
+}
+
+fn addr(text: &str) -> TonAddress {
+    parse_address(text).expect("address").address
+}
+
+fn devnet() -> Arc<DevnetLedger> {
+    Arc::new(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet"))
+}
+
+fn ledger_settings(ledger: Arc<dyn Ledger>) -> ProxySettings {
+    let mut s = ProxySettings::fake_ton_signing(key(), OWNER, CONFIG_VERSION);
+    s.ledger = Some(ledger);
+    s
+}
+
+/// Deploys the client contract of `OWNER` at `proxy_sc` with `balance` and a 1 TON stake.
+fn open_client(ledger: &DevnetLedger, proxy_sc: &str, balance: NanoTon) -> TonAddress {
+    let owner = addr(OWNER);
+    ledger
+        .devnet_fund(&owner, balance + ONE_TON)
+        .expect("fund client");
+    let sc = ledger
+        .client_deploy(&owner, &addr(proxy_sc))
+        .expect("client deploy");
+    ledger
+        .client_increase_stake(&owner, &sc, ONE_TON)
+        .expect("stake");
+    if balance > 0 {
+        ledger.client_top_up(&owner, &sc, balance).expect("top up");
+    }
+    sc
+}
+
+async fn ledger_proxy(ledger: &Arc<DevnetLedger>) -> ProxyHandle {
+    ledger
+        .devnet_fund(&addr(OWNER), 2 * ONE_TON)
+        .expect("fund proxy owner");
+    start_proxy_with(ledger_settings(ledger.clone())).await
+}
+
+fn client_payment(data: &[u8]) -> Option<types::proxy::ClientRequestPayment> {
+    from_bytes::<types::proxy::ClientRequestPayment>(data).ok()
+}
+
+async fn next_client_payment(client: &mut FakeClient) -> types::proxy::ClientRequestPayment {
+    loop {
+        let msg = within("client payment", client.inbound.next())
+            .await
+            .expect("connection open");
+        if let InboundMessage::Packet(data) = msg {
+            if let Some(p) = client_payment(&data) {
+                return p;
+            }
+        }
+    }
+}
+
+fn voucher_present(p: &enums::proxy::SignedPayment) -> bool {
+    matches!(p, enums::proxy::SignedPayment::SignedPayment(_))
+}
+
+#[test]
+fn a_poor_owner_gets_a_clear_error_and_a_funded_one_deploys_once() {
+    let ledger = devnet();
+    let err = ProxyShared::open(ledger_settings(ledger.clone())).expect_err("unfunded owner");
+    assert!(err.contains("cocoon devnet fund"), "{err}");
+
+    let owner = addr(OWNER);
+    ledger.devnet_fund(&owner, 3 * ONE_TON).expect("fund");
+    let shared = ProxyShared::open(ledger_settings(ledger.clone())).expect("deploys");
+    let proxy_sc = addr(&shared.settings.proxy_sc_address);
+    let state = ledger
+        .proxy_state(&proxy_sc)
+        .expect("deployed at the derived address");
+    assert_eq!(state.status, ContractStatus::Active);
+    assert_eq!(state.stake, ONE_TON, "root min_proxy_stake");
+    assert_eq!(state.saved_states.len(), 1, "start-up save_state");
+    assert_eq!(ledger.wallet_balance(&owner).expect("wallet"), 2 * ONE_TON);
+    drop(shared);
+
+    // A restart reuses the active contract: no second stake, a second session's save_state.
+    let again = ProxyShared::open(ledger_settings(ledger.clone())).expect("reuses");
+    assert_eq!(again.settings.proxy_sc_address, proxy_sc.to_hex());
+    assert_eq!(ledger.wallet_balance(&owner).expect("wallet"), 2 * ONE_TON);
+    let saved = ledger.proxy_state(&proxy_sc).expect("state").saved_states;
+    assert_eq!(saved.len(), 2);
+    assert_ne!(saved[0].session_hash, saved[1].session_hash);
+    assert!(saved[1].seqno > saved[0].seqno);
+}
+
+#[tokio::test]
+async fn reservations_refuse_unknown_contracts_and_low_balances_with_602() {
+    let ledger = devnet();
+    let proxy = ledger_proxy(&ledger).await;
+    let (_worker, _sc, _payments) = paying_worker(&proxy, 10).await;
+    let mut client = connect_client(&proxy).await;
+    assert!(client.version >= 1, "an *Ex client");
+
+    // No client contract yet.
+    let id = client.send_request(MODEL, 1000, 30.0).await;
+    let (code, message) = client.outcome(id).await.error.expect("refused");
+    assert_eq!(code, 602);
+    assert!(message.contains("not deployed"), "{message}");
+
+    // A contract holding 150 tokens' worth cannot reserve ~1100 tokens.
+    open_client(
+        &ledger,
+        &proxy.shared.settings.proxy_sc_address,
+        150 * PRICE,
+    );
+    let id = client.send_request(MODEL, 1000, 30.0).await;
+    let (code, message) = client.outcome(id).await.error.expect("refused");
+    assert_eq!(code, 602);
+    assert!(message.contains("client balance is too low"), "{message}");
+    // A small request fits (max_tokens 0: the request bytes alone, about 90 tokens).
+    let id = client.send_request_with(MODEL, 1000, 0, 30.0).await;
+    assert_eq!(client.outcome(id).await.error, None);
+    let stats = &proxy.shared.counters;
+    assert_eq!(stats.refused_balance.load(Ordering::Relaxed), 2);
+    assert_eq!(
+        proxy.shared.payments.lock().unwrap().reserved(OWNER),
+        0,
+        "released"
+    );
+}
+
+#[test]
+fn reservation_sizes_are_validated() {
+    assert!(
+        reservation_tokens(-1, 10, 1000).is_err(),
+        "negative max_tokens"
+    );
+    assert!(
+        reservation_tokens(10, 10, -1).is_err(),
+        "negative max_coefficient"
+    );
+    assert_eq!(reservation_tokens(100, 20, 1000), Ok(120));
+    assert_eq!(reservation_tokens(100, 20, 2000), Ok(240));
+    // The largest values saturate instead of overflowing (and then never fit a balance).
+    let huge = reservation_tokens(i32::MAX, usize::MAX, i32::MAX).expect("saturates");
+    assert!(huge >= u64::from(i32::MAX as u32));
+}
+
+#[tokio::test]
+async fn served_tokens_move_money_on_the_ledger() {
+    let ledger = devnet();
+    let proxy = ledger_proxy(&ledger).await;
+    let proxy_sc = addr(&proxy.shared.settings.proxy_sc_address);
+    let client_sc = open_client(&ledger, &proxy.shared.settings.proxy_sc_address, ONE_TON);
+    let worker_sc = ledger
+        .worker_deploy(&addr(WORKER_OWNER), &proxy_sc)
+        .expect("worker deploy");
+    let minted = ledger.devnet_minted();
+    let owner_wallet_before = ledger.wallet_balance(&addr(OWNER)).expect("wallet");
+
+    let tokens: u64 = 12;
+    let (_worker, _sc, _payments) =
+        scripted_worker(&proxy, tokens as i64, false, WORKER_OWNER).await;
+    let mut client = connect_client(&proxy).await;
+    for _ in 0..3 {
+        let id = client.send_request(MODEL, 1000, 30.0).await;
+        assert_eq!(client.outcome(id).await.error, None);
+    }
+    let served = 3 * tokens;
+    // The loop flushes, saves state, then charges, pays and withdraws (devnet: 1-nanoTON
+    // thresholds, 1–2 s cadence).
+    wait_until("client charged and worker paid", || {
+        ledger.client_state(&client_sc).expect("client").tokens_used == served
+            && ledger.worker_state(&worker_sc).expect("worker").tokens == served
+            && ledger.proxy_state(&proxy_sc).expect("proxy").commission == 0
+    })
+    .await;
+    let client_state = ledger.client_state(&client_sc).expect("client");
+    assert_eq!(client_state.balance, ONE_TON - u128::from(served) * PRICE);
+    assert_eq!(
+        ledger
+            .wallet_balance(&addr(WORKER_OWNER))
+            .expect("worker wallet"),
+        u128::from(served) * FEE
+    );
+    let proxy_state = ledger.proxy_state(&proxy_sc).expect("proxy");
+    assert_eq!(proxy_state.worker_pool, 0);
+    assert_eq!(
+        ledger.wallet_balance(&addr(OWNER)).expect("owner wallet") - owner_wallet_before,
+        u128::from(served) * (PRICE - FEE),
+        "commission = tokens × (price − fee)"
+    );
+    assert_eq!(ledger.devnet_holdings(), minted, "money conserved");
+
+    // /jsonstats shows the money fields of runners.md §9.
+    let stats: serde_json::Value =
+        serde_json::from_str(&http_get(proxy.stats_addr.expect("stats"), "/jsonstats").await)
+            .expect("json");
+    assert_eq!(stats["smartcontract"]["address"], proxy_sc.to_hex());
+    assert_eq!(stats["smartcontract"]["ready_for_withdraw"], 0);
+    assert!(
+        stats["status"]["wallet_balance"].as_u64().is_some(),
+        "{stats}"
+    );
+    assert_eq!(stats["clients"][0]["used_tokens"], served);
+    assert_eq!(stats["clients"][0]["tokens_to_charge"], 0);
+    assert_eq!(stats["clients"][0]["reserved_tokens"], 0);
+    assert_eq!(stats["workers"][0]["earned_tokens"], served);
+    assert_eq!(stats["workers"][0]["unpayed_tokens"], 0);
+    assert_eq!(stats["workers"][0]["sc_address"], worker_sc.to_hex());
+}
+
+/// A ledger that forwards everything except, once `drop_saves` is set, `save_state`
+/// (accepted and lost, as a message that never lands).
+struct LossyLedger {
+    inner: Arc<DevnetLedger>,
+    drop_saves: AtomicBool,
+}
+
+impl Ledger for LossyLedger {
+    fn now(&self) -> u64 {
+        self.inner.now()
+    }
+    fn root_config(&self) -> Result<RootConfig, LedgerError> {
+        self.inner.root_config()
+    }
+    fn contract_context(&self) -> Result<ContractContext, LedgerError> {
+        self.inner.contract_context()
+    }
+    fn wallet_balance(&self, w: &TonAddress) -> Result<NanoTon, LedgerError> {
+        self.inner.wallet_balance(w)
+    }
+    fn proxy_deploy(
+        &self,
+        o: &TonAddress,
+        k: &VerifyingKey,
+        s: NanoTon,
+    ) -> Result<TonAddress, LedgerError> {
+        self.inner.proxy_deploy(o, k, s)
+    }
+    fn proxy_state(&self, sc: &TonAddress) -> Result<ProxyContractState, LedgerError> {
+        self.inner.proxy_state(sc)
+    }
+    fn proxy_save_state(
+        &self,
+        s: &TonAddress,
+        sc: &TonAddress,
+        saved: SavedState,
+    ) -> Result<(), LedgerError> {
+        if self.drop_saves.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.proxy_save_state(s, sc, saved)
+    }
+    fn proxy_payout(&self, s: &TonAddress, sc: &TonAddress) -> Result<NanoTon, LedgerError> {
+        self.inner.proxy_payout(s, sc)
+    }
+    fn proxy_request_close(&self, s: &TonAddress, sc: &TonAddress) -> Result<u64, LedgerError> {
+        self.inner.proxy_request_close(s, sc)
+    }
+    fn proxy_complete_close(
+        &self,
+        s: &TonAddress,
+        sc: &TonAddress,
+    ) -> Result<NanoTon, LedgerError> {
+        self.inner.proxy_complete_close(s, sc)
+    }
+    fn client_deploy(&self, o: &TonAddress, p: &TonAddress) -> Result<TonAddress, LedgerError> {
+        self.inner.client_deploy(o, p)
+    }
+    fn client_state(&self, sc: &TonAddress) -> Result<ClientContractState, LedgerError> {
+        self.inner.client_state(sc)
+    }
+    fn client_top_up(
+        &self,
+        s: &TonAddress,
+        sc: &TonAddress,
+        a: NanoTon,
+    ) -> Result<(), LedgerError> {
+        self.inner.client_top_up(s, sc, a)
+    }
+    fn client_increase_stake(
+        &self,
+        s: &TonAddress,
+        sc: &TonAddress,
+        a: NanoTon,
+    ) -> Result<(), LedgerError> {
+        self.inner.client_increase_stake(s, sc, a)
+    }
+    fn client_change_secret_hash(
+        &self,
+        s: &TonAddress,
+        sc: &TonAddress,
+        h: [u8; 32],
+    ) -> Result<(), LedgerError> {
+        self.inner.client_change_secret_hash(s, sc, h)
+    }
+    fn client_charge(&self, sc: &TonAddress, v: &[u8]) -> Result<VoucherSettlement, LedgerError> {
+        self.inner.client_charge(sc, v)
+    }
+    fn client_request_refund(&self, s: &TonAddress, sc: &TonAddress) -> Result<u64, LedgerError> {
+        self.inner.client_request_refund(s, sc)
+    }
+    fn client_withdraw(&self, s: &TonAddress, sc: &TonAddress) -> Result<NanoTon, LedgerError> {
+        self.inner.client_withdraw(s, sc)
+    }
+    fn worker_deploy(&self, o: &TonAddress, p: &TonAddress) -> Result<TonAddress, LedgerError> {
+        self.inner.worker_deploy(o, p)
+    }
+    fn worker_state(&self, sc: &TonAddress) -> Result<WorkerContractState, LedgerError> {
+        self.inner.worker_state(sc)
+    }
+    fn worker_payout(&self, sc: &TonAddress, v: &[u8]) -> Result<VoucherSettlement, LedgerError> {
+        self.inner.worker_payout(sc, v)
+    }
+}
+
+#[tokio::test]
+async fn vouchers_wait_until_save_state_is_read_back() {
+    let inner = devnet();
+    inner
+        .devnet_fund(&addr(OWNER), 2 * ONE_TON)
+        .expect("fund proxy owner");
+    let lossy = Arc::new(LossyLedger {
+        inner: inner.clone(),
+        drop_saves: AtomicBool::new(false),
+    });
+    let proxy = start_proxy_with(ledger_settings(lossy.clone())).await;
+    let client_sc = open_client(&inner, &proxy.shared.settings.proxy_sc_address, ONE_TON);
+    lossy.drop_saves.store(true, Ordering::SeqCst);
+
+    let (_worker, _sc, mut worker_payments) = paying_worker(&proxy, 7).await;
+    let mut client = connect_client(&proxy).await;
+    let id = client.send_request(MODEL, 1000, 30.0).await;
+    assert_eq!(client.outcome(id).await.error, None);
+    let notice = next_client_payment(&mut client).await;
+    assert_eq!((notice.request_tokens, notice.max_tokens), (7, 7));
+    assert!(
+        !voucher_present(&notice.signed_payment),
+        "nothing confirmed yet"
+    );
+    let paid = within("worker notice", worker_payments.recv())
+        .await
+        .expect("worker notice");
+    assert!(!voucher_present(&paid.signed_payment));
+
+    // Flushed to the books and "sent", but the ledger never shows it: no voucher, no charge.
+    let confirmed_before = proxy.shared.commit_to_chain_now().expect("commit step");
+    let counters = proxy
+        .shared
+        .payments
+        .lock()
+        .unwrap()
+        .counters(Side::Client, OWNER);
+    assert_eq!(
+        (counters.committed_to_db, counters.committed_to_blockchain),
+        (7, 0)
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        inner.client_state(&client_sc).expect("client").tokens_used,
+        0
+    );
+
+    // Once save_state lands and is read back, the counters are confirmed and charged.
+    lossy.drop_saves.store(false, Ordering::SeqCst);
+    let confirmed = proxy.shared.commit_to_chain_now().expect("commit step");
+    assert!(confirmed > confirmed_before);
+    let snap = proxy
+        .shared
+        .payments
+        .lock()
+        .unwrap()
+        .snapshot(Side::Client, OWNER);
+    assert_eq!(snap.blockchain_tokens, 7);
+    assert!(voucher_present(&snap.signed_payment));
+    wait_until("client charged", || {
+        inner.client_state(&client_sc).expect("client").tokens_used == 7
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_requests_still_send_payment_notices() {
+    let proxy = start_proxy_with(ProxySettings::fake_ton_signing(
+        key(),
+        OWNER,
+        CONFIG_VERSION,
+    ))
+    .await;
+    let (_worker, _sc, mut worker_payments) = scripted_worker(&proxy, 5, true, OWNER).await;
+    let mut client = connect_client(&proxy).await;
+    let id = client.send_request(MODEL, 1000, 30.0).await;
+    let (code, _) = client.outcome(id).await.error.expect("the worker's error");
+    assert_eq!(code, 602);
+    let notice = next_client_payment(&mut client).await;
+    assert_eq!(notice.request_id, id);
+    assert_eq!((notice.request_tokens, notice.max_tokens), (5, 5));
+    let paid = within("worker notice", worker_payments.recv())
+        .await
+        .expect("worker notice after a failure");
+    assert_eq!((paid.request_tokens, paid.max_tokens), (5, 5));
+    assert!(
+        voucher_present(&paid.signed_payment),
+        "fake TON: confirmed at once"
+    );
+}
+
+#[tokio::test]
+async fn usage_beyond_the_reservation_is_neither_charged_nor_credited() {
+    let ledger = devnet();
+    let proxy = ledger_proxy(&ledger).await;
+    open_client(&ledger, &proxy.shared.settings.proxy_sc_address, ONE_TON);
+    let (_worker, _sc, mut worker_payments) = paying_worker(&proxy, 1_000_000).await;
+    let mut client = connect_client(&proxy).await;
+    let id = client.send_request_with(MODEL, 1000, 10, 30.0).await;
+    assert_eq!(client.outcome(id).await.error, None);
+    let reserved = reservation_tokens(10, http_request().len(), 1000).expect("size");
+    let notice = next_client_payment(&mut client).await;
+    assert_eq!(notice.request_tokens, reserved as i64);
+    assert_eq!(notice.max_tokens, reserved as i64);
+    let paid = within("worker notice", worker_payments.recv())
+        .await
+        .expect("worker notice");
+    assert_eq!(
+        paid.max_tokens, reserved as i64,
+        "the worker is credited the same"
+    );
+    assert_eq!(
+        proxy
+            .shared
+            .counters
+            .unbilled_tokens
+            .load(Ordering::Relaxed),
+        1_000_000 - reserved
+    );
+}
+
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "cocoon-proxy-ledger-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_restored_client_keeps_its_stored_stake() {
+    use cocoon_node::proxy::books::ProxyBooks;
+    use cocoon_node::proxy::payments::ClientChain;
+    let dir = scratch_dir("stake");
+    let view = ClientChainView {
+        balance: 3 * ONE_TON,
+        stake: 7 * ONE_TON,
+        sc_tokens_used: 11,
+    };
+    {
+        let mut payments = ProxyPayments::new(Some(key()), OWNER, "");
+        payments.attach_books(ProxyBooks::open(&dir, key()).expect("books"));
+        payments.set_client_chain(OWNER, ClientChain::restored(view));
+        payments.settle(OWNER, WORKER_OWNER, 4);
+    }
+    let mut payments = ProxyPayments::new(Some(key()), OWNER, "");
+    payments.attach_books(ProxyBooks::open(&dir, key()).expect("reopen"));
+    let restored = payments.client_chain(OWNER).expect("restored view");
+    assert_eq!(
+        restored.view, view,
+        "the stored stake, not a 1 TON default (§13.12)"
+    );
+    assert_eq!(
+        restored.fetched_at, None,
+        "stale until read from the ledger"
+    );
+    assert_eq!(payments.counters(Side::Client, OWNER).tokens_max, 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn restored_counters_are_confirmed_by_the_start_up_save_state() {
+    let ledger = devnet();
+    ledger.devnet_fund(&addr(OWNER), 2 * ONE_TON).expect("fund");
+    let dir = scratch_dir("restart");
+    let mut settings = ledger_settings(ledger.clone());
+    settings.db_path = Some(dir.clone());
+    {
+        let shared = ProxyShared::open(settings.clone()).expect("first start");
+        shared
+            .payments
+            .lock()
+            .unwrap()
+            .settle(OWNER, WORKER_OWNER, 9);
+        // Crash before any further commit: the books never saw these 9 tokens.
+    }
+    {
+        let shared = ProxyShared::open(settings.clone()).expect("second start");
+        let c = shared
+            .payments
+            .lock()
+            .unwrap()
+            .counters(Side::Client, OWNER);
+        assert_eq!(c.tokens_max, 0, "unflushed usage is lost, never invented");
+        shared
+            .payments
+            .lock()
+            .unwrap()
+            .settle(OWNER, WORKER_OWNER, 5);
+        shared.flush_payments();
+        let c = shared
+            .payments
+            .lock()
+            .unwrap()
+            .counters(Side::Client, OWNER);
+        assert_eq!((c.committed_to_db, c.committed_to_blockchain), (5, 0));
+    }
+    let shared = ProxyShared::open(settings).expect("third start");
+    let c = shared
+        .payments
+        .lock()
+        .unwrap()
+        .counters(Side::Worker, WORKER_OWNER);
+    assert_eq!(
+        (c.tokens_max, c.committed_to_db, c.committed_to_blockchain),
+        (5, 5, 5),
+        "confirmed by this session's start-up save_state"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A GET on the proxy's HTTP port: status and body.
+async fn http_status(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = within("connect", tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    within("read", tcp.read_to_end(&mut raw))
+        .await
+        .expect("read");
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_owned())
+}
+
+#[tokio::test]
+async fn money_controls_need_the_access_hash_and_a_ledger() {
+    let ledger = devnet();
+    ledger
+        .devnet_fund(&addr(OWNER), 2 * ONE_TON)
+        .expect("fund proxy owner");
+    let mut settings = ledger_settings(ledger.clone());
+    settings.http_access_hash = "let-me-in".into();
+    // Nothing due automatically: every threshold out of reach.
+    settings.money.client_charge_threshold = NanoTon::MAX;
+    settings.money.worker_payout_threshold = NanoTon::MAX;
+    settings.money.commission_payout_threshold = NanoTon::MAX;
+    let proxy = start_proxy_with(settings).await;
+    let stats = proxy.stats_addr.expect("stats");
+    let proxy_sc = addr(&proxy.shared.settings.proxy_sc_address);
+    let client_sc = open_client(&ledger, &proxy.shared.settings.proxy_sc_address, ONE_TON);
+    let worker_sc = ledger
+        .worker_deploy(&addr(WORKER_OWNER), &proxy_sc)
+        .expect("worker deploy");
+    let (_worker, _sc, _payments) = scripted_worker(&proxy, 20, false, WORKER_OWNER).await;
+    let mut client = connect_client(&proxy).await;
+    let id = client.send_request(MODEL, 1000, 30.0).await;
+    assert_eq!(client.outcome(id).await.error, None);
+    proxy.shared.commit_to_chain_now().expect("commit");
+
+    assert_eq!(http_status(stats, "/request/withdraw").await.0, 403);
+    assert_eq!(
+        http_status(stats, &format!("/request/charge?client={OWNER}"))
+            .await
+            .0,
+        403
+    );
+    let (status, body) = http_status(
+        stats,
+        &format!("/request/charge?client={OWNER}&access_hash=let-me-in"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        ledger.client_state(&client_sc).expect("client").tokens_used,
+        20
+    );
+    let (status, body) = http_status(
+        stats,
+        &format!("/request/payout?worker={WORKER_OWNER}&access_hash=let-me-in"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ledger.worker_state(&worker_sc).expect("worker").tokens, 20);
+    let (status, body) = http_status(stats, "/request/withdraw?access_hash=let-me-in").await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["result"]["nanoton"], 20 * (PRICE - FEE) as u64);
+
+    // Without a ledger the controls say so.
+    let plain = start_proxy().await;
+    let (status, body) = http_status(plain.stats_addr.expect("stats"), "/request/withdraw").await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[test]
+fn books_older_than_the_ledgers_last_save_state_are_refused() {
+    let ledger = devnet();
+    ledger.devnet_fund(&addr(OWNER), 2 * ONE_TON).expect("fund");
+    let dir = scratch_dir("rollback");
+    let mut settings = ledger_settings(ledger.clone());
+    settings.db_path = Some(dir.clone());
+    let shared = ProxyShared::open(settings.clone()).expect("first start");
+    let proxy_sc = addr(&shared.settings.proxy_sc_address);
+    drop(shared);
+    // The chain saw a seqno these books never reached (they were restored from an old copy).
+    ledger
+        .proxy_save_state(
+            &addr(OWNER),
+            &proxy_sc,
+            SavedState {
+                seqno: 1000,
+                session_hash: [9; 32],
+            },
+        )
+        .expect("save_state");
+    let err = ProxyShared::open(settings).expect_err("rolled-back books");
+    assert!(err.contains("rolled back"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
