@@ -11,7 +11,10 @@ mod inspect;
 mod node_args;
 mod proxy;
 mod tl;
+mod ton_backend;
+mod ton_node_ledger;
 mod up;
+mod wallet;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +60,9 @@ enum Command {
     /// Devnet ledger (local simulation of the payment contracts): status, fund, advance-time.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    /// The node's cocoon wallet on TON: address and what to fund, balance.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(cmd) => inspect::run(cmd),
         Command::Backend(cmd) => backend::run(cmd),
         Command::Devnet(cmd) => devnet::run(cmd),
+        Command::Wallet(cmd) => wallet::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

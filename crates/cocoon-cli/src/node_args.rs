@@ -2,9 +2,16 @@
 //! every role takes ([`NodeArgs`], flattened into each command's arguments)
 //! and the common start-up: logging, the role config and the root config,
 //! our TEE mode and the peer policies ([`NodeSetup`]).
+//!
+//! The root config and the ledger come from one of three places: `--disable-ton ROOT.json`
+//! alone (fake TON, no money moves), `--disable-ton` with `--devnet-ledger FILE` (the local
+//! simulation), or — without `--disable-ton` — TON itself: the role config's
+//! `ton_config_filename` (liteservers) and `root_contract_address`, with the cocoon wallet
+//! code from `--wallet-code` ([`crate::ton_backend`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use cocoon_ledger::ledger::{DevnetLedger, Ledger};
@@ -15,6 +22,8 @@ use cocoon_node::common::policy::{
 };
 use cocoon_node::config::{ConfigError, LocalRootConfig};
 
+use crate::ton_backend::{TonNodeConfig, TonOptions};
+
 /// Flags of every node command. A role changes a default or a help line with
 /// `#[command(mut_arg(...))]` on its own arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -23,6 +32,9 @@ pub struct NodeArgs {
     #[arg(short = 'c', long)]
     pub config: PathBuf,
     /// Fake-TON mode: read the root config from this JSON (`rootConfig.pseudo`) instead of the chain.
+    ///
+    /// Without it the node runs on TON: the config's `ton_config_filename` (a TON global
+    /// config) and `root_contract_address` must be set, and --wallet-code given.
     #[arg(short = 'C', long = "disable-ton", value_name = "ROOT.json")]
     pub disable_ton: Option<PathBuf>,
     /// TEE that attests our own certificate: none, fake (simulated, for local runs) or tdx (inside a TD).
@@ -51,6 +63,18 @@ pub struct NodeArgs {
     /// touches TON). `cocoon up` creates one; without this flag no money moves.
     #[arg(long, value_name = "FILE")]
     pub devnet_ledger: Option<PathBuf>,
+    /// TON: the cocoon wallet code, a BoC file (binary or hex text). The project embeds no
+    /// compiled contract code; `cocoon wallet address` shows the address it gives.
+    #[arg(long, value_name = "FILE")]
+    pub wallet_code: Option<PathBuf>,
+    /// TON: seconds to wait for the first sync with the chain at start (and, later, for a
+    /// contract read or a message confirmation) before giving up.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub ton_sync_timeout: f64,
+    /// TON: seconds between the ledger's refresh rounds (chain reads; the reference polls
+    /// every 5–10 s).
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub ton_refresh_interval: f64,
 }
 
 /// A node's configuration after the shared start-up steps.
@@ -70,22 +94,26 @@ pub struct NodeSetup<C> {
 impl NodeArgs {
     /// Starts logging and reads everything the flags name: the role config
     /// with `read_config`, the root config, the TEE mode and the policies.
-    pub fn prepare<C>(
+    pub fn prepare<C: TonNodeConfig>(
         &self,
         read_config: impl FnOnce(PathBuf) -> Result<C, ConfigError>,
     ) -> anyhow::Result<NodeSetup<C>> {
         crate::up::init_logging();
         let config = read_config(self.config.clone())
             .with_context(|| format!("reading {}", self.config.display()))?;
-        let root_path = self
-            .disable_ton
-            .as_ref()
-            .context("TON backend not implemented yet; use --disable-ton ROOT.json")?;
-        let root = LocalRootConfig::from_file(root_path)
-            .with_context(|| format!("reading {}", root_path.display()))?;
         let tee = TeeMode::parse(&self.tee)?;
         let policies = self.policies()?;
-        let ledger = self.open_ledger()?;
+        let (root, ledger) = match &self.disable_ton {
+            Some(root_path) => {
+                let root = LocalRootConfig::from_file(root_path)
+                    .with_context(|| format!("reading {}", root_path.display()))?;
+                (root, self.open_ledger()?)
+            }
+            None => {
+                let backend = self.open_ton(&config)?;
+                (backend.root, Some(backend.ledger))
+            }
+        };
         Ok(NodeSetup {
             config,
             root,
@@ -93,6 +121,40 @@ impl NodeArgs {
             policies,
             ledger,
         })
+    }
+
+    /// Opens the TON backend named by the role config (no `--disable-ton`).
+    fn open_ton<C: TonNodeConfig>(
+        &self,
+        config: &C,
+    ) -> anyhow::Result<crate::ton_backend::TonBackend> {
+        let fields = config.ton_fields();
+        if self.devnet_ledger.is_some() {
+            anyhow::bail!(
+                "--devnet-ledger settles on a local simulation and needs --disable-ton ROOT.json; \
+                 it cannot be combined with the TON backend"
+            );
+        }
+        if fields.ton_config_filename.is_empty() || fields.root_contract_address.is_empty() {
+            anyhow::bail!(
+                "no root config: pass --disable-ton ROOT.json (fake TON), or set \
+                 ton_config_filename and root_contract_address in {} to run on TON",
+                self.config.display()
+            );
+        }
+        let seconds = |v: f64, what: &str| {
+            anyhow::ensure!(
+                v.is_finite() && (0.05..=3600.0).contains(&v),
+                "{what} must be between 0.05 and 3600 seconds"
+            );
+            Ok(Duration::from_secs_f64(v))
+        };
+        let options = TonOptions {
+            wallet_code: self.wallet_code.clone(),
+            sync_timeout: seconds(self.ton_sync_timeout, "--ton-sync-timeout")?,
+            refresh_interval: seconds(self.ton_refresh_interval, "--ton-refresh-interval")?,
+        };
+        crate::ton_backend::open(&fields, &options)
     }
 
     /// Opens `--devnet-ledger` (which must exist: `cocoon up` or `cocoon devnet fund` create it).

@@ -254,3 +254,80 @@ fn bad_policy_flags_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn ton_flags_default_and_parse() {
+    let Command::Proxy(proxy) = parse(&["proxy", "-c", "p.json"]) else {
+        panic!("not the proxy command");
+    };
+    assert_eq!(proxy.node.wallet_code, None);
+    assert_eq!(proxy.node.ton_sync_timeout, 60.0);
+    assert_eq!(proxy.node.ton_refresh_interval, 5.0);
+    let Command::Worker(worker) = parse(&[
+        "worker",
+        "-c",
+        "w.json",
+        "--wallet-code",
+        "wallet.boc",
+        "--ton-sync-timeout",
+        "5",
+        "--ton-refresh-interval",
+        "0.5",
+    ]) else {
+        panic!("not the worker command");
+    };
+    assert_eq!(
+        worker.node.wallet_code.as_deref(),
+        Some(std::path::Path::new("wallet.boc"))
+    );
+    assert_eq!(worker.node.ton_sync_timeout, 5.0);
+    assert_eq!(worker.node.ton_refresh_interval, 0.5);
+}
+
+/// A client config without TON fields, or with them but no wallet code / a missing global
+/// config: each start fails with an error naming what to fix (nothing is contacted).
+#[test]
+fn ton_start_errors_name_what_is_missing() {
+    let base = r#""@type": "clientRunner.config", "is_test": true, "http_port": 1,
+        "owner_address": "0:3333333333333333333333333333333333333333333333333333333333333333",
+        "proxy_connections": 1, "node_wallet_key": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+        "check_proxy_hashes": false, "secret_string": """#;
+    let start = |cfg: &TempFile, extra: &[&str]| {
+        let mut args = vec!["client", "-c", cfg.arg()];
+        args.extend_from_slice(extra);
+        let Command::Client(client) = parse(&args) else {
+            panic!("not the client command");
+        };
+        match client
+            .node
+            .prepare(cocoon_node::config::ClientConfig::from_file)
+        {
+            Ok(_) => panic!("started without a usable TON backend"),
+            Err(e) => format!("{e:#}"),
+        }
+    };
+    let no_ton = TempFile::with("no-ton.json", &format!("{{{base}}}"));
+    let err = start(&no_ton, &[]);
+    assert!(
+        err.contains("--disable-ton") && err.contains("ton_config_filename"),
+        "{err}"
+    );
+
+    let ton = TempFile::with(
+        "ton.json",
+        &format!(
+            "{{{base}, \"ton_config_filename\": \"/nonexistent/global.json\", \
+             \"root_contract_address\": \"0:{}\"}}",
+            "ab".repeat(32)
+        ),
+    );
+    let err = start(&ton, &[]);
+    assert!(err.contains("--wallet-code"), "{err}");
+    let err = start(&ton, &["--devnet-ledger", "/tmp/x.json"]);
+    assert!(err.contains("--disable-ton"), "{err}");
+    let code_boc =
+        cocoon_ledger::boc::serialize(tonlib_core::cell::Cell::default()).expect("empty cell BoC");
+    let code = TempFile::with("code.hex", &hex::encode(code_boc));
+    let err = start(&ton, &["--wallet-code", code.arg()]);
+    assert!(err.contains("does not exist"), "{err}");
+}

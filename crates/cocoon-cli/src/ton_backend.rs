@@ -1,0 +1,277 @@
+//! Opening the TON backend for a node command: the global config's liteservers
+//! (`cocoon-liteclient`), [`LiteChain`], the [`TonLedger`] of the node's cocoon wallet, its
+//! first sync, and the node's root config read from the root contract.
+//!
+//! The backend runs on its own tokio runtime (two threads, named `ton-backend`, alive for
+//! the whole process): node commands build their runtime only after `prepare`, and the
+//! ledger's refresh task and liteserver connections must outlive that step. Node code
+//! calls the (synchronous) ledger from any thread; see [`NodeTonLedger`].
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use cocoon_ledger::address::parse_address;
+use cocoon_ledger::ledger::Ledger;
+use cocoon_liteclient::{ClientOptions, GlobalConfig, LiteClient};
+use cocoon_node::config::{ClientConfig, LocalRootConfig, ProxyConfig, WorkerConfig};
+use cocoon_ton::chain::ChainAccess;
+use cocoon_ton::lite_chain::LiteChain;
+use cocoon_ton::ton_ledger::{TonLedger, TonLedgerConfig};
+use cocoon_ton::wallet::MIN_BALANCE;
+use ed25519_dalek::SigningKey;
+use tokio::runtime::Runtime;
+use tonlib_core::cell::ArcCell;
+
+use crate::ton_node_ledger::{NodeTonLedger, Waits};
+
+/// The TON fields of a role config (`ton_config_filename`, `root_contract_address`,
+/// `node_wallet_key`, `owner_address`, `is_test`, `is_testnet`).
+#[derive(Clone)]
+pub struct TonFields {
+    pub ton_config_filename: String,
+    pub root_contract_address: String,
+    pub node_wallet_key: [u8; 32],
+    pub owner_address: String,
+    pub is_test: bool,
+    pub is_testnet: bool,
+    /// The proxy's `machine_specific_private_key` (signs the proxy contract close steps).
+    pub proxy_key: Option<[u8; 32]>,
+}
+
+/// A role config that can run on TON.
+pub trait TonNodeConfig {
+    fn ton_fields(&self) -> TonFields;
+}
+
+impl TonNodeConfig for ProxyConfig {
+    fn ton_fields(&self) -> TonFields {
+        TonFields {
+            ton_config_filename: self.ton_config_filename.clone(),
+            root_contract_address: self.root_contract_address.clone(),
+            node_wallet_key: self.node_wallet_key.0,
+            owner_address: self.owner_address.clone(),
+            is_test: self.is_test,
+            is_testnet: self.is_testnet,
+            proxy_key: Some(self.machine_specific_private_key.0),
+        }
+    }
+}
+
+impl TonNodeConfig for ClientConfig {
+    fn ton_fields(&self) -> TonFields {
+        TonFields {
+            ton_config_filename: self.ton_config_filename.clone(),
+            root_contract_address: self.root_contract_address.clone(),
+            node_wallet_key: self.node_wallet_key.0,
+            owner_address: self.owner_address.clone(),
+            is_test: self.is_test,
+            is_testnet: self.is_testnet,
+            proxy_key: None,
+        }
+    }
+}
+
+impl TonNodeConfig for WorkerConfig {
+    fn ton_fields(&self) -> TonFields {
+        TonFields {
+            ton_config_filename: self.ton_config_filename.clone(),
+            root_contract_address: self.root_contract_address.clone(),
+            node_wallet_key: self.node_wallet_key.0,
+            owner_address: self.owner_address.clone(),
+            is_test: self.is_test,
+            is_testnet: self.is_testnet,
+            proxy_key: None,
+        }
+    }
+}
+
+/// How to open the backend (node command flags).
+#[derive(Clone, Debug)]
+pub struct TonOptions {
+    /// `--wallet-code`.
+    pub wallet_code: Option<PathBuf>,
+    /// `--ton-sync-timeout`.
+    pub sync_timeout: Duration,
+    /// `--ton-refresh-interval`.
+    pub refresh_interval: Duration,
+}
+
+/// An opened backend.
+pub struct TonBackend {
+    /// The ledger the node loops use.
+    pub ledger: Arc<dyn Ledger>,
+    /// The root config read from the root contract.
+    pub root: LocalRootConfig,
+}
+
+/// The process-wide runtime of the TON backend.
+pub fn ton_runtime() -> anyhow::Result<&'static Runtime> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ton-backend")
+        .enable_all()
+        .build()
+        .context("cannot start the TON backend runtime")?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// Reads a cocoon wallet code BoC file (binary, or hex text).
+pub fn load_wallet_code(path: &Path) -> anyhow::Result<ArcCell> {
+    let bytes = crate::wallet::read_code_boc(path)?;
+    cocoon_ledger::boc::parse_single_root(
+        &bytes,
+        crate::wallet::MAX_CODE_BOC_BYTES,
+        crate::wallet::MAX_CODE_CELLS,
+    )
+    .with_context(|| format!("{}: not a single-root BoC", path.display()))
+}
+
+/// A liteserver client over the global config at `path`.
+pub fn lite_chain(path: &Path) -> anyhow::Result<LiteChain> {
+    let config = GlobalConfig::from_file(path)
+        .with_context(|| format!("reading the TON global config {}", path.display()))?;
+    let client = LiteClient::new(config, ClientOptions::default())
+        .with_context(|| format!("TON global config {}", path.display()))?;
+    Ok(LiteChain::new(Arc::new(client)))
+}
+
+fn boc_of(cell: Option<&ArcCell>) -> anyhow::Result<Vec<u8>> {
+    match cell {
+        None => Ok(Vec::new()),
+        Some(cell) => Ok(cocoon_ledger::boc::serialize((**cell).clone())?),
+    }
+}
+
+/// Opens the backend, waits (at most `options.sync_timeout`) for its first sync and reads
+/// the root config from the chain.
+pub fn open(fields: &TonFields, options: &TonOptions) -> anyhow::Result<TonBackend> {
+    let code_path = options.wallet_code.as_ref().context(
+        "the TON backend needs the cocoon wallet code: pass --wallet-code FILE (a BoC; the \
+         project embeds no compiled contract code)",
+    )?;
+    let wallet_code = load_wallet_code(code_path)?;
+    if fields.node_wallet_key == [0; 32] {
+        bail!("node_wallet_key is missing (all zero) in the config");
+    }
+    let owner = parse_address(&fields.owner_address)
+        .with_context(|| format!("owner_address {:?}", fields.owner_address))?
+        .address;
+    let root = parse_address(&fields.root_contract_address)
+        .with_context(|| format!("root_contract_address {:?}", fields.root_contract_address))?
+        .address;
+    let ton_config = PathBuf::from(&fields.ton_config_filename);
+    if !ton_config.exists() {
+        bail!(
+            "ton_config_filename {} does not exist (a TON global config: liteservers and the \
+             zero state)",
+            ton_config.display()
+        );
+    }
+    let rt = ton_runtime()?;
+    let chain: Arc<dyn ChainAccess> = {
+        let _enter = rt.enter();
+        Arc::new(lite_chain(&ton_config)?)
+    };
+    let mut config = TonLedgerConfig::new(
+        root.clone(),
+        fields.is_test,
+        wallet_code,
+        SigningKey::from_bytes(&fields.node_wallet_key),
+        owner.clone(),
+    );
+    config.proxy_signing_key = fields.proxy_key.map(|k| SigningKey::from_bytes(&k));
+    config.refresh_interval = options.refresh_interval;
+    let ledger = Arc::new(TonLedger::new(chain, config).context("building the TON ledger")?);
+    tracing::info!(
+        wallet = %ledger.wallet_address().to_hex(),
+        root = %root.to_hex(),
+        liteservers = %ton_config.display(),
+        network = if fields.is_testnet { "testnet" } else { "mainnet" },
+        "TON backend: syncing with the chain"
+    );
+    first_sync(rt, &ledger, options.sync_timeout)?;
+    {
+        let _enter = rt.enter();
+        ledger.start_refresh();
+    }
+    let state = ledger
+        .root_state()
+        .context("the root contract state vanished after the first sync")?;
+    let codes = [
+        boc_of(state.codes.proxy.as_ref())?,
+        boc_of(state.codes.worker.as_ref())?,
+        boc_of(state.codes.client.as_ref())?,
+    ];
+    let local_root = LocalRootConfig::from_chain_root(&state.config, &state.owner.to_hex(), codes)
+        .context("the root contract's config")?;
+    if let Some(wallet) = ledger.wallet_view() {
+        if wallet.balance < MIN_BALANCE {
+            tracing::warn!(
+                wallet = %ledger.wallet_address().to_hex(),
+                balance = wallet.balance,
+                minimum = MIN_BALANCE,
+                "the cocoon wallet holds less than the minimum; nothing is sent until it is funded (see `cocoon wallet address`)"
+            );
+        }
+        tracing::info!(
+            root_version = state.config.version,
+            wallet_seqno = wallet.seqno,
+            wallet_balance = wallet.balance,
+            "TON backend synced"
+        );
+    }
+    let poll = options.refresh_interval.min(Duration::from_secs(1));
+    let waits = Waits {
+        sync_timeout: options.sync_timeout,
+        confirm_timeout: options.sync_timeout,
+        poll,
+    };
+    let node_ledger = NodeTonLedger::new(ledger, rt.handle().clone(), owner, waits);
+    Ok(TonBackend {
+        ledger: Arc::new(node_ledger),
+        root: local_root,
+    })
+}
+
+/// Runs refresh rounds until the root config and the wallet were read, logging progress.
+fn first_sync(rt: &Runtime, ledger: &Arc<TonLedger>, timeout: Duration) -> anyhow::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ledger = Arc::clone(ledger);
+    rt.spawn(async move {
+        let started = Instant::now();
+        let mut last_log = Instant::now();
+        loop {
+            let problem = match ledger.refresh_now().await {
+                Ok(_) => match ledger.root_config() {
+                    Ok(_) if ledger.wallet_view().is_some() => {
+                        let _ = tx.send(Ok(()));
+                        return;
+                    }
+                    Ok(_) => "the wallet was not read yet".to_string(),
+                    Err(e) => e.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            if started.elapsed() >= timeout {
+                let _ = tx.send(Err(problem));
+                return;
+            }
+            if last_log.elapsed() >= Duration::from_secs(5) {
+                tracing::info!(waited = ?started.elapsed(), %problem, "TON backend: still waiting for the first sync");
+                last_log = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    match rx.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(problem)) => bail!("no TON sync within {timeout:?}: {problem}"),
+        Err(_) => bail!("the TON backend stopped before its first sync"),
+    }
+}

@@ -1,0 +1,294 @@
+//! Parsers of the messages the proxy observes on its own contract (§6.7, §8), as
+//! `ProxyContract::on_transaction` reads them:
+//! * `client_proxy_request | qid | owner | ^state | Maybe ^payload` from a client contract,
+//!   where `state = status:2 balance:coins stake:coins tokens_used:u64 secret_hash:256` and
+//!   the payload is `top_up`, `register nonce:u64`, `refund_granted` or `refund_force`;
+//! * `worker_proxy_request | qid | owner | status:2 | tokens:u64 | Maybe ^payload` from a
+//!   worker contract, payload `payout_request tokens:u64`;
+//! * `do_not_process | qid | proxy_save_state | seqno:i32 | session_hash:256` from the
+//!   proxy's own cocoon wallet.
+//!
+//! The sender of a client (worker) request must be the client (worker) contract address
+//! derived from the owner the message names, this proxy contract, the proxy key and the
+//! params the proxy contract was created with; `save_state` is only honoured from the
+//! proxy's own wallet. Malformed bodies are errors, never panics (the reference aborts on
+//! several of them).
+
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::address::{derive_contract_address, ContractSpec};
+use cocoon_ledger::root_config::{ContractCodes, RootParams};
+use ed25519_dalek::VerifyingKey;
+use tonlib_core::cell::Cell;
+use tonlib_core::TonAddress;
+
+use super::op;
+use crate::cells::{expect_end, load_addr, load_bits256, load_coins, CellError};
+
+/// What the proxy needs to check the senders of the messages its contract receives.
+#[derive(Clone, Copy, Debug)]
+pub struct ProxyContractContext<'a> {
+    /// The proxy contract address.
+    pub proxy_sc: &'a TonAddress,
+    /// The proxy's public key (baked into client and worker contracts).
+    pub proxy_key: &'a VerifyingKey,
+    /// The root params the proxy contract was created with.
+    pub params: &'a RootParams,
+    /// The root's contract codes.
+    pub codes: &'a ContractCodes,
+    /// The proxy's own cocoon wallet (the only accepted sender of `save_state`).
+    pub own_wallet: &'a TonAddress,
+}
+
+/// A client contract's state as carried in `client_proxy_request`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientStateUpdate {
+    /// 0 active, 1 closing, 2 or 3 closed.
+    pub status: u8,
+    /// Unspent prepaid nanoTON.
+    pub balance: NanoTon,
+    /// Stake.
+    pub stake: NanoTon,
+    /// Tokens charged so far.
+    pub tokens_used: u64,
+    /// SHA-256 of the client's secret.
+    pub secret_hash: [u8; 32],
+}
+
+/// The payload of a `client_proxy_request`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientProxyPayload {
+    /// The client topped up.
+    TopUp,
+    /// The client registered for long authentication with `nonce`.
+    Register {
+        /// Nonce the proxy asked for.
+        nonce: u64,
+    },
+    /// The proxy's final refund was applied.
+    RefundGranted,
+    /// The client forced a refund.
+    RefundForce,
+    /// A payload opcode the reference does not know (it logs and ignores it).
+    Unknown(u32),
+}
+
+/// A verified `client_proxy_request`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientProxyRequest {
+    /// Query id.
+    pub qid: u64,
+    /// Client owner (its cocoon wallet).
+    pub client_owner: TonAddress,
+    /// The client contract (= the checked sender).
+    pub client_sc: TonAddress,
+    /// Contract state after the transaction.
+    pub state: ClientStateUpdate,
+    /// Optional payload.
+    pub payload: Option<ClientProxyPayload>,
+}
+
+/// The payload of a `worker_proxy_request`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkerProxyPayload {
+    /// The worker contract paid out up to `tokens`.
+    PayoutRequest {
+        /// Token total.
+        tokens: u64,
+    },
+    /// A payload opcode the reference does not know (it logs and ignores it).
+    Unknown(u32),
+}
+
+/// A verified `worker_proxy_request`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerProxyRequest {
+    /// Query id.
+    pub qid: u64,
+    /// Worker owner.
+    pub worker_owner: TonAddress,
+    /// The worker contract (= the checked sender).
+    pub worker_sc: TonAddress,
+    /// 0 active, 1 closing, 2 or 3 closed.
+    pub status: u8,
+    /// Tokens paid out so far.
+    pub tokens: u64,
+    /// Optional payload.
+    pub payload: Option<WorkerProxyPayload>,
+}
+
+/// A message received by the proxy contract, classified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProxyInbound {
+    /// From a client contract.
+    Client(ClientProxyRequest),
+    /// From a worker contract.
+    Worker(WorkerProxyRequest),
+    /// The proxy's own `save_state`.
+    SaveState {
+        /// Query id.
+        qid: u64,
+        /// Proxy DB seqno.
+        seqno: i32,
+        /// Proxy session hash.
+        session_hash: [u8; 32],
+    },
+    /// Any other opcode (or a `do_not_process` without `save_state`); nothing to do.
+    Other {
+        /// Opcode.
+        op: u32,
+        /// Query id.
+        qid: u64,
+    },
+}
+
+/// Why an inbound message was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InboundError {
+    /// Malformed body.
+    #[error(transparent)]
+    Cell(#[from] CellError),
+    /// The sender is not the contract the message claims to come from.
+    #[error("message from {found}, expected {expected}")]
+    WrongSender {
+        /// Expected address (hex form).
+        expected: String,
+        /// Actual sender (hex form).
+        found: String,
+    },
+}
+
+fn check_sender(expected: &TonAddress, source: &TonAddress) -> Result<(), InboundError> {
+    if expected != source {
+        return Err(InboundError::WrongSender {
+            expected: expected.to_hex(),
+            found: source.to_hex(),
+        });
+    }
+    Ok(())
+}
+
+fn derive(ctx: &ProxyContractContext<'_>, spec: ContractSpec<'_>) -> Result<TonAddress, CellError> {
+    Ok(derive_contract_address(
+        spec,
+        ctx.proxy_key,
+        ctx.params,
+        ctx.codes,
+    )?)
+}
+
+/// Classifies and checks a message body received by the proxy contract from `source`.
+pub fn parse_proxy_inbound(
+    ctx: &ProxyContractContext<'_>,
+    source: &TonAddress,
+    body: &Cell,
+) -> Result<ProxyInbound, InboundError> {
+    let mut p = body.parser();
+    let op = p.load_u32(32).map_err(CellError::from)?;
+    let qid = p.load_u64(64).map_err(CellError::from)?;
+    match op {
+        op::CLIENT_PROXY_REQUEST => {
+            let client_owner = load_addr(&mut p)?;
+            let client_sc = derive(
+                ctx,
+                ContractSpec::Client {
+                    owner: &client_owner,
+                    proxy_sc: ctx.proxy_sc,
+                },
+            )?;
+            check_sender(&client_sc, source)?;
+            let state_cell = p.next_reference().map_err(CellError::from)?;
+            let mut s = state_cell.parser();
+            let state = ClientStateUpdate {
+                status: s.load_u8(2).map_err(CellError::from)?,
+                balance: load_coins(&mut s)?,
+                stake: load_coins(&mut s)?,
+                tokens_used: s.load_u64(64).map_err(CellError::from)?,
+                secret_hash: load_bits256(&mut s)?,
+            };
+            expect_end(&mut s, "the client state")?;
+            let payload = match crate::cells::load_maybe_ref(&mut p)? {
+                None => None,
+                Some(cell) => Some(client_payload(&cell)?),
+            };
+            expect_end(&mut p, "client_proxy_request")?;
+            Ok(ProxyInbound::Client(ClientProxyRequest {
+                qid,
+                client_owner,
+                client_sc,
+                state,
+                payload,
+            }))
+        }
+        op::WORKER_PROXY_REQUEST => {
+            let worker_owner = load_addr(&mut p)?;
+            let worker_sc = derive(
+                ctx,
+                ContractSpec::Worker {
+                    owner: &worker_owner,
+                    proxy_sc: ctx.proxy_sc,
+                },
+            )?;
+            check_sender(&worker_sc, source)?;
+            let status = p.load_u8(2).map_err(CellError::from)?;
+            let tokens = p.load_u64(64).map_err(CellError::from)?;
+            let payload = match crate::cells::load_maybe_ref(&mut p)? {
+                None => None,
+                Some(cell) => Some(worker_payload(&cell)?),
+            };
+            expect_end(&mut p, "worker_proxy_request")?;
+            Ok(ProxyInbound::Worker(WorkerProxyRequest {
+                qid,
+                worker_owner,
+                worker_sc,
+                status,
+                tokens,
+                payload,
+            }))
+        }
+        op::DO_NOT_PROCESS => {
+            check_sender(ctx.own_wallet, source)?;
+            let inner_op = p.load_u32(32).map_err(CellError::from)?;
+            if inner_op != op::PROXY_SAVE_STATE {
+                return Ok(ProxyInbound::Other { op, qid });
+            }
+            let seqno = p.load_i32(32).map_err(CellError::from)?;
+            let session_hash = load_bits256(&mut p)?;
+            expect_end(&mut p, "save_state")?;
+            Ok(ProxyInbound::SaveState {
+                qid,
+                seqno,
+                session_hash,
+            })
+        }
+        _ => Ok(ProxyInbound::Other { op, qid }),
+    }
+}
+
+fn client_payload(cell: &Cell) -> Result<ClientProxyPayload, CellError> {
+    let mut p = cell.parser();
+    let payload_op = p.load_u32(32)?;
+    Ok(match payload_op {
+        op::CLIENT_PROXY_TOP_UP => ClientProxyPayload::TopUp,
+        op::CLIENT_PROXY_REGISTER => ClientProxyPayload::Register {
+            nonce: p.load_u64(64)?,
+        },
+        op::CLIENT_PROXY_REFUND_GRANTED => ClientProxyPayload::RefundGranted,
+        op::CLIENT_PROXY_REFUND_FORCE => ClientProxyPayload::RefundForce,
+        other => ClientProxyPayload::Unknown(other),
+    })
+}
+
+fn worker_payload(cell: &Cell) -> Result<WorkerProxyPayload, CellError> {
+    let mut p = cell.parser();
+    let payload_op = p.load_u32(32)?;
+    Ok(match payload_op {
+        op::WORKER_PROXY_PAYOUT_REQUEST => WorkerProxyPayload::PayoutRequest {
+            tokens: p.load_u64(64)?,
+        },
+        other => WorkerProxyPayload::Unknown(other),
+    })
+}
+
+#[cfg(test)]
+#[path = "observed_tests.rs"]
+mod tests;

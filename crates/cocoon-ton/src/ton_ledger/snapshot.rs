@@ -1,0 +1,250 @@
+//! The state snapshot the refresh task keeps and the [`cocoon_ledger::ledger::Ledger`] reads
+//! are served from: the last block, the adopted root state, the wallet, the watched
+//! contracts (parsed data, saved states, last seen transaction), and the submitted messages.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::ledger::{
+    ClientContractState, LedgerError, ProxyContractState, SavedState, WorkerContractState,
+};
+use tonlib_core::TonAddress;
+
+use crate::chain::{BlockRef, TxId};
+use crate::contract_state::ProxyContractData;
+use crate::root_state::RootTracker;
+use crate::wallet::MessageTicket;
+
+/// How many confirmed messages [`super::TonLedger::message_history`] keeps.
+pub const CONFIRMED_KEPT: usize = 256;
+/// How many observed `save_state` records a proxy contract view keeps (newest).
+pub const SAVED_STATES_KEPT: usize = 64;
+
+/// What a watched address is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchKind {
+    /// A proxy contract (its transactions are read for `save_state`).
+    Proxy,
+    /// A client contract.
+    Client,
+    /// A worker contract.
+    Worker,
+    /// Any account whose balance is asked for.
+    Plain,
+}
+
+/// The parsed data of a watched account.
+#[derive(Clone, Debug)]
+pub(crate) enum Parsed {
+    Proxy(Box<ProxyContractData>),
+    Client(ClientContractState),
+    Worker(WorkerContractState),
+}
+
+/// One watched account.
+#[derive(Clone, Debug)]
+pub(crate) struct Watched {
+    pub kind: WatchKind,
+    /// Whether at least one read of it succeeded.
+    pub synced: bool,
+    pub balance: NanoTon,
+    /// `None`: not deployed (no data).
+    pub parsed: Option<Parsed>,
+    pub parse_error: Option<String>,
+    pub last_seen_tx: Option<TxId>,
+    /// Observed `save_state` messages (proxy contracts), oldest first.
+    pub saved_states: Vec<SavedState>,
+    /// Highest `save_state` seqno submitted from this ledger.
+    pub save_submitted: Option<u32>,
+}
+
+impl Watched {
+    pub fn new(kind: WatchKind) -> Watched {
+        Watched {
+            kind,
+            synced: false,
+            balance: 0,
+            parsed: None,
+            parse_error: None,
+            last_seen_tx: None,
+            saved_states: Vec::new(),
+            save_submitted: None,
+        }
+    }
+}
+
+/// Where a submitted internal message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// Waiting for the wallet (one external message in flight at a time).
+    Queued,
+    /// Signed into the external message for this wallet seqno, sent, not yet observed.
+    InFlight {
+        /// Wallet seqno.
+        seqno: u32,
+    },
+    /// The wallet transaction carrying it was observed at this chain time. The
+    /// destination contract's new state shows in the next reads of it.
+    Confirmed {
+        /// Block time of the wallet transaction.
+        utime: u64,
+    },
+}
+
+/// A message submitted through a [`cocoon_ledger::ledger::Ledger`] write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMessage {
+    /// Wallet sender ticket.
+    pub ticket: MessageTicket,
+    /// What it does (e.g. `"client_top_up"`).
+    pub what: &'static str,
+    /// Destination contract.
+    pub dest: TonAddress,
+    /// nanoTON attached.
+    pub value: NanoTon,
+    /// Chain time it was submitted at.
+    pub submitted_at: u64,
+    /// Where it stands.
+    pub status: MessageStatus,
+}
+
+/// Our cocoon wallet as last read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalletView {
+    /// Seqno (0 while not deployed).
+    pub seqno: u32,
+    /// Balance.
+    pub balance: NanoTon,
+}
+
+/// Everything the reads are served from.
+pub(crate) struct Snapshot {
+    pub block: Option<BlockRef>,
+    pub root: RootTracker,
+    pub root_error: Option<String>,
+    pub wallet: Option<WalletView>,
+    pub wallet_last_tx: Option<TxId>,
+    pub watched: BTreeMap<String, (TonAddress, Watched)>,
+    pub messages: BTreeMap<MessageTicket, PendingMessage>,
+    pub confirmed_order: VecDeque<MessageTicket>,
+    pub last_success: Option<tokio::time::Instant>,
+    pub last_error: Option<String>,
+}
+
+pub(crate) fn not_synced(address: &TonAddress) -> LedgerError {
+    LedgerError::Storage(format!(
+        "{} is not synced from the chain yet; it is watched now, retry after the next refresh",
+        address.to_hex()
+    ))
+}
+
+impl Snapshot {
+    pub fn new(is_test: bool) -> Snapshot {
+        Snapshot {
+            block: None,
+            root: RootTracker::new(is_test),
+            root_error: None,
+            wallet: None,
+            wallet_last_tx: None,
+            watched: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            confirmed_order: VecDeque::new(),
+            last_success: None,
+            last_error: None,
+        }
+    }
+
+    /// Starts watching `address` (no-op when already watched).
+    pub fn watch(&mut self, address: &TonAddress, kind: WatchKind) {
+        self.watched
+            .entry(address.to_hex())
+            .or_insert_with(|| (address.clone(), Watched::new(kind)));
+    }
+
+    /// The synced view of `address` as `kind`, watching it when new.
+    pub fn synced(
+        &mut self,
+        address: &TonAddress,
+        kind: WatchKind,
+    ) -> Result<&mut Watched, LedgerError> {
+        self.watch(address, kind);
+        let (_, w) = self
+            .watched
+            .get_mut(&address.to_hex())
+            .ok_or_else(|| not_synced(address))?;
+        if w.kind != kind && kind != WatchKind::Plain {
+            return Err(LedgerError::Invalid(format!(
+                "{} is watched as a {:?} contract, not a {kind:?} one",
+                address.to_hex(),
+                w.kind
+            )));
+        }
+        if !w.synced {
+            return Err(not_synced(address));
+        }
+        if let Some(e) = &w.parse_error {
+            return Err(LedgerError::Storage(format!(
+                "{}: undecodable contract data: {e}",
+                address.to_hex()
+            )));
+        }
+        Ok(w)
+    }
+
+    pub fn proxy(&mut self, address: &TonAddress) -> Result<ProxyContractState, LedgerError> {
+        let w = self.synced(address, WatchKind::Proxy)?;
+        match &w.parsed {
+            Some(Parsed::Proxy(data)) => {
+                let mut state = data.state.clone();
+                state.saved_states = w.saved_states.clone();
+                Ok(state)
+            }
+            _ => Err(LedgerError::UnknownContract(address.to_hex())),
+        }
+    }
+
+    pub fn client(&mut self, address: &TonAddress) -> Result<ClientContractState, LedgerError> {
+        match &self.synced(address, WatchKind::Client)?.parsed {
+            Some(Parsed::Client(state)) => Ok(state.clone()),
+            _ => Err(LedgerError::UnknownContract(address.to_hex())),
+        }
+    }
+
+    pub fn worker(&mut self, address: &TonAddress) -> Result<WorkerContractState, LedgerError> {
+        match &self.synced(address, WatchKind::Worker)?.parsed {
+            Some(Parsed::Worker(state)) => Ok(state.clone()),
+            _ => Err(LedgerError::UnknownContract(address.to_hex())),
+        }
+    }
+
+    /// Whether `address` is known to be deployed.
+    pub fn deployed(&self, address: &TonAddress) -> bool {
+        self.watched
+            .get(&address.to_hex())
+            .is_some_and(|(_, w)| w.parsed.is_some())
+    }
+
+    /// Records that `tickets` were confirmed at `utime`.
+    pub fn confirm(&mut self, tickets: &[MessageTicket], utime: u64) {
+        for ticket in tickets {
+            if let Some(m) = self.messages.get_mut(ticket) {
+                m.status = MessageStatus::Confirmed { utime };
+                self.confirmed_order.push_back(*ticket);
+            }
+        }
+        while self.confirmed_order.len() > CONFIRMED_KEPT {
+            if let Some(old) = self.confirmed_order.pop_front() {
+                self.messages.remove(&old);
+            }
+        }
+    }
+
+    /// Sets the status of `tickets`.
+    pub fn set_status(&mut self, tickets: &[MessageTicket], status: MessageStatus) {
+        for ticket in tickets {
+            if let Some(m) = self.messages.get_mut(ticket) {
+                m.status = status;
+            }
+        }
+    }
+}
