@@ -9,6 +9,8 @@ worker): the median over rounds of requests/s, p50 and p99 latency (from hey's s
 seconds per 1,000 requests of each node (utime+stime deltas from /proc, summed over rounds,
 divided by the requests answered); peak RSS of each node (VmHWM, reset before each round, the
 largest seen). TTFB runs report medians of time to headers, to the first body byte and to the end.
+The scale-1k scenario (bench/scale, `cocoon-scale`) writes raw/scale-1k/result.json, summarised
+in its own lines and under "scale_1k" in results.json.
 """
 
 import json
@@ -94,8 +96,11 @@ def percentile(values, q):
 
 
 def load(out):
-    with open(os.path.join(out, "raw", "runs.jsonl"), encoding="utf-8") as f:
-        runs = [json.loads(line) for line in f if line.strip()]
+    path = os.path.join(out, "raw", "runs.jsonl")
+    runs = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            runs = [json.loads(line) for line in f if line.strip()]
     groups = {}
     for run in runs:
         run["out"] = out
@@ -186,7 +191,7 @@ def headline(rows):
     if d and n and d.get("requests_per_s") and n.get("requests_per_s"):
         out["throughput_ratio_network_over_direct"] = n["requests_per_s"] / d["requests_per_s"]
         out["throughput_target"] = ">= 0.50"
-    for s in ("ref-c30-ka", "one-line-c30", "large", "scale"):
+    for s in ("ref-c30-ka", "one-line-c30", "large", "scale", "pay-off", "pay-on"):
         d, n = pair(s)
         if d and n and d.get("requests_per_s") and n.get("requests_per_s"):
             out[f"throughput_ratio_{s}"] = n["requests_per_s"] / d["requests_per_s"]
@@ -195,11 +200,51 @@ def headline(rows):
         if d and n and d.get("p50_ms") is not None and n.get("p50_ms") is not None:
             out[f"added_p50_ms_{s}"] = n["p50_ms"] - d["p50_ms"]
             out["added_p50_target_ms"] = "<= 1.0"
+    off, on = by.get(("pay-off", "network")), by.get(("pay-on", "network"))
+    if off and on and off.get("requests_per_s") and on.get("requests_per_s"):
+        out["payments_on_over_off_network_req_s"] = on["requests_per_s"] / off["requests_per_s"]
     d, n = pair("ttfb")
     if d and n and d.get("first_byte_ms") is not None and n.get("first_byte_ms") is not None:
         out["first_byte_overhead_ms"] = n["first_byte_ms"] - d["first_byte_ms"]
         out["first_byte_target_ms"] = "<= 2.0"
     return out
+
+
+def load_scale(out):
+    """raw/scale-1k/result.json as cocoon-scale wrote it, or None."""
+    path = os.path.join(out, "raw", "scale-1k", "result.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def scale_headline(scale, head):
+    p, st, w = scale["proxy"], scale["streams"], scale["workers"]
+    head["scale_1k_proxy_vmhwm_mib"] = p["vmhwm_mib"]
+    head["scale_1k_errors_plus_lost"] = st["errors"] + st["lost"] + scale["client_failures"] + w["failed"]
+    head["scale_1k_target"] = "proxy <= 300 MB RSS with 1,000 workers and 10,000 open streams, no errors"
+
+
+def scale_lines(scale):
+    sh, p, st, w = scale["shape"], scale["proxy"], scale["streams"], scale["workers"]
+    lat, first, hs = st["latency"], st["first_answer"], w["handshake"]
+    return [
+        f"scale-1k (cocoon-scale, one proxy process; simulated workers and clients in one process): "
+        f"{w['connected']}/{sh['workers']} workers, {sh['clients']} x {sh['streams_per_client']} = "
+        f"{sh['concurrent_streams']} concurrent streams of {sh['lines']} x {sh['line_bytes']} B, "
+        f"{sh['line_delay_ms']} ms apart, for {sh['duration_s']} s",
+        f"  workers: all handshaked in {w['all_connected_s']} s (each: p50 {hs['p50_ms']} ms, "
+        f"p99 {hs['p99_ms']} ms), {w['failed']} failed",
+        f"  streams: {st['per_s']} completed/s, {st['completed']} completed, {st['errors']} errors "
+        f"{st['errors_by_code']}, {st['lost']} lost, {scale['client_failures']} client connection failures; "
+        f"whole stream p50 {lat['p50_ms']} ms / p99 {lat['p99_ms']} ms, first answer p50 "
+        f"{first['p50_ms']} ms / p99 {first['p99_ms']} ms",
+        f"  proxy: VmHWM {p['vmhwm_mib']} MiB (idle {p['rss_idle_mib']}, with workers "
+        f"{p['rss_with_workers_mib']}, largest sampled RSS {p['rss_peak_sampled_mib']}), CPU "
+        f"{p['cpu_s_total_load']} s under load = {p['cpu_ms_per_stream']} ms per stream; alive at end: "
+        f"{p['alive_at_end']}; fd limit {scale['fd_limit']['soft']} (need ~{scale['fd_limit']['needed_about']})",
+    ]
 
 
 def max_or_none(values):
@@ -215,7 +260,7 @@ def fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def table(rows, head, machine, load_end):
+def table(rows, head, machine, load_end, scale=None):
     lines = []
     lines.append("cocoon-rs benchmark (fake engine; direct = engine alone, network = "
                  "client -> proxy -> worker -> engine)")
@@ -258,6 +303,9 @@ def table(rows, head, machine, load_end):
         if r["kind"] == "ttfb":
             lines.append(f"ttfb {r['target']}: headers {fmt(r['headers_ms'], '.2f')} ms, first byte "
                          f"{fmt(r['first_byte_ms'], '.2f')} ms, whole answer {fmt(r['total_ms'], '.2f')} ms")
+    if scale:
+        lines.append("")
+        lines.extend(scale_lines(scale))
     lines.append("")
     for k, v in head.items():
         lines.append(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
@@ -272,6 +320,8 @@ def chart(rows, head, path):
     colors = {"direct": "tab:blue", "network": "tab:orange"}
     hey_rows = [r for r in rows if r["kind"] == "hey"]
     scen = list(dict.fromkeys(r["scenario"] for r in hey_rows))
+    if not scen:
+        return
     by = {(r["scenario"], r["target"]): r for r in rows}
     fig, axes = plt.subplots(2, 2, figsize=(14, 10))
     x = list(range(len(scen)))
@@ -355,17 +405,20 @@ def main(argv):
     keys = sorted(groups, key=lambda k: (scen_order.index(k[0]), order.get(k[1], 9)))
     rows = [summarise(s, t, groups[(s, t)]) for s, t in keys]
     head = headline(rows)
+    scale = load_scale(out)
+    if scale:
+        scale_headline(scale, head)
     with open(os.path.join(out, "machine.json"), encoding="utf-8") as f:
         machine = json.load(f)
     load_end_path = os.path.join(out, "raw", "loadavg_end.txt")
     load_end = open(load_end_path).read().split() if os.path.exists(load_end_path) else None
     machine["loadavg_end"] = load_end
-    text = table(rows, head, machine, load_end)
+    text = table(rows, head, machine, load_end, scale)
     print(text)
     with open(os.path.join(out, "table.txt"), "w", encoding="utf-8") as f:
         f.write(text + "\n")
     with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"machine": machine, "headline": head, "rows": rows}, f, indent=2)
+        json.dump({"machine": machine, "headline": head, "rows": rows, "scale_1k": scale}, f, indent=2)
     if "--no-chart" not in argv:
         try:
             chart(rows, head, os.path.join(out, "chart.png"))
