@@ -57,6 +57,7 @@ pub(crate) async fn run_reader<R>(
 {
     let mut closed = shared.subscribe_closed();
     let mut last_received = Instant::now();
+    let mut last_ping = last_received;
     let mut ping_sent = false;
     loop {
         loop {
@@ -78,8 +79,12 @@ pub(crate) async fn run_reader<R>(
             }
         }
         let idle_at = last_received + timers.idle_timeout;
+        // A quiet period starts at the last frame received; while frames keep arriving we
+        // still ping once per interval, so a peer that only receives from us (a long
+        // streamed answer) does not idle out: the peer's idle timer counts what *it*
+        // receives (runners.md §2; the reference pings only when it receives nothing).
         let ping_at = match timers.ping_interval {
-            Some(interval) if !ping_sent => Some(last_received + interval),
+            Some(interval) if !ping_sent => Some(last_received.min(last_ping) + interval),
             _ => None,
         };
         decoder.reserve_for_read();
@@ -107,6 +112,7 @@ pub(crate) async fn run_reader<R>(
                 shared.enqueue_control(TcpPacket::Ping { id }.encode(), "ping");
                 // One ping per quiet period, as the reference does.
                 ping_sent = true;
+                last_ping = Instant::now();
             }
         }
     }

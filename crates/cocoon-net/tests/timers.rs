@@ -96,3 +96,41 @@ async fn timers_follow_the_config() {
         CloseReason::IdleTimeout(Duration::from_secs(3))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dialer_that_only_receives_still_pings_every_interval() {
+    // A long streamed answer: the peer sends a frame every second for 100 s and the
+    // dialer sends nothing of its own. The peer's idle timer (60 s on an acceptor) counts
+    // what it receives, so the dialer must still ping once per interval.
+    let (session, mut inbound, mut peer) = session_with_raw_peer(SessionConfig::dialer()).await;
+    let drain = tokio::spawn(async move { while inbound.next().await.is_some() {} });
+    let started = Instant::now();
+    let mut pings = Vec::new();
+    for _ in 0..100 {
+        peer.send_packet(TcpPacket::Packet(types::tcp::Packet {
+            data: b"part".to_vec().into(),
+        }))
+        .await;
+        let step = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(step);
+        loop {
+            tokio::select! {
+                _ = &mut step => break,
+                packet = peer.recv_packet() => match packet {
+                    TcpPacket::Ping(_) => pings.push(started.elapsed().as_secs()),
+                    other => panic!("unexpected {other:?}"),
+                },
+            }
+        }
+    }
+    assert!(!session.is_closed(), "{:?}", session.close_reason());
+    assert_eq!(
+        pings.len(),
+        9,
+        "one ping per 10 s (at 10, 20, … 90 s): {pings:?}"
+    );
+    for pair in pings.windows(2) {
+        assert!(pair[1] - pair[0] >= 10, "{pings:?}");
+    }
+    drain.abort();
+}

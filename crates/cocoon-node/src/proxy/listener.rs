@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use super::client_conn::serve_client;
 use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
 use super::http::serve_proxy_http;
+use super::registry::lock;
 use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
 
@@ -139,6 +140,8 @@ pub async fn start(
     }
     if shared.money.is_some() {
         tasks.push(tokio::spawn(money_loop(shared.clone())));
+    } else {
+        tasks.push(tokio::spawn(flush_loop(shared.clone())));
     }
     Ok(ProxyHandle {
         shared,
@@ -167,6 +170,26 @@ async fn money_loop(shared: Arc<ProxyShared>) {
         });
         if let Err(e) = step.await {
             warn!(error = %e, "money loop step panicked");
+        }
+    }
+}
+
+/// Without a ledger: commits the counters the throttled settles left (see
+/// `ProxyPayments::throttle_flushes`).
+async fn flush_loop(shared: Arc<ProxyShared>) {
+    let every = lock(&shared.payments).flush_throttle();
+    if every.is_zero() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let shared = shared.clone();
+        // Books writes fsync: keep them off the async threads.
+        let step = tokio::task::spawn_blocking(move || lock(&shared.payments).flush_if_due());
+        if let Err(e) = step.await {
+            warn!(error = %e, "flush step panicked");
         }
     }
 }

@@ -151,11 +151,15 @@ impl ProxyShared {
     /// attaches to (or deploys) the proxy contract and confirms a start-up commit there.
     pub fn open(mut settings: ProxySettings) -> Result<Arc<Self>, String> {
         let mut payments = match &settings.ledger {
-            None => ProxyPayments::with_context(
-                settings.signing_key.clone(),
-                &settings.owner_address,
-                settings.contracts.clone(),
-            ),
+            None => {
+                let mut p = ProxyPayments::with_context(
+                    settings.signing_key.clone(),
+                    &settings.owner_address,
+                    settings.contracts.clone(),
+                );
+                p.throttle_flushes(settings.money.flush_interval);
+                p
+            }
             Some(ledger) => {
                 // The ledger's own context (root address, params, codes), so that our
                 // contract addresses are the ledger's.

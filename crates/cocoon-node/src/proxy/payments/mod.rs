@@ -86,6 +86,11 @@ pub struct ProxyPayments {
     contracts: Option<Contracts>,
     clients: BTreeMap<String, Party>,
     workers: BTreeMap<String, Party>,
+    /// Without a ledger: settle flushes at most once per this period (zero: every
+    /// settle); a timer flushes what is left ([`Self::flush_if_due`]).
+    flush_every: std::time::Duration,
+    /// When the last flush wrote a commit.
+    last_flush: Option<std::time::Instant>,
     /// Last DB flush seqno.
     seqno: u64,
     /// Durable books; `None` = counters in memory only.
@@ -143,6 +148,8 @@ impl ProxyPayments {
 
     fn from_contracts(contracts: Option<Contracts>) -> Self {
         ProxyPayments {
+            flush_every: std::time::Duration::ZERO,
+            last_flush: None,
             contracts,
             clients: BTreeMap::new(),
             workers: BTreeMap::new(),
@@ -254,8 +261,35 @@ impl ProxyPayments {
             .counters
             .add(tokens);
         if !self.chain_confirmed {
-            self.flush();
+            self.flush_if_due();
         }
+    }
+
+    /// Without a ledger, flush at most once per `every` (the reference commits every
+    /// 1–2 s, runners.md §8); each flush seals the books and re-signs the changed
+    /// vouchers, so per-request flushing costs most of the proxy's CPU under load. A
+    /// timer must then call [`Self::flush_if_due`] so the last requests get committed.
+    pub fn throttle_flushes(&mut self, every: std::time::Duration) {
+        self.flush_every = every;
+    }
+
+    /// Flushes when the throttle period has passed since the last flush (always when
+    /// unthrottled).
+    pub fn flush_if_due(&mut self) -> Option<u64> {
+        let due = self.flush_every.is_zero()
+            || self
+                .last_flush
+                .is_none_or(|at| at.elapsed() >= self.flush_every);
+        if due {
+            self.flush()
+        } else {
+            None
+        }
+    }
+
+    /// Whether flushes are throttled (a timer must drive them).
+    pub fn flush_throttle(&self) -> std::time::Duration {
+        self.flush_every
     }
 
     /// Records every changed party's `tokens_max` at a new DB seqno (a durable commit when
@@ -300,6 +334,7 @@ impl ProxyPayments {
             }
         };
         self.seqno = seqno;
+        self.last_flush = Some(std::time::Instant::now());
         for party in self.clients.values_mut().chain(self.workers.values_mut()) {
             if party.counters.commit_to_db(seqno).is_ok() && !self.chain_confirmed {
                 party.counters.confirm_on_chain(seqno);
