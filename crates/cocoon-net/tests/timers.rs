@@ -108,7 +108,7 @@ async fn a_dialer_that_only_receives_still_pings_every_interval() {
     let mut pings = Vec::new();
     for _ in 0..100 {
         peer.send_packet(TcpPacket::Packet(types::tcp::Packet {
-            data: b"part".to_vec().into(),
+            data: b"part".to_vec(),
         }))
         .await;
         let step = tokio::time::sleep(Duration::from_secs(1));
