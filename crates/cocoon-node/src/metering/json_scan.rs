@@ -89,7 +89,10 @@ impl JsonUsageScanner {
         while i < data.len() {
             // Fast path: skip string contents that cannot matter.
             if self.in_skippable_string() {
-                match data[i..].iter().position(|b| *b == b'"' || *b == b'\\') {
+                match data
+                    .get(i..)
+                    .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+                {
                     Some(p) => i += p,
                     None => return,
                 }
