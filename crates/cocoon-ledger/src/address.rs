@@ -205,6 +205,14 @@ pub fn to_friendly(address: &TonAddress, bounceable: bool, testnet: bool) -> Str
     address.to_base64_url_flags(!bounceable, testnet)
 }
 
+/// A fresh random basechain address in user-friendly, non-bounceable, mainnet form (`UQ…`):
+/// the generated owner identities of local networks and benchmarks.
+pub fn random_friendly_address() -> String {
+    let mut hash = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut hash);
+    to_friendly(&TonAddress::new(0, TonHash::from(hash)), false, false)
+}
+
 /// Parses base64url / base64 friendly forms or the raw `wc:hex` form.
 pub fn parse_address(text: &str) -> Result<FriendlyAddress, AddressParseError> {
     let err = || AddressParseError(text.chars().take(80).collect());
@@ -238,6 +246,17 @@ mod tests {
 
     fn addr(byte: u8) -> TonAddress {
         TonAddress::new(0, TonHash::from([byte; 32]))
+    }
+
+    #[test]
+    fn random_friendly_addresses_are_fresh_non_bounceable_basechain() {
+        let a = random_friendly_address();
+        assert_eq!(a.len(), 48);
+        assert!(a.starts_with("UQ"), "{a}");
+        let parsed = parse_address(&a).expect("parses back (checksum included)");
+        assert!(!parsed.bounceable && !parsed.testnet);
+        assert_eq!(parsed.address.workchain, 0);
+        assert_ne!(a, random_friendly_address());
     }
 
     #[test]

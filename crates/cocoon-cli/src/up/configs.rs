@@ -198,42 +198,14 @@ fn random_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-/// A random user-friendly TON address (non-bounceable, basechain): tag, workchain,
-/// 32-byte account id, CRC16-XMODEM, base64url.
+/// A random user-friendly TON address (the generated owner identities of a local network).
 pub fn ton_address() -> String {
-    let mut raw = [0u8; 36];
-    raw[0] = 0x51;
-    raw[1] = 0x00;
-    rand::thread_rng().fill_bytes(&mut raw[2..34]);
-    let crc = crc16_xmodem(&raw[..34]);
-    raw[34..].copy_from_slice(&crc.to_be_bytes());
-    base64::engine::general_purpose::URL_SAFE.encode(raw)
-}
-
-fn crc16_xmodem(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
+    cocoon_ledger::address::random_friendly_address()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc16_xmodem_check_value() {
-        // The standard check value of CRC-16/XMODEM over "123456789".
-        assert_eq!(crc16_xmodem(b"123456789"), 0x31c3);
-    }
 
     #[derive(clap::Parser)]
     struct Cli {
