@@ -35,7 +35,15 @@ pub struct ClientArgs {
 }
 
 pub fn run(args: ClientArgs) -> anyhow::Result<()> {
-    let setup = args.node.prepare(ClientConfig::from_file)?;
+    let mut setup = args.node.prepare(ClientConfig::from_file)?;
+    if args.node.disable_ton.is_none() {
+        // On TON a client is known to proxies by its cocoon wallet (runners.md §3.2).
+        use crate::ton_backend::TonNodeConfig as _;
+        setup.config.owner_address = crate::ton_backend::client_identity(
+            &setup.config.ton_fields(),
+            args.node.wallet_code.as_deref(),
+        )?;
+    }
     let mut settings = ClientSettings::from_configs(&setup.config, &setup.root)
         .map_err(anyhow::Error::msg)?
         .with_ledger(setup.ledger.clone());

@@ -12,17 +12,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use cocoon_ledger::address::parse_address;
+use cocoon_ledger::address::{parse_address, to_friendly};
 use cocoon_ledger::ledger::Ledger;
 use cocoon_liteclient::{ClientOptions, GlobalConfig, LiteClient};
 use cocoon_node::config::{ClientConfig, LocalRootConfig, ProxyConfig, WorkerConfig};
 use cocoon_ton::chain::ChainAccess;
 use cocoon_ton::lite_chain::LiteChain;
 use cocoon_ton::ton_ledger::{TonLedger, TonLedgerConfig};
-use cocoon_ton::wallet::MIN_BALANCE;
+use cocoon_ton::wallet::{CocoonWallet, MIN_BALANCE};
 use ed25519_dalek::SigningKey;
 use tokio::runtime::Runtime;
 use tonlib_core::cell::ArcCell;
+use tonlib_core::TonAddress;
 
 use crate::ton_node_ledger::{NodeTonLedger, Waits};
 
@@ -139,6 +140,37 @@ pub fn lite_chain(path: &Path) -> anyhow::Result<LiteChain> {
     let client = LiteClient::new(config, ClientOptions::default())
         .with_context(|| format!("TON global config {}", path.display()))?;
     Ok(LiteChain::new(Arc::new(client)))
+}
+
+/// The address a node's cocoon wallet has: from the `--wallet-code` BoC, the config's
+/// `node_wallet_key` and its `owner_address`.
+pub fn cocoon_wallet_address(
+    fields: &TonFields,
+    wallet_code: Option<&Path>,
+) -> anyhow::Result<TonAddress> {
+    let code_path = wallet_code.context(
+        "the TON backend needs the cocoon wallet code: pass --wallet-code FILE (a BoC; the \
+         project embeds no compiled contract code)",
+    )?;
+    let owner = parse_address(&fields.owner_address)
+        .with_context(|| format!("owner_address {:?}", fields.owner_address))?
+        .address;
+    let wallet = CocoonWallet::new(
+        load_wallet_code(code_path)?,
+        SigningKey::from_bytes(&fields.node_wallet_key).verifying_key(),
+        owner,
+    )
+    .context("deriving the cocoon wallet address")?;
+    Ok(wallet.address().clone())
+}
+
+/// What a client announces to proxies as `client_owner_address` on TON: its cocoon
+/// wallet's address (user-friendly, non-bounceable, the config's network), not the
+/// configured `owner_address`, which owns that wallet (runners.md §3.2). The client
+/// contracts are owned by the wallet (§6.9), so a proxy derives them from this identity.
+pub fn client_identity(fields: &TonFields, wallet_code: Option<&Path>) -> anyhow::Result<String> {
+    let wallet = cocoon_wallet_address(fields, wallet_code)?;
+    Ok(to_friendly(&wallet, false, fields.is_testnet))
 }
 
 fn boc_of(cell: Option<&ArcCell>) -> anyhow::Result<Vec<u8>> {
@@ -273,5 +305,52 @@ fn first_sync(rt: &Runtime, ledger: &Arc<TonLedger>, timeout: Duration) -> anyho
         Ok(Ok(())) => Ok(()),
         Ok(Err(problem)) => bail!("no TON sync within {timeout:?}: {problem}"),
         Err(_) => bail!("the TON backend stopped before its first sync"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_known_by_its_cocoon_wallet() {
+        let dir = std::env::temp_dir().join(format!("cocoon-ton-identity-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut b = tonlib_core::cell::CellBuilder::new();
+        b.store_slice(b"test wallet code (not executable)")
+            .expect("bits");
+        let code = b.build().expect("cell");
+        let code_path = dir.join("wallet-code.boc");
+        std::fs::write(
+            &code_path,
+            cocoon_ledger::boc::serialize(code.clone()).expect("boc"),
+        )
+        .expect("write");
+        let owner = format!("0:{}", "33".repeat(32));
+        let fields = TonFields {
+            ton_config_filename: String::new(),
+            root_contract_address: String::new(),
+            node_wallet_key: [7; 32],
+            owner_address: owner.clone(),
+            is_test: true,
+            is_testnet: true,
+            proxy_key: None,
+        };
+        let identity = client_identity(&fields, Some(&code_path)).expect("identity");
+        let wallet = CocoonWallet::new(
+            Arc::new(code),
+            SigningKey::from_bytes(&[7; 32]).verifying_key(),
+            parse_address(&owner).expect("owner").address,
+        )
+        .expect("wallet");
+        let parsed = parse_address(&identity).expect("friendly");
+        assert_eq!(&parsed.address, wallet.address());
+        assert_ne!(parsed.address.to_hex(), owner);
+        assert_eq!(identity, to_friendly(wallet.address(), false, true));
+        assert!(client_identity(&fields, None)
+            .expect_err("no code")
+            .to_string()
+            .contains("--wallet-code"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

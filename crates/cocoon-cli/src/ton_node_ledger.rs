@@ -156,6 +156,14 @@ impl Ledger for NodeTonLedger {
         self.read(|l| l.root_config())
     }
 
+    fn network(&self) -> &'static str {
+        self.inner.network()
+    }
+
+    fn funding_hint(&self, wallet: &str, nanoton: NanoTon) -> String {
+        self.inner.funding_hint(wallet, nanoton)
+    }
+
     fn contract_context(&self) -> Result<ContractContext, LedgerError> {
         self.read(|l| l.contract_context())
     }

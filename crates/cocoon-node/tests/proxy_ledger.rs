@@ -252,6 +252,12 @@ impl Ledger for LossyLedger {
     fn root_config(&self) -> Result<RootConfig, LedgerError> {
         self.inner.root_config()
     }
+    fn network(&self) -> &'static str {
+        self.inner.network()
+    }
+    fn funding_hint(&self, wallet: &str, nanoton: NanoTon) -> String {
+        self.inner.funding_hint(wallet, nanoton)
+    }
     fn contract_context(&self) -> Result<ContractContext, LedgerError> {
         self.inner.contract_context()
     }

@@ -23,6 +23,17 @@ impl Ledger for DevnetLedger {
         self.read(|s| Ok(s.config.clone()))
     }
 
+    fn network(&self) -> &'static str {
+        "devnet"
+    }
+
+    fn funding_hint(&self, wallet: &str, nanoton: NanoTon) -> String {
+        format!(
+            "on the devnet, mint it with `cocoon devnet fund --ledger <devnet file> --wallet {wallet} \
+             --nanoton {nanoton}`"
+        )
+    }
+
     fn contract_context(&self) -> Result<ContractContext, LedgerError> {
         let params = self.read(|s| Ok(s.config.params.clone()))?;
         ContractContext::devnet(params).map_err(|e| LedgerError::Storage(e.to_string()))

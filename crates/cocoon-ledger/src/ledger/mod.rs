@@ -196,6 +196,11 @@ pub enum LedgerError {
 
 /// What the nodes need from a ledger (TON or the devnet simulation).
 pub trait Ledger: Send + Sync {
+    /// Which network this is, for logs and stats: `"devnet"` (simulated), `"ton"`,
+    /// `"ton-testnet"`.
+    fn network(&self) -> &'static str;
+    /// How a user puts `nanoton` into `wallet` on this network (shown in errors).
+    fn funding_hint(&self, wallet: &str, nanoton: NanoTon) -> String;
     /// Ledger time, unix seconds.
     fn now(&self) -> u64;
     /// Current root configuration.

@@ -36,10 +36,7 @@ use crate::common::vouchers::{derive_our_contract, nano_json, PaymentsBook, Paym
 #[derive(Debug, thiserror::Error)]
 pub enum MoneyError {
     /// Our wallet cannot pay.
-    #[error(
-        "wallet {wallet} has {available} nanoTON but {needed} are needed to {what}; on the devnet \
-         fund it with `cocoon devnet fund --ledger <devnet file> --wallet {wallet} --nanoton {needed}`"
-    )]
+    #[error("wallet {wallet} has {available} nanoTON but {needed} are needed to {what}; {hint}")]
     WalletTooPoor {
         /// Our wallet (as configured).
         wallet: String,
@@ -49,6 +46,8 @@ pub enum MoneyError {
         needed: NanoTon,
         /// nanoTON in the wallet.
         available: NanoTon,
+        /// How to fund it on this ledger's network.
+        hint: String,
     },
     /// The ledger refused.
     #[error("ledger: {0}")]
@@ -297,6 +296,7 @@ impl ClientMoney {
                 what,
                 needed: amount,
                 available,
+                hint: self.ledger.funding_hint(&self.wallet_text, amount),
             });
         }
         Ok(())
@@ -309,6 +309,7 @@ impl ClientMoney {
                 what,
                 needed,
                 available,
+                hint: self.ledger.funding_hint(&self.wallet_text, needed),
             },
             other => other.into(),
         }
@@ -384,7 +385,7 @@ impl ClientMoney {
             "address": self.wallet_text,
             "address_raw": self.wallet.to_hex(),
             "balance": balance,
-            "network": "devnet",
+            "network": self.ledger.network(),
         });
         (balance, wallet)
     }

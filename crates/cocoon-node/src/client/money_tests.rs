@@ -110,6 +110,7 @@ fn first_contact_deploys_stakes_sets_the_secret_and_tops_up() {
 
 #[test]
 fn a_poor_wallet_gets_an_error_naming_the_devnet_faucet() {
+    // (the hint comes from the ledger: `Ledger::funding_hint`)
     let net = net(ONE_TON / 2);
     let err = money(&net, None)
         .prepare(PROXY, &net.params)

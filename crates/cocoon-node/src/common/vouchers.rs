@@ -185,7 +185,6 @@ impl ReceivedPayments {
     /// `/jsonstats` view.
     pub fn to_json(&self) -> Value {
         json!({
-            "network": "devnet",
             "kind": format!("{:?}", self.kind),
             "proxy_public_key": hex::encode(self.proxy_key),
             "proxy_sc_address": self.proxy_sc_address,

@@ -315,7 +315,8 @@ fn payments_json(s: &ProxyShared) -> Value {
             .collect()
     };
     json!({
-        "network": if s.money.is_some() { "devnet-ledger" } else { "devnet" },
+        // No ledger: the reference's fake-TON behaviour (commits count as on chain at once).
+        "network": s.settings.ledger.as_ref().map_or("fake-ton", |l| l.network()),
         "signs_vouchers": payments.signs_vouchers(),
         "proxy_sc_address": payments.proxy_sc_address(),
         "clients": list(Side::Client),

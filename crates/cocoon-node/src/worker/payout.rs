@@ -260,7 +260,7 @@ impl WorkerMoney {
             .unwrap_or_else(|e| e.into_inner());
         let balance = balance.map_or(Value::Null, nano_json);
         let wallet = json!({"address": self.wallet_text, "address_raw": self.wallet.to_hex(),
-            "balance": balance, "network": "devnet"});
+            "balance": balance, "network": self.ledger.network()});
         (balance, wallet)
     }
 

@@ -130,6 +130,8 @@ pub struct RefreshReport {
 
 struct Shared {
     chain: Arc<dyn ChainAccess>,
+    /// The node's `is_test` (testnet).
+    is_test: bool,
     root_address: TonAddress,
     wallet_address: TonAddress,
     wallet_owner: TonAddress,
@@ -177,6 +179,7 @@ impl TonLedger {
                 root_refresh_interval: config.root_refresh_interval,
                 call_timeout: config.call_timeout,
                 stale_after: config.stale_after,
+                is_test: config.is_test,
                 snapshot: Mutex::new(snapshot::Snapshot::new(config.is_test)),
                 sender: Mutex::new(sender),
                 round: tokio::sync::Mutex::new(None),

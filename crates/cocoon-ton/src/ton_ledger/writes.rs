@@ -25,6 +25,21 @@ impl Ledger for TonLedger {
         Shared::now_of(&self.shared.lock())
     }
 
+    fn network(&self) -> &'static str {
+        if self.shared.is_test {
+            "ton-testnet"
+        } else {
+            "ton"
+        }
+    }
+
+    fn funding_hint(&self, wallet: &str, nanoton: NanoTon) -> String {
+        format!(
+            "on TON, send at least {nanoton} nanoTON to {wallet} (see `cocoon wallet address` for \
+             the cocoon wallet and the amounts a node needs)"
+        )
+    }
+
     fn contract_context(&self) -> Result<ContractContext, LedgerError> {
         let sh = &self.shared;
         sh.read(|s| {

@@ -330,10 +330,9 @@ fn ensure_contract(
             if balance < stake {
                 return Err(format!(
                     "the proxy owner wallet {} holds {balance} nanoTON, less than the minimum proxy \
-                     stake {stake}; fund it first: cocoon devnet fund --ledger <devnet file> \
-                     --wallet {} --nanoton {stake}",
+                     stake {stake}; fund it first: {}",
                     wallet.to_hex(),
-                    wallet.to_hex()
+                    ledger.funding_hint(&wallet.to_hex(), stake)
                 ));
             }
             let deployed = ledger

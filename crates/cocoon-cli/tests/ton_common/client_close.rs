@@ -1,0 +1,81 @@
+//! The client's close flow on the simulated TON, driven through a running `cocoon client`'s
+//! manual money controls (`/request/close`, `/request/withdraw`), checked on the chain.
+
+use std::time::{Duration, Instant};
+
+use cocoon_ledger::ledger::devnet::DevnetSnapshot;
+use cocoon_ledger::ledger::{ClientContractState, ContractStatus};
+use cocoon_ton::messages::op;
+use tonlib_core::TonAddress;
+
+use super::{ops_received, wait_until, wallet_of, MockTon, Party};
+
+/// `GET http://127.0.0.1:port/path_and_query`: (status, body).
+pub async fn http_get(port: u16, path_and_query: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path_and_query}"))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The client's close flow by hand (`/request/close`, then `/request/withdraw` once the
+/// contract unlocks): `owner_client_request_refund` and `owner_client_withdraw` from its
+/// wallet; the contract's balance and stake come back to the client's cocoon wallet.
+pub async fn client_closes_and_withdraws(
+    ton: &MockTon,
+    client: &Party,
+    client_http: u16,
+    client_sc: &TonAddress,
+    proxy_sc: &TonAddress,
+    deadline: Instant,
+    logs: impl Fn() -> String + Copy,
+) {
+    let contract =
+        |s: &DevnetSnapshot| -> ClientContractState { s.clients[&client_sc.to_hex()].clone() };
+    let open = ton.chain.engine().devnet_snapshot();
+    let proxy = proxy_sc.to_hex();
+    let (status, body) = http_get(client_http, &format!("/request/close?proxy={proxy}")).await;
+    assert!(
+        status == 200 && body.contains("refund requested"),
+        "close: HTTP {status} {body}\n{}",
+        logs()
+    );
+    let closing =
+        || contract(&ton.chain.engine().devnet_snapshot()).status == ContractStatus::Closing;
+    wait_until("the client contract closing", deadline, logs, closing).await;
+    // Withdrawable once the chain's clock passed unlock_ts (refused as locked before).
+    let mut withdrawn = None;
+    while withdrawn.is_none() {
+        let (status, body) =
+            http_get(client_http, &format!("/request/withdraw?proxy={proxy}")).await;
+        if status == 200 {
+            withdrawn = Some(body);
+        } else {
+            assert!(
+                Instant::now() < deadline,
+                "withdraw: HTTP {status} {body}\n{}",
+                logs()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let closed =
+        || contract(&ton.chain.engine().devnet_snapshot()).status == ContractStatus::Closed;
+    wait_until("the client contract closed", deadline, logs, closed).await;
+    let after = ton.chain.engine().devnet_snapshot();
+    let was = contract(&open);
+    assert_eq!(
+        wallet_of(&after, &client.wallet()),
+        wallet_of(&open, &client.wallet()) + was.balance + was.stake,
+        "balance and stake back in the client's wallet ({withdrawn:?})"
+    );
+    let ops = ops_received(ton, client_sc, &client.wallet());
+    assert!(
+        ops.contains(&op::OWNER_CLIENT_REQUEST_REFUND) && ops.contains(&op::OWNER_CLIENT_WITHDRAW),
+        "close messages from the client wallet: {ops:x?}"
+    );
+}
