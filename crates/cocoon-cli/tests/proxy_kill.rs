@@ -254,6 +254,12 @@ fn prepare_ledger(path: &Path, proxy_cfg: &str, root: &str) -> [String; 3] {
     ledger
         .client_top_up(&client_owner, &client_sc, ONE_TON)
         .expect("top up");
+    // The client runs without the ledger here, so set its (empty) secret's hash on the
+    // contract as a cocoon-rs client would: the proxy checks auth against it.
+    let empty: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"").into();
+    ledger
+        .client_change_secret_hash(&client_owner, &client_sc, empty)
+        .expect("secret hash");
     let worker_sc = ledger
         .worker_deploy(&addr!(WORKER_OWNER), &proxy_sc)
         .expect("worker contract");

@@ -61,6 +61,11 @@ fn open_client(ledger: &DevnetLedger, proxy_sc: &str, balance: NanoTon) -> TonAd
     if balance > 0 {
         ledger.client_top_up(&owner, &sc, balance).expect("top up");
     }
+    // As a cocoon-rs client with the empty secret sets it (the proxy checks auth against it).
+    let empty: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"").into();
+    ledger
+        .client_change_secret_hash(&owner, &sc, empty)
+        .expect("secret hash");
     sc
 }
 
@@ -668,4 +673,69 @@ fn books_older_than_the_ledgers_last_save_state_are_refused() {
     let err = ProxyShared::open(settings).expect_err("rolled-back books");
     assert!(err.contains("rolled back"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With a ledger a client authorises against its contract's secret hash: someone who
+/// names an owner whose contract holds another secret is refused, and long auth (an
+/// on-chain registration this proxy does not watch) is refused rather than accepted at once.
+#[tokio::test]
+async fn auth_is_checked_against_the_client_contracts_secret_hash() {
+    let ledger = devnet();
+    let proxy = ledger_proxy(&ledger).await;
+    let sc = open_client(
+        &ledger,
+        &proxy.shared.settings.proxy_sc_address,
+        100 * PRICE,
+    );
+    let secret_hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(b"s3cret").into();
+    ledger
+        .client_change_secret_hash(&addr(OWNER), &sc, secret_hash)
+        .expect("set secret");
+
+    let handshake = |data: Option<&'static [u8]>| {
+        let addr = proxy.clients_addr.expect("clients port");
+        async move {
+            let (session, _inbound) = dial(addr).await;
+            let connect = cocoon_wire::schema::functions::client::ConnectToProxy {
+                params: client_params(1, 4),
+                min_config_version: CONFIG_VERSION,
+            };
+            let enums::client::ConnectedToProxy::ConnectedToProxy(connected) =
+                session.call(&connect, WAIT).await.expect("connect");
+            let enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short) =
+                connected.auth
+            else {
+                panic!("short auth expected")
+            };
+            assert_eq!(
+                short.secret_hash, secret_hash,
+                "announces the contract's hash"
+            );
+            match data {
+                Some(data) => session
+                    .call(
+                        &cocoon_wire::schema::functions::client::AuthorizeWithProxyShort {
+                            data: data.to_vec(),
+                        },
+                        WAIT,
+                    )
+                    .await
+                    .map(|_| ()),
+                None => session
+                    .call(
+                        &cocoon_wire::schema::functions::client::AuthorizeWithProxyLong {},
+                        WAIT,
+                    )
+                    .await
+                    .map(|_| ()),
+            }
+        }
+    };
+    let wrong = handshake(Some(b"")).await.expect_err("wrong secret");
+    assert!(wrong.to_string().contains("sha256 mismatch"), "{wrong}");
+    let long = handshake(None).await.expect_err("long auth");
+    assert!(long.to_string().contains("long auth"), "{long}");
+    handshake(Some(b"s3cret"))
+        .await
+        .expect("the contract's secret");
 }

@@ -123,22 +123,26 @@ async fn handshake(state: &ClientState, session: &Session, address: &str) -> Res
 
     prepare_money(state, address, p, &connected.client_sc_address).await?;
     let our_hash: [u8; 32] = Sha256::digest(s.secret_string.as_bytes()).into();
-    let auth = match &connected.auth {
-        enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short)
-            if short.secret_hash == our_hash =>
-        {
-            session
-                .call(
-                    &functions::client::AuthorizeWithProxyShort {
-                        data: s.secret_string.as_bytes().to_vec(),
-                    },
-                    AUTH_QUERY_TIMEOUT,
-                )
-                .await
-                .map_err(|e| format!("client.authorizeWithProxyShort: {e}"))?
+    // With a ledger, `prepare_money` has just set our contract's secret hash to ours, which
+    // the proxy checks at this moment (its announcement may predate the change).
+    let short = match &connected.auth {
+        enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short) => {
+            short.secret_hash == our_hash || state.money.is_some()
         }
+        _ => state.money.is_some(),
+    };
+    let auth = match short {
+        true => session
+            .call(
+                &functions::client::AuthorizeWithProxyShort {
+                    data: s.secret_string.as_bytes().to_vec(),
+                },
+                AUTH_QUERY_TIMEOUT,
+            )
+            .await
+            .map_err(|e| format!("client.authorizeWithProxyShort: {e}"))?,
         // Long auth: on-chain registration in the reference; a fake-TON proxy accepts at once.
-        _ => session
+        false => session
             .call(
                 &functions::client::AuthorizeWithProxyLong {},
                 AUTH_QUERY_TIMEOUT,
