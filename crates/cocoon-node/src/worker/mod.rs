@@ -16,6 +16,7 @@
 //! names (engine call dropped, slot freed, counted in `requests_cancelled`);
 //! see `proxy_conn` and docs/protocol-extensions.md.
 
+pub mod answer_parts;
 pub mod health;
 pub mod http;
 pub mod payout;
