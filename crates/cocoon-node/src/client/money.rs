@@ -30,6 +30,7 @@ use std::sync::Arc;
 use tonlib_core::TonAddress;
 
 use super::settings::ClientMoneyPolicy;
+use crate::common::node_wallet::NodeWallet;
 use crate::common::vouchers::{derive_our_contract, nano_json, PaymentsBook, PaymentsView};
 
 /// A money operation that did not happen.
@@ -72,12 +73,9 @@ struct ContractEntry {
 /// The client's ledger side (one per process).
 pub struct ClientMoney {
     ledger: Arc<dyn Ledger>,
-    wallet: TonAddress,
-    wallet_text: String,
+    wallet: NodeWallet,
     secret_hash: [u8; 32],
     policy: ClientMoneyPolicy,
-    /// Latest wallet balance read.
-    wallet_balance: Mutex<Option<NanoTon>>,
     /// Our contracts by proxy network address.
     contracts: Mutex<BTreeMap<String, ContractEntry>>,
 }
@@ -90,16 +88,12 @@ impl ClientMoney {
         secret_string: &str,
         policy: ClientMoneyPolicy,
     ) -> Result<Self, String> {
-        let wallet = parse_address(owner_address)
-            .map_err(|e| format!("owner_address: {e}"))?
-            .address;
+        let wallet = NodeWallet::parse(owner_address)?;
         Ok(ClientMoney {
             ledger,
             wallet,
-            wallet_text: owner_address.to_owned(),
             secret_hash: Sha256::digest(secret_string.as_bytes()).into(),
             policy,
-            wallet_balance: Mutex::new(None),
             contracts: Mutex::new(BTreeMap::new()),
         })
     }
@@ -129,7 +123,7 @@ impl ClientMoney {
         let ctx = self.contract_context()?;
         let derived = derive_our_contract(
             VoucherKind::ClientCharge,
-            &self.wallet,
+            &self.wallet.address,
             &proxy_sc,
             &proxy_key,
             &ctx,
@@ -138,7 +132,7 @@ impl ClientMoney {
         let client_sc = match self.ledger.client_state(&derived) {
             Ok(_) => derived,
             Err(LedgerError::UnknownContract(_)) => {
-                let deployed = self.ledger.client_deploy(&self.wallet, &proxy_sc)?;
+                let deployed = self.ledger.client_deploy(&self.wallet.address, &proxy_sc)?;
                 if deployed != derived {
                     tracing::warn!(derived = %derived.to_hex(), deployed = %deployed.to_hex(),
                         "ledger derived another client contract address than ours");
@@ -167,7 +161,7 @@ impl ClientMoney {
             let amount = ctx.params.min_client_stake - state.stake;
             self.pay("bring the client contract stake to the minimum", amount)?;
             self.ledger
-                .client_increase_stake(&self.wallet, &client_sc, amount)
+                .client_increase_stake(&self.wallet.address, &client_sc, amount)
                 .map_err(|e| self.poor("stake the client contract", e))?;
             tracing::info!(client_sc = %client_sc.to_hex(), amount, "client contract stake increased");
         }
@@ -221,7 +215,7 @@ impl ClientMoney {
         }
         if state.secret_hash != self.secret_hash {
             self.ledger.client_change_secret_hash(
-                &self.wallet,
+                &self.wallet.address,
                 &entry.client_sc,
                 self.secret_hash,
             )?;
@@ -256,7 +250,7 @@ impl ClientMoney {
         }
         self.pay("top up the client contract", amount)?;
         self.ledger
-            .client_top_up(&self.wallet, &entry.client_sc, amount)
+            .client_top_up(&self.wallet.address, &entry.client_sc, amount)
             .map_err(|e| self.poor("top up the client contract", e))?;
         tracing::info!(client_sc = %entry.client_sc.to_hex(), amount, "client contract topped up");
         Ok(format!("topped up {amount} nanoTON"))
@@ -268,7 +262,7 @@ impl ClientMoney {
             .best
             .as_ref()
             .ok_or_else(|| MoneyError::Other("no voucher from this proxy yet".into()))?;
-        let boc = voucher::repack(&best.boc, VoucherKind::ClientCharge, &self.wallet)
+        let boc = voucher::repack(&best.boc, VoucherKind::ClientCharge, &self.wallet.address)
             .map_err(|e| MoneyError::Other(format!("repacking the voucher: {e}")))?;
         match self.ledger.client_charge(&entry.client_sc, &boc) {
             Ok(done) => {
@@ -287,16 +281,16 @@ impl ClientMoney {
         }
     }
 
-    /// Checks the wallet can pay `amount` (a clear error naming the devnet faucet if not).
+    /// Checks the wallet can pay `amount` (an error saying how to fund it on this network if not).
     fn pay(&self, what: &'static str, amount: NanoTon) -> Result<(), MoneyError> {
-        let available = self.ledger.wallet_balance(&self.wallet)?;
+        let available = self.ledger.wallet_balance(&self.wallet.address)?;
         if available < amount {
             return Err(MoneyError::WalletTooPoor {
-                wallet: self.wallet_text.clone(),
+                wallet: self.wallet.text.clone(),
                 what,
                 needed: amount,
                 available,
-                hint: self.ledger.funding_hint(&self.wallet_text, amount),
+                hint: self.ledger.funding_hint(&self.wallet.text, amount),
             });
         }
         Ok(())
@@ -305,23 +299,18 @@ impl ClientMoney {
     fn poor(&self, what: &'static str, e: LedgerError) -> MoneyError {
         match e {
             LedgerError::InsufficientFunds { needed, available } => MoneyError::WalletTooPoor {
-                wallet: self.wallet_text.clone(),
+                wallet: self.wallet.text.clone(),
                 what,
                 needed,
                 available,
-                hint: self.ledger.funding_hint(&self.wallet_text, needed),
+                hint: self.ledger.funding_hint(&self.wallet.text, needed),
             },
             other => other.into(),
         }
     }
 
     fn refresh_wallet(&self) {
-        if let Ok(balance) = self.ledger.wallet_balance(&self.wallet) {
-            *self
-                .wallet_balance
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(balance);
-        }
+        self.wallet.refresh(&*self.ledger);
     }
 
     /// The entry of `proxy`: a proxy network address, or a proxy contract address.
@@ -357,14 +346,14 @@ impl ClientMoney {
             "close" => {
                 let unlock = self
                     .ledger
-                    .client_request_refund(&self.wallet, &entry.client_sc)?;
+                    .client_request_refund(&self.wallet.address, &entry.client_sc)?;
                 format!("refund requested; withdraw possible from ledger time {unlock}")
             }
             "withdraw" => {
                 let amount = self
                     .ledger
-                    .client_withdraw(&self.wallet, &entry.client_sc)?;
-                format!("withdrew {amount} nanoTON to {}", self.wallet_text)
+                    .client_withdraw(&self.wallet.address, &entry.client_sc)?;
+                format!("withdrew {amount} nanoTON to {}", self.wallet.text)
             }
             other => return Err(MoneyError::Other(format!("unknown operation {other:?}"))),
         };
@@ -376,18 +365,7 @@ impl ClientMoney {
 
     /// `/jsonstats` parts: `wallet_balance`, `wallet{…}` and the ledger fields of one proxy.
     pub fn wallet_json(&self) -> (Value, Value) {
-        let balance = *self
-            .wallet_balance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let balance = balance.map_or(Value::Null, nano_json);
-        let wallet = json!({
-            "address": self.wallet_text,
-            "address_raw": self.wallet.to_hex(),
-            "balance": balance,
-            "network": self.ledger.network(),
-        });
-        (balance, wallet)
+        self.wallet.json(self.ledger.network())
     }
 
     /// Ledger fields of our contract at the proxy at `address`, if prepared.

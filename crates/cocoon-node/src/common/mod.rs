@@ -7,6 +7,7 @@
 
 pub mod cancel;
 pub mod dial;
+pub mod node_wallet;
 pub mod policy;
 pub mod proto;
 pub mod stats;

@@ -29,6 +29,7 @@ use tonlib_core::TonAddress;
 
 use super::settings::PayoutPolicy;
 use super::WorkerState;
+use crate::common::node_wallet::NodeWallet;
 use crate::common::vouchers::{nano_json, PaymentsBook, PaymentsView};
 
 /// Our worker contract at one proxy.
@@ -46,10 +47,8 @@ struct ContractEntry {
 /// The worker's ledger side (one per process).
 pub struct WorkerMoney {
     ledger: Arc<dyn Ledger>,
-    wallet: TonAddress,
-    wallet_text: String,
+    wallet: NodeWallet,
     policy: PayoutPolicy,
-    wallet_balance: Mutex<Option<NanoTon>>,
     /// Our contracts by proxy network address.
     contracts: Mutex<BTreeMap<String, ContractEntry>>,
 }
@@ -61,15 +60,11 @@ impl WorkerMoney {
         owner_address: &str,
         policy: PayoutPolicy,
     ) -> Result<Self, String> {
-        let wallet = parse_address(owner_address)
-            .map_err(|e| format!("owner_address: {e}"))?
-            .address;
+        let wallet = NodeWallet::parse(owner_address)?;
         Ok(WorkerMoney {
             ledger,
             wallet,
-            wallet_text: owner_address.to_owned(),
             policy,
-            wallet_balance: Mutex::new(None),
             contracts: Mutex::new(BTreeMap::new()),
         })
     }
@@ -116,7 +111,7 @@ impl WorkerMoney {
             .map_err(|_| LedgerError::Invalid("invalid proxy public key".into()))?;
         let derived = crate::common::vouchers::derive_our_contract(
             VoucherKind::WorkerPayout,
-            &self.wallet,
+            &self.wallet.address,
             &entry.proxy_sc,
             &key,
             &self.contract_context()?,
@@ -125,7 +120,9 @@ impl WorkerMoney {
         let sc = match self.ledger.worker_state(&derived) {
             Ok(_) => derived,
             Err(LedgerError::UnknownContract(_)) => {
-                let sc = self.ledger.worker_deploy(&self.wallet, &entry.proxy_sc)?;
+                let sc = self
+                    .ledger
+                    .worker_deploy(&self.wallet.address, &entry.proxy_sc)?;
                 tracing::info!(worker_sc = %sc.to_hex(), "worker contract deployed");
                 sc
             }
@@ -205,7 +202,7 @@ impl WorkerMoney {
         let Some(best) = view.best.as_ref().filter(|_| due) else {
             return Ok(None);
         };
-        let boc = voucher::repack(&best.boc, VoucherKind::WorkerPayout, &self.wallet)?;
+        let boc = voucher::repack(&best.boc, VoucherKind::WorkerPayout, &self.wallet.address)?;
         let done = self.ledger.worker_payout(&sc, &boc)?;
         entry.paid_out += done.amount;
         entry.state = Some(self.ledger.worker_state(&sc)?);
@@ -214,7 +211,7 @@ impl WorkerMoney {
             "worker payout: voucher submitted to our worker contract");
         Ok(Some(format!(
             "paid out {} tokens, {} nanoTON to {}",
-            done.tokens, done.amount, self.wallet_text
+            done.tokens, done.amount, self.wallet.text
         )))
     }
 
@@ -244,24 +241,12 @@ impl WorkerMoney {
     }
 
     fn refresh_wallet(&self) {
-        if let Ok(balance) = self.ledger.wallet_balance(&self.wallet) {
-            *self
-                .wallet_balance
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(balance);
-        }
+        self.wallet.refresh(&*self.ledger);
     }
 
     /// `(status.wallet_balance, wallet)` of `/jsonstats`.
     pub fn wallet_json(&self) -> (Value, Value) {
-        let balance = *self
-            .wallet_balance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let balance = balance.map_or(Value::Null, nano_json);
-        let wallet = json!({"address": self.wallet_text, "address_raw": self.wallet.to_hex(),
-            "balance": balance, "network": self.ledger.network()});
-        (balance, wallet)
+        self.wallet.json(self.ledger.network())
     }
 
     /// Ledger fields of our contract at the proxy at `address`.
