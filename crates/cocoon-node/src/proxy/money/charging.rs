@@ -92,18 +92,8 @@ impl Money {
         lock(payments).set_client_chain(owner, ClientChain::fetched(&state));
         let charged = state.tokens_used;
         st.view.clients.insert(owner.to_owned(), state);
-        let voucher = {
-            let mut p = lock(payments);
-            let committed = p.counters(Side::Client, owner).committed_to_blockchain;
-            let due = self.prices.client_charge(committed.saturating_sub(charged));
-            let ready = committed > charged
-                && (forced || due >= self.settings.client_charge_threshold.max(1));
-            if !ready {
-                return Ok(None);
-            }
-            p.committed_voucher(Side::Client, owner)
-        };
-        let Some((tokens, boc)) = voucher else {
+        let Some((tokens, boc)) = self.voucher_due(payments, Side::Client, owner, charged, forced)
+        else {
             return Ok(None);
         };
         match self.ledger.client_charge(&sc, &boc) {
@@ -121,6 +111,36 @@ impl Money {
             Err(LedgerError::VoucherNotHigher { .. }) => Ok(None),
             Err(e) => Err(format!("charging client contract {}: {e}", sc.to_hex())),
         }
+    }
+
+    /// The committed voucher of `owner` on `side` when it settles tokens beyond the
+    /// `settled` ones on chain and what it moves (client charge or worker payout) reaches
+    /// that side's threshold, or when `forced`.
+    fn voucher_due(
+        &self,
+        payments: &Mutex<ProxyPayments>,
+        side: Side,
+        owner: &str,
+        settled: u64,
+        forced: bool,
+    ) -> Option<(u64, Vec<u8>)> {
+        let mut p = lock(payments);
+        let committed = p.counters(side, owner).committed_to_blockchain;
+        let tokens = committed.saturating_sub(settled);
+        let (due, threshold) = match side {
+            Side::Client => (
+                self.prices.client_charge(tokens),
+                self.settings.client_charge_threshold,
+            ),
+            Side::Worker => (
+                self.prices.worker_payout(tokens),
+                self.settings.worker_payout_threshold,
+            ),
+        };
+        if committed <= settled || !(forced || due >= threshold.max(1)) {
+            return None;
+        }
+        p.committed_voucher(side, owner)
     }
 
     fn pay_worker_locked(
@@ -142,18 +162,8 @@ impl Money {
         let paid = state.tokens;
         lock(payments).set_worker_paid(owner, paid);
         st.view.workers.insert(owner.to_owned(), state);
-        let voucher = {
-            let mut p = lock(payments);
-            let committed = p.counters(Side::Worker, owner).committed_to_blockchain;
-            let due = self.prices.worker_payout(committed.saturating_sub(paid));
-            let ready =
-                committed > paid && (forced || due >= self.settings.worker_payout_threshold.max(1));
-            if !ready {
-                return Ok(None);
-            }
-            p.committed_voucher(Side::Worker, owner)
-        };
-        let Some((tokens, boc)) = voucher else {
+        let Some((tokens, boc)) = self.voucher_due(payments, Side::Worker, owner, paid, forced)
+        else {
             return Ok(None);
         };
         match self.ledger.worker_payout(&sc, &boc) {
