@@ -4,12 +4,15 @@
 //! [`cocoon_ledger::accounting::CommitCounters`]; each finished request adds its adjusted
 //! tokens to both sides ([`ProxyPayments::settle`]). Vouchers are real: signed with the
 //! proxy key (`machine_specific_private_key`) and addressed to the client / worker contract
-//! derived from the devnet placeholder codes ([`cocoon_ledger::address`]), and — as in the
+//! derived in the proxy's contract context ([`cocoon_ledger::ledger::ContractContext`]: the
+//! ledger's, or the fake-TON root file's), and — as in the
 //! reference — they only ever cover `tokens_committed_to_blockchain`.
 //!
 //! Two commit modes:
-//! * **Without a ledger** (fake TON, runners.md §6.10): every settled request is flushed at
-//!   once and each flush counts as committed on chain immediately.
+//! * **Without a ledger** (fake TON, runners.md §6.10): a settled request is flushed at once,
+//!   or at most once per period with [`ProxyPayments::throttle_flushes`] (the proxy's
+//!   setting; a timer flushes the rest), and each flush counts as committed on chain
+//!   immediately.
 //! * **With a ledger** ([`ProxyPayments::require_chain_confirmation`]): settling only raises
 //!   `tokens_max`; [`ProxyPayments::flush`] (called on a timer) records a DB seqno, and
 //!   `committed_to_blockchain` moves only through [`ProxyPayments::confirm_on_chain`], which
@@ -100,7 +103,7 @@ pub struct ProxyPayments {
 }
 
 /// Which side of a request a party is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
     /// A client owner (charged; client contract, `ext_client_charge_signed`).
     Client,
