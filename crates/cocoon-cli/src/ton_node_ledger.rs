@@ -278,6 +278,18 @@ impl Ledger for NodeTonLedger {
         })
     }
 
+    fn client_register(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        nonce: u64,
+    ) -> Result<(), LedgerError> {
+        let sender = self.sender(sender);
+        self.write("client_register", |l| {
+            l.client_register(sender, client_sc, nonce)
+        })
+    }
+
     fn client_charge(
         &self,
         client_sc: &TonAddress,

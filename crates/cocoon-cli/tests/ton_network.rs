@@ -254,6 +254,21 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
             && deploy_ops.contains(&op::OWNER_CLIENT_CHANGE_SECRET_HASH),
         "client contract messages from the client wallet: {deploy_ops:x?}"
     );
+    // Long auth (the proxy had never seen this client): the client registered through its
+    // contract, the contract told the proxy contract, and the proxy let the client in.
+    assert!(
+        deploy_ops.contains(&op::OWNER_CLIENT_REGISTER),
+        "owner_client_register from the client wallet: {deploy_ops:x?}"
+    );
+    assert!(
+        ops_received(&ton, &proxy_sc, &client_sc).contains(&op::CLIENT_PROXY_REQUEST),
+        "the client contract forwarded the registration to the proxy contract"
+    );
+    assert!(
+        proxy_node.log().contains("client authorized (long auth)"),
+        "{}",
+        logs()
+    );
 
     // One request through client → proxy → worker → fake engine.
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hello!"}]});

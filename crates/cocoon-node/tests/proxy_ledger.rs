@@ -6,6 +6,7 @@ mod proxy_common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use cocoon_ledger::accounting::{ClientChainView, NanoTon, ONE_TON};
 use cocoon_ledger::address::parse_address;
@@ -14,7 +15,7 @@ use cocoon_ledger::ledger::{
     ProxyContractState, SavedState, VoucherSettlement, WorkerContractState,
 };
 use cocoon_ledger::root_config::RootConfig;
-use cocoon_net::InboundMessage;
+use cocoon_net::{Inbound, InboundMessage, Session};
 use cocoon_node::proxy::reservation::reservation_tokens;
 use cocoon_node::proxy::{ProxyHandle, ProxyPayments, ProxySettings, ProxyShared, Side};
 use cocoon_wire::schema::{enums, types};
@@ -127,25 +128,20 @@ fn a_poor_owner_gets_a_clear_error_and_a_funded_one_deploys_once() {
 }
 
 #[tokio::test]
-async fn reservations_refuse_unknown_contracts_and_low_balances_with_602() {
+async fn reservations_refuse_closing_contracts_and_low_balances_with_602() {
     let ledger = devnet();
     let proxy = ledger_proxy(&ledger).await;
     let (_worker, _sc, _payments) = paying_worker(&proxy, 10).await;
-    let mut client = connect_client(&proxy).await;
-    assert!(client.version >= 1, "an *Ex client");
-
-    // No client contract yet.
-    let id = client.send_request(MODEL, 1000, 30.0).await;
-    let (code, message) = client.outcome(id).await.error.expect("refused");
-    assert_eq!(code, 602);
-    assert!(message.contains("not deployed"), "{message}");
-
-    // A contract holding 150 tokens' worth cannot reserve ~1100 tokens.
-    open_client(
+    // A contract holding 150 tokens' worth (a client authorises only with a contract).
+    let sc = open_client(
         &ledger,
         &proxy.shared.settings.proxy_sc_address,
         150 * PRICE,
     );
+    let mut client = connect_client(&proxy).await;
+    assert!(client.version >= 1, "an *Ex client");
+
+    // It cannot reserve ~1100 tokens.
     let id = client.send_request(MODEL, 1000, 30.0).await;
     let (code, message) = client.outcome(id).await.error.expect("refused");
     assert_eq!(code, 602);
@@ -153,6 +149,17 @@ async fn reservations_refuse_unknown_contracts_and_low_balances_with_602() {
     // A small request fits (max_tokens 0: the request bytes alone, about 90 tokens).
     let id = client.send_request_with(MODEL, 1000, 0, 30.0).await;
     assert_eq!(client.outcome(id).await.error, None);
+
+    // Once the owner asks for its refund, the contract is closing: nothing more is served.
+    ledger
+        .client_request_refund(&addr(OWNER), &sc)
+        .expect("refund request");
+    // The proxy's view of the contract is at most `client_view_max_age` (1 s) old.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let id = client.send_request_with(MODEL, 1000, 0, 30.0).await;
+    let (code, message) = client.outcome(id).await.error.expect("refused");
+    assert_eq!(code, 602);
+    assert!(message.contains("Closing"), "{message}");
     let stats = &proxy.shared.counters;
     assert_eq!(stats.refused_balance.load(Ordering::Relaxed), 2);
     assert_eq!(
@@ -333,6 +340,9 @@ impl Ledger for LossyLedger {
         h: [u8; 32],
     ) -> Result<(), LedgerError> {
         self.inner.client_change_secret_hash(s, sc, h)
+    }
+    fn client_register(&self, s: &TonAddress, sc: &TonAddress, n: u64) -> Result<(), LedgerError> {
+        self.inner.client_register(s, sc, n)
     }
     fn client_charge(&self, sc: &TonAddress, v: &[u8]) -> Result<VoucherSettlement, LedgerError> {
         self.inner.client_charge(sc, v)
@@ -675,11 +685,24 @@ fn books_older_than_the_ledgers_last_save_state_are_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `client.connectToProxy` as [`OWNER`]; the session and the auth the proxy offers.
+async fn connect_as_owner(
+    proxy: &ProxyHandle,
+) -> (Session, Inbound, enums::client::ProxyConnectionAuth) {
+    let (session, inbound) = dial(proxy.clients_addr.expect("clients port")).await;
+    let connect = cocoon_wire::schema::functions::client::ConnectToProxy {
+        params: client_params(1, 4),
+        min_config_version: CONFIG_VERSION,
+    };
+    let enums::client::ConnectedToProxy::ConnectedToProxy(connected) =
+        session.call(&connect, WAIT).await.expect("connect");
+    (session, inbound, connected.auth)
+}
+
 /// With a ledger a client authorises against its contract's secret hash: someone who
-/// names an owner whose contract holds another secret is refused, and long auth (an
-/// on-chain registration this proxy does not watch) is refused rather than accepted at once.
+/// names an owner whose contract holds another secret is refused.
 #[tokio::test]
-async fn auth_is_checked_against_the_client_contracts_secret_hash() {
+async fn short_auth_is_checked_against_the_client_contracts_secret_hash() {
     let ledger = devnet();
     let proxy = ledger_proxy(&ledger).await;
     let sc = open_client(
@@ -691,51 +714,94 @@ async fn auth_is_checked_against_the_client_contracts_secret_hash() {
     ledger
         .client_change_secret_hash(&addr(OWNER), &sc, secret_hash)
         .expect("set secret");
-
-    let handshake = |data: Option<&'static [u8]>| {
-        let addr = proxy.clients_addr.expect("clients port");
-        async move {
-            let (session, _inbound) = dial(addr).await;
-            let connect = cocoon_wire::schema::functions::client::ConnectToProxy {
-                params: client_params(1, 4),
-                min_config_version: CONFIG_VERSION,
-            };
-            let enums::client::ConnectedToProxy::ConnectedToProxy(connected) =
-                session.call(&connect, WAIT).await.expect("connect");
-            let enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short) =
-                connected.auth
-            else {
-                panic!("short auth expected")
-            };
-            assert_eq!(
-                short.secret_hash, secret_hash,
-                "announces the contract's hash"
-            );
-            match data {
-                Some(data) => session
-                    .call(
-                        &cocoon_wire::schema::functions::client::AuthorizeWithProxyShort {
-                            data: data.to_vec(),
-                        },
-                        WAIT,
-                    )
-                    .await
-                    .map(|_| ()),
-                None => session
-                    .call(
-                        &cocoon_wire::schema::functions::client::AuthorizeWithProxyLong {},
-                        WAIT,
-                    )
-                    .await
-                    .map(|_| ()),
-            }
-        }
+    let short_auth = |data: &'static [u8]| async {
+        let (session, _inbound, auth) = connect_as_owner(&proxy).await;
+        let enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short) = auth else {
+            panic!("short auth expected for a known contract, got {auth:?}")
+        };
+        assert_eq!(
+            short.secret_hash, secret_hash,
+            "announces the contract's hash"
+        );
+        assert_ne!(short.nonce, 0, "a nonce for long auth all the same");
+        let call = cocoon_wire::schema::functions::client::AuthorizeWithProxyShort {
+            data: data.to_vec(),
+        };
+        session.call(&call, WAIT).await.map(|_| ())
     };
-    let wrong = handshake(Some(b"")).await.expect_err("wrong secret");
+    let wrong = short_auth(b"").await.expect_err("wrong secret");
     assert!(wrong.to_string().contains("sha256 mismatch"), "{wrong}");
-    let long = handshake(None).await.expect_err("long auth");
-    assert!(long.to_string().contains("long auth"), "{long}");
-    handshake(Some(b"s3cret"))
+    short_auth(b"s3cret").await.expect("the contract's secret");
+}
+
+/// Long auth (runners.md §3.2): a client without a contract is offered it; the proxy answers
+/// `authorizeWithProxyLong` only once the owner's `owner_client_register` with the offered
+/// nonce reached the proxy contract — not before, not for another nonce, and nobody but
+/// the owner can send it. Short auth without a contract is refused.
+#[tokio::test]
+async fn long_auth_waits_for_the_owners_registration_with_the_nonce() {
+    let ledger = devnet();
+    let proxy = ledger_proxy(&ledger).await;
+    let proxy_sc = addr(&proxy.shared.settings.proxy_sc_address);
+
+    let (session, _inbound, auth) = connect_as_owner(&proxy).await;
+    assert!(
+        matches!(
+            auth,
+            enums::client::ProxyConnectionAuth::ProxyConnectionAuthLong(_)
+        ),
+        "no contract yet: long auth offered, got {auth:?}"
+    );
+    let short = cocoon_wire::schema::functions::client::AuthorizeWithProxyShort { data: vec![] };
+    let refused = session.call(&short, WAIT).await.expect_err("short auth");
+    assert!(
+        refused.to_string().contains("no client contract"),
+        "{refused}"
+    );
+
+    let (session, _inbound, auth) = connect_as_owner(&proxy).await;
+    let enums::client::ProxyConnectionAuth::ProxyConnectionAuthLong(long) = auth else {
+        panic!("long auth expected, got {auth:?}")
+    };
+    let nonce = long.nonce as u64;
+    let sc = open_client(
+        &ledger,
+        &proxy.shared.settings.proxy_sc_address,
+        100 * PRICE,
+    );
+    let pending = tokio::spawn(async move {
+        let call = cocoon_wire::schema::functions::client::AuthorizeWithProxyLong {};
+        session.call(&call, Duration::from_secs(60)).await
+    });
+    // Nothing registered, another nonce, or a stranger's attempt: still waiting.
+    ledger
+        .client_register(&addr(OWNER), &sc, nonce.wrapping_add(1))
+        .expect("register another nonce");
+    let stranger = addr(&cocoon_ledger::address::random_friendly_address());
+    assert!(matches!(
+        ledger.client_register(&stranger, &sc, nonce),
+        Err(LedgerError::NotOwner(_))
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !pending.is_finished(),
+        "long auth must wait for the registration"
+    );
+    assert!(ledger
+        .proxy_state(&proxy_sc)
+        .expect("proxy")
+        .registration(nonce, &addr(OWNER))
+        .is_none());
+
+    ledger
+        .client_register(&addr(OWNER), &sc, nonce)
+        .expect("register");
+    let answer = tokio::time::timeout(WAIT, pending)
         .await
-        .expect("the contract's secret");
+        .expect("answered soon after the registration")
+        .expect("task")
+        .expect("long auth accepted");
+    let enums::client::AuthorizationWithProxy::AuthorizationWithProxySuccess(_) = answer else {
+        panic!("success expected, got {answer:?}")
+    };
 }

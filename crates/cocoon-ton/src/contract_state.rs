@@ -111,6 +111,7 @@ pub fn parse_proxy_state(data: &Cell) -> Result<ProxyContractData, CellError> {
             worker_pool: 0,
             unlock_ts: u64::from(unlock_ts),
             saved_states: Vec::new(),
+            registrations: Vec::new(),
         },
         root,
     })

@@ -185,8 +185,20 @@ pub fn tail(path: &std::path::Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// Where [`free_port`] looks first: below Linux's default ephemeral range (32768–60999),
+/// so that the port is not handed to some outgoing connection between our check and the
+/// node's bind (which made parallel runs fail with "Address already in use").
+const QUIET_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port that was free a moment ago on 127.0.0.1 (a random one below the ephemeral range
+/// if possible, else an ephemeral one).
 pub fn free_port() -> anyhow::Result<u16> {
+    for _ in 0..64 {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), QUIET_PORTS);
+        if port_is_free(port) {
+            return Ok(port);
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
     Ok(l.local_addr()?.port())
 }

@@ -8,8 +8,8 @@ use super::{debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
 use crate::ledger::{
-    ClientContractState, ContractContext, ContractStatus, Ledger, LedgerError, ProxyContractState,
-    SavedState, VoucherSettlement, WorkerContractState,
+    ClientContractState, ClientRegistration, ContractContext, ContractStatus, Ledger, LedgerError,
+    ProxyContractState, SavedState, VoucherSettlement, WorkerContractState, REGISTRATIONS_KEPT,
 };
 use crate::root_config::RootConfig;
 use crate::voucher::{self, VoucherKind};
@@ -73,6 +73,7 @@ impl Ledger for DevnetLedger {
                     worker_pool: 0,
                     unlock_ts: 0,
                     saved_states: Vec::new(),
+                    registrations: Vec::new(),
                 },
             );
             tracing::info!(proxy_sc = %key(&sc), stake, "devnet: proxy contract deployed");
@@ -257,6 +258,35 @@ impl Ledger for DevnetLedger {
     ) -> Result<(), LedgerError> {
         self.mutate(|s| {
             s.owned_client(sender, client_sc)?.secret_hash = hash;
+            Ok(())
+        })
+    }
+
+    fn client_register(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        nonce: u64,
+    ) -> Result<(), LedgerError> {
+        // The devnet keeps no message fees: registering costs nothing (on TON the 1 TON
+        // attached comes back as excess, less fees).
+        self.mutate(|s| {
+            let client = s.owned_client(sender, client_sc)?;
+            if client.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("client contract is closed"));
+            }
+            let proxy_sc = client.proxy_sc.clone();
+            let proxy = s
+                .proxies
+                .get_mut(&proxy_sc)
+                .ok_or_else(|| LedgerError::UnknownContract(proxy_sc.clone()))?;
+            proxy.registrations.push(ClientRegistration {
+                nonce,
+                owner: key(sender),
+                client_sc: key(client_sc),
+            });
+            let excess = proxy.registrations.len().saturating_sub(REGISTRATIONS_KEPT);
+            proxy.registrations.drain(..excess);
             Ok(())
         })
     }

@@ -5,7 +5,7 @@ use tonlib_core::{TonAddress, TonHash};
 
 use super::*;
 use crate::accounting::{settle_request, ClientAccount, ClientChainView, WorkerAccount, ONE_TON};
-use crate::ledger::{ContractStatus, Ledger, SavedState};
+use crate::ledger::{ContractStatus, Ledger, SavedState, REGISTRATIONS_KEPT};
 use crate::voucher::{self, VoucherKind, VoucherTerms};
 
 fn wallet(byte: u8) -> TonAddress {
@@ -353,4 +353,45 @@ fn usable_as_a_trait_object_and_config_bumps_version() {
         devnet.devnet_set_config(bad).is_err(),
         "worker fee above price is refused"
     );
+}
+
+#[test]
+fn client_registration_reaches_the_proxy_contract_from_the_owner_only() {
+    let w = world(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("ledger"));
+    let before = w.ledger.devnet_snapshot();
+    // Someone else cannot register through this client's contract.
+    assert_eq!(
+        w.ledger.client_register(&w.worker_owner, &w.client_sc, 7),
+        Err(LedgerError::NotOwner(key(&w.client_sc)))
+    );
+    assert_eq!(
+        w.ledger.devnet_snapshot(),
+        before,
+        "a refused register changes nothing"
+    );
+    w.ledger
+        .client_register(&w.client_owner, &w.client_sc, 7)
+        .expect("register");
+    let state = w.ledger.proxy_state(&w.proxy_sc).expect("proxy");
+    let found = state.registration(7, &w.client_owner).expect("registered");
+    assert_eq!(found.client_sc, w.client_sc.to_hex());
+    assert!(
+        state.registration(7, &w.worker_owner).is_none(),
+        "owner must match"
+    );
+    assert!(
+        state.registration(8, &w.client_owner).is_none(),
+        "nonce must match"
+    );
+    // Bounded: the oldest registrations go first.
+    for nonce in 100..100 + REGISTRATIONS_KEPT as u64 {
+        w.ledger
+            .client_register(&w.client_owner, &w.client_sc, nonce)
+            .expect("register");
+    }
+    let state = w.ledger.proxy_state(&w.proxy_sc).expect("proxy");
+    assert_eq!(state.registrations.len(), REGISTRATIONS_KEPT);
+    assert!(state.registration(7, &w.client_owner).is_none());
+    assert!(state.registration(100, &w.client_owner).is_some());
+    conserved(&w.ledger);
 }

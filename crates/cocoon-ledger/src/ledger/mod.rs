@@ -80,6 +80,22 @@ pub struct SavedState {
     pub session_hash: [u8; 32],
 }
 
+/// A client's `owner_client_register(nonce)` as the proxy contract received it (the client
+/// contract forwards it as `client_proxy_request` with a `register` payload): the proof of
+/// wallet ownership behind long authentication (runners.md §3.2 step 6).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientRegistration {
+    /// The nonce the proxy handed out in `client.proxyConnectionAuthLong`.
+    pub nonce: u64,
+    /// The client contract's owner wallet (hex form).
+    pub owner: String,
+    /// The client contract the registration came through (hex form).
+    pub client_sc: String,
+}
+
+/// How many recent registrations a proxy contract's state keeps (oldest dropped first).
+pub const REGISTRATIONS_KEPT: usize = 256;
+
 /// Proxy contract state.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProxyContractState {
@@ -99,6 +115,20 @@ pub struct ProxyContractState {
     pub unlock_ts: u64,
     /// Recent `save_state` messages, oldest first.
     pub saved_states: Vec<SavedState>,
+    /// Recent client registrations, oldest first (at most [`REGISTRATIONS_KEPT`]).
+    #[serde(default)]
+    pub registrations: Vec<ClientRegistration>,
+}
+
+impl ProxyContractState {
+    /// The registration carrying `nonce` from `owner`'s client contract, if it arrived.
+    pub fn registration(&self, nonce: u64, owner: &TonAddress) -> Option<&ClientRegistration> {
+        let owner = owner.to_hex();
+        self.registrations
+            .iter()
+            .rev()
+            .find(|r| r.nonce == nonce && r.owner == owner)
+    }
 }
 
 /// Client contract state.
@@ -273,6 +303,15 @@ pub trait Ledger: Send + Sync {
         sender: &TonAddress,
         client_sc: &TonAddress,
         hash: [u8; 32],
+    ) -> Result<(), LedgerError>;
+    /// `owner_client_register(nonce)`: the owner proves it controls the client contract's
+    /// wallet; the contract forwards the nonce to its proxy contract, where it shows up in
+    /// [`ProxyContractState::registrations`] (long authentication, runners.md §3.2).
+    fn client_register(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        nonce: u64,
     ) -> Result<(), LedgerError>;
     /// Applies a proxy-signed client voucher: charges `(tokens − tokens_used) × price`.
     fn client_charge(

@@ -8,6 +8,8 @@
 //! to a multiple of the price), and **force charge** (submit the best voucher, repacked with
 //! our wallet as `excess_to`) when the proxy's `tokens_max > charged + stake_tokens / 2`.
 //! The operator can do each step by hand (`/request/charge|topup|close|withdraw?proxy=`).
+//! When a proxy offers long auth, [`ClientMoney::register`] sends the on-chain registration
+//! with its nonce.
 //!
 //! Devnet simplification: our wallet is the config's `owner_address` (the reference sends
 //! through a separate cocoon wallet), and no message values or fees are paid.
@@ -170,6 +172,15 @@ impl ClientMoney {
         self.refresh_wallet();
         self.lock().insert(proxy_address.to_owned(), entry);
         Ok(client_sc)
+    }
+
+    /// Long auth (runners.md §3.2 step 6): `owner_client_register(nonce)` from our wallet to
+    /// our contract `client_sc`, which forwards the nonce to its proxy contract.
+    pub fn register(&self, client_sc: &TonAddress, nonce: u64) -> Result<(), MoneyError> {
+        self.ledger
+            .client_register(&self.wallet.address, client_sc, nonce)?;
+        tracing::info!(client_sc = %client_sc.to_hex(), nonce, "registration sent for long auth");
+        Ok(())
     }
 
     /// One round of the money loop over every proxy we prepared.

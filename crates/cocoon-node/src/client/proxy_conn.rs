@@ -13,6 +13,7 @@ use cocoon_net::{Inbound, InboundMessage, Session};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
 use sha2::{Digest, Sha256};
+use tonlib_core::TonAddress;
 
 use super::state::ReadyProxy;
 use super::{ClientState, CLIENT_MAX_PROTO, CLIENT_MIN_PROTO};
@@ -22,6 +23,9 @@ use crate::common::dial::{dial_proxy, DialConfig};
 pub const CONNECT_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deadline of the auth query (reference: 300 s, for the on-chain long auth).
 pub const AUTH_QUERY_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long long auth may take: a little over the proxy's own 300 s wait for our on-chain
+/// registration, so its explanation arrives before we give up.
+pub const LONG_AUTH_QUERY_TIMEOUT: Duration = Duration::from_secs(310);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -121,15 +125,15 @@ async fn handshake(state: &ClientState, session: &Session, address: &str) -> Res
         return Err(format!("proxy chose protocol version {proto}, we speak [{CLIENT_MIN_PROTO},{CLIENT_MAX_PROTO}]"));
     }
 
-    prepare_money(state, address, p, &connected.client_sc_address).await?;
+    let client_sc = prepare_money(state, address, p, &connected.client_sc_address).await?;
     let our_hash: [u8; 32] = Sha256::digest(s.secret_string.as_bytes()).into();
-    // With a ledger, `prepare_money` has just set our contract's secret hash to ours, which
-    // the proxy checks at this moment (its announcement may predate the change).
-    let short = match &connected.auth {
+    // As the reference client: short auth when the proxy holds our secret's hash, else long
+    // auth (on a ledger: an on-chain registration carrying the proxy's nonce).
+    let (short, nonce) = match &connected.auth {
         enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(short) => {
-            short.secret_hash == our_hash || state.money.is_some()
+            (short.secret_hash == our_hash, short.nonce)
         }
-        _ => state.money.is_some(),
+        enums::client::ProxyConnectionAuth::ProxyConnectionAuthLong(long) => (false, long.nonce),
     };
     let auth = match short {
         true => session
@@ -141,14 +145,17 @@ async fn handshake(state: &ClientState, session: &Session, address: &str) -> Res
             )
             .await
             .map_err(|e| format!("client.authorizeWithProxyShort: {e}"))?,
-        // Long auth: on-chain registration in the reference; a fake-TON proxy accepts at once.
-        false => session
-            .call(
-                &functions::client::AuthorizeWithProxyLong {},
-                AUTH_QUERY_TIMEOUT,
-            )
-            .await
-            .map_err(|e| format!("client.authorizeWithProxyLong: {e}"))?,
+        false => {
+            // The wire's `long` is the contract's u64 nonce, bit for bit.
+            register(state, address, client_sc, nonce as u64).await?;
+            session
+                .call(
+                    &functions::client::AuthorizeWithProxyLong {},
+                    LONG_AUTH_QUERY_TIMEOUT,
+                )
+                .await
+                .map_err(|e| format!("client.authorizeWithProxyLong: {e}"))?
+        }
     };
     match auth {
         enums::client::AuthorizationWithProxy::AuthorizationWithProxySuccess(ok) => {
@@ -167,6 +174,23 @@ async fn handshake(state: &ClientState, session: &Session, address: &str) -> Res
     }
 }
 
+/// Long auth on a ledger: our registration with the proxy's `nonce`, sent through our
+/// contract at that proxy. Without a ledger (fake TON) there is nothing to send.
+async fn register(
+    state: &ClientState,
+    address: &str,
+    client_sc: Option<TonAddress>,
+    nonce: u64,
+) -> Result<(), String> {
+    let (Some(money), Some(client_sc)) = (state.money.clone(), client_sc) else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || money.register(&client_sc, nonce))
+        .await
+        .map_err(|e| format!("client money task: {e}"))?
+        .map_err(|e| format!("long auth registration at proxy {address}: {e}"))
+}
+
 /// Before any request goes through this proxy: with a ledger, our client contract there
 /// is deployed, staked, keyed with our secret hash and topped up (runners.md §6.4); the
 /// vouchers we receive are checked against the contract address the ledger's root params
@@ -176,7 +200,7 @@ async fn prepare_money(
     address: &str,
     params: &types::proxy::Params,
     announced_sc: &str,
-) -> Result<(), String> {
+) -> Result<Option<TonAddress>, String> {
     let owner = &state.settings.owner_address;
     let Some(money) = state.money.clone() else {
         state.payments.connected_in(
@@ -186,7 +210,7 @@ async fn prepare_money(
             params,
             &state.settings.contracts,
         );
-        return Ok(());
+        return Ok(None);
     };
     let (addr, p) = (address.to_owned(), params.clone());
     let (root, prepared) =
@@ -203,7 +227,7 @@ async fn prepare_money(
         tracing::warn!(proxy = %address, ours = %client_sc.to_hex(), announced = %announced_sc,
             "the proxy announced another client contract address than ours");
     }
-    Ok(())
+    Ok(Some(client_sc))
 }
 
 /// Routes answers to waiting requests until the connection ends.

@@ -1,16 +1,13 @@
 //! One client connection: the handshake of runners.md §3.2 and, once ready, the
 //! client's requests and queries.
 //!
-//! Auth with a ledger (devnet or TON): the announced and checked secret hash is the one
-//! the client's contract holds, read from the ledger when the client authorises; long auth
-//! (on-chain registration) is refused. Without one, fake-TON auth as below.
-//!
 //! Handshake: `client.connectToProxy` (checks: params flag 1, `is_test`,
 //! owner address, config version, protocol version) → `client.connectedToProxy`
-//! with Short auth (secret hash `sha256("")`, nonce 0) → `authorizeWithProxyShort`
-//! (accepted iff `sha256(data)` equals the hash) or `authorizeWithProxyLong`
-//! (accepted at once in fake-TON mode) → ready. Every failure answers the
-//! query with an error and closes the connection, as the reference does.
+//! offering short or long auth → `authorizeWithProxyShort` or
+//! `authorizeWithProxyLong` (see [`super::client_auth`]: the client contract's
+//! secret hash, or an on-chain registration with the offered nonce) → ready.
+//! Every failure answers the query with an error and closes the connection, as
+//! the reference does.
 //! A client that does not finish within the handshake timeout is dropped.
 //!
 //! Once ready, a `cocoonrs.cancelRequest` (our extension) for one of this
@@ -32,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use super::client_auth;
 use super::messages::{decode_client_packet, decode_client_query, ClientPacket, ClientQuery};
 use super::registry::lock;
 use super::relay::{run_request, ClientCtx};
@@ -41,7 +39,12 @@ use crate::common::proto::{self, code, PROXY_VERSIONS};
 /// Where a client connection is in its life.
 enum State {
     AwaitConnect,
-    AwaitAuth { version: i32, owner: String },
+    /// `nonce`: what the client's on-chain registration must carry (long auth).
+    AwaitAuth {
+        version: i32,
+        owner: String,
+        nonce: u64,
+    },
     Ready(Arc<ClientCtx>),
 }
 
@@ -169,16 +172,20 @@ async fn on_query(
     let result = match (&*state, query) {
         (State::AwaitConnect, ClientQuery::Connect(c)) => match check_connect(shared, &c) {
             Ok((version, owner)) => {
-                let hash = announced_secret_hash(shared, &owner).await;
-                let answer = to_bytes(&connected_answer(shared, version, &owner, hash));
-                *state = State::AwaitAuth { version, owner };
+                let (auth, nonce) = client_auth::offer(shared, &owner).await;
+                let answer = to_bytes(&connected_answer(shared, version, &owner, auth));
+                *state = State::AwaitAuth {
+                    version,
+                    owner,
+                    nonce,
+                };
                 Ok(answer)
             }
             Err(refusal) => Err(refusal),
         },
-        (State::AwaitAuth { version, owner }, ClientQuery::AuthShort(a)) => {
+        (State::AwaitAuth { version, owner, .. }, ClientQuery::AuthShort(a)) => {
             let hash: [u8; 32] = Sha256::digest(&a.data).into();
-            match expected_secret_hash(shared, owner).await {
+            match client_auth::expected_secret_hash(shared, owner).await {
                 Err(message) => Err(Refusal(code::ERROR, message)),
                 Ok(expected) if hash == expected => {
                     let ctx = ClientCtx {
@@ -194,29 +201,31 @@ async fn on_query(
                 Ok(_) => Err(Refusal(code::ERROR, "sha256 mismatch".into())),
             }
         }
-        (State::AwaitAuth { .. }, ClientQuery::AuthLong) if shared.settings.ledger.is_some() => {
-            // With a ledger, long auth means an on-chain registration (owner_client_register
-            // with the nonce, observed on the proxy contract), which this proxy does not watch
-            // yet: accepting at once would let anyone spend any owner's contract.
-            Err(Refusal(
-                code::ERROR,
-                "long auth (on-chain registration) is not supported by this proxy; set the client \
-                 contract's secret hash and authorise with the secret"
-                    .into(),
-            ))
-        }
-        (State::AwaitAuth { version, owner }, ClientQuery::AuthLong) => {
-            // Fake-TON mode: long auth succeeds at once (runners.md §6.10).
-            let ctx = ClientCtx {
-                session: session.clone(),
-                version: *version,
-                owner: owner.clone(),
-            };
-            info!(owner = %owner, version, "client authorized (long auth, fake TON)");
-            let answer = to_bytes(&auth_success(shared, &ctx.owner));
-            *state = State::Ready(Arc::new(ctx));
-            Ok(answer)
-        }
+        (
+            State::AwaitAuth {
+                version,
+                owner,
+                nonce,
+            },
+            ClientQuery::AuthLong,
+        ) => match client_auth::await_registration(shared, session, owner, *nonce).await {
+            Ok(()) => {
+                let ctx = ClientCtx {
+                    session: session.clone(),
+                    version: *version,
+                    owner: owner.clone(),
+                };
+                let how = match shared.settings.ledger {
+                    Some(_) => "registration seen on the ledger",
+                    None => "fake TON",
+                };
+                info!(owner = %owner, version, how, "client authorized (long auth)");
+                let answer = to_bytes(&auth_success(shared, &ctx.owner));
+                *state = State::Ready(Arc::new(ctx));
+                Ok(answer)
+            }
+            Err(message) => Err(Refusal(code::ERROR, message)),
+        },
         (State::Ready(ctx), ClientQuery::UpdatePaymentStatus) => {
             let pay = shared.payment_snapshot(Side::Client, &ctx.owner);
             Ok(to_bytes(&types::client::PaymentStatus {
@@ -318,62 +327,16 @@ pub fn proxy_params(shared: &ProxyShared, version: i32) -> types::proxy::Params 
     }
 }
 
-/// The secret hash the client must match: with a ledger, the one its client contract holds
-/// (read now, as the client may have just set it; the fake-TON `sha256("")` while it has
-/// no contract, which cannot be spent from); without a ledger, `sha256("")`.
-async fn expected_secret_hash(shared: &ProxyShared, owner: &str) -> Result<[u8; 32], String> {
-    let Some(ledger) = shared.settings.ledger.clone() else {
-        return Ok(shared.settings.client_secret_hash);
-    };
-    let sc = shared.sc_address(Side::Client, owner);
-    let address = cocoon_ledger::address::parse_address(&sc)
-        .map_err(|e| format!("client contract address of {owner}: {e}"))?
-        .address;
-    let state = match tokio::task::spawn_blocking(move || ledger.client_state(&address))
-        .await
-        .map_err(|e| format!("ledger read failed: {e}"))?
-    {
-        Ok(state) => state,
-        // No contract: nothing to spend (every request is refused with 602 until one is
-        // deployed), so the owner may connect with the default secret.
-        Err(cocoon_ledger::ledger::LedgerError::UnknownContract(_)) => {
-            return Ok(shared.settings.client_secret_hash)
-        }
-        Err(e) => return Err(format!("client contract {sc}: {e}")),
-    };
-    if state.status != cocoon_ledger::ledger::ContractStatus::Active {
-        return Err(format!(
-            "client contract {sc} is not active ({:?})",
-            state.status
-        ));
-    }
-    Ok(state.secret_hash)
-}
-
-/// The hash announced in `connectedToProxy`: the client contract's when it can be read,
-/// else the fake-TON default (a client that sets its hash during the handshake then
-/// authorises with its secret, checked against the contract at that moment).
-async fn announced_secret_hash(shared: &ProxyShared, owner: &str) -> [u8; 32] {
-    expected_secret_hash(shared, owner)
-        .await
-        .unwrap_or(shared.settings.client_secret_hash)
-}
-
 fn connected_answer(
     shared: &ProxyShared,
     version: i32,
     owner: &str,
-    secret_hash: [u8; 32],
+    auth: enums::client::ProxyConnectionAuth,
 ) -> types::client::ConnectedToProxy {
     types::client::ConnectedToProxy {
         params: proxy_params(shared, version),
         client_sc_address: shared.sc_address(Side::Client, owner),
-        auth: enums::client::ProxyConnectionAuth::ProxyConnectionAuthShort(
-            types::client::ProxyConnectionAuthShort {
-                secret_hash,
-                nonce: 0,
-            },
-        ),
+        auth,
         signed_payment: shared.payment_snapshot(Side::Client, owner).signed_payment,
     }
 }

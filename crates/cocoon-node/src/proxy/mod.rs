@@ -36,6 +36,7 @@
 //! with an error), the close/redeploy flow of an old proxy contract.
 
 pub mod books;
+pub mod client_auth;
 pub mod client_conn;
 pub mod gate;
 pub mod http;

@@ -18,11 +18,15 @@ use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::address::{derive_contract_address, ContractSpec};
 use cocoon_ledger::root_config::{ContractCodes, RootParams};
 use ed25519_dalek::VerifyingKey;
-use tonlib_core::cell::Cell;
+use std::sync::Arc;
+
+use tonlib_core::cell::{Cell, CellBuilder};
 use tonlib_core::TonAddress;
 
 use super::op;
-use crate::cells::{expect_end, load_addr, load_bits256, load_coins, CellError};
+use crate::cells::{
+    expect_end, finish, load_addr, load_bits256, load_coins, store_addr, store_coins, CellError,
+};
 
 /// What the proxy needs to check the senders of the messages its contract receives.
 #[derive(Clone, Copy, Debug)]
@@ -262,6 +266,55 @@ pub fn parse_proxy_inbound(
         }
         _ => Ok(ProxyInbound::Other { op, qid }),
     }
+}
+
+/// The `client_proxy_request` a **client contract** sends to its proxy contract (the layout
+/// [`parse_proxy_inbound`] reads). Runners never send it; the mock chain builds it to
+/// simulate the contract forwarding a top-up or a registration.
+pub fn client_proxy_request_body(
+    qid: u64,
+    owner: &TonAddress,
+    state: &ClientStateUpdate,
+    payload: Option<&ClientProxyPayload>,
+) -> Result<Cell, CellError> {
+    let mut st = CellBuilder::new();
+    st.store_u8(2, state.status)?;
+    store_coins(&mut st, state.balance)?;
+    store_coins(&mut st, state.stake)?;
+    st.store_u64(64, state.tokens_used)?;
+    st.store_slice(&state.secret_hash)?;
+    let state_cell = finish(st)?;
+    let payload_cell = match payload {
+        None => None,
+        Some(p) => {
+            let mut b = CellBuilder::new();
+            match p {
+                ClientProxyPayload::TopUp => b.store_u32(32, op::CLIENT_PROXY_TOP_UP)?,
+                ClientProxyPayload::Register { nonce } => {
+                    b.store_u32(32, op::CLIENT_PROXY_REGISTER)?;
+                    b.store_u64(64, *nonce)?
+                }
+                ClientProxyPayload::RefundGranted => {
+                    b.store_u32(32, op::CLIENT_PROXY_REFUND_GRANTED)?
+                }
+                ClientProxyPayload::RefundForce => {
+                    b.store_u32(32, op::CLIENT_PROXY_REFUND_FORCE)?
+                }
+                ClientProxyPayload::Unknown(other) => b.store_u32(32, *other)?,
+            };
+            Some(finish(b)?)
+        }
+    };
+    let mut b = CellBuilder::new();
+    b.store_u32(32, op::CLIENT_PROXY_REQUEST)?;
+    b.store_u64(64, qid)?;
+    store_addr(&mut b, owner)?;
+    b.store_reference(&Arc::new(state_cell))?;
+    b.store_bit(payload_cell.is_some())?;
+    if let Some(cell) = payload_cell {
+        b.store_reference(&Arc::new(cell))?;
+    }
+    finish(b)
 }
 
 fn client_payload(cell: &Cell) -> Result<ClientProxyPayload, CellError> {

@@ -144,8 +144,23 @@ fn client_request_from_the_derived_contract_is_accepted() {
                     tokens_used: 1234,
                     secret_hash: [0x5a; 32],
                 },
-                payload: expected,
+                payload: expected.clone(),
             })
+        );
+        // The simulation's builder writes the very cell assembled bit by bit above.
+        let state = ClientStateUpdate {
+            status: 1,
+            balance: 5_000_000_000,
+            stake: 1_000_000_000,
+            tokens_used: 1234,
+            secret_hash: [0x5a; 32],
+        };
+        let built =
+            client_proxy_request_body(99, &owner, &state, expected.as_ref()).expect("build");
+        assert_eq!(
+            cocoon_ledger::boc::cell_hash(&built),
+            cocoon_ledger::boc::cell_hash(&body),
+            "builder and hand-assembled bits differ for {expected:?}"
         );
     }
 }

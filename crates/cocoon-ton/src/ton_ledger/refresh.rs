@@ -1,17 +1,20 @@
 //! One refresh round: block, root (when due), our wallet (transactions before state, as the
-//! wallet sender expects), watched contracts (proxy transactions for `save_state`), then the
+//! wallet sender expects), watched contracts (proxy transactions for `save_state` and client
+//! registrations), then the
 //! wallet sender's next external message. Chain calls run without any lock held; results
 //! are applied to the snapshot afterwards.
 
 use cocoon_ledger::boc;
-use cocoon_ledger::ledger::SavedState;
+use cocoon_ledger::ledger::{ClientRegistration, SavedState, REGISTRATIONS_KEPT};
 use tonlib_core::TonAddress;
 
 use super::snapshot::{MessageStatus, Parsed, WalletView, WatchKind, SAVED_STATES_KEPT};
 use super::{RefreshReport, Shared};
 use crate::chain::{with_timeout, AccountSnapshot, ChainError, ChainTx, TxId};
 use crate::contract_state::{parse_client_state, parse_proxy_state, parse_worker_state};
-use crate::messages::{parse_proxy_inbound, ProxyContractContext, ProxyInbound};
+use crate::messages::{
+    parse_proxy_inbound, ClientProxyPayload, ClientProxyRequest, ProxyContractContext, ProxyInbound,
+};
 use crate::root_state::{parse_root_state, Adoption, MAX_ROOT_DEPTH};
 use crate::wallet::{parse_wallet_seqno, PollResult};
 
@@ -254,10 +257,13 @@ impl Shared {
                 codes: &codes,
                 own_wallet: &self.wallet_address,
             };
-            let saved = observed_saved_states(&ctx, &txs);
-            w.saved_states.extend(saved);
+            let observed = observe_proxy_inbound(&ctx, &txs);
+            w.saved_states.extend(observed.saved_states);
             let excess = w.saved_states.len().saturating_sub(SAVED_STATES_KEPT);
             w.saved_states.drain(..excess);
+            w.registrations.extend(observed.registrations);
+            let excess = w.registrations.len().saturating_sub(REGISTRATIONS_KEPT);
+            w.registrations.drain(..excess);
             w.last_seen_tx = newest.or(w.last_seen_tx);
         } else if kind != WatchKind::Proxy || w.parsed.is_none() {
             // Not deployed yet (or not a proxy): nothing in its history matters to us.
@@ -308,9 +314,19 @@ impl Shared {
     }
 }
 
-/// The `save_state` messages from our own wallet among `txs` (oldest first).
-fn observed_saved_states(ctx: &ProxyContractContext<'_>, txs: &[ChainTx]) -> Vec<SavedState> {
-    let mut out = Vec::new();
+/// What the proxy reads from the messages its contract received.
+#[derive(Default)]
+struct ObservedInbound {
+    /// `save_state` messages from our own wallet.
+    saved_states: Vec<SavedState>,
+    /// Client registrations (long auth), from the derived client contracts only.
+    registrations: Vec<ClientRegistration>,
+}
+
+/// The `save_state` messages from our own wallet and the client registrations among `txs`
+/// (oldest first); senders are checked by [`parse_proxy_inbound`].
+fn observe_proxy_inbound(ctx: &ProxyContractContext<'_>, txs: &[ChainTx]) -> ObservedInbound {
+    let mut out = ObservedInbound::default();
     for tx in txs {
         let Some(msg) = &tx.in_msg else { continue };
         let Some(source) = &msg.source else { continue };
@@ -320,12 +336,22 @@ fn observed_saved_states(ctx: &ProxyContractContext<'_>, txs: &[ChainTx]) -> Vec
                 session_hash,
                 ..
             }) => match u32::try_from(seqno) {
-                Ok(seqno) => out.push(SavedState {
+                Ok(seqno) => out.saved_states.push(SavedState {
                     seqno,
                     session_hash,
                 }),
                 Err(_) => tracing::warn!(seqno, "ton ledger: negative save_state seqno ignored"),
             },
+            Ok(ProxyInbound::Client(ClientProxyRequest {
+                client_owner,
+                client_sc,
+                payload: Some(ClientProxyPayload::Register { nonce }),
+                ..
+            })) => out.registrations.push(ClientRegistration {
+                nonce,
+                owner: client_owner.to_hex(),
+                client_sc: client_sc.to_hex(),
+            }),
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "ton ledger: proxy inbound message ignored"),
         }

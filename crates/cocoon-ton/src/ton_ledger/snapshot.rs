@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::ledger::{
-    ClientContractState, LedgerError, ProxyContractState, SavedState, WorkerContractState,
+    ClientContractState, ClientRegistration, LedgerError, ProxyContractState, SavedState,
+    WorkerContractState,
 };
 use tonlib_core::TonAddress;
 
@@ -54,6 +55,8 @@ pub(crate) struct Watched {
     pub last_seen_tx: Option<TxId>,
     /// Observed `save_state` messages (proxy contracts), oldest first.
     pub saved_states: Vec<SavedState>,
+    /// Observed client registrations (proxy contracts), oldest first.
+    pub registrations: Vec<ClientRegistration>,
     /// Highest `save_state` seqno submitted from this ledger.
     pub save_submitted: Option<u32>,
 }
@@ -68,6 +71,7 @@ impl Watched {
             parse_error: None,
             last_seen_tx: None,
             saved_states: Vec::new(),
+            registrations: Vec::new(),
             save_submitted: None,
         }
     }
@@ -197,6 +201,7 @@ impl Snapshot {
             Some(Parsed::Proxy(data)) => {
                 let mut state = data.state.clone();
                 state.saved_states = w.saved_states.clone();
+                state.registrations = w.registrations.clone();
                 Ok(state)
             }
             _ => Err(LedgerError::UnknownContract(address.to_hex())),

@@ -53,6 +53,22 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
     assert_eq!(state.owner, me.to_hex());
     assert_eq!(state.proxy_sc, psc.to_hex());
 
+    // Register (long auth): the client contract forwards the nonce to the proxy contract,
+    // where the proxy's ledger reads it; only the owner may send it.
+    let nonce = 0xfeed_0000_0000_0042;
+    let stranger = proxy.wallet_address().clone();
+    // (The proxy's ledger does not even watch that contract; the devnet and the mock
+    // contract refuse a stranger's register with NotOwner.)
+    assert!(proxy.client_register(&stranger, &csc, nonce).is_err());
+    client.client_register(&me, &csc, nonce).expect("register");
+    settle(&[&client, &proxy], 2).await;
+    let registered = proxy.proxy_state(&psc).expect("proxy state");
+    let found = registered
+        .registration(nonce, &me)
+        .expect("registration observed");
+    assert_eq!(found.client_sc, csc.to_hex());
+    assert!(registered.registration(nonce, &stranger).is_none());
+
     // Top-up.
     client
         .client_top_up(&me, &csc, 10 * ONE_TON)
@@ -116,6 +132,7 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
         whats,
         [
             "client_deploy",
+            "client_register",
             "client_top_up",
             "client_request_refund",
             "client_withdraw"

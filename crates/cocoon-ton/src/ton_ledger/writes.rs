@@ -293,6 +293,24 @@ impl Ledger for TonLedger {
         })
     }
 
+    fn client_register(
+        &self,
+        sender: &TonAddress,
+        client_sc: &TonAddress,
+        nonce: u64,
+    ) -> Result<(), LedgerError> {
+        let sh = &self.shared;
+        sh.read(|s| {
+            let state = sh.owned_client(s, sender, client_sc)?;
+            if state.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("client contract is closed"));
+            }
+            let body = messages::client_register_body(qid(), nonce, &sh.wallet_address);
+            let msg = Shared::message(client_sc, value::REGISTER_AND_CLOSE_FLOW, body)?;
+            sh.submit(s, "client_register", msg).map(|_| ())
+        })
+    }
+
     fn client_charge(
         &self,
         client_sc: &TonAddress,
