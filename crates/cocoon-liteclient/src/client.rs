@@ -13,7 +13,7 @@ use crate::account::{parse_account, AccountState, AccountStatus};
 use crate::boc::parse_single_root;
 use crate::config::{GlobalConfig, LiteServerEntry};
 use crate::connection::{Connection, Connector, QueryError, TcpConnector};
-use crate::proof::{check_account_state, is_complete, ProofError};
+use crate::proof::{check_account_state, check_block_header_info, is_complete, ProofError};
 use crate::tl::{AccountId, BlockIdExt, LiteQuery, LiteRequest, LiteResponse};
 
 mod quorum;
@@ -286,6 +286,32 @@ impl LiteClient {
         };
         self.with_rotation(&query, |response| {
             verify_account_state(&mc_block, address, response)
+        })
+        .await
+    }
+
+    /// The generation time of masterchain block `block` (normally the agreed one), read
+    /// from a header proof checked against its root hash: the chain's clock, not ours.
+    pub async fn block_utime(&self, block: &BlockIdExt) -> Result<u32, ClientError> {
+        let query = LiteQuery {
+            wait_masterchain_seqno: None,
+            request: LiteRequest::LookupMasterchainBlock { seqno: block.seqno },
+        };
+        self.with_rotation(&query, |response| {
+            let LiteResponse::BlockHeader {
+                id, header_proof, ..
+            } = response
+            else {
+                return Err(unexpected(&response));
+            };
+            if id != *block {
+                return Err(QueryError::Unexpected(format!(
+                    "header of {id}, asked for {block}"
+                )));
+            }
+            let proof = parse_single_root(&header_proof).map_err(ProofError::from)?;
+            let (_, info) = check_block_header_info(&proof, block)?;
+            Ok(info.gen_utime)
         })
         .await
     }

@@ -67,11 +67,21 @@ fn open_merkle_proof(
     Ok(inner)
 }
 
-/// Checks a block header proof against `block` (root hash, workchain, shard, seqno);
-/// returns the proven block root.
-pub fn check_block_header(proof: &ArcCell, block: &BlockIdExt) -> ProofResult<ArcCell> {
-    let root = open_merkle_proof(proof, &block.root_hash, "block proof")?;
-    let mut p = ordinary(&root, "block")?;
+/// The fields of a block's `BlockInfo` the client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub workchain: i32,
+    pub shard: u64,
+    pub seqno: u32,
+    /// When the block was generated (unix seconds): the chain's clock.
+    pub gen_utime: u32,
+}
+
+/// Reads `BlockInfo` from a block root (`block#11ef55aa global_id:int32 info:^BlockInfo …`;
+/// `block_info#9bc7a987 version:uint32` 8 flag bits `flags:(## 8) seq_no:# vert_seq_no:#
+/// shard:ShardIdent gen_utime:uint32 …`).
+pub fn block_info(root: &ArcCell) -> ProofResult<BlockInfo> {
+    let mut p = ordinary(root, "block")?;
     tag(&mut p, 32, 0x11ef_55aa, "Block")?;
     let info_cell = root.reference(0).map_err(TlbError::from)?;
     let mut info = ordinary(info_cell, "block info")?;
@@ -80,12 +90,41 @@ pub fn check_block_header(proof: &ArcCell, block: &BlockIdExt) -> ProofResult<Ar
     let seqno = info.load_u32(32)?;
     info.skip_bits(32)?; // vert_seq_no
     let (workchain, shard) = tlb::shard_ident(&mut info)?;
+    let gen_utime = info.load_u32(32)?;
+    Ok(BlockInfo {
+        workchain,
+        shard,
+        seqno,
+        gen_utime,
+    })
+}
+
+/// Checks a block header proof against `block` (root hash, workchain, shard, seqno);
+/// returns the proven block root and its info.
+pub fn check_block_header_info(
+    proof: &ArcCell,
+    block: &BlockIdExt,
+) -> ProofResult<(ArcCell, BlockInfo)> {
+    let root = open_merkle_proof(proof, &block.root_hash, "block proof")?;
+    let info = block_info(&root)?;
+    let BlockInfo {
+        workchain,
+        shard,
+        seqno,
+        ..
+    } = info;
     if (workchain, shard, seqno) != (block.workchain, block.shard, block.seqno) {
         return Err(mismatch(format!(
             "block proof is for ({workchain},{shard:016x},{seqno}), expected {block}"
         )));
     }
-    Ok(root)
+    Ok((root, info))
+}
+
+/// Checks a block header proof against `block` (root hash, workchain, shard, seqno);
+/// returns the proven block root.
+pub fn check_block_header(proof: &ArcCell, block: &BlockIdExt) -> ProofResult<ArcCell> {
+    check_block_header_info(proof, block).map(|(root, _)| root)
 }
 
 /// Checks a block proof against `block`; returns the hash of the block's new state.

@@ -39,6 +39,7 @@ fn chain(seqno: u32, global_id: i32, tx_count: u64) -> MockChain {
     MockChain {
         mc_seqno: seqno,
         global_id,
+        now: 1_700_000_000 + seqno,
         accounts: vec![
             MockAccount {
                 address: wallet(),
@@ -110,6 +111,11 @@ async fn agreed_block_and_proven_account_states() {
     let agreed = client.sync().await.expect("sync");
     assert_eq!(agreed.seqno, 10);
     assert_eq!(client.last_agreed_block(), Some(agreed));
+    assert_eq!(
+        client.block_utime(&agreed).await.expect("block time"),
+        1_700_000_010,
+        "gen_utime from the checked header proof"
+    );
 
     let state = client
         .account_state(&wallet())
@@ -194,6 +200,17 @@ async fn majority_wins_and_servers_ahead_confirm_older_blocks() {
     assert_eq!(agreed.seqno, 10);
     let honest = servers[1].push_chain(&chain(10, 7, 1)).expect("build");
     assert_eq!(agreed, honest.mc_block);
+    // The fork's header for seqno 10 is another block: only an honest header is taken.
+    assert_eq!(
+        client.block_utime(&agreed).await.expect("time"),
+        1_700_000_010
+    );
+    let mut unknown = agreed;
+    unknown.root_hash = [0x5a; 32];
+    assert!(
+        client.block_utime(&unknown).await.is_err(),
+        "nobody proves a block with that root hash"
+    );
     // Server 2 catches up: now both report 11, and the agreed block moves forward.
     servers[1].push_chain(&chain(11, 7, 1)).expect("build");
     assert_eq!(client.sync().await.expect("sync").seqno, 11);

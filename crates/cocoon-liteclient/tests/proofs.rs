@@ -31,6 +31,7 @@ fn built() -> BuiltChain {
     MockChain {
         mc_seqno: 4,
         global_id: 1,
+        now: 1_700_000_004,
         accounts,
     }
     .build()
@@ -124,6 +125,7 @@ fn proofs_are_bound_to_block_state_and_account() {
     let other = MockChain {
         mc_seqno: 4,
         global_id: 2,
+        now: 1_700_000_004,
         accounts: vec![],
     }
     .build()

@@ -11,9 +11,11 @@
 //!   external-in: body). A message that does not decode is logged and reported as absent
 //!   (the transaction itself was verified; only messages we sent matter to the backend,
 //!   and those always decode).
-//! * The block time ([`BlockRef::utime`]) is **the local clock** by default: the client
-//!   does not expose the agreed block's `gen_utime`. Tests pass the simulated chain's clock
-//!   with [`LiteChain::with_clock`].
+//! * The block time ([`BlockRef::utime`]) is the agreed block's `gen_utime`, read once per
+//!   block from a header proof checked against its root hash (`LiteClient::block_utime`):
+//!   close delays are compared with the chain's clock, as the contracts do. Should no
+//!   server answer that, the fallback clock is used ([`LiteChain::with_clock`]; the local
+//!   clock by default) and a warning logged.
 //! * Errors: a liteserver `error` answer from every server is [`ChainError::Rejected`]
 //!   (e.g. an external message the wallet refuses), a quorum or connection failure
 //!   [`ChainError::Unavailable`], an answer failing verification [`ChainError::Malformed`].
@@ -52,6 +54,9 @@ pub struct LiteChain {
     synced: Mutex<Option<(Instant, BlockIdExt)>>,
     /// Serialises syncs so concurrent reads do not each ask every server.
     sync_gate: tokio::sync::Mutex<()>,
+    /// `gen_utime` of the last block asked for: (seqno, utime).
+    block_time: Mutex<Option<(u32, u32)>>,
+    /// Fallback when the block time cannot be read.
     clock: Clock,
 }
 
@@ -117,6 +122,7 @@ impl LiteChain {
             max_block_age: DEFAULT_MAX_BLOCK_AGE,
             synced: Mutex::new(None),
             sync_gate: tokio::sync::Mutex::new(()),
+            block_time: Mutex::new(None),
             clock: Box::new(system_now),
         }
     }
@@ -127,10 +133,33 @@ impl LiteChain {
         self
     }
 
-    /// Use `clock` (unix seconds) as the block time instead of the local clock.
+    /// Use `clock` (unix seconds) instead of the local clock when a block's time cannot be
+    /// read.
     pub fn with_clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> LiteChain {
         self.clock = Box::new(clock);
         self
+    }
+
+    /// `gen_utime` of `block` (cached for the last block), or the fallback clock.
+    async fn block_utime(&self, block: &BlockIdExt) -> u64 {
+        let cached = *self.block_time.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seqno, utime)) = cached {
+            if seqno == block.seqno {
+                return u64::from(utime);
+            }
+        }
+        match self.client.block_utime(block).await {
+            Ok(utime) => {
+                *self.block_time.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((block.seqno, utime));
+                u64::from(utime)
+            }
+            Err(e) => {
+                tracing::warn!(block = %block, error = %e,
+                    "block time not readable; using the local clock");
+                (self.clock)()
+            }
+        }
     }
 
     /// The liteserver client.
@@ -297,7 +326,7 @@ impl ChainAccess for LiteChain {
             Ok(BlockRef {
                 seqno: block.seqno,
                 root_hash: block.root_hash,
-                utime: (self.clock)(),
+                utime: self.block_utime(&block).await,
             })
         })
     }

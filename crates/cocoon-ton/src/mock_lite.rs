@@ -22,6 +22,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cocoon_ledger::ledger::Ledger;
 use cocoon_liteclient::mock::{
     MockAccount, MockChain as MockBlocks, MockLiteServer, MockNetwork, MockTransactionSpec,
 };
@@ -241,9 +242,12 @@ async fn build_blocks(
             transactions,
         });
     }
+    // The chain clock is the engine's clock (the devnet ledger's `now`).
+    let now = u32::try_from(chain.engine().now()).map_err(err)?;
     Ok(MockBlocks {
         mc_seqno,
         global_id: GLOBAL_ID,
+        now,
         accounts,
     })
 }

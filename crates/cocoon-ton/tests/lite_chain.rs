@@ -67,6 +67,7 @@ fn blocks(seqno: u32, txs: u64, balance: u128) -> MockBlocks {
     MockBlocks {
         mc_seqno: seqno,
         global_id: 7,
+        now: 1_800_000_900 + seqno,
         accounts: vec![
             MockAccount {
                 address: account_id(&me),
@@ -121,7 +122,10 @@ async fn account_states_and_the_block() {
     let lite = lite_chain(&network, &config).with_clock(|| 42);
     let block = lite.last_block().await.expect("block");
     assert_eq!(block.seqno, 5);
-    assert_eq!(block.utime, 42, "the injected clock");
+    assert_eq!(
+        block.utime, 1_800_000_905,
+        "the block's gen_utime from its header proof, not the fallback clock"
+    );
 
     let me = lite
         .account(&addr(1))

@@ -45,6 +45,8 @@ pub struct MockChain {
     pub mc_seqno: u32,
     /// Differs between "forks": two chains with another `global_id` disagree on every hash.
     pub global_id: i32,
+    /// `gen_utime` of its blocks (the chain's clock, unix seconds).
+    pub now: u32,
     pub accounts: Vec<MockAccount>,
 }
 
@@ -342,7 +344,7 @@ fn block(
             .store_u8(8, 0)?;
         b.store_u32(32, seqno)?.store_u32(32, 0)?;
         store_shard_ident(b, workchain)?;
-        b.store_u32(32, 1_700_000_000 + seqno)?
+        b.store_u32(32, chain.now)?
             .store_u64(64, u64::from(seqno) * 1_000_000)?;
         b.store_u64(64, u64::from(seqno) * 1_000_000 + 999)?
             .store_slice(&[0; 16])?;
