@@ -15,9 +15,9 @@ pub mod observed;
 pub use bodies::*;
 pub use envelope::{deploy_message, external_message_cell, internal_message_cell, OutgoingMessage};
 pub use observed::{
-    client_proxy_request_body, parse_proxy_inbound, ClientProxyPayload, ClientProxyRequest,
-    ClientStateUpdate, InboundError, ProxyContractContext, ProxyInbound, WorkerProxyPayload,
-    WorkerProxyRequest,
+    client_proxy_request_body, parse_proxy_inbound, worker_proxy_request_body, ClientProxyPayload,
+    ClientProxyRequest, ClientStateUpdate, InboundError, ProxyContractContext, ProxyInbound,
+    WorkerProxyPayload, WorkerProxyRequest,
 };
 
 /// Opcodes (`Opcodes.hpp` of the reference, April 2026).

@@ -317,6 +317,43 @@ pub fn client_proxy_request_body(
     finish(b)
 }
 
+/// The `worker_proxy_request` a **worker contract** sends to its proxy contract (the layout
+/// [`parse_proxy_inbound`] reads). Runners never send it; the mock chain builds it to
+/// simulate the contract reporting a payout.
+pub fn worker_proxy_request_body(
+    qid: u64,
+    owner: &TonAddress,
+    status: u8,
+    tokens: u64,
+    payload: Option<&WorkerProxyPayload>,
+) -> Result<Cell, CellError> {
+    let payload_cell = match payload {
+        None => None,
+        Some(p) => {
+            let mut b = CellBuilder::new();
+            match p {
+                WorkerProxyPayload::PayoutRequest { tokens } => {
+                    b.store_u32(32, op::WORKER_PROXY_PAYOUT_REQUEST)?;
+                    b.store_u64(64, *tokens)?
+                }
+                WorkerProxyPayload::Unknown(other) => b.store_u32(32, *other)?,
+            };
+            Some(finish(b)?)
+        }
+    };
+    let mut b = CellBuilder::new();
+    b.store_u32(32, op::WORKER_PROXY_REQUEST)?;
+    b.store_u64(64, qid)?;
+    store_addr(&mut b, owner)?;
+    b.store_u8(2, status)?;
+    b.store_u64(64, tokens)?;
+    b.store_bit(payload_cell.is_some())?;
+    if let Some(cell) = payload_cell {
+        b.store_reference(&Arc::new(cell))?;
+    }
+    finish(b)
+}
+
 fn client_payload(cell: &Cell) -> Result<ClientProxyPayload, CellError> {
     let mut p = cell.parser();
     let payload_op = p.load_u32(32)?;

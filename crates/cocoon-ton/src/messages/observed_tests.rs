@@ -259,6 +259,20 @@ fn worker_requests_are_checked_and_parsed() {
             payload: Some(WorkerProxyPayload::PayoutRequest { tokens: 4500 }),
         })
     );
+    // The simulation's builder writes the very cells assembled bit by bit.
+    for (tokens, payload) in [
+        (
+            Some(4500),
+            Some(WorkerProxyPayload::PayoutRequest { tokens: 4500 }),
+        ),
+        (None, None),
+    ] {
+        let built = worker_proxy_request_body(5, &owner, 0, 4000, payload.as_ref()).expect("build");
+        assert_eq!(
+            cocoon_ledger::boc::cell_hash(&built),
+            cocoon_ledger::boc::cell_hash(&worker_request(&owner, tokens))
+        );
+    }
     let parsed = parse_proxy_inbound(&f.ctx(), &sc, &worker_request(&owner, None)).expect("parse");
     assert!(matches!(
         parsed,

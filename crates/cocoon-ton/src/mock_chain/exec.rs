@@ -8,7 +8,7 @@ use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::address::{parse_address, ContractKind};
 use cocoon_ledger::boc;
 use cocoon_ledger::ledger::devnet::DevnetSnapshot;
-use cocoon_ledger::ledger::{ContractStatus, Ledger};
+use cocoon_ledger::ledger::Ledger;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use tonlib_core::cell::{ArcCell, Cell};
 use tonlib_core::TonAddress;
@@ -17,18 +17,17 @@ use super::decode::{
     body_boc, parse_external, parse_internal, parse_state_init, parse_wallet_order,
     state_init_address, InternalOut,
 };
+use super::notify::notify_proxy;
 use super::{accounts, Deployed, MessageFailure, MockChain, MockState, MockWallet};
 use crate::cells::{load_addr, load_bits256, load_coins};
 use crate::chain::{ChainError, InMsg};
-use crate::messages::{
-    client_proxy_request_body, op, value, ClientProxyPayload, ClientStateUpdate,
-};
+use crate::messages::{op, value};
 
 fn rejected(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rejected(e.to_string())
 }
 
-fn address_of(hex: &str) -> Result<TonAddress, String> {
+pub(super) fn address_of(hex: &str) -> Result<TonAddress, String> {
     parse_address(hex)
         .map(|f| f.address)
         .map_err(|e| e.to_string())
@@ -146,8 +145,8 @@ fn deliver(chain: &MockChain, st: &mut MockState, from: &TonAddress, now: u64, m
     if let (Ok(()), Some(body)) = (&result, &msg.body) {
         body_op = body.parser().load_u32(32).unwrap_or(0);
         result = apply_body(chain, st, from, &msg.dest, body);
-        if result.is_ok() && body_op == op::OWNER_CLIENT_REGISTER {
-            result = forward_registration(chain, st, &msg.dest, now, body);
+        if result.is_ok() {
+            result = notify_proxy(chain, st, &msg.dest, now, body);
         }
     }
     if let Err(error) = result {
@@ -169,57 +168,6 @@ fn deliver(chain: &MockChain, st: &mut MockState, from: &TonAddress, now: u64, m
             value: msg.value,
         },
     );
-}
-
-/// What the client contract does with an accepted `owner_client_register`: it tells its
-/// proxy contract, as `client_proxy_request` carrying its state and `register(nonce)`.
-fn forward_registration(
-    chain: &MockChain,
-    st: &mut MockState,
-    client_sc: &TonAddress,
-    now: u64,
-    body: &Cell,
-) -> Result<(), String> {
-    let mut p = body.parser();
-    let head = (p.load_u32(32), p.load_u64(64), p.load_u64(64));
-    let (Ok(_), Ok(qid), Ok(nonce)) = head else {
-        return Err("owner_client_register too short".into());
-    };
-    let state = chain
-        .engine
-        .client_state(client_sc)
-        .map_err(|e| e.to_string())?;
-    let update = ClientStateUpdate {
-        status: match state.status {
-            ContractStatus::Active => 0,
-            ContractStatus::Closing => 1,
-            ContractStatus::Closed => 2,
-        },
-        balance: state.balance,
-        stake: state.stake,
-        tokens_used: state.tokens_used,
-        secret_hash: state.secret_hash,
-    };
-    let owner = address_of(&state.owner)?;
-    let forwarded = client_proxy_request_body(
-        qid,
-        &owner,
-        &update,
-        Some(&ClientProxyPayload::Register { nonce }),
-    )
-    .map_err(|e| e.to_string())?;
-    let proxy_sc = address_of(&state.proxy_sc)?;
-    MockChain::record_tx(
-        st,
-        &proxy_sc,
-        now,
-        InMsg {
-            source: Some(client_sc.clone()),
-            body: Arc::new(forwarded),
-            value: 0,
-        },
-    );
-    Ok(())
 }
 
 fn deploy(

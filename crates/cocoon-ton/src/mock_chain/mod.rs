@@ -12,7 +12,9 @@
 //!   client owner operations, top-ups, signed charges and worker payouts, proxy payouts and
 //!   the signed proxy close steps. `save_state` (`do_not_process`) only leaves a transaction,
 //!   as on TON. A message the engine refuses still leaves a transaction (bounces are not
-//!   simulated) and is listed in [`MockChain::failed_messages`].
+//!   simulated) and is listed in [`MockChain::failed_messages`]. A client or worker contract
+//!   that changed tells its proxy contract ([`notify`]): `client_proxy_request` /
+//!   `worker_proxy_request`, a transaction on the proxy contract, as the real contracts do.
 //! * Money: only the protocol amounts move (the engine's rules); message values, gas and
 //!   excesses are not simulated. A client contract deployed through the mock gets the
 //!   root's `min_client_stake` from the deployer, as its init data on TON carries it; a proxy
@@ -25,6 +27,7 @@
 pub mod accounts;
 pub mod decode;
 mod exec;
+mod notify;
 pub mod root_cell;
 
 use std::collections::HashMap;

@@ -105,6 +105,7 @@ impl Shared {
             .unwrap_or_else(|p| p.into_inner())
             .enqueue(msg);
         let submitted_at = Self::now_of(s);
+        s.heat(&dest, tokio::time::Instant::now());
         s.messages.insert(
             ticket,
             PendingMessage {

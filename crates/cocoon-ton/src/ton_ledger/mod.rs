@@ -9,7 +9,14 @@
 //! balance, and every watched contract's data (parsed with [`crate::contract_state`]).
 //! The transactions of our wallet and of watched proxy contracts are walked from the last
 //! seen one: the wallet's confirm submitted messages, the proxy's `save_state` messages from
-//! our own wallet become [`ProxyContractState::saved_states`] (never before they are seen).
+//! our own wallet become [`ProxyContractState::saved_states`] (never before they are seen),
+//! client registrations become [`ProxyContractState::registrations`], and a client or worker
+//! contract reporting a change (`client_proxy_request`, `worker_proxy_request`, sender
+//! checked) is read again. The client and worker contracts of a proxy contract we sign for
+//! are read only when they reported a change, when we sent them a message (every round for
+//! 30 s), or every 60 s — the reference proxy learns them from the notifications alone; a
+//! proxy with thousands of clients must not ask the liteservers for each of them every few
+//! seconds. Every other watched contract is read every round.
 //! A contract is watched from the first read or write naming it; until its first successful
 //! read, reads of it fail with a "not synced yet" [`LedgerError::Storage`]. When no refresh
 //! has succeeded for [`TonLedgerConfig::stale_after`], reads fail instead of serving old data.
@@ -126,6 +133,9 @@ pub struct RefreshReport {
     pub account_errors: Vec<String>,
     /// Why the external message of this round could not be handed over (it is retried).
     pub send_error: Option<String>,
+    /// Watched contracts read this round (a proxy's clients and workers only when they
+    /// changed; see `Watched::read_due`).
+    pub accounts_read: usize,
 }
 
 struct Shared {

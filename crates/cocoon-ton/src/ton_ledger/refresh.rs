@@ -99,12 +99,21 @@ impl Shared {
 
         self.refresh_wallet(&mut report).await?;
 
-        let watched: Vec<(TonAddress, WatchKind, Option<TxId>)> = self
-            .lock()
-            .watched
-            .values()
-            .map(|(a, w)| (a.clone(), w.kind, w.last_seen_tx))
-            .collect();
+        let proxy_key = self
+            .proxy_signing_key
+            .as_ref()
+            .map(|k| k.verifying_key().to_bytes());
+        let now = tokio::time::Instant::now();
+        let watched: Vec<(TonAddress, WatchKind, Option<TxId>)> = {
+            let s = self.lock();
+            let reported = s.reported_contracts(proxy_key.as_ref());
+            s.watched
+                .iter()
+                .filter(|(hex, (_, w))| w.read_due(reported.contains(hex.as_str()), now))
+                .map(|(_, (a, w))| (a.clone(), w.kind, w.last_seen_tx))
+                .collect()
+        };
+        report.accounts_read = watched.len();
         for (address, kind, last_seen) in watched {
             if let Err(e) = self.refresh_contract(&address, kind, last_seen).await {
                 report
@@ -240,10 +249,12 @@ impl Shared {
         let mut s = self.lock();
         let codes = s.root.current().and_then(|r| r.codes.contract_codes());
         let params = s.root.current().map(|r| r.config.params.clone());
+        let mut notified = Vec::new();
         let Some((_, w)) = s.watched.get_mut(&address.to_hex()) else {
             return Ok(());
         };
         w.synced = true;
+        w.last_read = Some(tokio::time::Instant::now());
         w.balance = account.as_ref().map_or(0, |a| a.balance);
         w.parsed = parsed;
         w.parse_error = parse_error.clone();
@@ -258,6 +269,7 @@ impl Shared {
                 own_wallet: &self.wallet_address,
             };
             let observed = observe_proxy_inbound(&ctx, &txs);
+            notified = observed.notified;
             w.saved_states.extend(observed.saved_states);
             let excess = w.saved_states.len().saturating_sub(SAVED_STATES_KEPT);
             w.saved_states.drain(..excess);
@@ -268,6 +280,12 @@ impl Shared {
         } else if kind != WatchKind::Proxy || w.parsed.is_none() {
             // Not deployed yet (or not a proxy): nothing in its history matters to us.
             w.last_seen_tx = newest.or(w.last_seen_tx);
+        }
+        // A client or worker contract that told us it changed is read in the next rounds
+        // (see `Watched::read_due`).
+        let now = tokio::time::Instant::now();
+        for sc in &notified {
+            s.heat(sc, now);
         }
         // A deployed proxy read before the root codes are known keeps its cursor, so its
         // `save_state` messages are read once the context exists.
@@ -321,6 +339,8 @@ struct ObservedInbound {
     saved_states: Vec<SavedState>,
     /// Client registrations (long auth), from the derived client contracts only.
     registrations: Vec<ClientRegistration>,
+    /// Client and worker contracts that reported a change (checked senders).
+    notified: Vec<TonAddress>,
 }
 
 /// The `save_state` messages from our own wallet and the client registrations among `txs`
@@ -345,13 +365,19 @@ fn observe_proxy_inbound(ctx: &ProxyContractContext<'_>, txs: &[ChainTx]) -> Obs
             Ok(ProxyInbound::Client(ClientProxyRequest {
                 client_owner,
                 client_sc,
-                payload: Some(ClientProxyPayload::Register { nonce }),
+                payload,
                 ..
-            })) => out.registrations.push(ClientRegistration {
-                nonce,
-                owner: client_owner.to_hex(),
-                client_sc: client_sc.to_hex(),
-            }),
+            })) => {
+                if let Some(ClientProxyPayload::Register { nonce }) = payload {
+                    out.registrations.push(ClientRegistration {
+                        nonce,
+                        owner: client_owner.to_hex(),
+                        client_sc: client_sc.to_hex(),
+                    });
+                }
+                out.notified.push(client_sc);
+            }
+            Ok(ProxyInbound::Worker(request)) => out.notified.push(request.worker_sc),
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "ton ledger: proxy inbound message ignored"),
         }

@@ -2,7 +2,7 @@
 //! are served from: the last block, the adopted root state, the wallet, the watched
 //! contracts (parsed data, saved states, last seen transaction), and the submitted messages.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::ledger::{
@@ -59,6 +59,10 @@ pub(crate) struct Watched {
     pub registrations: Vec<ClientRegistration>,
     /// Highest `save_state` seqno submitted from this ledger.
     pub save_submitted: Option<u32>,
+    /// When it was last read from the chain.
+    pub last_read: Option<tokio::time::Instant>,
+    /// Read every round until then (a message to it, or a notification from it).
+    pub hot_until: Option<tokio::time::Instant>,
 }
 
 impl Watched {
@@ -73,7 +77,34 @@ impl Watched {
             saved_states: Vec::new(),
             registrations: Vec::new(),
             save_submitted: None,
+            last_read: None,
+            hot_until: None,
         }
+    }
+}
+
+/// How long a contract is read every round after a message to it or a notification from
+/// it (internal messages land a few blocks after the wallet transaction that sent them).
+pub const HOT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a client or worker contract of our own proxy contract is read when nothing
+/// says it changed: its changes reach us as notifications on the proxy contract, so this
+/// only bounds the damage of a missed one.
+pub const REPORTED_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Watched {
+    /// Whether the next round must read it. `reported`: it is a client or worker contract
+    /// of a proxy contract we sign for, whose changes are notified to that proxy contract
+    /// (the reference proxy learns its clients and workers that way only), so it is read
+    /// when notified, written to, unsynced, or every [`REPORTED_RECHECK`]. Everything else
+    /// is read every round.
+    pub fn read_due(&self, reported: bool, now: tokio::time::Instant) -> bool {
+        if !reported || !self.synced {
+            return true;
+        }
+        self.hot_until.is_some_and(|until| now < until)
+            || self
+                .last_read
+                .is_none_or(|at| now.duration_since(at) >= REPORTED_RECHECK)
     }
 }
 
@@ -158,6 +189,38 @@ impl Snapshot {
         }
     }
 
+    /// Reads `address` every round for [`HOT_FOR`] (if watched).
+    pub fn heat(&mut self, address: &TonAddress, now: tokio::time::Instant) {
+        if let Some((_, w)) = self.watched.get_mut(&address.to_hex()) {
+            w.hot_until = Some(now + HOT_FOR);
+        }
+    }
+
+    /// Hex addresses of the client and worker contracts whose changes are notified to a
+    /// proxy contract signed by `proxy_key` (our own proxy contracts).
+    pub fn reported_contracts(&self, proxy_key: Option<&[u8; 32]>) -> BTreeSet<String> {
+        let Some(key) = proxy_key else {
+            return BTreeSet::new();
+        };
+        let ours: BTreeSet<&str> = self
+            .watched
+            .iter()
+            .filter(|(_, (_, w))| {
+                matches!(&w.parsed, Some(Parsed::Proxy(p)) if &p.state.public_key == key)
+            })
+            .map(|(hex, _)| hex.as_str())
+            .collect();
+        self.watched
+            .iter()
+            .filter(|(_, (_, w))| match &w.parsed {
+                Some(Parsed::Client(c)) => ours.contains(c.proxy_sc.as_str()),
+                Some(Parsed::Worker(c)) => ours.contains(c.proxy_sc.as_str()),
+                _ => false,
+            })
+            .map(|(hex, _)| hex.clone())
+            .collect()
+    }
+
     /// Starts watching `address` (no-op when already watched).
     pub fn watch(&mut self, address: &TonAddress, kind: WatchKind) {
         self.watched
@@ -229,12 +292,16 @@ impl Snapshot {
             .is_some_and(|(_, w)| w.parsed.is_some())
     }
 
-    /// Records that `tickets` were confirmed at `utime`.
+    /// Records that `tickets` were confirmed at `utime`; their destinations are read every
+    /// round for a while (the message lands there a few blocks later).
     pub fn confirm(&mut self, tickets: &[MessageTicket], utime: u64) {
+        let now = tokio::time::Instant::now();
         for ticket in tickets {
             if let Some(m) = self.messages.get_mut(ticket) {
                 m.status = MessageStatus::Confirmed { utime };
                 self.confirmed_order.push_back(*ticket);
+                let dest = m.dest.clone();
+                self.heat(&dest, now);
             }
         }
         while self.confirmed_order.len() > CONFIRMED_KEPT {

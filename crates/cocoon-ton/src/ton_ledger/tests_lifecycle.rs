@@ -273,3 +273,71 @@ async fn proxy_payout_and_signed_close() {
         chain.failed_messages()
     );
 }
+
+/// The proxy reads its clients' contracts when they tell its proxy contract they changed
+/// (as the reference proxy learns them), not every round: a proxy with many clients would
+/// otherwise ask the liteservers for every client contract every few seconds.
+#[tokio::test(start_paused = true)]
+async fn a_proxy_reads_client_contracts_when_notified_not_every_round() {
+    let chain = chain();
+    let proxy = ledger(&chain, 1, 100 * ONE_TON);
+    let client = ledger(&chain, 2, 100 * ONE_TON);
+    let psc = deploy_proxy(&proxy).await;
+    let me = client.wallet_address().clone();
+    settle(&[&client], 1).await;
+    let csc = after_sync(&client, || client.client_deploy(&me, &psc))
+        .await
+        .expect("client deploy");
+    settle(&[&client], 2).await;
+    // The proxy starts watching the client contract (first read), then the hot period of
+    // its own messages passes: rounds read only the proxy's own accounts.
+    let _ = after_sync(&proxy, || proxy.client_state(&csc)).await;
+    settle(&[&proxy], 1).await;
+    tokio::time::advance(std::time::Duration::from_secs(40)).await;
+    let idle = proxy.refresh_now().await.expect("round").accounts_read;
+    settle(&[&proxy], 1).await;
+    let quiet = proxy.refresh_now().await.expect("round").accounts_read;
+    assert_eq!(quiet, idle, "nothing changed, nothing more read");
+    let before = proxy.client_state(&csc).expect("state").balance;
+
+    // A top-up: the client contract notifies the proxy contract; the proxy sees it on its
+    // own contract, then reads the client contract again.
+    client
+        .client_top_up(&me, &csc, 3 * ONE_TON)
+        .expect("top up");
+    settle(&[&client], 2).await;
+    let notified = ops_of(&chain, &psc, &csc);
+    assert!(
+        notified.contains(&crate::messages::op::CLIENT_PROXY_REQUEST),
+        "{notified:x?}"
+    );
+    settle(&[&proxy], 1).await;
+    let hot = proxy.refresh_now().await.expect("round").accounts_read;
+    assert!(
+        hot > quiet,
+        "the notified client contract is read ({hot} > {quiet})"
+    );
+    assert_eq!(
+        proxy.client_state(&csc).expect("state").balance,
+        before + 3 * ONE_TON
+    );
+
+    // Without any notification it is still re-read after REPORTED_RECHECK.
+    tokio::time::advance(super::snapshot::REPORTED_RECHECK).await;
+    let recheck = proxy.refresh_now().await.expect("round").accounts_read;
+    assert!(recheck > quiet, "periodic re-read ({recheck} > {quiet})");
+}
+
+fn ops_of(
+    chain: &crate::mock_chain::MockChain,
+    account: &TonAddress,
+    from: &TonAddress,
+) -> Vec<u32> {
+    chain
+        .transactions_of(account)
+        .iter()
+        .filter_map(|t| t.in_msg.as_ref())
+        .filter(|m| m.source.as_ref() == Some(from))
+        .filter_map(|m| m.body.parser().load_u32(32).ok())
+        .collect()
+}
