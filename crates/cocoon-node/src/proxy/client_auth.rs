@@ -85,10 +85,19 @@ pub async fn await_registration(
     let proxy_sc = parse_address(&shared.settings.proxy_sc_address)
         .map_err(|e| format!("our proxy contract address: {e}"))?
         .address;
+    // The registration proves ownership; the contract must also be usable. On TON the
+    // proxy may not have read the client contract yet when the registration shows up:
+    // "not synced" keeps the wait going.
     let wait = async {
         loop {
             if registered(&ledger, &proxy_sc, &owner_address, nonce).await? {
-                return Ok::<(), String>(());
+                match contract_hash(shared, owner).await {
+                    Ok(_) => return Ok::<(), String>(()),
+                    // A registration comes through the contract, so it exists: the ledger
+                    // has not caught up with it yet.
+                    Err(ContractError::NotReadable(_) | ContractError::Unknown(_)) => {}
+                    Err(ContractError::Refused(e)) => return Err(e),
+                }
             }
             tokio::time::sleep(REGISTRATION_POLL).await;
         }
@@ -107,8 +116,7 @@ pub async fn await_registration(
         },
         _ = session.closed() => return Err("connection closed during long auth".into()),
     }
-    // The registration proves ownership; the contract must also be usable.
-    active_contract_hash(shared, owner).await.map(|_| ())
+    Ok(())
 }
 
 async fn registered(
@@ -128,31 +136,60 @@ async fn registered(
     .map_err(|e| format!("ledger read failed: {e}"))?
 }
 
+/// Why a client contract cannot be used (yet).
+enum ContractError {
+    /// The ledger cannot say right now (e.g. a TON backend that has not read it yet).
+    NotReadable(String),
+    /// The ledger does not know the contract.
+    Unknown(String),
+    /// Not active, or unreadable for good.
+    Refused(String),
+}
+
+impl ContractError {
+    fn text(self) -> String {
+        match self {
+            ContractError::NotReadable(e)
+            | ContractError::Unknown(e)
+            | ContractError::Refused(e) => e,
+        }
+    }
+}
+
 /// The secret hash of `owner`'s client contract at this proxy, if it is on the ledger and
 /// active.
 async fn active_contract_hash(shared: &ProxyShared, owner: &str) -> Result<[u8; 32], String> {
+    contract_hash(shared, owner)
+        .await
+        .map_err(ContractError::text)
+}
+
+async fn contract_hash(shared: &ProxyShared, owner: &str) -> Result<[u8; 32], ContractError> {
     let Some(ledger) = shared.settings.ledger.clone() else {
-        return Err("no ledger".into());
+        return Err(ContractError::Refused("no ledger".into()));
     };
     let sc = shared.sc_address(Side::Client, owner);
     let address = parse_address(&sc)
-        .map_err(|e| format!("client contract address of {owner}: {e}"))?
+        .map_err(|e| ContractError::Refused(format!("client contract address of {owner}: {e}")))?
         .address;
     let state = tokio::task::spawn_blocking(move || ledger.client_state(&address))
         .await
-        .map_err(|e| format!("ledger read failed: {e}"))?
+        .map_err(|e| ContractError::Refused(format!("ledger read failed: {e}")))?
         .map_err(|e| match e {
-            LedgerError::UnknownContract(_) => format!(
+            LedgerError::UnknownContract(_) => ContractError::Unknown(format!(
                 "no client contract {sc} on the ledger yet: deploy it, then use long auth \
                  (owner_client_register)"
-            ),
-            e => format!("client contract {sc}: {e}"),
+            )),
+            LedgerError::Storage(e) => {
+                ContractError::NotReadable(format!("client contract {sc}: {e}"))
+            }
+            e => ContractError::Refused(format!("client contract {sc}: {e}")),
         })?;
     if state.status != ContractStatus::Active {
-        return Err(format!(
+        return Err(ContractError::Refused(format!(
             "client contract {sc} is not active ({:?})",
             state.status
-        ));
+        )));
     }
     Ok(state.secret_hash)
 }
