@@ -295,13 +295,7 @@ pub fn wallet_of(s: &DevnetSnapshot, a: &TonAddress) -> NanoTon {
 
 /// Opcodes of the messages `account` received from `from`.
 pub fn ops_received(ton: &MockTon, account: &TonAddress, from: &TonAddress) -> Vec<u32> {
-    ton.chain
-        .transactions_of(account)
-        .iter()
-        .filter_map(|t| t.in_msg.as_ref())
-        .filter(|m| m.source.as_ref() == Some(from))
-        .filter_map(|m| m.body.parser().load_u32(32).ok())
-        .collect()
+    ton.chain.ops_received(account, from)
 }
 
 /// A node config on the simulated TON: the TON fields every role has (test mode,

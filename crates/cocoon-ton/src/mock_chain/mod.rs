@@ -217,6 +217,16 @@ impl MockChain {
         self.lock().failures.clone()
     }
 
+    /// The opcodes of the messages `account` received from `from`, oldest first.
+    pub fn ops_received(&self, account: &TonAddress, from: &TonAddress) -> Vec<u32> {
+        self.transactions_of(account)
+            .iter()
+            .filter_map(|t| t.in_msg.as_ref())
+            .filter(|m| m.source.as_ref() == Some(from))
+            .filter_map(|m| m.body.parser().load_u32(32).ok())
+            .collect()
+    }
+
     /// Every transaction of `address`, oldest first.
     pub fn transactions_of(&self, address: &TonAddress) -> Vec<ChainTx> {
         self.lock()

@@ -306,7 +306,7 @@ async fn a_proxy_reads_client_contracts_when_notified_not_every_round() {
         .client_top_up(&me, &csc, 3 * ONE_TON)
         .expect("top up");
     settle(&[&client], 2).await;
-    let notified = ops_of(&chain, &psc, &csc);
+    let notified = chain.ops_received(&psc, &csc);
     assert!(
         notified.contains(&crate::messages::op::CLIENT_PROXY_REQUEST),
         "{notified:x?}"
@@ -326,18 +326,4 @@ async fn a_proxy_reads_client_contracts_when_notified_not_every_round() {
     tokio::time::advance(super::snapshot::REPORTED_RECHECK).await;
     let recheck = proxy.refresh_now().await.expect("round").accounts_read;
     assert!(recheck > quiet, "periodic re-read ({recheck} > {quiet})");
-}
-
-fn ops_of(
-    chain: &crate::mock_chain::MockChain,
-    account: &TonAddress,
-    from: &TonAddress,
-) -> Vec<u32> {
-    chain
-        .transactions_of(account)
-        .iter()
-        .filter_map(|t| t.in_msg.as_ref())
-        .filter(|m| m.source.as_ref() == Some(from))
-        .filter_map(|m| m.body.parser().load_u32(32).ok())
-        .collect()
 }
