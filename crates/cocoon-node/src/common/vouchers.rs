@@ -211,7 +211,9 @@ pub fn derive_our_contract(
     ctx: &ContractContext,
 ) -> Result<TonAddress, String> {
     let spec = match kind {
-        VoucherKind::WorkerPayout => ContractSpec::Worker { owner, proxy_sc },
+        VoucherKind::WorkerPayout | VoucherKind::WorkerLastPayout => {
+            ContractSpec::Worker { owner, proxy_sc }
+        }
         VoucherKind::ClientCharge | VoucherKind::ClientGrantRefund => {
             ContractSpec::Client { owner, proxy_sc }
         }

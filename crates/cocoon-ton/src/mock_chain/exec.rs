@@ -352,6 +352,22 @@ fn apply_body(
             let bytes = body_boc(body).map_err(|e| e.to_string())?;
             engine.worker_payout(dest, &bytes).map(|_| ()).map_err(e)
         }
+        // The close flow of an old proxy contract: the engine verifies the proxy signature
+        // (as for vouchers) against the contract's proxy key.
+        op::EXT_CLIENT_GRANT_REFUND_SIGNED => {
+            let bytes = body_boc(body).map_err(|e| e.to_string())?;
+            engine
+                .client_grant_refund(dest, &bytes)
+                .map(|_| ())
+                .map_err(e)
+        }
+        op::EXT_WORKER_LAST_PAYOUT_REQUEST_SIGNED => {
+            let bytes = body_boc(body).map_err(|e| e.to_string())?;
+            engine
+                .worker_last_payout(dest, &bytes)
+                .map(|_| ())
+                .map_err(e)
+        }
         other => Err(format!("opcode {other:#010x} is not simulated by the mock")),
     }
 }
