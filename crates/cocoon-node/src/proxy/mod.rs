@@ -32,8 +32,13 @@
 //! withdrawals, and the control endpoints of [`http`]. Without one, every commit counts as
 //! on chain at once and no money moves (fake-TON behaviour).
 //!
-//! Not done yet (later issues): the TON backend, end-to-end encrypted requests (rejected
-//! with an error), the close/redeploy flow of an old proxy contract.
+//! When the root `params_version` rises above our contract's, the money loop commits, moves
+//! every counter into an old-contract record of the books and the proxy restarts in-process
+//! on a new contract ([`listener`]); the old one is closed by [`money::old_contract`].
+//!
+//! Not done yet (later issues): end-to-end encrypted requests (rejected with an error), an
+//! operator request to leave the contract without a params change (the reference's
+//! `/request/disable`).
 
 pub mod books;
 pub mod client_conn;

@@ -15,18 +15,26 @@
 //!   strength of having sent it.
 //! * **Charging and paying** ([`charging`]): client charges, worker payouts and the
 //!   commission withdrawal, each when what is owed reaches its nanoTON threshold.
+//! * **Leaving an outdated contract** ([`Money::retire`]): when the root `params_version`
+//!   rises above our contract's, everything is committed, the counters move into an
+//!   old-contract record of the books, and [`Money::restart_requested`] asks the listener
+//!   to restart the proxy on a contract of the new params. Each tick then advances the close
+//!   of every old contract one observed step ([`old_contract`]).
 //!
 //! Every ledger call here is synchronous (see `cocoon_ledger::ledger`); the loop runs them
 //! on the blocking pool.
 
 mod charging;
+pub mod old_contract;
 mod view;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cocoon_ledger::accounting::Prices;
+use cocoon_ledger::books::OldContractRecord;
 use cocoon_ledger::ledger::{ContractStatus, Ledger, LedgerError, SavedState};
+use cocoon_ledger::root_config::RootParams;
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 use tracing::{info, warn};
@@ -35,7 +43,8 @@ use super::registry::lock;
 use super::settings::MoneySettings;
 use super::ProxyPayments;
 
-pub use view::MoneyView;
+use old_contract::{Progress, SendGuard};
+pub use view::{MoneyView, OldContractView};
 
 /// The proxy's side of the ledger. See the module doc.
 pub struct Money {
@@ -45,6 +54,8 @@ pub struct Money {
     proxy_sc: TonAddress,
     prices: Prices,
     params_version: u32,
+    /// The root params our contract was deployed with (kept in its old-contract record).
+    params: RootParams,
     settings: MoneySettings,
     session_hash: [u8; 32],
     state: Mutex<LoopState>,
@@ -70,6 +81,10 @@ struct LoopState {
     /// Highest of our seqnos read back from the proxy contract.
     confirmed_seqno: u64,
     view: MoneyView,
+    /// Old proxy contracts being closed, with their resend guards.
+    old: Vec<(OldContractRecord, SendGuard)>,
+    /// Our contract was retired: nothing more is done here and the proxy restarts.
+    retired: bool,
 }
 
 /// Why a `save_state` was not sent.
@@ -121,6 +136,7 @@ impl Money {
             proxy_sc,
             prices,
             params_version: root.params.params_version,
+            params: root.params.clone(),
             settings,
             session_hash: rand::random(),
             state: Mutex::new(LoopState {
@@ -129,8 +145,18 @@ impl Money {
                 sent_seqno: 0,
                 confirmed_seqno: 0,
                 view: MoneyView::default(),
+                old: Vec::new(),
+                retired: false,
             }),
         };
+        let old = lock(payments).old_contracts()?;
+        if !old.is_empty() {
+            info!(
+                count = old.len(),
+                "old proxy contracts to close, resumed from the books"
+            );
+        }
+        lock(&money.state).old = old.into_iter().map(|r| (r, SendGuard::default())).collect();
         // Start-up commit (runners.md §8): a seqno above everything stored and everything
         // the chain saw, confirmed before the proxy serves anyone.
         let chain_seqno = last_saved_seqno(&*money.ledger, &money.proxy_sc).unwrap_or(0);
@@ -184,14 +210,112 @@ impl Money {
             .max(Duration::from_millis(50))
     }
 
-    /// One loop step: commits as due, then charges and payouts as due.
+    /// One loop step: commits as due, then charges and payouts as due, then the root
+    /// params check (a raised `params_version` retires our contract) and one step of each
+    /// old contract's close.
     pub fn tick(&self, payments: &Mutex<ProxyPayments>) {
         let mut st = lock(&self.state);
+        if st.retired {
+            return;
+        }
         if let Err(e) = self.commit_tick(&mut st, payments, false) {
             warn!(error = %e, "money loop: commit step failed");
             st.view.last_error = Some(e);
         }
         self.charging_tick(&mut st, payments);
+        match self.ledger.root_config() {
+            Ok(root) if root.params.params_version > self.params_version => {
+                let reason = format!(
+                    "root params_version {} is above our contract's {}",
+                    root.params.params_version, self.params_version
+                );
+                if let Err(e) = self.retire_locked(&mut st, payments, &reason) {
+                    warn!(error = %e, "money loop: cannot leave the outdated contract");
+                    st.view.last_error = Some(e);
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "money loop: root config unavailable"),
+        }
+        self.old_contracts_tick(&mut st, payments);
+    }
+
+    /// Leaves our contract now (the reference's `/request/disable` and `close_all`):
+    /// commits everything, moves every counter into an old-contract record of the books and
+    /// asks for a restart ([`Self::restart_requested`]) on the contract of the ledger's
+    /// current params; the old contract is then closed by the restarted proxy.
+    pub fn retire(&self, payments: &Mutex<ProxyPayments>, reason: &str) -> Result<(), String> {
+        let mut st = lock(&self.state);
+        self.retire_locked(&mut st, payments, reason)
+    }
+
+    fn retire_locked(
+        &self,
+        st: &mut LoopState,
+        payments: &Mutex<ProxyPayments>,
+        reason: &str,
+    ) -> Result<(), String> {
+        if st.retired {
+            return Ok(());
+        }
+        if let Err(e) = self.commit_tick(st, payments, true) {
+            warn!(error = %e, "last commit on the outdated contract failed");
+        }
+        let record =
+            lock(payments).retire_contract(&self.proxy_sc.to_hex(), self.params.clone())?;
+        info!(
+            proxy_sc = %record.proxy_sc,
+            clients = record.clients.len(),
+            workers = record.workers.len(),
+            reason,
+            "left the proxy contract; it will be closed after the restart"
+        );
+        st.retired = true;
+        st.view.retired = true;
+        Ok(())
+    }
+
+    /// Whether our contract was retired and the proxy must restart on a new one.
+    pub fn restart_requested(&self) -> bool {
+        lock(&self.state).retired
+    }
+
+    /// One step of each old contract's close; each change persisted at once.
+    fn old_contracts_tick(&self, st: &mut LoopState, payments: &Mutex<ProxyPayments>) {
+        let mut i = 0;
+        while let Some((record, guard)) = st.old.get_mut(i) {
+            let result = old_contract::step(&*self.ledger, &self.wallet, payments, record, guard);
+            let saved = match result {
+                Ok(Progress::Waiting) => Ok(()),
+                Ok(Progress::Advanced) => lock(payments).save_old_contract(record),
+                Ok(Progress::Closed) => {
+                    let r = lock(payments).delete_old_contract(&record.proxy_sc);
+                    if r.is_ok() {
+                        st.old.remove(i);
+                        continue;
+                    }
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = saved {
+                warn!(error = %e, "old proxy contract close step failed");
+                st.view.last_error = Some(e);
+            }
+            i += 1;
+        }
+        st.view.old_contracts = st
+            .old
+            .iter()
+            .map(|(r, _)| OldContractView {
+                proxy_sc: r.proxy_sc.clone(),
+                step: format!("{:?}", r.step),
+                close_at: r.close_at,
+                clients_left: r.clients.len(),
+                workers_left: r.workers.len(),
+            })
+            .collect();
     }
 
     /// Flushes, sends `save_state` and reads it back now, whatever the intervals; returns
