@@ -70,6 +70,8 @@ pub struct DevnetSnapshot {
     pub clock: u64,
     /// Root config version.
     pub config_version: u32,
+    /// Root `params_version` (contracts with a lower one are outdated).
+    pub params_version: u32,
     /// Total nanoTON minted by the faucet.
     pub minted: NanoTon,
     /// Wallet balances.
@@ -203,6 +205,7 @@ impl DevnetState {
             generation: self.generation,
             clock: self.clock,
             config_version: self.config.version,
+            params_version: self.config.params.params_version,
             minted: self.minted,
             wallets: self.wallets.clone(),
             proxies: self.proxies.clone(),
