@@ -229,6 +229,13 @@ async fn supervise(
             },
         }
         tasks.shutdown().await;
+        // Worker sessions are also held by the registry of the old state: close them.
+        let old = lock(&current).clone();
+        for (_, conns) in old.registry.snapshot() {
+            for conn in conns {
+                conn.session.close();
+            }
+        }
         info!("proxy restarting on its new contract (every connection dropped)");
         let shared = loop {
             let settings = settings.clone();
