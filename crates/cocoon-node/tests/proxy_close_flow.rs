@@ -301,3 +301,63 @@ fn the_old_contract_close_resumes_from_the_books_after_a_crash() {
     drop(shared);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn books_of_an_earlier_contract_are_not_carried_to_the_new_one() {
+    use cocoon_node::proxy::{ProxyShared, Side};
+
+    let ledger = Arc::new(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet"));
+    ledger
+        .devnet_fund(&addr(OWNER), 3 * ONE_TON)
+        .expect("fund proxy owner");
+    let dir = scratch_dir("down");
+    let mut settings =
+        ProxySettings::fake_ton_signing(SigningKey::from_bytes(&[25; 32]), OWNER, CONFIG_VERSION);
+    settings.ledger = Some(ledger.clone());
+    settings.db_path = Some(dir.clone());
+    let (old_proxy, old_client) = {
+        let shared = ProxyShared::open(settings.clone()).expect("first start");
+        let old_proxy = addr(&shared.settings.proxy_sc_address);
+        let client = open_client(&ledger, &old_proxy, ONE_TON);
+        shared
+            .payments
+            .lock()
+            .unwrap()
+            .settle(OWNER, WORKER_OWNER, 30);
+        shared.flush_payments();
+        (old_proxy, client)
+    };
+    // The params change while the proxy is down.
+    let mut bumped = ledger.root_config().expect("root");
+    bumped.params.params_version += 1;
+    ledger.devnet_set_config(bumped).expect("bump");
+    let shared = ProxyShared::open(settings).expect("start on the new params");
+    let new_proxy = addr(&shared.settings.proxy_sc_address);
+    assert_ne!(new_proxy, old_proxy);
+    let counters = shared
+        .payments
+        .lock()
+        .unwrap()
+        .counters(Side::Client, OWNER);
+    assert_eq!(counters.tokens_max, 0, "the old usage is not charged again");
+    let records = shared
+        .payments
+        .lock()
+        .unwrap()
+        .old_contracts()
+        .expect("records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].proxy_sc, old_proxy.to_hex());
+    assert_eq!(records[0].clients[0].tokens, 30);
+    let money = shared.money.as_ref().expect("money");
+    for _ in 0..4 {
+        money.tick(&shared.payments);
+    }
+    let client = ledger.client_state(&old_client).expect("client");
+    assert_eq!(
+        (client.status, client.tokens_used),
+        (ContractStatus::Closed, 30)
+    );
+    drop(shared);
+    let _ = std::fs::remove_dir_all(&dir);
+}

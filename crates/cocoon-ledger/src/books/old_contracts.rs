@@ -58,8 +58,10 @@ pub struct OldContractRecord {
     pub format: u32,
     /// The old proxy contract (address text).
     pub proxy_sc: String,
-    /// Root params the old contracts were deployed with (prices, delays).
-    pub params: RootParams,
+    /// Root params the old contracts were deployed with (prices, delays), when known (not
+    /// when the rows were found at start-up to belong to an earlier contract). For the
+    /// operator's information: the close steps read everything they need from the ledger.
+    pub params: Option<RootParams>,
     /// Progress.
     pub step: OldContractStep,
     /// When the close completion may be sent (unix seconds, ledger time; 0 until the close

@@ -299,7 +299,7 @@ fn old_record(proxy_sc: &str) -> OldContractRecord {
     OldContractRecord {
         format: 0,
         proxy_sc: proxy_sc.to_string(),
-        params: crate::root_config::RootConfig::devnet_default().params,
+        params: Some(crate::root_config::RootConfig::devnet_default().params),
         step: OldContractStep::NotStarted,
         close_at: 0,
         clients: Vec::new(),

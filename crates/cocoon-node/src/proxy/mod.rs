@@ -187,7 +187,11 @@ impl ProxyShared {
                 }
                 _ => None,
             };
-            payments.attach_books(books::ProxyBooks::open_checked(dir, key.clone(), known)?);
+            let mut books = books::ProxyBooks::open_checked(dir, key.clone(), known)?;
+            if let Some(ledger) = &settings.ledger {
+                payments.retire_earlier_rows(&mut books, &**ledger)?;
+            }
+            payments.attach_books(books);
         }
         if settings.proxy_sc_address.is_empty() || settings.ledger.is_some() {
             settings.proxy_sc_address = payments.proxy_sc_address();

@@ -236,7 +236,8 @@ impl Money {
                 return;
             }
             Ok(_) => {}
-            Err(e) => warn!(error = %e, "money loop: root config unavailable"),
+            // Not adopted yet on TON, or the ledger file unreadable: checked again next tick.
+            Err(e) => tracing::debug!(error = %e, "money loop: root config unavailable"),
         }
         self.old_contracts_tick(&mut st, payments);
     }

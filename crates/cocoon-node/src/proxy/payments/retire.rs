@@ -4,12 +4,15 @@
 //! settling. The close machine of [`crate::proxy::money`] then works through the record,
 //! persisting each observed step here, and signs its messages with [`ProxyPayments::sign_close_flow`].
 
+use cocoon_ledger::address::parse_address;
 use cocoon_ledger::books::{OldContractRecord, OldContractStep};
+use cocoon_ledger::ledger::Ledger;
 use cocoon_ledger::root_config::RootParams;
 use cocoon_ledger::voucher::VoucherKind;
 use tonlib_core::TonAddress;
 
-use super::ProxyPayments;
+use super::{ProxyPayments, Side};
+use crate::proxy::books::ProxyBooks;
 
 impl ProxyPayments {
     /// Whether the contract was retired (the proxy is to restart on a new one).
@@ -35,7 +38,7 @@ impl ProxyPayments {
         let record = OldContractRecord {
             format: 0,
             proxy_sc: proxy_sc.to_owned(),
-            params,
+            params: Some(params),
             step: OldContractStep::NotStarted,
             close_at: 0,
             clients: Vec::new(),
@@ -54,6 +57,77 @@ impl ProxyPayments {
         // and this instance may outlive the restart while something still holds it).
         self.books = None;
         Ok(record)
+    }
+
+    /// Books opened at start-up whose rows name client / worker contracts other than ours
+    /// belong to an earlier proxy contract (the root params changed while the proxy was
+    /// down): their counters must not be carried to the new contract (its vouchers would
+    /// charge the same usage again). They are moved into an old-contract record of the
+    /// earlier contract, found on `ledger` from a row's contract. Returns that contract.
+    /// Rows whose contracts the ledger does not know (books of a run without a ledger) are
+    /// kept, with a warning.
+    /// Call before [`Self::attach_books`].
+    pub fn retire_earlier_rows(
+        &self,
+        books: &mut ProxyBooks,
+        ledger: &dyn Ledger,
+    ) -> Result<Option<String>, String> {
+        let b = books.books();
+        let rows = b
+            .clients()
+            .map(|c| (Side::Client, c.owner.clone(), c.sc_address.clone()))
+            .chain(
+                b.workers()
+                    .map(|w| (Side::Worker, w.owner.clone(), w.sc_address.clone())),
+            );
+        let mut earlier = None;
+        let mut foreign = false;
+        for (side, owner, sc) in rows {
+            if sc.is_empty() || self.sc_address(side, &owner) == sc {
+                continue;
+            }
+            foreign = true;
+            let Ok(address) = parse_address(&sc).map(|a| a.address) else {
+                continue;
+            };
+            let proxy_sc = match side {
+                Side::Client => ledger.client_state(&address).map(|s| s.proxy_sc),
+                Side::Worker => ledger.worker_state(&address).map(|s| s.proxy_sc),
+            };
+            if let Ok(proxy_sc) = proxy_sc {
+                earlier = Some(proxy_sc);
+                break;
+            }
+        }
+        let Some(proxy_sc) = earlier else {
+            if foreign {
+                // E.g. books of a run without a ledger: nothing of them was ever charged here.
+                tracing::warn!(
+                    "the proxy books name contracts this ledger does not have; their counters are kept"
+                );
+            }
+            return Ok(None);
+        };
+        let record = OldContractRecord {
+            format: 0,
+            proxy_sc: proxy_sc.clone(),
+            params: None,
+            step: OldContractStep::NotStarted,
+            close_at: 0,
+            clients: Vec::new(),
+            workers: Vec::new(),
+        };
+        let (record, _) = books
+            .books_mut()
+            .retire_to_old_contract(record)
+            .map_err(|e| format!("retiring the earlier contract's rows: {e}"))?;
+        tracing::info!(
+            proxy_sc = %proxy_sc,
+            clients = record.clients.len(),
+            workers = record.workers.len(),
+            "the books belong to an earlier proxy contract; it will be closed"
+        );
+        Ok(Some(proxy_sc))
     }
 
     /// The old contracts being closed (empty without books).
