@@ -182,6 +182,12 @@ fn bump_params_redeploys_closes_the_old_contracts_and_serves_on_the_new_ones() {
     let old_client = before.clients.keys().next().expect("client").clone();
     let old_worker = before.workers.keys().next().expect("worker").clone();
 
+    // `cocoon up` polls the ledger every second once it printed its summary: let it take
+    // a first snapshot before the bump, so that its report shows the bump itself.
+    wait_for("cocoon up's summary", &up, || {
+        std::fs::read_to_string(dir.join("up.log")).is_ok_and(|l| l.contains("Press Ctrl-C"))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
     let (ok, out, err) = cocoon(&[
         "devnet",
         "bump-params",

@@ -136,10 +136,29 @@ async fn a_params_bump_redeploys_and_closes_the_old_contract_with_money_conserve
     );
     let old = ledger.proxy_state(&old_proxy).expect("old proxy");
     assert_eq!(old.status, ContractStatus::Closing);
+    wait_until("/jsonstats shows the old contract closing", || {
+        proxy.current().money.as_ref().is_some_and(|m| {
+            m.view()
+                .old_contracts
+                .first()
+                .is_some_and(|o| o.step == "Closing")
+        })
+    })
+    .await;
     let stats: serde_json::Value =
         serde_json::from_str(&http_get(proxy.stats_addr.expect("stats"), "/jsonstats").await)
             .expect("json");
     assert_eq!(stats["smartcontract"]["address"], new_proxy.to_hex());
+    let old_view = &stats["smartcontract"]["old_contracts"][0];
+    assert_eq!(old_view["proxy_sc"], old_proxy.to_hex());
+    assert_eq!(old_view["step"], "Closing");
+    assert_eq!(
+        (
+            old_view["clients_left"].as_u64(),
+            old_view["workers_left"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
 
     // After the close delay: the close completion returns the stake (and what is left).
     ledger
