@@ -374,6 +374,31 @@ impl DevnetLedger {
         })
     }
 
+    /// The address [`Ledger::client_deploy`] (`client = true`) or [`Ledger::worker_deploy`]
+    /// would give the contract of `owner` at `proxy_sc` (derived with that proxy contract's
+    /// params), without deploying anything: a simulator checks a deploy message against it
+    /// before applying it.
+    pub fn devnet_party_address(
+        &self,
+        client: bool,
+        owner: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<TonAddress, LedgerError> {
+        self.read(|s| {
+            let proxy_key = s.proxy_key(&key(proxy_sc))?;
+            let version = s
+                .proxies
+                .get(&key(proxy_sc))
+                .map_or(0, |p| p.params_version);
+            let spec = if client {
+                ContractSpec::Client { owner, proxy_sc }
+            } else {
+                ContractSpec::Worker { owner, proxy_sc }
+            };
+            self.derive(s.params_of(version)?, spec, &proxy_key)
+        })
+    }
+
     /// A copy of every devnet account (for `cocoon devnet status`). Falls back to the last
     /// state seen if the file cannot be read; see [`Self::try_devnet_snapshot`].
     pub fn devnet_snapshot(&self) -> DevnetSnapshot {
