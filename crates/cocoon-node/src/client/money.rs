@@ -34,7 +34,9 @@ use tonlib_core::TonAddress;
 
 use super::settings::ClientMoneyPolicy;
 use crate::common::node_wallet::NodeWallet;
-use crate::common::vouchers::{derive_our_contract, nano_json, PaymentsBook, PaymentsView};
+use crate::common::vouchers::{
+    contract_outdated, derive_our_contract, nano_json, PaymentsBook, PaymentsView,
+};
 
 /// A money operation that did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -211,10 +213,9 @@ impl ClientMoney {
                 continue;
             }
             let outdated = self.ledger.root_config().is_ok_and(|root| {
-                entry
-                    .state
-                    .as_ref()
-                    .is_some_and(|s| s.params_version < root.params.params_version)
+                entry.state.as_ref().is_some_and(|s| {
+                    contract_outdated(s.params_version, root.params.params_version)
+                })
             });
             if outdated {
                 // The proxy announces its new contract when we reconnect (prepare again).

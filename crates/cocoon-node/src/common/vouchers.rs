@@ -333,6 +333,13 @@ impl PaymentsBook {
     }
 }
 
+/// Whether a payment contract deployed under `contract` params_version is outdated under the
+/// root's `root` one (its proxy is closing it, §8); 0 is a state stored before versions were
+/// recorded (older devnet files), taken as current.
+pub fn contract_outdated(contract: u32, root: u32) -> bool {
+    contract != 0 && contract < root
+}
+
 #[cfg(test)]
 #[path = "vouchers_tests.rs"]
 mod tests;

@@ -34,7 +34,7 @@ use tonlib_core::TonAddress;
 use super::settings::PayoutPolicy;
 use super::WorkerState;
 use crate::common::node_wallet::NodeWallet;
-use crate::common::vouchers::{nano_json, PaymentsBook, PaymentsView};
+use crate::common::vouchers::{contract_outdated, nano_json, PaymentsBook, PaymentsView};
 
 /// Our worker contract at one proxy.
 #[derive(Debug, Clone)]
@@ -202,7 +202,7 @@ impl WorkerMoney {
         let owed = NanoTon::from(owed_tokens) * NanoTon::from(fee);
         // An outdated contract (root params_version raised) is paid out whatever the
         // threshold: its proxy is leaving it (the proxy's last payout closes it).
-        let outdated = state.params_version < root.params_version;
+        let outdated = contract_outdated(state.params_version, root.params_version);
         let due = owed_tokens > 0
             && (force
                 || outdated
