@@ -380,3 +380,107 @@ fn books_of_an_earlier_contract_are_not_carried_to_the_new_one() {
     drop(shared);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `POST path` on the proxy's HTTP port; the response status line and body.
+async fn http_post(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.expect("read");
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+#[tokio::test]
+async fn an_operator_disable_closes_the_contract_and_serves_nobody_until_the_params_change() {
+    use cocoon_wire::schema::functions;
+
+    let ledger = Arc::new(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet"));
+    ledger
+        .devnet_fund(&addr(OWNER), 3 * ONE_TON)
+        .expect("fund proxy owner");
+    let dir = scratch_dir("disable");
+    let mut settings =
+        ProxySettings::fake_ton_signing(SigningKey::from_bytes(&[26; 32]), OWNER, CONFIG_VERSION);
+    settings.ledger = Some(ledger.clone());
+    settings.db_path = Some(dir.clone());
+    let proxy = start_proxy_with(settings).await;
+    let old_proxy = proxy_sc_of(&proxy);
+    let old_client = open_client(&ledger, &old_proxy, ONE_TON);
+    let old_worker = ledger
+        .worker_deploy(&addr(WORKER_OWNER), &old_proxy)
+        .expect("worker deploy");
+    let tokens: i64 = 11;
+    let (_w, _, _) = scripted_worker(&proxy, tokens, false, WORKER_OWNER).await;
+    serve(&proxy, 2).await;
+
+    let stats = proxy.stats_addr.expect("stats");
+    let answer = http_post(stats, "/request/disable").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    wait_until("the proxy restarted disabled", || {
+        proxy.current().money.as_ref().is_some_and(|m| m.disabled())
+    })
+    .await;
+    assert_eq!(proxy_sc_of(&proxy), old_proxy, "no new contract");
+    wait_until("old client refunded and old worker paid", || {
+        ledger.client_state(&old_client).expect("client").status == ContractStatus::Closed
+            && ledger.worker_state(&old_worker).expect("worker").status == ContractStatus::Closed
+    })
+    .await;
+    assert_eq!(
+        ledger
+            .client_state(&old_client)
+            .expect("client")
+            .tokens_used,
+        2 * tokens as u64
+    );
+    // Disabled: a client is refused.
+    let (session, _inbound) = dial(proxy.clients_addr.expect("clients port")).await;
+    let connect = functions::client::ConnectToProxy {
+        params: client_params(1, 4),
+        min_config_version: CONFIG_VERSION,
+    };
+    assert!(
+        session.call(&connect, WAIT).await.is_err(),
+        "refused while disabled"
+    );
+    let again = http_post(stats, "/request/disable").await;
+    assert!(again.starts_with("HTTP/1.1 400"), "{again}");
+
+    ledger
+        .devnet_advance_clock(
+            u64::from(RootConfig::devnet_default().params.proxy_delay_before_close) + 2,
+        )
+        .expect("clock");
+    wait_until("old proxy contract closed", || {
+        ledger.proxy_state(&old_proxy).expect("old proxy").status == ContractStatus::Closed
+    })
+    .await;
+
+    // The root params change: the proxy deploys a new contract and serves again.
+    let mut bumped = ledger.root_config().expect("root");
+    bumped.params.params_version += 1;
+    ledger.devnet_set_config(bumped).expect("bump");
+    wait_until("serving on a new contract", || {
+        proxy_sc_of(&proxy) != old_proxy
+            && proxy
+                .current()
+                .money
+                .as_ref()
+                .is_some_and(|m| !m.disabled())
+    })
+    .await;
+    let new_proxy = proxy_sc_of(&proxy);
+    open_client(&ledger, &new_proxy, ONE_TON);
+    ledger
+        .worker_deploy(&addr(WORKER_OWNER), &new_proxy)
+        .expect("new worker deploy");
+    let (_w2, _, _) = scripted_worker(&proxy, tokens, false, WORKER_OWNER).await;
+    serve(&proxy, 1).await;
+    assert_eq!(ledger.devnet_holdings(), ledger.devnet_minted());
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,7 +86,7 @@ impl ProxyHandle {
         if shared
             .money
             .as_ref()
-            .is_some_and(|m| !m.restart_requested())
+            .is_some_and(|m| !m.restart_requested() && !m.disabled())
         {
             if let Err(e) = shared.commit_to_chain_now() {
                 warn!(error = %e, "final save_state at shutdown failed");

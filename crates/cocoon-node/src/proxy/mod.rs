@@ -36,9 +36,11 @@
 //! every counter into an old-contract record of the books and the proxy restarts in-process
 //! on a new contract ([`listener`]); the old one is closed by [`money::old_contract`].
 //!
-//! Not done yet (later issues): end-to-end encrypted requests (rejected with an error), an
-//! operator request to leave the contract without a params change (the reference's
-//! `/request/disable`).
+//! `POST /request/disable` ([`http`]) leaves the contract the same way without a params
+//! change; the proxy then restarts *disabled* (refusing clients and workers) while its
+//! contract is closed, until the root params change.
+//!
+//! Not done yet (later issues): end-to-end encrypted requests (rejected with an error).
 
 pub mod books;
 pub mod client_conn;

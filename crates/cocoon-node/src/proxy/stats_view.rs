@@ -236,6 +236,7 @@ fn smartcontract_json(s: &ProxyShared, money: Option<&MoneyView>) -> Value {
         "last_error": money.and_then(|m| m.last_error.clone()),
         "old_contracts": money.map(|m| json!(m.old_contracts)),
         "leaving": money.map(|m| m.retired),
+        "disabled": money.map(|m| m.disabled),
     })
 }
 

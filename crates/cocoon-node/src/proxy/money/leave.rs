@@ -11,6 +11,31 @@ use crate::proxy::registry::lock;
 use crate::proxy::ProxyPayments;
 
 impl Money {
+    /// Whether the proxy is disabled (its contract left on an operator request and being
+    /// closed): it serves nobody until the root params change.
+    pub fn disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// A disabled proxy's tick: the close steps only, and a restart once the root params
+    /// change (a new contract can then be deployed).
+    pub(super) fn disabled_tick(&self, st: &mut LoopState, payments: &Mutex<ProxyPayments>) {
+        if let Ok(root) = self.ledger.root_config() {
+            if root.params.params_version > self.params_version {
+                info!(
+                    params_version = root.params.params_version,
+                    "root params changed: the disabled proxy restarts on a new contract"
+                );
+                // The restarted proxy opens the books file again (one opener at a time).
+                lock(payments).close_books();
+                st.retired = true;
+                st.view.retired = true;
+                return;
+            }
+        }
+        self.old_contracts_tick(st, payments);
+    }
+
     /// Leaves our contract now (the reference's `/request/disable` and `close_all`):
     /// commits everything, moves every counter into an old-contract record of the books and
     /// asks for a restart ([`Self::restart_requested`]) on the contract of the ledger's

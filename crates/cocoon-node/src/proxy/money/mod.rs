@@ -57,6 +57,9 @@ pub struct Money {
     params_version: u32,
     /// The root params our contract was deployed with (kept in its old-contract record).
     params: RootParams,
+    /// Our contract was left on an operator request and is being closed: nothing is served
+    /// until the root params change (the reference's `disabled_until_version`).
+    disabled: bool,
     settings: MoneySettings,
     session_hash: [u8; 32],
     state: Mutex<LoopState>,
@@ -124,13 +127,18 @@ impl Money {
         let (proxy_sc, wallet) = lock(payments).proxy_accounts().ok_or(
             "a proxy on a ledger needs its signing key and a valid owner_address (its wallet)",
         )?;
-        ensure_contract(
-            &*ledger,
-            &wallet,
-            proxy_key,
-            &proxy_sc,
-            root.params.min_proxy_stake,
-        )?;
+        let old = lock(payments).old_contracts()?;
+        // Our contract is among those being closed (left on an operator request): disabled.
+        let disabled = old.iter().any(|r| r.proxy_sc == proxy_sc.to_hex());
+        if !disabled {
+            ensure_contract(
+                &*ledger,
+                &wallet,
+                proxy_key,
+                &proxy_sc,
+                root.params.min_proxy_stake,
+            )?;
+        }
         let money = Money {
             ledger,
             wallet,
@@ -138,6 +146,7 @@ impl Money {
             prices,
             params_version: root.params.params_version,
             params: root.params.clone(),
+            disabled,
             settings,
             session_hash: rand::random(),
             state: Mutex::new(LoopState {
@@ -150,7 +159,6 @@ impl Money {
                 retired: false,
             }),
         };
-        let old = lock(payments).old_contracts()?;
         if !old.is_empty() {
             info!(
                 count = old.len(),
@@ -158,6 +166,14 @@ impl Money {
             );
         }
         lock(&money.state).old = old.into_iter().map(|r| (r, SendGuard::default())).collect();
+        if disabled {
+            lock(&money.state).view.disabled = true;
+            warn!(
+                proxy_sc = %money.proxy_sc.to_hex(),
+                "proxy disabled: its contract is being closed; it serves again once the root params change"
+            );
+            return Ok(money);
+        }
         // Start-up commit (runners.md §8): a seqno above everything stored and everything
         // the chain saw, confirmed before the proxy serves anyone.
         let chain_seqno = last_saved_seqno(&*money.ledger, &money.proxy_sc).unwrap_or(0);
@@ -219,6 +235,10 @@ impl Money {
         if st.retired {
             return;
         }
+        if self.disabled {
+            self.disabled_tick(&mut st, payments);
+            return;
+        }
         if let Err(e) = self.commit_tick(&mut st, payments, false) {
             warn!(error = %e, "money loop: commit step failed");
             st.view.last_error = Some(e);
@@ -246,6 +266,9 @@ impl Money {
     /// Flushes, sends `save_state` and reads it back now, whatever the intervals; returns
     /// the highest confirmed seqno.
     pub fn commit_now(&self, payments: &Mutex<ProxyPayments>) -> Result<u64, String> {
+        if self.disabled {
+            return Err("the proxy is disabled: its contract is being closed".into());
+        }
         let mut st = lock(&self.state);
         self.commit_tick(&mut st, payments, true)
     }

@@ -34,6 +34,8 @@ pub struct MoneyView {
     pub old_contracts: Vec<OldContractView>,
     /// The contract was left (params bump or operator request); a restart is pending.
     pub retired: bool,
+    /// Disabled: our contract was left on an operator request and is being closed.
+    pub disabled: bool,
 }
 
 /// Where the close of one old proxy contract stands.

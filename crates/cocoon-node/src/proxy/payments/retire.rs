@@ -130,6 +130,13 @@ impl ProxyPayments {
         Ok(Some(proxy_sc))
     }
 
+    /// Closes the books file and stops settling (a disabled proxy about to restart: the
+    /// restarted one opens the file again).
+    pub fn close_books(&mut self) {
+        self.retired = true;
+        self.books = None;
+    }
+
     /// The old contracts being closed (empty without books).
     pub fn old_contracts(&self) -> Result<Vec<OldContractRecord>, String> {
         match &self.books {
