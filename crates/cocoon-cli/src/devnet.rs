@@ -4,6 +4,8 @@
 //! * `status [--json]` — every account: role, address, balance in nanoTON, token counters;
 //! * `fund` — the devnet faucet: mint nanoTON into a wallet;
 //! * `advance-time` — move the devnet clock forward (close delays, unlock times);
+//! * `bump-params` — raise the root `params_version` (optionally with new prices): every
+//!   payment contract becomes outdated, proxies redeploy and close their old contracts;
 //! * `close` — close a client contract (refund request, then withdraw) or a proxy contract
 //!   (close request, then completion), **acting as the contract's owner**: on the devnet
 //!   the CLI may act for any owner, which on TON only the owner's wallet could.
@@ -27,6 +29,7 @@ use serde_json::{json, Value};
 cocoon devnet fund --ledger devnet.json --wallet 0:1111…1111 --nanoton 5000000000\n  \
 cocoon devnet advance-time --ledger devnet.json --seconds 3600\n  \
 cocoon devnet status --ledger devnet.json --json\n  \
+cocoon devnet bump-params --ledger devnet.json --price-per-token 3 --worker-fee-per-token 2\n  \
 cocoon devnet close --ledger devnet.json --contract 0:abcd…ef01 --advance-time")]
 pub enum DevnetCommand {
     /// Print every devnet account (role, address, balance in nanoTON, token counters).
@@ -58,6 +61,23 @@ pub enum DevnetCommand {
         /// Seconds to add.
         #[arg(long, value_name = "N")]
         seconds: u64,
+    },
+    /// Raise the root `params_version` (optionally with new prices).
+    ///
+    /// Every payment contract becomes outdated: a running proxy commits, redeploys its
+    /// contract with the new params and closes the old one (refunding its clients, paying
+    /// its workers, then, after `proxy_delay_before_close` — see `advance-time` — returning
+    /// its stake); clients and workers move to the new contracts.
+    BumpParams {
+        /// The devnet ledger file (must exist).
+        #[arg(long, value_name = "FILE")]
+        ledger: PathBuf,
+        /// New price per token in nanoTON (default: unchanged).
+        #[arg(long, value_name = "N")]
+        price_per_token: Option<u64>,
+        /// New worker fee per token in nanoTON (default: unchanged; at most the price).
+        #[arg(long, value_name = "N")]
+        worker_fee_per_token: Option<u64>,
     },
     /// Close a client or proxy contract as its owner (devnet: the CLI acts for every owner).
     ///
@@ -113,6 +133,36 @@ pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
                 .devnet_advance_clock(seconds)
                 .context("devnet advance-time")?;
             println!("devnet: clock is now {clock}");
+        }
+        DevnetCommand::BumpParams {
+            ledger,
+            price_per_token,
+            worker_fee_per_token,
+        } => {
+            let devnet = open_existing(&ledger)?;
+            let mut config = devnet.root_config().context("devnet root config")?;
+            config.params.params_version = config
+                .params
+                .params_version
+                .checked_add(1)
+                .context("params_version overflow")?;
+            if let Some(price) = price_per_token {
+                config.params.price_per_token = price;
+            }
+            if let Some(fee) = worker_fee_per_token {
+                config.params.worker_fee_per_token = fee;
+            }
+            devnet
+                .devnet_set_config(config)
+                .context("devnet bump-params")?;
+            let now = devnet.root_config().context("devnet root config")?;
+            println!(
+                "devnet: params_version is now {} (config version {}, price {} / worker fee {} nanoTON per token)",
+                now.params.params_version,
+                now.version,
+                now.params.price_per_token,
+                now.params.worker_fee_per_token
+            );
         }
         DevnetCommand::Close {
             ledger,
@@ -265,7 +315,7 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
             "status": format!("{:?}", p.status), "balance_nanoton": nano(held),
             "stake_nanoton": nano(p.stake), "commission_nanoton": nano(p.commission),
             "worker_pool_nanoton": nano(p.worker_pool),
-            "unlock_ts": p.unlock_ts,
+            "unlock_ts": p.unlock_ts, "params_version": p.params_version,
             "last_saved_seqno": p.saved_states.last().map(|st| st.seqno)}),
         );
     }
@@ -274,7 +324,8 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
             json!({"role": "client", "address": address, "owner": c.owner,
             "proxy_sc": c.proxy_sc, "status": format!("{:?}", c.status),
             "balance_nanoton": nano(c.balance), "stake_nanoton": nano(c.stake),
-            "tokens_used": c.tokens_used, "unlock_ts": c.unlock_ts}),
+            "tokens_used": c.tokens_used, "unlock_ts": c.unlock_ts,
+            "params_version": c.params_version}),
         );
     }
     for (address, w) in &s.workers {
@@ -282,7 +333,8 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
         accounts.push(
             json!({"role": "worker", "address": address, "owner": w.owner,
             "proxy_sc": w.proxy_sc, "status": format!("{:?}", w.status),
-            "balance_nanoton": 0, "tokens_paid": w.tokens}),
+            "balance_nanoton": 0, "tokens_paid": w.tokens,
+            "params_version": w.params_version}),
         );
     }
     json!({
@@ -291,6 +343,7 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
         "clock": s.clock,
         "generation": s.generation,
         "config_version": s.config_version,
+        "params_version": s.params_version,
         "minted_nanoton": nano(s.minted),
         "accounts": accounts,
     })

@@ -298,6 +298,16 @@ impl Ledger for NodeTonLedger {
         self.write("client_charge", |l| l.client_charge(client_sc, voucher))
     }
 
+    fn client_grant_refund(
+        &self,
+        client_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.write("client_grant_refund", |l| {
+            l.client_grant_refund(client_sc, signed)
+        })
+    }
+
     fn client_request_refund(
         &self,
         sender: &TonAddress,
@@ -336,5 +346,15 @@ impl Ledger for NodeTonLedger {
         voucher: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
         self.write("worker_payout", |l| l.worker_payout(worker_sc, voucher))
+    }
+
+    fn worker_last_payout(
+        &self,
+        worker_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.write("worker_last_payout", |l| {
+            l.worker_last_payout(worker_sc, signed)
+        })
     }
 }

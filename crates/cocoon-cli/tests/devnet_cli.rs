@@ -350,3 +350,68 @@ fn concurrent_cocoon_processes_never_lose_an_update() {
     assert_eq!(status["generation"], 2 * PROCESSES);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bump_params_outdates_every_contract_and_sets_new_prices() {
+    let dir = fresh_dir("devnet-bump");
+    let path = dir.join("devnet.json");
+    let ledger = DevnetLedger::open_or_create(&path, RootConfig::devnet_default()).expect("open");
+    let (proxy_sc, client_sc, _) = deploy_network(&ledger);
+    let arg = ledger_arg(&path);
+    let (ok, _, err) = cocoon(&[
+        "devnet",
+        "bump-params",
+        "--ledger",
+        &arg,
+        "--price-per-token",
+        "3",
+        "--worker-fee-per-token",
+        "4",
+    ]);
+    assert!(!ok, "a worker fee above the price is refused");
+    assert!(err.contains("devnet bump-params"), "{err}");
+    let (ok, out, err) = cocoon(&[
+        "devnet",
+        "bump-params",
+        "--ledger",
+        &arg,
+        "--price-per-token",
+        "3",
+        "--worker-fee-per-token",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("params_version is now 2"), "{out}");
+    let root = ledger.root_config().expect("root");
+    assert_eq!(
+        (
+            root.params.params_version,
+            root.params.price_per_token,
+            root.params.worker_fee_per_token
+        ),
+        (2, 3, 2)
+    );
+    let (ok, out, err) = cocoon(&["devnet", "status", "--ledger", &arg, "--json"]);
+    assert!(ok, "{err}");
+    let status: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(status["params_version"], 2);
+    let accounts = status["accounts"].as_array().expect("accounts");
+    let of = |address: &str| {
+        accounts
+            .iter()
+            .find(|a| a["address"] == address)
+            .cloned()
+            .expect("account")
+    };
+    assert_eq!(
+        of(&proxy_sc)["params_version"],
+        1,
+        "outdated proxy contract"
+    );
+    assert_eq!(
+        of(&client_sc)["params_version"],
+        1,
+        "outdated client contract"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

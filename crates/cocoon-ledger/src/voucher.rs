@@ -9,6 +9,9 @@
 //! the receiver replaces it with its own wallet before submitting ([`repack`]).
 //! A worker voucher (`op 0xa040ad28`) authorises paying the worker contract `tokens` in
 //! total; a client voucher (`op 0xbb63ff93`) authorises charging the client contract.
+//! The close flow of an old proxy contract uses the same layout: a grant refund
+//! (`op 0xefd711e1`) charges a client contract up to `tokens` and closes it, a last payout
+//! (`op 0xf5f26a36`) pays a worker contract up to `tokens` and closes it.
 //! [`verify`] checks what the contracts check; [`VoucherKeeper`] keeps the highest one.
 
 use std::sync::Arc;
@@ -25,6 +28,8 @@ pub const OP_WORKER_PAYOUT_SIGNED: u32 = 0xa040_ad28;
 pub const OP_CLIENT_CHARGE_SIGNED: u32 = 0xbb63_ff93;
 /// `ext_client_grant_refund_signed` (same wrapping, used for the final refund).
 pub const OP_CLIENT_GRANT_REFUND_SIGNED: u32 = 0xefd7_11e1;
+/// `ext_worker_last_payout_request_signed` (same wrapping; pays and closes an old contract).
+pub const OP_WORKER_LAST_PAYOUT_SIGNED: u32 = 0xf5f2_6a36;
 /// Upper bound on a voucher BoC (a real one is under 200 bytes).
 pub const MAX_VOUCHER_BOC_LEN: usize = 512;
 
@@ -37,6 +42,9 @@ pub enum VoucherKind {
     ClientCharge,
     /// Grant a client its final refund after charging `tokens` (`0xefd711e1`).
     ClientGrantRefund,
+    /// Pay a worker contract up to `tokens` and close it (`0xf5f26a36`), sent when the
+    /// proxy closes an old contract.
+    WorkerLastPayout,
 }
 
 impl VoucherKind {
@@ -46,6 +54,7 @@ impl VoucherKind {
             VoucherKind::WorkerPayout => OP_WORKER_PAYOUT_SIGNED,
             VoucherKind::ClientCharge => OP_CLIENT_CHARGE_SIGNED,
             VoucherKind::ClientGrantRefund => OP_CLIENT_GRANT_REFUND_SIGNED,
+            VoucherKind::WorkerLastPayout => OP_WORKER_LAST_PAYOUT_SIGNED,
         }
     }
 }

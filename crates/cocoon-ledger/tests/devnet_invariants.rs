@@ -1,6 +1,7 @@
 //! Property tests of the devnet ledger: arbitrary sequences of operations (funding,
-//! deploys, top-ups, stakes, proxy-signed client charges and worker payouts with arbitrary
-//! — also lower, duplicate and huge — token totals, save_state, commission payouts, client
+//! deploys, top-ups, stakes, proxy-signed client charges, worker payouts, final client
+//! refunds (grant refund) and worker last payouts with arbitrary — also lower, duplicate
+//! and huge — token totals, save_state, commission payouts, client
 //! refund/withdraw, proxy close, clock advances, and reopening from the file), run through
 //! two instances sharing one devnet file.
 //!
@@ -19,6 +20,10 @@
 //! * **atomicity**: a refused operation (insufficient funds, lower voucher, wrong state,
 //!   not the owner, forged voucher, still locked, …) changes nothing, and each operation
 //!   succeeds exactly when its preconditions hold;
+//! * a grant refund settles like a charge (nothing for a total at or below `tokens_used`),
+//!   then returns exactly the remaining balance + stake to the client owner and closes; a
+//!   last payout settles like a payout, then closes the worker contract, which takes no
+//!   voucher afterwards;
 //! * both instances and a reopened one see the same state; closed contracts hold nothing.
 //!
 //! Finally every contract is closed as its owner: each client owner gets back exactly
@@ -27,6 +32,8 @@
 
 #[path = "devnet_invariants/checks.rs"]
 mod checks;
+#[path = "devnet_invariants/close_flow.rs"]
+mod close_flow;
 mod common;
 #[path = "devnet_invariants/ops.rs"]
 mod ops;

@@ -347,6 +347,13 @@ impl Ledger for LossyLedger {
     fn client_charge(&self, sc: &TonAddress, v: &[u8]) -> Result<VoucherSettlement, LedgerError> {
         self.inner.client_charge(sc, v)
     }
+    fn client_grant_refund(
+        &self,
+        sc: &TonAddress,
+        v: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.inner.client_grant_refund(sc, v)
+    }
     fn client_request_refund(&self, s: &TonAddress, sc: &TonAddress) -> Result<u64, LedgerError> {
         self.inner.client_request_refund(s, sc)
     }
@@ -361,6 +368,13 @@ impl Ledger for LossyLedger {
     }
     fn worker_payout(&self, sc: &TonAddress, v: &[u8]) -> Result<VoucherSettlement, LedgerError> {
         self.inner.worker_payout(sc, v)
+    }
+    fn worker_last_payout(
+        &self,
+        sc: &TonAddress,
+        v: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.inner.worker_last_payout(sc, v)
     }
 }
 

@@ -8,7 +8,8 @@
 //! proxy:  owner | proxy_pubkey:256 | root | state:2 | balance:coins | stake:coins
 //!         | unlock_ts:u32 | ^params
 //! ```
-//! The 2-bit state is 0 active, 1 closing, 2 (or 3) closed, as the reference runners read it.
+//! Of `^params` only `params_version` is read (a contract with a lower one than the root's
+//! is outdated). The 2-bit state is 0 active, 1 closing, 2 (or 3) closed, as the reference runners read it.
 //! Fields the data cells do not hold: the proxy contract's `worker_pool` (charged client
 //! money is part of the account balance, not of the data) is set to 0, and its
 //! `saved_states` come from transactions ([`crate::messages::observed`]), not from data, so
@@ -33,6 +34,14 @@ pub fn contract_status(state: u8) -> ContractStatus {
     }
 }
 
+/// The `params_version` of a contract's `^params` cell (`struct_version:u8 |
+/// params_version:u32 | …`, §6.8); the rest of the cell is not needed here.
+fn params_version_of(params: &Cell) -> Result<u32, CellError> {
+    let mut p = params.parser();
+    let _struct_version = p.load_u8(8)?;
+    Ok(p.load_u32(32)?)
+}
+
 /// Parses a client contract data cell.
 pub fn parse_client_state(data: &Cell) -> Result<ClientContractState, CellError> {
     let mut p = data.parser();
@@ -43,7 +52,8 @@ pub fn parse_client_state(data: &Cell) -> Result<ClientContractState, CellError>
     let unlock_ts = p.load_u32(32)?;
     let secret_hash = load_bits256(&mut p)?;
     let identity = p.next_reference()?;
-    let _params = p.next_reference()?;
+    let params = p.next_reference()?;
+    let params_version = params_version_of(&params)?;
     expect_end(&mut p, "the client contract data")?;
     let mut q = identity.parser();
     let owner = load_addr(&mut q)?;
@@ -59,6 +69,7 @@ pub fn parse_client_state(data: &Cell) -> Result<ClientContractState, CellError>
         tokens_used,
         unlock_ts: u64::from(unlock_ts),
         secret_hash,
+        params_version,
     })
 }
 
@@ -70,13 +81,15 @@ pub fn parse_worker_state(data: &Cell) -> Result<WorkerContractState, CellError>
     let _proxy_key = load_bits256(&mut p)?;
     let state = p.load_u8(2)?;
     let tokens = p.load_u64(64)?;
-    let _params = p.next_reference()?;
+    let params = p.next_reference()?;
+    let params_version = params_version_of(&params)?;
     expect_end(&mut p, "the worker contract data")?;
     Ok(WorkerContractState {
         owner: owner.to_hex(),
         proxy_sc: proxy_sc.to_hex(),
         status: contract_status(state),
         tokens,
+        params_version,
     })
 }
 
@@ -99,7 +112,8 @@ pub fn parse_proxy_state(data: &Cell) -> Result<ProxyContractData, CellError> {
     let balance = load_coins(&mut p)?;
     let stake = load_coins(&mut p)?;
     let unlock_ts = p.load_u32(32)?;
-    let _params = p.next_reference()?;
+    let params = p.next_reference()?;
+    let params_version = params_version_of(&params)?;
     expect_end(&mut p, "the proxy contract data")?;
     Ok(ProxyContractData {
         state: ProxyContractState {
@@ -112,6 +126,7 @@ pub fn parse_proxy_state(data: &Cell) -> Result<ProxyContractData, CellError> {
             unlock_ts: u64::from(unlock_ts),
             saved_states: Vec::new(),
             registrations: Vec::new(),
+            params_version,
         },
         root,
     })

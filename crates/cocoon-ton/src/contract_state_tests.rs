@@ -41,6 +41,7 @@ fn init_data_cells_parse_as_fresh_contracts() {
             tokens_used: 0,
             unlock_ts: 0,
             secret_hash: [0; 32],
+            params_version: params.params_version,
         }
     );
     let worker =
@@ -53,6 +54,7 @@ fn init_data_cells_parse_as_fresh_contracts() {
             proxy_sc: proxy_sc.to_hex(),
             status: ContractStatus::Active,
             tokens: 0,
+            params_version: params.params_version,
         }
     );
     let proxy =
@@ -63,6 +65,7 @@ fn init_data_cells_parse_as_fresh_contracts() {
     assert_eq!(&proxy.state.public_key, key.as_bytes());
     assert_eq!(proxy.state.status, ContractStatus::Active);
     assert_eq!((proxy.state.stake, proxy.state.commission), (0, 0));
+    assert_eq!(proxy.state.params_version, params.params_version);
 }
 
 #[test]
@@ -98,6 +101,8 @@ fn live_states_parse_every_field() {
         .cell(vec![params_cell()]);
     let parsed = parse_worker_state(&worker).expect("worker");
     assert_eq!((parsed.status, parsed.tokens), (ContractStatus::Closed, 99));
+    // `params` = struct_version 'p', then params_version "aram" (big-endian).
+    assert_eq!(parsed.params_version, u32::from_be_bytes(*b"aram"));
 
     let proxy = Bits::new()
         .addr(&addr(1))

@@ -25,6 +25,8 @@ pub struct UpDevnet {
     path: PathBuf,
     price: u64,
     fee: u64,
+    /// Root `params_version` at creation (the prices above are its).
+    params_version: u32,
     /// Labels of the wallets we know (raw address → "client", "proxy", "worker1", …).
     labels: BTreeMap<String, String>,
 }
@@ -49,9 +51,10 @@ impl UpDevnet {
             std::fs::remove_file(&path)
                 .with_context(|| format!("removing the old {}", path.display()))?;
         }
-        let (price, fee) = (
+        let (price, fee, params_version) = (
             config.params.price_per_token,
             config.params.worker_fee_per_token,
+            config.params.params_version,
         );
         let proxy_funds = 2 * config.params.min_proxy_stake;
         let ledger = DevnetLedger::open_or_create(&path, config)
@@ -77,6 +80,7 @@ impl UpDevnet {
             path,
             price,
             fee,
+            params_version,
             labels,
         })
     }
@@ -146,23 +150,72 @@ impl UpDevnet {
         Ok(out)
     }
 
-    /// One line per money movement between two snapshots.
+    /// Price and worker fee of the contracts deployed under `params_version`: the initial
+    /// ones for the initial params, the root's current ones otherwise (`cocoon devnet
+    /// bump-params` changes them; a contract of an intermediate params_version is shown
+    /// at the current prices).
+    fn prices_of(&self, params_version: u32, current: (u64, u64)) -> (u64, u64) {
+        if params_version == self.params_version || params_version == 0 {
+            (self.price, self.fee)
+        } else {
+            current
+        }
+    }
+
+    /// The root's current price and worker fee (the initial ones if unreadable).
+    fn current_prices(&self) -> (u64, u64) {
+        use cocoon_ledger::ledger::Ledger;
+        DevnetLedger::open_or_create(&self.path, RootConfig::devnet_default())
+            .and_then(|l| l.root_config())
+            .map_or((self.price, self.fee), |c| {
+                (c.params.price_per_token, c.params.worker_fee_per_token)
+            })
+    }
+
+    /// One line per money movement (and contract lifecycle change) between two snapshots.
     pub fn moves(&self, before: &DevnetSnapshot, after: &DevnetSnapshot) -> Vec<String> {
+        use cocoon_ledger::ledger::ContractStatus;
         let mut out = Vec::new();
+        let current = self.current_prices();
+        if after.params_version != before.params_version {
+            out.push(format!(
+                "devnet: root params_version raised to {} (price {}, worker fee {}): contracts of older params are being closed",
+                after.params_version, current.0, current.1
+            ));
+        }
+        // Commission earned per proxy contract: its clients' newly charged tokens.
+        let mut commission: BTreeMap<&str, (u64, NanoTon)> = BTreeMap::new();
         for (address, c) in &after.clients {
+            let (price, fee) = self.prices_of(c.params_version, current);
             let old = before.clients.get(address);
             let tokens = c.tokens_used - old.map_or(0, |o| o.tokens_used.min(c.tokens_used));
             let (old_balance, old_stake) = old.map_or((0, 0), |o| (o.balance, o.stake));
+            let charged = NanoTon::from(tokens) * NanoTon::from(price);
             if tokens > 0 {
-                let charged = NanoTon::from(tokens) * NanoTon::from(self.price);
                 out.push(format!(
-                    "devnet: client contract balance fell by {charged} nanoTON = {tokens} tokens × price {} (now {})",
-                    self.price,
+                    "devnet: client contract balance fell by {charged} nanoTON = {tokens} tokens × price {price} (now {})",
                     fmt_ton(c.balance)
                 ));
+                let earned = commission.entry(c.proxy_sc.as_str()).or_default();
+                earned.0 += tokens;
+                earned.1 += NanoTon::from(tokens) * NanoTon::from(price.saturating_sub(fee));
             }
-            let added = (c.balance + c.stake + NanoTon::from(tokens) * NanoTon::from(self.price))
-                .saturating_sub(old_balance + old_stake);
+            match old.map(|o| o.status) {
+                Some(was) if was != c.status && c.status == ContractStatus::Closed => {
+                    let returned = (old_balance + old_stake).saturating_sub(charged);
+                    out.push(format!(
+                        "devnet: client contract {address} closed; {} returned to the client wallet",
+                        fmt_ton(returned)
+                    ));
+                    continue;
+                }
+                Some(was) if was != c.status => out.push(format!(
+                    "devnet: client contract {address} is closing (withdrawable from ledger time {})",
+                    c.unlock_ts
+                )),
+                _ => {}
+            }
+            let added = (c.balance + c.stake + charged).saturating_sub(old_balance + old_stake);
             if added > 0 && old.is_some() {
                 out.push(format!(
                     "devnet: client contract topped up by {} from the client wallet",
@@ -171,32 +224,51 @@ impl UpDevnet {
             }
         }
         for (address, w) in &after.workers {
-            let paid_before = before.workers.get(address).map_or(0, |o| o.tokens);
+            let (_, fee) = self.prices_of(w.params_version, current);
+            let old = before.workers.get(address);
+            let paid_before = old.map_or(0, |o| o.tokens);
             let tokens = w.tokens.saturating_sub(paid_before);
             if tokens > 0 {
-                let amount = NanoTon::from(tokens) * NanoTon::from(self.fee);
+                let amount = NanoTon::from(tokens) * NanoTon::from(fee);
                 let wallet = after.wallets.get(&w.owner).copied().unwrap_or(0);
                 out.push(format!(
-                    "devnet: {} wallet rose by {amount} nanoTON = {tokens} tokens × worker fee {} (now {wallet} nanoTON)",
+                    "devnet: {} wallet rose by {amount} nanoTON = {tokens} tokens × worker fee {fee} (now {wallet} nanoTON)",
                     self.label(&w.owner),
-                    self.fee
+                ));
+            }
+            if old.is_some_and(|o| o.status != w.status) && w.status == ContractStatus::Closed {
+                out.push(format!(
+                    "devnet: {} contract {address} paid its last payout and closed",
+                    self.label(&w.owner)
                 ));
             }
         }
         for (address, p) in &after.proxies {
-            // Commission held in the contract plus what was paid out to the owner's wallet.
-            let wallet = |s: &DevnetSnapshot| s.wallets.get(&p.owner).copied().unwrap_or(0);
-            let old = before.proxies.get(address).map_or(0, |o| o.commission) + wallet(before);
-            let earned = (p.commission + wallet(after)).saturating_sub(old);
-            let tokens = self.price.saturating_sub(self.fee);
-            if earned > 0 && tokens > 0 {
+            if let Some((tokens, earned)) = commission.get(address.as_str()) {
+                let (price, fee) = self.prices_of(p.params_version, current);
                 out.push(format!(
-                    "devnet: proxy commission rose by {earned} nanoTON = {} tokens × (price {} − fee {}) (held {}, proxy wallet {} nanoTON)",
-                    earned / NanoTon::from(tokens),
-                    self.price,
-                    self.fee,
-                    p.commission,
-                    wallet(after)
+                    "devnet: proxy commission rose by {earned} nanoTON = {tokens} tokens × (price {price} − fee {fee}) (held {} nanoTON)",
+                    p.commission
+                ));
+            }
+            let was = before.proxies.get(address).map(|o| o.status);
+            if was.is_some_and(|was| was != p.status) {
+                let wallet = after.wallets.get(&p.owner).copied().unwrap_or(0);
+                out.push(match p.status {
+                    ContractStatus::Closed => format!(
+                        "devnet: proxy contract {address} closed; stake, commission and unpaid worker pool returned to the proxy wallet (now {})",
+                        fmt_ton(wallet)
+                    ),
+                    _ => format!(
+                        "devnet: proxy contract {address} is closing (completes after ledger time {})",
+                        p.unlock_ts
+                    ),
+                });
+            } else if was.is_none() && !before.proxies.is_empty() {
+                out.push(format!(
+                    "devnet: proxy contract {address} deployed (params_version {}, stake {})",
+                    p.params_version,
+                    fmt_ton(p.stake)
                 ));
             }
         }

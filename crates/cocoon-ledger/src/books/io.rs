@@ -15,6 +15,9 @@ use super::{
     WORKERS,
 };
 
+#[path = "old_contracts.rs"]
+pub(super) mod old_contracts;
+
 fn integrity(table: &'static str, key: impl Into<String>, reason: &'static str) -> BooksError {
     BooksError::Integrity {
         table,
@@ -83,7 +86,8 @@ impl Books {
         let vk = signing_key.verifying_key();
         {
             let txn = db.begin_write().map_err(storage)?;
-            for def in [META, CLIENTS, WORKERS] {
+            // OLD_CONTRACTS is created empty in books written before it existed.
+            for def in [META, CLIENTS, WORKERS, super::OLD_CONTRACTS] {
                 txn.open_table(def).map_err(storage)?;
             }
             for def in [COMMITS, PENDING] {

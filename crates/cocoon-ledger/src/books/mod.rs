@@ -22,6 +22,9 @@
 //! whole-file rollback to an older consistent copy; that needs an outside witness of a newer
 //! seqno — the ledger's `save_state` seqnos or a worker's counters — passed as
 //! [`OpenCheck::known_seqno`].
+//!
+//! **Old contracts.** When the proxy leaves its contract, its rows move into one sealed
+//! [`OldContractRecord`] that the close machine works through (see `io/old_contracts`).
 
 mod seal;
 
@@ -40,6 +43,7 @@ const CLIENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("clients");
 const WORKERS: TableDefinition<&str, &[u8]> = TableDefinition::new("workers");
 const COMMITS: TableDefinition<u64, &[u8]> = TableDefinition::new("commits");
 const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("pending_chain_commits");
+const OLD_CONTRACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("old_contracts");
 const HEAD_KEY: &str = "head";
 
 /// Commit records kept in the file (older ones are pruned; the chain is verified from the
@@ -189,6 +193,8 @@ pub struct Books {
 }
 
 mod io;
+
+pub use io::old_contracts::{OldContractRecord, OldContractStep, OldParty, OLD_CONTRACT_FORMAT};
 
 #[cfg(test)]
 mod tests;

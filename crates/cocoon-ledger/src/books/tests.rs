@@ -294,3 +294,119 @@ fn pending_chain_commits_are_confirmed_in_order() {
     let left: Vec<u64> = books.pending_chain_commits().map(|p| p.seqno).collect();
     assert_eq!(left, vec![2]);
 }
+
+fn old_record(proxy_sc: &str) -> OldContractRecord {
+    OldContractRecord {
+        format: 0,
+        proxy_sc: proxy_sc.to_string(),
+        params: Some(crate::root_config::RootConfig::devnet_default().params),
+        step: OldContractStep::NotStarted,
+        close_at: 0,
+        clients: Vec::new(),
+        workers: Vec::new(),
+    }
+}
+
+#[test]
+fn retiring_moves_every_row_into_the_old_contract_record_in_one_commit() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("books.redb");
+    {
+        let mut books = open(&path).expect("create");
+        books.stage_client(client("alice", 10)).expect("stage");
+        books.stage_client(client("bob", 7)).expect("stage");
+        books.stage_worker(worker("w1", 17)).expect("stage");
+        assert_eq!(books.flush().expect("flush"), 1);
+        books.stage_client(client("alice", 12)).expect("stage");
+        assert!(
+            books.retire_to_old_contract(old_record("old-sc")).is_err(),
+            "staged rows must be flushed first"
+        );
+        assert_eq!(books.flush().expect("flush"), 2);
+        let (record, seqno) = books
+            .retire_to_old_contract(old_record("old-sc"))
+            .expect("retire");
+        assert_eq!(seqno, 3);
+        assert_eq!(record.format, OLD_CONTRACT_FORMAT);
+        assert_eq!(
+            record
+                .clients
+                .iter()
+                .map(|p| (p.owner.as_str(), p.sc_address.as_str(), p.tokens))
+                .collect::<Vec<_>>(),
+            vec![("alice", "sc-of-alice", 12), ("bob", "sc-of-bob", 7)]
+        );
+        assert_eq!(record.workers.len(), 1);
+        assert_eq!(books.clients().count() + books.workers().count(), 0);
+        // New rows after the retirement start from zero.
+        books.stage_client(client("alice", 1)).expect("stage");
+        assert_eq!(books.flush().expect("flush"), 4);
+    }
+    let mut books = open(&path).expect("reopen verifies the chain and digest");
+    assert_eq!(books.seqno(), 4);
+    assert_eq!(books.client("alice").map(|c| c.tokens_used), Some(1));
+    assert!(books.client("bob").is_none());
+    let mut old = books.old_contracts().expect("old");
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].workers[0].tokens, 17);
+    // Progress is written at once and survives a reopen; a closed contract is deleted.
+    old[0].step = OldContractStep::StartedClients;
+    old[0].close_at = 99;
+    old[0].clients.remove(0);
+    books.put_old_contract(&old[0]).expect("put");
+    drop(books);
+    let mut books = open(&path).expect("reopen");
+    let old = books.old_contracts().expect("old");
+    assert_eq!(
+        (old[0].step, old[0].close_at, old[0].clients.len()),
+        (OldContractStep::StartedClients, 99, 1)
+    );
+    books.delete_old_contract("old-sc").expect("delete");
+    assert!(books.old_contracts().expect("old").is_empty());
+}
+
+#[test]
+fn books_without_the_old_contracts_table_still_open() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("books.redb");
+    {
+        let mut books = open(&path).expect("create");
+        books.stage_client(client("alice", 3)).expect("stage");
+        books.flush().expect("flush");
+    }
+    {
+        // What a file written before the table existed looks like.
+        let db = redb::Database::create(&path).expect("db");
+        let txn = db.begin_write().expect("txn");
+        assert!(txn.delete_table(OLD_CONTRACTS).expect("delete"));
+        txn.commit().expect("commit");
+    }
+    let books = open(&path).expect("older books open");
+    assert_eq!(books.client("alice").map(|c| c.tokens_used), Some(3));
+    assert!(books.old_contracts().expect("old").is_empty());
+}
+
+#[test]
+fn a_tampered_old_contract_record_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("books.redb");
+    let mut books = open(&path).expect("create");
+    books.put_old_contract(&old_record("sc-a")).expect("put");
+    drop(books);
+    {
+        let db = redb::Database::create(&path).expect("db");
+        let txn = db.begin_write().expect("txn");
+        {
+            // The sealed record moved to another key.
+            let mut t = txn.open_table(OLD_CONTRACTS).expect("table");
+            let sealed = t.get("sc-a").expect("get").expect("row").value().to_vec();
+            t.insert("sc-b", sealed.as_slice()).expect("move");
+        }
+        txn.commit().expect("commit");
+    }
+    let books = open(&path).expect("reopen");
+    assert!(matches!(
+        books.old_contracts(),
+        Err(BooksError::Integrity { .. })
+    ));
+}

@@ -26,7 +26,7 @@ use tonlib_core::{TonAddress, TonHash};
 use super::{ClientContractState, LedgerError, ProxyContractState, WorkerContractState};
 use crate::accounting::{NanoTon, Prices};
 use crate::address::{derive_contract_address, devnet_placeholder_codes, ContractSpec};
-use crate::root_config::{ContractCodes, RootConfig};
+use crate::root_config::{ContractCodes, RootConfig, RootParams};
 use store::{FileStore, LockMode};
 
 /// Devnet genesis time (2026-01-01T00:00:00Z).
@@ -55,6 +55,10 @@ struct DevnetState {
     proxies: BTreeMap<String, ProxyContractState>,
     clients: BTreeMap<String, ClientContractState>,
     workers: BTreeMap<String, WorkerContractState>,
+    /// The params of every earlier `params_version`, by version: contracts deployed under
+    /// them keep charging, paying and closing with their own params.
+    #[serde(default)]
+    retired_params: BTreeMap<u32, RootParams>,
 }
 
 /// Every account of a devnet, keyed by raw address (`0:hex`).
@@ -66,6 +70,8 @@ pub struct DevnetSnapshot {
     pub clock: u64,
     /// Root config version.
     pub config_version: u32,
+    /// Root `params_version` (contracts with a lower one are outdated).
+    pub params_version: u32,
     /// Total nanoTON minted by the faucet.
     pub minted: NanoTon,
     /// Wallet balances.
@@ -122,11 +128,24 @@ impl DevnetState {
             proxies: BTreeMap::new(),
             clients: BTreeMap::new(),
             workers: BTreeMap::new(),
+            retired_params: BTreeMap::new(),
         }
     }
-    fn prices(&self) -> Result<Prices, LedgerError> {
-        self.config
-            .params
+    /// The params a contract deployed under `params_version` was written with (0: a
+    /// contract stored before versions were recorded, taken as current).
+    fn params_of(&self, params_version: u32) -> Result<&RootParams, LedgerError> {
+        if params_version == 0 || params_version == self.config.params.params_version {
+            return Ok(&self.config.params);
+        }
+        self.retired_params.get(&params_version).ok_or_else(|| {
+            LedgerError::Storage(format!(
+                "no params recorded for params_version {params_version}"
+            ))
+        })
+    }
+    /// Prices of the contracts deployed under `params_version`.
+    fn prices_of(&self, params_version: u32) -> Result<Prices, LedgerError> {
+        self.params_of(params_version)?
             .prices()
             .map_err(|e| LedgerError::Invalid(e.to_string()))
     }
@@ -186,6 +205,7 @@ impl DevnetState {
             generation: self.generation,
             clock: self.clock,
             config_version: self.config.version,
+            params_version: self.config.params.params_version,
             minted: self.minted,
             wallets: self.wallets.clone(),
             proxies: self.proxies.clone(),
@@ -329,16 +349,53 @@ impl DevnetLedger {
         })
     }
 
-    /// Replaces the devnet root config (bumps `version`).
+    /// Replaces the devnet root config (bumps `version`). A higher `params_version` retires
+    /// the current params (contracts deployed under them keep using them); a lower one is
+    /// refused.
     pub fn devnet_set_config(&self, mut config: RootConfig) -> Result<(), LedgerError> {
         config
             .params
             .prices()
             .map_err(|e| LedgerError::Invalid(e.to_string()))?;
         self.mutate(|s| {
+            let (old, new) = (s.config.params.params_version, config.params.params_version);
+            if new < old {
+                return Err(LedgerError::Invalid(format!(
+                    "params_version may not go down ({old} -> {new})"
+                )));
+            }
+            if new != old {
+                s.retired_params.insert(old, s.config.params.clone());
+                tracing::info!(old, new, "devnet: root params_version bumped");
+            }
             config.version = s.config.version.saturating_add(1);
             s.config = config;
             Ok(())
+        })
+    }
+
+    /// The address [`Ledger::client_deploy`] (`client = true`) or [`Ledger::worker_deploy`]
+    /// would give the contract of `owner` at `proxy_sc` (derived with that proxy contract's
+    /// params), without deploying anything: a simulator checks a deploy message against it
+    /// before applying it.
+    pub fn devnet_party_address(
+        &self,
+        client: bool,
+        owner: &TonAddress,
+        proxy_sc: &TonAddress,
+    ) -> Result<TonAddress, LedgerError> {
+        self.read(|s| {
+            let proxy_key = s.proxy_key(&key(proxy_sc))?;
+            let version = s
+                .proxies
+                .get(&key(proxy_sc))
+                .map_or(0, |p| p.params_version);
+            let spec = if client {
+                ContractSpec::Client { owner, proxy_sc }
+            } else {
+                ContractSpec::Worker { owner, proxy_sc }
+            };
+            self.derive(s.params_of(version)?, spec, &proxy_key)
         })
     }
 
@@ -365,16 +422,19 @@ impl DevnetLedger {
 
     fn derive(
         &self,
-        s: &DevnetState,
+        params: &RootParams,
         spec: ContractSpec<'_>,
         proxy_key: &VerifyingKey,
     ) -> Result<TonAddress, LedgerError> {
-        derive_contract_address(spec, proxy_key, &s.config.params, &self.codes).map_err(storage)
+        derive_contract_address(spec, proxy_key, params, &self.codes).map_err(storage)
     }
 }
 
 #[path = "devnet_ops.rs"]
 mod ops;
+
+#[path = "devnet_close.rs"]
+mod close;
 
 #[path = "devnet_store.rs"]
 mod store;
@@ -382,3 +442,7 @@ mod store;
 #[cfg(test)]
 #[path = "devnet_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "devnet_close_tests.rs"]
+mod close_tests;

@@ -4,7 +4,7 @@
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
-use super::{debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
+use super::{close, debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
 use crate::ledger::{
@@ -57,7 +57,13 @@ impl Ledger for DevnetLedger {
                     s.config.params.min_proxy_stake
                 )));
             }
-            let sc = self.derive(s, ContractSpec::Proxy { owner, root: &root }, proxy_key)?;
+            let params = &s.config.params;
+            let params_version = params.params_version;
+            let sc = self.derive(
+                params,
+                ContractSpec::Proxy { owner, root: &root },
+                proxy_key,
+            )?;
             if s.proxies.contains_key(&key(&sc)) {
                 return Err(LedgerError::AlreadyExists(key(&sc)));
             }
@@ -74,6 +80,7 @@ impl Ledger for DevnetLedger {
                     unlock_ts: 0,
                     saved_states: Vec::new(),
                     registrations: Vec::new(),
+                    params_version,
                 },
             );
             tracing::info!(proxy_sc = %key(&sc), stake, "devnet: proxy contract deployed");
@@ -141,9 +148,9 @@ impl Ledger for DevnetLedger {
         proxy_sc: &TonAddress,
     ) -> Result<u64, LedgerError> {
         self.mutate(|s| {
-            let unlock_ts = s
-                .clock
-                .saturating_add(u64::from(s.config.params.proxy_delay_before_close));
+            let version = s.proxy(proxy_sc)?.params_version;
+            let delay = s.params_of(version)?.proxy_delay_before_close;
+            let unlock_ts = s.clock.saturating_add(u64::from(delay));
             let proxy = s.owned_proxy(sender, proxy_sc)?;
             if proxy.status != ContractStatus::Active {
                 return Err(LedgerError::WrongState("proxy contract is not active"));
@@ -188,7 +195,10 @@ impl Ledger for DevnetLedger {
     ) -> Result<TonAddress, LedgerError> {
         self.mutate(|s| {
             let proxy_key = s.proxy_key(&key(proxy_sc))?;
-            let sc = self.derive(s, ContractSpec::Client { owner, proxy_sc }, &proxy_key)?;
+            // A contract is written with the params of its proxy contract.
+            let params_version = s.proxy(proxy_sc)?.params_version;
+            let params = s.params_of(params_version)?;
+            let sc = self.derive(params, ContractSpec::Client { owner, proxy_sc }, &proxy_key)?;
             if s.clients.contains_key(&key(&sc)) {
                 return Err(LedgerError::AlreadyExists(key(&sc)));
             }
@@ -201,6 +211,7 @@ impl Ledger for DevnetLedger {
                 tokens_used: 0,
                 unlock_ts: 0,
                 secret_hash: [0; 32],
+                params_version,
             };
             s.clients.insert(key(&sc), state);
             Ok(sc)
@@ -297,8 +308,8 @@ impl Ledger for DevnetLedger {
         voucher_boc: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
         self.mutate(|s| {
-            let prices = s.prices()?;
             let client = s.clients.get(&key(client_sc)).ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))?.clone();
+            let prices = s.prices_of(client.params_version)?;
             if client.status == ContractStatus::Closed {
                 return Err(LedgerError::WrongState("client contract is closed"));
             }
@@ -334,15 +345,27 @@ impl Ledger for DevnetLedger {
         })
     }
 
+    fn client_grant_refund(
+        &self,
+        client_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.mutate(|s| close::grant_refund(s, client_sc, signed))
+    }
+
     fn client_request_refund(
         &self,
         sender: &TonAddress,
         client_sc: &TonAddress,
     ) -> Result<u64, LedgerError> {
         self.mutate(|s| {
-            let unlock_ts = s
-                .clock
-                .saturating_add(u64::from(s.config.params.client_delay_before_close));
+            let version = s
+                .clients
+                .get(&key(client_sc))
+                .ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))?
+                .params_version;
+            let delay = s.params_of(version)?.client_delay_before_close;
+            let unlock_ts = s.clock.saturating_add(u64::from(delay));
             let client = s.owned_client(sender, client_sc)?;
             if client.status != ContractStatus::Active {
                 return Err(LedgerError::WrongState("client contract is not active"));
@@ -382,7 +405,9 @@ impl Ledger for DevnetLedger {
     ) -> Result<TonAddress, LedgerError> {
         self.mutate(|s| {
             let proxy_key = s.proxy_key(&key(proxy_sc))?;
-            let sc = self.derive(s, ContractSpec::Worker { owner, proxy_sc }, &proxy_key)?;
+            let params_version = s.proxy(proxy_sc)?.params_version;
+            let params = s.params_of(params_version)?;
+            let sc = self.derive(params, ContractSpec::Worker { owner, proxy_sc }, &proxy_key)?;
             if s.workers.contains_key(&key(&sc)) {
                 return Err(LedgerError::AlreadyExists(key(&sc)));
             }
@@ -391,6 +416,7 @@ impl Ledger for DevnetLedger {
                 proxy_sc: key(proxy_sc),
                 status: ContractStatus::Active,
                 tokens: 0,
+                params_version,
             };
             s.workers.insert(key(&sc), state);
             Ok(sc)
@@ -412,8 +438,11 @@ impl Ledger for DevnetLedger {
         voucher_boc: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
         self.mutate(|s| {
-            let prices = s.prices()?;
             let worker = s.workers.get(&key(worker_sc)).ok_or_else(|| LedgerError::UnknownContract(key(worker_sc)))?.clone();
+            if worker.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("worker contract is closed"));
+            }
+            let prices = s.prices_of(worker.params_version)?;
             let proxy_key = s.proxy_key(&worker.proxy_sc)?;
             let voucher = voucher::verify(voucher_boc, VoucherKind::WorkerPayout, worker_sc, &proxy_key)?;
             let offered = voucher.terms.tokens;
@@ -438,5 +467,13 @@ impl Ledger for DevnetLedger {
             tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
             Ok(VoucherSettlement { tokens, amount })
         })
+    }
+
+    fn worker_last_payout(
+        &self,
+        worker_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.mutate(|s| close::last_payout(s, worker_sc, signed))
     }
 }

@@ -118,6 +118,11 @@ pub struct ProxyContractState {
     /// Recent client registrations, oldest first (at most [`REGISTRATIONS_KEPT`]).
     #[serde(default)]
     pub registrations: Vec<ClientRegistration>,
+    /// Root `params_version` written into the contract's init data (a lower one than the
+    /// root's means the contract is outdated and is to be closed). 0 in states stored
+    /// before this field existed.
+    #[serde(default)]
+    pub params_version: u32,
 }
 
 impl ProxyContractState {
@@ -150,6 +155,11 @@ pub struct ClientContractState {
     pub unlock_ts: u64,
     /// SHA-256 of the client's secret.
     pub secret_hash: [u8; 32],
+    /// Root `params_version` written into the contract's init data (a lower one than the
+    /// root's means the contract is outdated and is to be closed). 0 in states stored
+    /// before this field existed.
+    #[serde(default)]
+    pub params_version: u32,
 }
 
 /// Worker contract state.
@@ -163,6 +173,11 @@ pub struct WorkerContractState {
     pub status: ContractStatus,
     /// Tokens paid out so far.
     pub tokens: u64,
+    /// Root `params_version` written into the contract's init data (a lower one than the
+    /// root's means the contract is outdated and is to be closed). 0 in states stored
+    /// before this field existed.
+    #[serde(default)]
+    pub params_version: u32,
 }
 
 /// Effect of an accepted voucher.
@@ -319,6 +334,16 @@ pub trait Ledger: Send + Sync {
         client_sc: &TonAddress,
         voucher: &[u8],
     ) -> Result<VoucherSettlement, LedgerError>;
+    /// Applies a proxy-signed final refund (`ext_client_grant_refund_signed`, total
+    /// `tokens`): charges `(tokens − tokens_used) × price` like a charge (nothing when
+    /// `tokens ≤ tokens_used`; refused like a charge when balance + stake cannot cover it),
+    /// then closes the contract and returns what is left (balance + stake) to its owner.
+    /// The price is the one of the contract's own params. Refused on a closed contract.
+    fn client_grant_refund(
+        &self,
+        client_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError>;
     /// Starts the close; returns the unlock time (`now + client_delay_before_close`).
     fn client_request_refund(
         &self,
@@ -345,5 +370,13 @@ pub trait Ledger: Send + Sync {
         &self,
         worker_sc: &TonAddress,
         voucher: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError>;
+    /// Applies a proxy-signed last payout (`ext_worker_last_payout_request_signed`, total
+    /// `tokens`): pays `(tokens − paid) × worker_fee` to the owner like a payout (nothing
+    /// when `tokens ≤ paid`), then closes the worker contract. Refused on a closed contract.
+    fn worker_last_payout(
+        &self,
+        worker_sc: &TonAddress,
+        signed: &[u8],
     ) -> Result<VoucherSettlement, LedgerError>;
 }

@@ -77,6 +77,18 @@ pub enum Op {
         tokens: Pick,
         forged: bool,
     },
+    GrantRefund {
+        c: usize,
+        p: usize,
+        tokens: Pick,
+        forged: bool,
+    },
+    LastPayout {
+        w: usize,
+        p: usize,
+        tokens: Pick,
+        forged: bool,
+    },
     SaveState {
         p: usize,
         seqno: u32,
@@ -161,6 +173,10 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(c, p, tokens, forged)| Op::Charge { c, p, tokens, forged }),
         4 => (s.clone(), s.clone(), pick(), prop::bool::weighted(0.1))
             .prop_map(|(w, p, tokens, forged)| Op::Payout { w, p, tokens, forged }),
+        1 => (s.clone(), s.clone(), pick(), prop::bool::weighted(0.1))
+            .prop_map(|(c, p, tokens, forged)| Op::GrantRefund { c, p, tokens, forged }),
+        1 => (s.clone(), s.clone(), pick(), prop::bool::weighted(0.1))
+            .prop_map(|(w, p, tokens, forged)| Op::LastPayout { w, p, tokens, forged }),
         1 => (s.clone(), 0u32..=6, owner_flag()).prop_map(|(p, seqno, owner)| Op::SaveState { p, seqno, owner }),
         1 => (s.clone(), owner_flag()).prop_map(|(p, owner)| Op::ProxyPayout { p, owner }),
         1 => (s.clone(), s.clone(), owner_flag()).prop_map(|(c, p, owner)| Op::Refund { c, p, owner }),

@@ -104,6 +104,7 @@ impl World {
             Some(st) => {
                 let proxy = &before.proxies[&st.proxy_sc];
                 !forged
+                    && st.status != ContractStatus::Closed
                     && proxy.status != ContractStatus::Closed
                     && total > settled
                     && NanoTon::from(total - settled) * fee <= proxy.worker_pool + proxy.stake

@@ -227,6 +227,18 @@ impl World {
                 tokens,
                 forged,
             } => self.payout(step.via, &before, (w, p), tokens, forged)?,
+            Op::GrantRefund {
+                c,
+                p,
+                tokens,
+                forged,
+            } => self.grant_refund(step.via, &before, (c, p), tokens, forged)?,
+            Op::LastPayout {
+                w,
+                p,
+                tokens,
+                forged,
+            } => self.last_payout(step.via, &before, (w, p), tokens, forged)?,
             Op::SaveState { p, seqno, owner } => {
                 let sc = self.proxy_sc(p);
                 let ok = owner

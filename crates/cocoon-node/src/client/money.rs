@@ -10,6 +10,9 @@
 //! The operator can do each step by hand (`/request/charge|topup|close|withdraw?proxy=`).
 //! When a proxy offers long auth, [`ClientMoney::register`] sends the on-chain registration
 //! with its nonce.
+//! An outdated contract (root `params_version` raised, or the proxy announcing another
+//! contract) is closed by `money_old`: by the proxy's refund, or else by our own refund
+//! request and withdrawal.
 //!
 //! Devnet simplification: our wallet is the config's `owner_address` (the reference sends
 //! through a separate cocoon wallet), and no message values or fees are paid.
@@ -33,7 +36,9 @@ use tonlib_core::TonAddress;
 
 use super::settings::ClientMoneyPolicy;
 use crate::common::node_wallet::NodeWallet;
-use crate::common::vouchers::{derive_our_contract, nano_json, PaymentsBook, PaymentsView};
+use crate::common::vouchers::{
+    contract_outdated, derive_our_contract, nano_json, PaymentsBook, PaymentsView,
+};
 
 /// A money operation that did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +85,8 @@ pub struct ClientMoney {
     policy: ClientMoneyPolicy,
     /// Our contracts by proxy network address.
     contracts: Mutex<BTreeMap<String, ContractEntry>>,
+    /// Outdated contracts still to close ([`money_old`]).
+    old: Mutex<Vec<money_old::OldClientContract>>,
 }
 
 impl ClientMoney {
@@ -97,6 +104,7 @@ impl ClientMoney {
             secret_hash: Sha256::digest(secret_string.as_bytes()).into(),
             policy,
             contracts: Mutex::new(BTreeMap::new()),
+            old: Mutex::new(Vec::new()),
         })
     }
 
@@ -170,7 +178,14 @@ impl ClientMoney {
         entry.state = Some(self.ledger.client_state(&client_sc)?);
         self.maintain(&mut entry, None)?;
         self.refresh_wallet();
-        self.lock().insert(proxy_address.to_owned(), entry);
+        let replaced = self.lock().insert(proxy_address.to_owned(), entry);
+        if let Some(replaced) = replaced.filter(|r| r.client_sc != client_sc) {
+            // The proxy moved to another contract (a params_version bump).
+            self.retire_contract(
+                replaced.client_sc,
+                "the proxy announced a new proxy contract",
+            );
+        }
         Ok(client_sc)
     }
 
@@ -208,8 +223,20 @@ impl ClientMoney {
                 self.lock().remove(&address);
                 continue;
             }
+            let outdated = self.ledger.root_config().is_ok_and(|root| {
+                entry.state.as_ref().is_some_and(|s| {
+                    contract_outdated(s.params_version, root.params.params_version)
+                })
+            });
+            if outdated {
+                // The proxy announces its new contract when we reconnect (prepare again).
+                self.lock().remove(&address);
+                self.retire_contract(entry.client_sc, "its params_version is below the root's");
+                continue;
+            }
             self.lock().insert(address, entry);
         }
+        self.close_old_contracts();
     }
 
     /// Refresh, secret hash, auto top-up, force charge (when `view` is known).
@@ -402,6 +429,9 @@ impl ClientMoney {
         self.contracts.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[path = "money_old.rs"]
+mod money_old;
 
 #[cfg(test)]
 #[path = "money_tests.rs"]

@@ -210,3 +210,92 @@ fn close_then_withdraw_after_the_delay_returns_everything() {
     );
     assert!(money.manual("frobnicate", PROXY, &book).is_err());
 }
+
+fn bump_params(net: &Net) {
+    let mut root = net.ledger.root_config().expect("root");
+    root.params.params_version += 1;
+    net.ledger.devnet_set_config(root).expect("bump");
+}
+
+#[test]
+fn an_outdated_contract_not_refunded_by_the_proxy_is_refunded_and_withdrawn_by_us() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let book = PaymentsBook::default();
+    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    bump_params(&net);
+    money.tick(&book);
+    assert_eq!(money.old_contracts(), vec![sc.clone()]);
+    assert!(
+        money.contract_json(PROXY).is_none(),
+        "forgotten until the proxy announces anew"
+    );
+    let held = {
+        let s = net.ledger.client_state(&sc).expect("state");
+        s.balance + s.stake
+    };
+    // The proxy's chance first: (600 − 300) / 2 s.
+    net.ledger.devnet_advance_clock(149).expect("clock");
+    money.tick(&book);
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("state").status,
+        ContractStatus::Active
+    );
+    net.ledger.devnet_advance_clock(1).expect("clock");
+    money.tick(&book);
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("state").status,
+        ContractStatus::Closing
+    );
+    let wallet = net.ledger.wallet_balance(&address(CLIENT)).expect("wallet");
+    net.ledger.devnet_advance_clock(300).expect("clock");
+    money.tick(&book);
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("state").status,
+        ContractStatus::Closed
+    );
+    assert_eq!(
+        net.ledger.wallet_balance(&address(CLIENT)).expect("wallet"),
+        wallet + held
+    );
+    assert!(money.old_contracts().is_empty());
+}
+
+#[test]
+fn a_contract_refunded_by_the_proxy_is_forgotten() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let book = PaymentsBook::default();
+    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    // The proxy announces another contract (as after its redeploy).
+    let mut moved = net.params.clone();
+    let other_key = SigningKey::from_bytes(&[6; 32]);
+    net.ledger
+        .devnet_fund(&address(PROXY_OWNER), ONE_TON)
+        .expect("fund");
+    moved.proxy_sc_address = net
+        .ledger
+        .proxy_deploy(&address(PROXY_OWNER), &other_key.verifying_key(), ONE_TON)
+        .expect("second proxy contract")
+        .to_hex();
+    moved.proxy_public_key = other_key.verifying_key().to_bytes();
+    let new_sc = money.prepare(PROXY, &moved).expect("prepare anew");
+    assert_ne!(new_sc, sc);
+    assert_eq!(money.old_contracts(), vec![sc.clone()]);
+    let terms = VoucherTerms {
+        kind: VoucherKind::ClientGrantRefund,
+        qid: 9,
+        tokens: 0,
+        target: sc.clone(),
+    };
+    let refund = voucher::sign(&net.key, terms, &address(PROXY_OWNER)).expect("sign");
+    net.ledger
+        .client_grant_refund(&sc, &refund.boc)
+        .expect("the proxy refunds");
+    money.tick(&book);
+    assert!(money.old_contracts().is_empty());
+    assert_eq!(
+        net.ledger.client_state(&new_sc).expect("new").status,
+        ContractStatus::Active
+    );
+}

@@ -211,7 +211,9 @@ pub fn derive_our_contract(
     ctx: &ContractContext,
 ) -> Result<TonAddress, String> {
     let spec = match kind {
-        VoucherKind::WorkerPayout => ContractSpec::Worker { owner, proxy_sc },
+        VoucherKind::WorkerPayout | VoucherKind::WorkerLastPayout => {
+            ContractSpec::Worker { owner, proxy_sc }
+        }
         VoucherKind::ClientCharge | VoucherKind::ClientGrantRefund => {
             ContractSpec::Client { owner, proxy_sc }
         }
@@ -329,6 +331,13 @@ impl PaymentsBook {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ReceivedPayments>> {
         self.by_proxy.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Whether a payment contract deployed under `contract` params_version is outdated under the
+/// root's `root` one (its proxy is closing it, §8); 0 is a state stored before versions were
+/// recorded (older devnet files), taken as current.
+pub fn contract_outdated(contract: u32, root: u32) -> bool {
+    contract != 0 && contract < root
 }
 
 #[cfg(test)]

@@ -109,3 +109,18 @@ fn root_params_change_our_contract_address() {
     assert!(a.our_sc.is_some() && b.our_sc.is_some());
     assert_ne!(a.our_sc, b.our_sc, "params are part of the init data");
 }
+
+#[test]
+fn an_unrecorded_params_version_is_not_outdated() {
+    use super::contract_outdated;
+    assert!(contract_outdated(1, 2));
+    assert!(!contract_outdated(2, 2));
+    assert!(
+        !contract_outdated(3, 2),
+        "a newer contract than the root read is not outdated"
+    );
+    assert!(
+        !contract_outdated(0, 2),
+        "stored before versions were recorded: current"
+    );
+}

@@ -81,6 +81,16 @@ impl ProxyBooks {
         Ok(ProxyBooks { path, books })
     }
 
+    /// The books themselves (old-contract records, see [`cocoon_ledger::books::Books`]).
+    pub fn books_mut(&mut self) -> &mut Books {
+        &mut self.books
+    }
+
+    /// The books, read-only.
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
     /// Last committed seqno.
     pub fn seqno(&self) -> u64 {
         self.books.seqno()

@@ -65,6 +65,11 @@ pub async fn serve_client(
     mut inbound: Inbound,
     peer: PeerIdentity,
 ) {
+    if shared.money.as_ref().is_some_and(|m| m.disabled()) {
+        info!(peer = %session.peer_label(), "client refused: the proxy is disabled (its contract is being closed)");
+        session.close();
+        return;
+    }
     ProxyCounters::add(&shared.counters.client_connections, 1);
     let label = session.peer_label().to_owned();
     info!(peer = %label, tee = %peer.tee, "client connected");

@@ -1,7 +1,9 @@
 //! The proxy's HTTP port: the stats pages ([`crate::common::stats`]) and the money controls
 //! of the reference (runners.md §6.5, §9): `/request/payout?worker=<owner>`,
-//! `/request/charge?client=<owner>`, `/request/withdraw`. Like the stats pages they need
-//! `?access_hash=` when `http_access_hash` is set. Without a ledger they answer 409.
+//! `/request/charge?client=<owner>`, `/request/withdraw`, and `POST /request/disable` (leave
+//! and close our contract; serve nobody until the root params change). Like the stats
+//! pages they need `?access_hash=` when `http_access_hash` is set. Without a ledger they
+//! answer 409.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
@@ -27,6 +29,7 @@ pub fn proxy_http_router(shared: Arc<ProxyShared>) -> Router {
         .route("/request/payout", get(payout))
         .route("/request/charge", get(charge))
         .route("/request/withdraw", get(withdraw))
+        .route("/request/disable", post(disable))
         .with_state(shared);
     stats.merge(controls)
 }
@@ -114,6 +117,21 @@ async fn charge(State(shared): State<Arc<ProxyShared>>, Query(q): Params) -> Res
         money
             .charge_client(&s.payments, &owner)
             .map(settlement_json)
+    })
+    .await
+}
+
+/// `POST /request/disable`: leave our contract now (the reference's `/request/disable`):
+/// everything is committed, the contract is closed (clients refunded, workers paid) and the
+/// proxy serves nobody until the root params change.
+async fn disable(State(shared): State<Arc<ProxyShared>>, Query(q): Params) -> Response {
+    control(shared, &q, |s| {
+        let money = s.money.as_ref().ok_or("no ledger")?;
+        if money.disabled() {
+            return Err("the proxy is already disabled".to_string());
+        }
+        money.retire(&s.payments, "operator request (/request/disable)")?;
+        Ok(json!({"note": "contract left; the proxy restarts disabled and closes it"}))
     })
     .await
 }

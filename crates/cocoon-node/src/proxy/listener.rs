@@ -53,24 +53,42 @@ pub struct ProxyListeners {
 
 /// A running proxy. Dropping it (or [`ProxyHandle::shutdown`]) stops the
 /// listeners and every connection.
+///
+/// When the money loop leaves its proxy contract (root `params_version` raised, or
+/// `POST /request/close-contract`), the proxy **restarts in-process**: every connection is
+/// dropped (as the reference's `close_all` does), the shared state is opened again from the
+/// books with the same settings (so on the ledger's new params: a new contract is deployed)
+/// and the same sockets are served again. [`ProxyHandle::current`] is the state now served;
+/// `shared` is the state of the first start.
 #[derive(Debug)]
 pub struct ProxyHandle {
     pub shared: Arc<ProxyShared>,
     pub workers_addr: Option<SocketAddr>,
     pub clients_addr: Option<SocketAddr>,
     pub stats_addr: Option<SocketAddr>,
-    tasks: Vec<JoinHandle<()>>,
+    current: Arc<std::sync::Mutex<Arc<ProxyShared>>>,
+    supervisor: Option<JoinHandle<()>>,
 }
 
 impl ProxyHandle {
+    /// The shared state now served (a new one after each restart).
+    pub fn current(&self) -> Arc<ProxyShared> {
+        lock(&self.current).clone()
+    }
+
     /// Stops the proxy.
     pub fn shutdown(&self) {
-        for t in &self.tasks {
+        if let Some(t) = &self.supervisor {
             t.abort();
         }
-        self.shared.flush_payments();
-        if self.shared.money.is_some() {
-            if let Err(e) = self.shared.commit_to_chain_now() {
+        let shared = self.current();
+        shared.flush_payments();
+        if shared
+            .money
+            .as_ref()
+            .is_some_and(|m| !m.restart_requested() && !m.disabled())
+        {
+            if let Err(e) = shared.commit_to_chain_now() {
                 warn!(error = %e, "final save_state at shutdown failed");
             }
         }
@@ -79,7 +97,7 @@ impl ProxyHandle {
     /// Waits until every listener task has ended (they only end on shutdown
     /// or a fatal error).
     pub async fn wait(mut self) {
-        for t in std::mem::take(&mut self.tasks) {
+        if let Some(t) = self.supervisor.take() {
             let _ = t.await;
         }
     }
@@ -97,64 +115,152 @@ enum PeerKind {
     Client,
 }
 
+/// The proxy's sockets, kept so that a restart serves the same ones.
+struct Sockets {
+    workers: Option<std::net::TcpListener>,
+    clients: Option<std::net::TcpListener>,
+    stats: Option<std::net::TcpListener>,
+}
+
+fn to_std(l: Option<TcpListener>) -> io::Result<Option<std::net::TcpListener>> {
+    l.map(TcpListener::into_std).transpose()
+}
+
+fn from_std(l: &Option<std::net::TcpListener>) -> io::Result<Option<TcpListener>> {
+    l.as_ref()
+        .map(|l| TcpListener::from_std(l.try_clone()?))
+        .transpose()
+}
+
 /// Starts a proxy on the given sockets.
 pub async fn start(
     settings: ProxySettings,
     gate: GateConfig,
     listeners: ProxyListeners,
 ) -> io::Result<ProxyHandle> {
-    let shared = ProxyShared::open(settings).map_err(io::Error::other)?;
+    let shared = ProxyShared::open(settings.clone()).map_err(io::Error::other)?;
     let addr = |l: &Option<TcpListener>| l.as_ref().map(TcpListener::local_addr).transpose();
     let (workers_addr, clients_addr, stats_addr) = (
         addr(&listeners.workers)?,
         addr(&listeners.clients)?,
         addr(&listeners.stats)?,
     );
-    let mut tasks = Vec::new();
-    if let Some(l) = listeners.workers {
-        info!(addr = ?workers_addr, "listening for workers");
-        tasks.push(tokio::spawn(accept_loop(
-            l,
-            PeerKind::Worker,
-            Arc::new(gate.workers),
-            shared.clone(),
-        )));
-    }
-    if let Some(l) = listeners.clients {
-        info!(addr = ?clients_addr, "listening for clients");
-        tasks.push(tokio::spawn(accept_loop(
-            l,
-            PeerKind::Client,
-            Arc::new(gate.clients),
-            shared.clone(),
-        )));
-    }
-    if let Some(l) = listeners.stats {
-        info!(addr = ?stats_addr, "stats on http://{}/stats", stats_addr.map(|a| a.to_string()).unwrap_or_default());
-        let shared = shared.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = serve_proxy_http(l, shared).await {
-                warn!(error = %e, "stats server stopped");
-            }
-        }));
-    }
-    if shared.money.is_some() {
-        tasks.push(tokio::spawn(money_loop(shared.clone())));
-    } else {
-        tasks.push(tokio::spawn(flush_loop(shared.clone())));
-    }
+    let sockets = Sockets {
+        workers: to_std(listeners.workers)?,
+        clients: to_std(listeners.clients)?,
+        stats: to_std(listeners.stats)?,
+    };
+    let (restart_tx, restart_rx) = tokio::sync::mpsc::unbounded_channel();
+    let tasks = serve(&sockets, &gate, shared.clone(), restart_tx.clone())?;
+    let current = Arc::new(std::sync::Mutex::new(shared.clone()));
+    let supervisor = tokio::spawn(supervise(
+        settings,
+        gate,
+        sockets,
+        tasks,
+        current.clone(),
+        (restart_tx, restart_rx),
+    ));
     Ok(ProxyHandle {
         shared,
         workers_addr,
         clients_addr,
         stats_addr,
-        tasks,
+        current,
+        supervisor: Some(supervisor),
     })
 }
 
+/// Spawns the accept loops, the stats server and the money (or flush) loop of `shared`.
+fn serve(
+    sockets: &Sockets,
+    gate: &GateConfig,
+    shared: Arc<ProxyShared>,
+    restart: tokio::sync::mpsc::UnboundedSender<()>,
+) -> io::Result<JoinSet<()>> {
+    let mut tasks = JoinSet::new();
+    if let Some(l) = from_std(&sockets.workers)? {
+        info!(addr = ?l.local_addr().ok(), "listening for workers");
+        let link = Arc::new(gate.workers.clone());
+        tasks.spawn(accept_loop(l, PeerKind::Worker, link, shared.clone()));
+    }
+    if let Some(l) = from_std(&sockets.clients)? {
+        info!(addr = ?l.local_addr().ok(), "listening for clients");
+        let link = Arc::new(gate.clients.clone());
+        tasks.spawn(accept_loop(l, PeerKind::Client, link, shared.clone()));
+    }
+    if let Some(l) = from_std(&sockets.stats)? {
+        let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        info!("stats on http://{at}/stats");
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            if let Err(e) = serve_proxy_http(l, shared).await {
+                warn!(error = %e, "stats server stopped");
+            }
+        });
+    }
+    if shared.money.is_some() {
+        tasks.spawn(money_loop(shared, restart));
+    } else {
+        tasks.spawn(flush_loop(shared));
+    }
+    Ok(tasks)
+}
+
+/// Runs the tasks of the current state; on a restart request drops them (and with them
+/// every connection) and serves a state opened again from the settings and the books.
+async fn supervise(
+    settings: ProxySettings,
+    gate: GateConfig,
+    sockets: Sockets,
+    mut tasks: JoinSet<()>,
+    current: Arc<std::sync::Mutex<Arc<ProxyShared>>>,
+    (restart_tx, mut restart_rx): (
+        tokio::sync::mpsc::UnboundedSender<()>,
+        tokio::sync::mpsc::UnboundedReceiver<()>,
+    ),
+) {
+    loop {
+        tokio::select! {
+            Some(()) = restart_rx.recv() => {}
+            ended = tasks.join_next() => match ended {
+                None => return,
+                Some(_) => continue,
+            },
+        }
+        tasks.shutdown().await;
+        // Worker sessions are also held by the registry of the old state: close them.
+        let old = lock(&current).clone();
+        for (_, conns) in old.registry.snapshot() {
+            for conn in conns {
+                conn.session.close();
+            }
+        }
+        info!("proxy restarting on its new contract (every connection dropped)");
+        let shared = loop {
+            let settings = settings.clone();
+            match tokio::task::spawn_blocking(move || ProxyShared::open(settings)).await {
+                Ok(Ok(shared)) => break shared,
+                Ok(Err(e)) => warn!(error = %e, "proxy restart failed; retrying in 5 s"),
+                Err(e) => warn!(error = %e, "proxy restart panicked; retrying in 5 s"),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        };
+        *lock(&current) = shared.clone();
+        tasks = match serve(&sockets, &gate, shared, restart_tx.clone()) {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                warn!(error = %e, "proxy sockets unusable after the restart; stopping");
+                return;
+            }
+        };
+    }
+}
+
 /// The money loop (with a ledger): one [`super::money::Money::tick`] per interval, on the
-/// blocking pool since ledger calls are synchronous.
-async fn money_loop(shared: Arc<ProxyShared>) {
+/// blocking pool since ledger calls are synchronous. When the tick left our contract it
+/// asks the supervisor for a restart and ends.
+async fn money_loop(shared: Arc<ProxyShared>, restart: tokio::sync::mpsc::UnboundedSender<()>) {
     let Some(interval) = shared.money.as_ref().map(|m| m.tick_interval()) else {
         return;
     };
@@ -162,14 +268,21 @@ async fn money_loop(shared: Arc<ProxyShared>) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let shared = shared.clone();
+        let step_shared = shared.clone();
         let step = tokio::task::spawn_blocking(move || {
-            if let Some(money) = &shared.money {
+            let shared = step_shared;
+            shared.money.as_ref().is_some_and(|money| {
                 money.tick(&shared.payments);
-            }
+                money.restart_requested()
+            })
         });
-        if let Err(e) = step.await {
-            warn!(error = %e, "money loop step panicked");
+        match step.await {
+            Ok(true) => {
+                let _ = restart.send(());
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "money loop step panicked"),
         }
     }
 }

@@ -32,8 +32,15 @@
 //! withdrawals, and the control endpoints of [`http`]. Without one, every commit counts as
 //! on chain at once and no money moves (fake-TON behaviour).
 //!
-//! Not done yet (later issues): the TON backend, end-to-end encrypted requests (rejected
-//! with an error), the close/redeploy flow of an old proxy contract.
+//! When the root `params_version` rises above our contract's, the money loop commits, moves
+//! every counter into an old-contract record of the books and the proxy restarts in-process
+//! on a new contract ([`listener`]); the old one is closed by [`money::old_contract`].
+//!
+//! `POST /request/disable` ([`http`]) leaves the contract the same way without a params
+//! change; the proxy then restarts *disabled* (refusing clients and workers) while its
+//! contract is closed, until the root params change.
+//!
+//! Not done yet (later issues): end-to-end encrypted requests (rejected with an error).
 
 pub mod books;
 pub mod client_auth;
@@ -183,7 +190,11 @@ impl ProxyShared {
                 }
                 _ => None,
             };
-            payments.attach_books(books::ProxyBooks::open_checked(dir, key.clone(), known)?);
+            let mut books = books::ProxyBooks::open_checked(dir, key.clone(), known)?;
+            if let Some(ledger) = &settings.ledger {
+                payments.retire_earlier_rows(&mut books, &**ledger)?;
+            }
+            payments.attach_books(books);
         }
         if settings.proxy_sc_address.is_empty() || settings.ledger.is_some() {
             settings.proxy_sc_address = payments.proxy_sc_address();

@@ -215,7 +215,9 @@ fn nano(n: NanoTon) -> u64 {
 }
 
 /// `smartcontract{address, params_version, balance, ready_for_withdraw}` plus the stake,
-/// the worker pool and the save_state seqnos (null fields without a ledger).
+/// the worker pool and the save_state seqnos (null fields without a ledger), and the old
+/// contracts being closed (`old_contracts[{proxy_sc, step, close_at, clients_left,
+/// workers_left}]`; `leaving`: this contract was left, a restart is pending).
 fn smartcontract_json(s: &ProxyShared, money: Option<&MoneyView>) -> Value {
     let proxy = money.and_then(|m| m.proxy.as_ref());
     json!({
@@ -232,6 +234,9 @@ fn smartcontract_json(s: &ProxyShared, money: Option<&MoneyView>) -> Value {
         "paid_to_workers": money.map(|m| json!({"count": m.payouts.count, "tokens": m.payouts.tokens, "nanoton": nano(m.payouts.nanoton)})),
         "withdrawn": money.map(|m| json!({"count": m.withdrawals.count, "nanoton": nano(m.withdrawals.nanoton)})),
         "last_error": money.and_then(|m| m.last_error.clone()),
+        "old_contracts": money.map(|m| json!(m.old_contracts)),
+        "leaving": money.map(|m| m.retired),
+        "disabled": money.map(|m| m.disabled),
     })
 }
 

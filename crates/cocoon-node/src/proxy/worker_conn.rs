@@ -59,6 +59,11 @@ pub async fn serve_worker(
     mut inbound: Inbound,
     peer: PeerIdentity,
 ) {
+    if shared.money.as_ref().is_some_and(|m| m.disabled()) {
+        info!(peer = %session.peer_label(), "worker refused: the proxy is disabled (its contract is being closed)");
+        session.close();
+        return;
+    }
     ProxyCounters::add(&shared.counters.worker_connections, 1);
     let label = session.peer_label().to_owned();
     info!(peer = %label, tee = %peer.tee, "worker connected");

@@ -8,6 +8,10 @@
 //! reference compares tokens with nanoTON here, §13.15). Before each round, a proxy whose
 //! count for us is above our best voucher is asked for a newer one
 //! (`worker.updatePaymentStatus`). `/request/payout?proxy=` pays out at once whatever is owed.
+//! A contract whose `params_version` is below the root's is paid out at once whatever the
+//! threshold (its proxy is closing it), and forgotten once closed (by the proxy's last
+//! payout). The reference first waits `client_delay_before_close / 2`; paying earlier loses
+//! nothing, the last payout settles only the rest.
 //!
 //! Devnet simplification: our wallet is the config's `owner_address`, and payouts go
 //! straight to it; no message values or fees are paid. The ledger is synchronous: callers
@@ -30,7 +34,7 @@ use tonlib_core::TonAddress;
 use super::settings::PayoutPolicy;
 use super::WorkerState;
 use crate::common::node_wallet::NodeWallet;
-use crate::common::vouchers::{nano_json, PaymentsBook, PaymentsView};
+use crate::common::vouchers::{contract_outdated, nano_json, PaymentsBook, PaymentsView};
 
 /// Our worker contract at one proxy.
 #[derive(Debug, Clone)]
@@ -193,10 +197,15 @@ impl WorkerMoney {
             return Ok(None);
         }
         let owed_tokens = view.voucher_tokens().saturating_sub(state.tokens);
-        let fee = self.ledger.root_config()?.params.worker_fee_per_token;
+        let root = self.ledger.root_config()?.params;
+        let fee = root.worker_fee_per_token;
         let owed = NanoTon::from(owed_tokens) * NanoTon::from(fee);
+        // An outdated contract (root params_version raised) is paid out whatever the
+        // threshold: its proxy is leaving it (the proxy's last payout closes it).
+        let outdated = contract_outdated(state.params_version, root.params_version);
         let due = owed_tokens > 0
             && (force
+                || outdated
                 || owed >= self.policy.threshold_nanoton
                 || (idle && owed >= self.policy.idle_threshold_nanoton));
         let Some(best) = view.best.as_ref().filter(|_| due) else {

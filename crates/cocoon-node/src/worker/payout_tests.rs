@@ -151,3 +151,42 @@ fn manual_payout_pays_whatever_is_owed() {
     let (balance, _) = money.wallet_json();
     assert_eq!(balance, serde_json::json!(7));
 }
+
+#[test]
+fn an_outdated_contract_is_paid_out_at_once_and_forgotten_when_closed() {
+    let policy = PayoutPolicy {
+        threshold_nanoton: 10_000,
+        idle_threshold_nanoton: 5_000,
+        ..PayoutPolicy::devnet()
+    };
+    let (ledger, key, money, book, sc) = setup(1, policy);
+    earn(&key, &book, &sc, 40);
+    money.tick(&book, true);
+    assert_eq!(wallet(&ledger), 0, "40 nanoTON is below both thresholds");
+    let mut root = ledger.root_config().expect("root");
+    root.params.params_version += 1;
+    ledger.devnet_set_config(root).expect("bump");
+    money.tick(&book, false);
+    assert_eq!(
+        wallet(&ledger),
+        40,
+        "outdated: paid out whatever the threshold"
+    );
+    // The proxy's last payout closes the contract (nothing more owed); then it is forgotten.
+    let terms = VoucherTerms {
+        kind: VoucherKind::WorkerLastPayout,
+        qid: 77,
+        tokens: 40,
+        target: sc.clone(),
+    };
+    let last = voucher::sign(&key, terms, &address(PROXY_OWNER)).expect("sign");
+    ledger
+        .worker_last_payout(&sc, &last.boc)
+        .expect("last payout");
+    money.tick(&book, false);
+    assert!(
+        money.contract_json(PROXY).is_none(),
+        "closed contract forgotten"
+    );
+    assert_eq!(wallet(&ledger), 40);
+}

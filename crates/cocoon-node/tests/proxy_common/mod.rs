@@ -91,7 +91,7 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 /// Number of ready worker connections for `model`.
 pub fn ready_workers(proxy: &ProxyHandle, model: &str) -> usize {
     proxy
-        .shared
+        .current()
         .registry
         .snapshot()
         .into_iter()
@@ -102,7 +102,7 @@ pub fn ready_workers(proxy: &ProxyHandle, model: &str) -> usize {
 /// Total running requests on the proxy's worker connections.
 pub fn running(proxy: &ProxyHandle) -> u32 {
     proxy
-        .shared
+        .current()
         .registry
         .snapshot()
         .iter()

@@ -258,6 +258,23 @@ fn worker_last_payout() {
         .uint(77, 64)
         .addr(&worker_sc);
     check_wrapped(&built, 0xf5f2_6a36, 10, &wallet(), inner);
+    // The ledger's signed form of the same terms is the same cell, and verifies.
+    let terms = VoucherTerms {
+        kind: VoucherKind::WorkerLastPayout,
+        qid: 10,
+        tokens: 77,
+        target: worker_sc.clone(),
+    };
+    let signed = voucher::sign(&key(), terms, &wallet()).expect("sign");
+    assert_eq!(signed.boc, boc::serialize(built).expect("boc"));
+    let checked = voucher::verify(
+        &signed.boc,
+        VoucherKind::WorkerLastPayout,
+        &worker_sc,
+        &key().verifying_key(),
+    )
+    .expect("verify");
+    assert_eq!(checked.terms.tokens, 77);
 }
 
 #[test]

@@ -212,6 +212,11 @@ fn deploy(
             let mut p = identity.parser();
             let owner = load_addr(&mut p).map_err(c)?;
             let proxy_sc = load_addr(&mut p).map_err(c)?;
+            // Checked before the engine deploys anything (a refused deploy leaves nothing).
+            expect_derived(
+                engine.devnet_party_address(true, &owner, &proxy_sc),
+                &msg.dest,
+            )?;
             let sc = engine.client_deploy(&owner, &proxy_sc).map_err(e)?;
             let stake = engine.root_config().map_err(e)?.params.min_client_stake;
             if stake > 0 {
@@ -225,6 +230,10 @@ fn deploy(
             let mut p = data.parser();
             let owner = load_addr(&mut p).map_err(c)?;
             let proxy_sc = load_addr(&mut p).map_err(c)?;
+            expect_derived(
+                engine.devnet_party_address(false, &owner, &proxy_sc),
+                &msg.dest,
+            )?;
             engine.worker_deploy(&owner, &proxy_sc).map_err(e)?
         }
     };
@@ -241,6 +250,21 @@ fn deploy(
             init_data: data,
         },
     );
+    Ok(())
+}
+
+/// Refuses a deploy whose destination is not the address the engine would derive.
+fn expect_derived(
+    derived: Result<TonAddress, cocoon_ledger::ledger::LedgerError>,
+    dest: &TonAddress,
+) -> Result<(), String> {
+    let derived = derived.map_err(|e| e.to_string())?;
+    if &derived != dest {
+        return Err(format!(
+            "the engine derives {} (root params differ from the init data's?)",
+            derived.to_hex()
+        ));
+    }
     Ok(())
 }
 
@@ -352,6 +376,22 @@ fn apply_body(
         op::EXT_WORKER_PAYOUT_REQUEST_SIGNED => {
             let bytes = body_boc(body).map_err(|e| e.to_string())?;
             engine.worker_payout(dest, &bytes).map(|_| ()).map_err(e)
+        }
+        // The close flow of an old proxy contract: the engine verifies the proxy signature
+        // (as for vouchers) against the contract's proxy key.
+        op::EXT_CLIENT_GRANT_REFUND_SIGNED => {
+            let bytes = body_boc(body).map_err(|e| e.to_string())?;
+            engine
+                .client_grant_refund(dest, &bytes)
+                .map(|_| ())
+                .map_err(e)
+        }
+        op::EXT_WORKER_LAST_PAYOUT_REQUEST_SIGNED => {
+            let bytes = body_boc(body).map_err(|e| e.to_string())?;
+            engine
+                .worker_last_payout(dest, &bytes)
+                .map(|_| ())
+                .map_err(e)
         }
         other => Err(format!("opcode {other:#010x} is not simulated by the mock")),
     }

@@ -32,6 +32,7 @@
 //! makes [`TonLedger::refresh_now`] return an error, never hang.
 
 mod checks;
+mod close_writes;
 mod refresh;
 mod snapshot;
 mod writes;
@@ -353,5 +354,8 @@ impl Shared {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[path = "tests_close_flow.rs"]
+mod tests_close_flow;
 #[cfg(test)]
 mod tests_lifecycle;

@@ -348,6 +348,14 @@ impl Ledger for TonLedger {
         })
     }
 
+    fn client_grant_refund(
+        &self,
+        client_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.shared.client_grant_refund(client_sc, signed)
+    }
+
     fn client_request_refund(
         &self,
         sender: &TonAddress,
@@ -442,5 +450,13 @@ impl Ledger for TonLedger {
             sh.submit(s, "worker_payout", msg)?;
             Ok(VoucherSettlement { tokens, amount })
         })
+    }
+
+    fn worker_last_payout(
+        &self,
+        worker_sc: &TonAddress,
+        signed: &[u8],
+    ) -> Result<VoucherSettlement, LedgerError> {
+        self.shared.worker_last_payout(worker_sc, signed)
     }
 }

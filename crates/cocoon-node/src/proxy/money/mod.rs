@@ -15,18 +15,27 @@
 //!   strength of having sent it.
 //! * **Charging and paying** ([`charging`]): client charges, worker payouts and the
 //!   commission withdrawal, each when what is owed reaches its nanoTON threshold.
+//! * **Leaving an outdated contract** ([`Money::retire`]): when the root `params_version`
+//!   rises above our contract's, everything is committed, the counters move into an
+//!   old-contract record of the books, and [`Money::restart_requested`] asks the listener
+//!   to restart the proxy on a contract of the new params. Each tick then advances the close
+//!   of every old contract one observed step ([`old_contract`]).
 //!
 //! Every ledger call here is synchronous (see `cocoon_ledger::ledger`); the loop runs them
 //! on the blocking pool.
 
 mod charging;
+mod leave;
+pub mod old_contract;
 mod view;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cocoon_ledger::accounting::Prices;
+use cocoon_ledger::books::OldContractRecord;
 use cocoon_ledger::ledger::{ContractStatus, Ledger, LedgerError, SavedState};
+use cocoon_ledger::root_config::RootParams;
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 use tracing::{info, warn};
@@ -35,7 +44,8 @@ use super::registry::lock;
 use super::settings::MoneySettings;
 use super::ProxyPayments;
 
-pub use view::MoneyView;
+use old_contract::SendGuard;
+pub use view::{MoneyView, OldContractView};
 
 /// The proxy's side of the ledger. See the module doc.
 pub struct Money {
@@ -45,6 +55,11 @@ pub struct Money {
     proxy_sc: TonAddress,
     prices: Prices,
     params_version: u32,
+    /// The root params our contract was deployed with (kept in its old-contract record).
+    params: RootParams,
+    /// Our contract was left on an operator request and is being closed: nothing is served
+    /// until the root params change (the reference's `disabled_until_version`).
+    disabled: bool,
     settings: MoneySettings,
     session_hash: [u8; 32],
     state: Mutex<LoopState>,
@@ -70,6 +85,10 @@ struct LoopState {
     /// Highest of our seqnos read back from the proxy contract.
     confirmed_seqno: u64,
     view: MoneyView,
+    /// Old proxy contracts being closed, with their resend guards.
+    old: Vec<(OldContractRecord, SendGuard)>,
+    /// Our contract was retired: nothing more is done here and the proxy restarts.
+    retired: bool,
 }
 
 /// Why a `save_state` was not sent.
@@ -108,19 +127,26 @@ impl Money {
         let (proxy_sc, wallet) = lock(payments).proxy_accounts().ok_or(
             "a proxy on a ledger needs its signing key and a valid owner_address (its wallet)",
         )?;
-        ensure_contract(
-            &*ledger,
-            &wallet,
-            proxy_key,
-            &proxy_sc,
-            root.params.min_proxy_stake,
-        )?;
+        let old = lock(payments).old_contracts()?;
+        // Our contract is among those being closed (left on an operator request): disabled.
+        let disabled = old.iter().any(|r| r.proxy_sc == proxy_sc.to_hex());
+        if !disabled {
+            ensure_contract(
+                &*ledger,
+                &wallet,
+                proxy_key,
+                &proxy_sc,
+                root.params.min_proxy_stake,
+            )?;
+        }
         let money = Money {
             ledger,
             wallet,
             proxy_sc,
             prices,
             params_version: root.params.params_version,
+            params: root.params.clone(),
+            disabled,
             settings,
             session_hash: rand::random(),
             state: Mutex::new(LoopState {
@@ -129,8 +155,25 @@ impl Money {
                 sent_seqno: 0,
                 confirmed_seqno: 0,
                 view: MoneyView::default(),
+                old: Vec::new(),
+                retired: false,
             }),
         };
+        if !old.is_empty() {
+            info!(
+                count = old.len(),
+                "old proxy contracts to close, resumed from the books"
+            );
+        }
+        lock(&money.state).old = old.into_iter().map(|r| (r, SendGuard::default())).collect();
+        if disabled {
+            lock(&money.state).view.disabled = true;
+            warn!(
+                proxy_sc = %money.proxy_sc.to_hex(),
+                "proxy disabled: its contract is being closed; it serves again once the root params change"
+            );
+            return Ok(money);
+        }
         // Start-up commit (runners.md §8): a seqno above everything stored and everything
         // the chain saw, confirmed before the proxy serves anyone.
         let chain_seqno = last_saved_seqno(&*money.ledger, &money.proxy_sc).unwrap_or(0);
@@ -184,19 +227,48 @@ impl Money {
             .max(Duration::from_millis(50))
     }
 
-    /// One loop step: commits as due, then charges and payouts as due.
+    /// One loop step: commits as due, then charges and payouts as due, then the root
+    /// params check (a raised `params_version` retires our contract) and one step of each
+    /// old contract's close.
     pub fn tick(&self, payments: &Mutex<ProxyPayments>) {
         let mut st = lock(&self.state);
+        if st.retired {
+            return;
+        }
+        if self.disabled {
+            self.disabled_tick(&mut st, payments);
+            return;
+        }
         if let Err(e) = self.commit_tick(&mut st, payments, false) {
             warn!(error = %e, "money loop: commit step failed");
             st.view.last_error = Some(e);
         }
         self.charging_tick(&mut st, payments);
+        match self.ledger.root_config() {
+            Ok(root) if root.params.params_version > self.params_version => {
+                let reason = format!(
+                    "root params_version {} is above our contract's {}",
+                    root.params.params_version, self.params_version
+                );
+                if let Err(e) = self.retire_locked(&mut st, payments, &reason) {
+                    warn!(error = %e, "money loop: cannot leave the outdated contract");
+                    st.view.last_error = Some(e);
+                }
+                return;
+            }
+            Ok(_) => {}
+            // Not adopted yet on TON, or the ledger file unreadable: checked again next tick.
+            Err(e) => tracing::debug!(error = %e, "money loop: root config unavailable"),
+        }
+        self.old_contracts_tick(&mut st, payments);
     }
 
     /// Flushes, sends `save_state` and reads it back now, whatever the intervals; returns
     /// the highest confirmed seqno.
     pub fn commit_now(&self, payments: &Mutex<ProxyPayments>) -> Result<u64, String> {
+        if self.disabled {
+            return Err("the proxy is disabled: its contract is being closed".into());
+        }
         let mut st = lock(&self.state);
         self.commit_tick(&mut st, payments, true)
     }

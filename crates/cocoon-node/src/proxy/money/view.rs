@@ -29,6 +29,23 @@ pub struct MoneyView {
     pub withdrawals: Totals,
     /// The last error of a ledger operation, if any.
     pub last_error: Option<String>,
+    /// Old proxy contracts being closed: (address, step, close_at, clients left, workers
+    /// left).
+    pub old_contracts: Vec<OldContractView>,
+    /// The contract was left (params bump or operator request); a restart is pending.
+    pub retired: bool,
+    /// Disabled: our contract was left on an operator request and is being closed.
+    pub disabled: bool,
+}
+
+/// Where the close of one old proxy contract stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OldContractView {
+    pub proxy_sc: String,
+    pub step: String,
+    pub close_at: u64,
+    pub clients_left: usize,
+    pub workers_left: usize,
 }
 
 /// Count, tokens and nanoTON of accepted operations.

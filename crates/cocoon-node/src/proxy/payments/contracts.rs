@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use cocoon_ledger::address::{parse_address, ContractSpec};
 use cocoon_ledger::ledger::ContractContext;
-use cocoon_ledger::voucher::{self, VoucherTerms};
+use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms};
 use ed25519_dalek::SigningKey;
 use tonlib_core::TonAddress;
 
@@ -87,6 +87,25 @@ impl Contracts {
         };
         self.ctx
             .derive(spec, &self.key.verifying_key())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A proxy-signed message of `kind` for `tokens` addressed to the contract `target`
+    /// (the close flow of an old contract names its stored contract addresses).
+    pub(super) fn sign_for(
+        &self,
+        kind: VoucherKind,
+        tokens: u64,
+        target: TonAddress,
+    ) -> Result<Vec<u8>, String> {
+        let terms = VoucherTerms {
+            kind,
+            qid: rand::random(),
+            tokens,
+            target,
+        };
+        voucher::sign(&self.key, terms, &self.wallet)
+            .map(|v| v.boc)
             .map_err(|e| e.to_string())
     }
 

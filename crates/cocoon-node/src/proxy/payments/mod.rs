@@ -27,6 +27,7 @@
 
 mod contracts;
 pub mod reserve;
+mod retire;
 
 use std::collections::BTreeMap;
 
@@ -100,6 +101,9 @@ pub struct ProxyPayments {
     books: Option<ProxyBooks>,
     /// A ledger confirms commits (see the module doc); `false` = fake-TON behaviour.
     chain_confirmed: bool,
+    /// The contract was retired ([`Self::retire_contract`]): the counters are gone and
+    /// nothing settles or flushes any more (the proxy restarts on its new contract).
+    retired: bool,
 }
 
 /// Which side of a request a party is on.
@@ -159,6 +163,7 @@ impl ProxyPayments {
             seqno: 0,
             books: None,
             chain_confirmed: false,
+            retired: false,
         }
     }
 
@@ -253,6 +258,13 @@ impl ProxyPayments {
     /// Settles one finished request: adds `tokens` to the client's and the worker's
     /// `tokens_max`; without a ledger it then flushes (committed to DB and "on chain").
     pub fn settle(&mut self, client: &str, worker: &str, tokens: u64) {
+        if self.retired {
+            warn!(
+                client,
+                worker, tokens, "payments: contract retired; usage not recorded"
+            );
+            return;
+        }
         self.clients
             .entry(client.to_owned())
             .or_default()
@@ -310,6 +322,9 @@ impl ProxyPayments {
     }
 
     fn commit(&mut self, always: bool) -> Option<u64> {
+        if self.retired {
+            return None;
+        }
         let changed = |parties: &BTreeMap<String, Party>| -> Vec<String> {
             parties
                 .iter()

@@ -1,0 +1,368 @@
+//! The old-contract close flow on the **TON backend** (runners.md §8): a `cocoon proxy`,
+//! `cocoon worker` and `cocoon client` process on mock liteservers in front of the
+//! contract-SIMULATING `MockChain` (as in `ton_network.rs`; nothing touches TON). After a
+//! request is settled the test raises the root's `params_version` on the simulated chain;
+//! checked on the chain's books: the proxy deploys a contract of the new params, its old
+//! contract receives the signed close request, the old client contract the signed grant
+//! refund (closed, charged exactly the served tokens, nothing left), the old worker contract
+//! the signed last payout (closed); after the close delay the signed close completion closes
+//! the old proxy contract; money is conserved; and a new request is served and charged on
+//! the new contracts. Every message goes through a cocoon wallet and is read back through
+//! the liteservers.
+
+mod ton_common;
+
+use std::time::{Duration, Instant};
+
+use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::ledger::devnet::DevnetSnapshot;
+use cocoon_ledger::ledger::ContractStatus;
+use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
+use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
+use cocoon_ton::messages::op;
+use serde_json::{json, Value};
+
+use ton_common::{
+    b64, free_port, json_get, logs_of, node_config, ops_received, wait_until, MockTon, Node, Party,
+    Scratch,
+};
+
+const MODEL: &str = "Qwen/Qwen3-8B";
+/// Whole-test budget (debug build, 2 shared cores; the nodes re-read the root every 30 s).
+const BUDGET: Duration = Duration::from_secs(240);
+
+/// The node flags every role shares on TON.
+fn ton_flags<'a>(ton: &'a MockTon, config: &'a str) -> Vec<&'a str> {
+    vec![
+        "--config",
+        config,
+        "--wallet-code",
+        &ton.wallet_code_file,
+        "--ton-refresh-interval",
+        "0.3",
+        "--ton-sync-timeout",
+        "30",
+    ]
+}
+
+async fn chat(client_http: u16) -> Option<u64> {
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hello!"}]});
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{client_http}/v1/chat/completions"
+        ))
+        .json(&body)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let answer: Value = serde_json::from_str(&response.text().await.ok()?).ok()?;
+    // Coefficient 1.0 and multipliers 1.0: adjusted tokens = prompt + completion.
+    Some(
+        answer["usage"]["prompt_tokens"].as_u64()?
+            + answer["usage"]["completion_tokens"].as_u64()?,
+    )
+}
+
+fn holdings(s: &DevnetSnapshot) -> NanoTon {
+    s.wallets.values().sum::<NanoTon>()
+        + s.proxies
+            .values()
+            .map(|p| p.stake + p.commission + p.worker_pool)
+            .sum::<NanoTon>()
+        + s.clients
+            .values()
+            .map(|c| c.balance + c.stake)
+            .sum::<NanoTon>()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() {
+    // reqwest's TLS stack wants a process-wide provider, even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let started = Instant::now();
+    let deadline = started + BUDGET;
+    let scratch = Scratch::new("bump");
+    let (proxy, worker, client) = (Party::new(0x11), Party::new(0x22), Party::new(0x33));
+
+    // The root contract registers the proxy's ports (workers, clients).
+    let (workers_port, clients_port) = (free_port(), free_port());
+    let mut root = RootConfig::devnet_default();
+    root.registered_proxies = vec![RegisteredProxy {
+        seqno: 1,
+        worker_address: format!("127.0.0.1:{workers_port}"),
+        client_address: format!("127.0.0.1:{clients_port}"),
+    }];
+    root.last_proxy_seqno = 1;
+    // The mock liteservers' blocks follow the wall clock: short delays keep the close of
+    // the old proxy contract (and a client's own refund fallback) within the test.
+    root.params.proxy_delay_before_close = 6;
+    root.params.client_delay_before_close = 2;
+    let root_config = root.clone();
+    let ton = MockTon::start(&scratch, root).await;
+    ton.fund(&proxy.wallet(), 20 * ONE_TON);
+    ton.fund(&proxy.owner(), 3 * ONE_TON);
+    ton.fund(&worker.wallet(), 10 * ONE_TON);
+    ton.fund(&client.wallet(), 20 * ONE_TON);
+    ton.pump().await;
+
+    let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("engine port");
+    let engine_addr = engine.local_addr().expect("engine addr");
+    let options = FakeEngineOptions {
+        chunks: 4,
+        model: MODEL.to_string(),
+        ..FakeEngineOptions::default()
+    };
+    let engine_task = tokio::spawn(serve_fake_engine(engine, options));
+
+    let proxy_http = free_port();
+    let proxy_cfg = scratch.write_json(
+        "proxy.json",
+        &node_config(
+            &ton,
+            &proxy,
+            json!({
+                "@type": "proxyRunner.config", "workers_rpc_port": workers_port,
+                "client_rpc_port": clients_port, "http_port": proxy_http,
+                "machine_specific_private_key": b64(&[77; 32]),
+                "db_path": scratch.path("proxy-db"), "check_worker_hashes": false,
+            }),
+        ),
+    );
+    let worker_http = free_port();
+    let worker_cfg = scratch.write_json(
+        "worker.json",
+        &node_config(
+            &ton,
+            &worker,
+            json!({
+                "@type": "workerRunner.config", "http_port": worker_http,
+                "proxy_connections": 1, "model_name": MODEL, "coefficient": 1000,
+                "forward_requests_to": engine_addr.to_string(), "check_proxy_hashes": false,
+                "max_active_requests": 4,
+            }),
+        ),
+    );
+    let client_http = free_port();
+    let client_cfg = scratch.write_json(
+        "client.json",
+        &node_config(
+            &ton,
+            &client,
+            json!({
+                "@type": "clientRunner.config", "http_port": client_http,
+                "proxy_connections": 1, "check_proxy_hashes": false, "secret_string": "",
+            }),
+        ),
+    );
+
+    let mut args = vec!["proxy"];
+    args.extend(ton_flags(&ton, &proxy_cfg));
+    args.extend([
+        "--save-state-interval",
+        "0.5",
+        "--books-flush-interval",
+        "0.2",
+        "--client-charge-threshold",
+        "1",
+        "--worker-payout-threshold",
+        "1",
+        "--commission-payout-threshold",
+        "1",
+        "--tee",
+        "fake",
+        "--worker-policy",
+        "fake",
+        "--client-policy",
+        "any",
+        "--pow-difficulty",
+        "8",
+    ]);
+    let proxy_node = Node::spawn(&scratch.dir, "proxy", &args);
+    wait_until(
+        "the proxy to sync, deploy its contract and commit",
+        deadline,
+        || logs_of(&[&proxy_node], 40),
+        || proxy_node.log().contains("proxy ready"),
+    )
+    .await;
+
+    let mut args = vec!["worker"];
+    args.extend(ton_flags(&ton, &worker_cfg));
+    args.extend([
+        "--tee",
+        "fake",
+        "--proxy-policy",
+        "fake",
+        "--payout-interval",
+        "1",
+        "--payout-threshold",
+        "1",
+        "--payout-idle-threshold",
+        "1",
+    ]);
+    let worker_node = Node::spawn(&scratch.dir, "worker", &args);
+    let mut args = vec!["client"];
+    args.extend(ton_flags(&ton, &client_cfg));
+    args.extend(["--proxy-policy", "fake"]);
+    let client_node = Node::spawn(&scratch.dir, "client", &args);
+    let nodes = [&proxy_node, &worker_node, &client_node];
+    let logs = || {
+        format!(
+            "{}\n--- failed chain messages: {:?}",
+            logs_of(&nodes, 40),
+            ton.chain.failed_messages()
+        )
+    };
+
+    // The client serves the model once it reached the proxy (its contract deployed,
+    // keyed and topped up through its wallet) and the worker is connected.
+    let serves_model = || {
+        json_get(client_http, "/v1/models").is_some_and(|v| {
+            v["data"].as_array().is_some_and(|models| {
+                models.iter().any(|m| {
+                    m["id"] == MODEL && m["workers"].as_array().is_some_and(|w| !w.is_empty())
+                })
+            })
+        })
+    };
+    wait_until(
+        "the client to serve the model",
+        deadline,
+        logs,
+        serves_model,
+    )
+    .await;
+
+    let before = ton.chain.engine().devnet_snapshot();
+    let old_proxy = before
+        .proxies
+        .keys()
+        .next()
+        .expect("proxy contract")
+        .clone();
+    let old_client = before
+        .clients
+        .keys()
+        .next()
+        .expect("client contract")
+        .clone();
+    let old_worker = before
+        .workers
+        .keys()
+        .next()
+        .expect("worker contract")
+        .clone();
+    let tokens = chat(client_http)
+        .await
+        .unwrap_or_else(|| panic!("chat\n{}", logs()));
+    wait_until("the first request charged and paid", deadline, logs, || {
+        let s = ton.chain.engine().devnet_snapshot();
+        s.clients[&old_client].tokens_used == tokens && s.workers[&old_worker].tokens == tokens
+    })
+    .await;
+
+    // The root raises params_version (a new root version, adopted by every node).
+    let mut bumped = root_config.clone();
+    bumped.version += 1;
+    bumped.params.params_version += 1;
+    ton.chain.set_root_config(bumped).expect("bump");
+    ton.pump().await;
+    wait_until(
+        "a new proxy contract, the old client refunded and the old worker paid",
+        deadline,
+        logs,
+        || {
+            let s = ton.chain.engine().devnet_snapshot();
+            s.proxies
+                .values()
+                .any(|p| p.params_version == 2 && p.status == ContractStatus::Active)
+                && s.clients[&old_client].status == ContractStatus::Closed
+                && s.workers[&old_worker].status == ContractStatus::Closed
+        },
+    )
+    .await;
+    let s = ton.chain.engine().devnet_snapshot();
+    let c = &s.clients[&old_client];
+    assert_eq!((c.tokens_used, c.balance, c.stake), (tokens, 0, 0));
+    assert_eq!(s.workers[&old_worker].tokens, tokens);
+    assert_ne!(s.proxies[&old_proxy].status, ContractStatus::Active);
+    let old_proxy_sc = ton_common::address(&old_proxy);
+    let close_ops = ops_received(&ton, &old_proxy_sc, &proxy.wallet());
+    assert!(
+        close_ops.contains(&op::EXT_PROXY_CLOSE_REQUEST_SIGNED),
+        "{close_ops:x?}"
+    );
+    let refund_ops = ops_received(&ton, &ton_common::address(&old_client), &proxy.wallet());
+    assert!(
+        refund_ops.contains(&op::EXT_CLIENT_GRANT_REFUND_SIGNED),
+        "{refund_ops:x?}"
+    );
+    let last_ops = ops_received(&ton, &ton_common::address(&old_worker), &proxy.wallet());
+    assert!(
+        last_ops.contains(&op::EXT_WORKER_LAST_PAYOUT_REQUEST_SIGNED),
+        "{last_ops:x?}"
+    );
+
+    // After the close delay: the close completion.
+    wait_until("the old proxy contract closed", deadline, logs, || {
+        ton.chain.engine().devnet_snapshot().proxies[&old_proxy].status == ContractStatus::Closed
+    })
+    .await;
+    let close_ops = ops_received(&ton, &old_proxy_sc, &proxy.wallet());
+    assert!(
+        close_ops.contains(&op::EXT_PROXY_CLOSE_COMPLETE_REQUEST_SIGNED),
+        "{close_ops:x?}"
+    );
+    let s = ton.chain.engine().devnet_snapshot();
+    let p = &s.proxies[&old_proxy];
+    assert_eq!((p.stake, p.commission, p.worker_pool), (0, 0, 0));
+    assert_eq!(holdings(&s), s.minted, "money conserved");
+
+    // A new request on the new contracts.
+    let served_new = loop {
+        if let Some(t) = chat(client_http).await {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request served on the new contracts\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    wait_until("the new client contract charged", deadline, logs, || {
+        ton.chain
+            .engine()
+            .devnet_snapshot()
+            .clients
+            .values()
+            .any(|c| c.params_version == 2 && c.tokens_used >= served_new)
+    })
+    .await;
+    let s = ton.chain.engine().devnet_snapshot();
+    assert_eq!(holdings(&s), s.minted, "money conserved");
+    // Refused on chain, and expected: a voucher submitted twice (proxy and worker), and a
+    // node's deploy at the new proxy contract made before it re-read the root (its init
+    // data still carries the old params; the node retries after its next root read).
+    let unexpected: Vec<_> = ton
+        .chain
+        .failed_messages()
+        .into_iter()
+        .filter(|f| {
+            !f.error.contains("is not above the settled") && !f.error.contains("the engine derives")
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "refused messages: {unexpected:?}");
+    eprintln!(
+        "ton close flow: total {:?}, refused on chain: {:?}",
+        started.elapsed(),
+        ton.chain.failed_messages()
+    );
+    engine_task.abort();
+}

@@ -1,0 +1,146 @@
+//! The close-flow steps of an old proxy contract: the proxy-signed final refund of a client
+//! contract and last payout of a worker contract, with their exact effects.
+
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::ledger::devnet::DevnetSnapshot;
+use cocoon_ledger::ledger::{ContractStatus, Ledger};
+use cocoon_ledger::voucher::VoucherKind;
+use proptest::prelude::*;
+
+use crate::common::{proxy_key, voucher};
+use crate::ops::Pick;
+use crate::world::{client_owner, wallet_of, worker_owner, Outcome, World};
+
+impl World {
+    /// A grant refund for total `tokens` (signed by a stranger key if `forged`).
+    pub fn grant_refund(
+        &mut self,
+        via: usize,
+        before: &DevnetSnapshot,
+        (c, p): (usize, usize),
+        tokens: Pick,
+        forged: bool,
+    ) -> Result<Outcome, TestCaseError> {
+        let l = &self.ledgers[via];
+        let (price, fee) = (self.price(), self.fee());
+        let sc = self.client_sc(c, p);
+        let state = before.clients.get(&sc.to_hex()).cloned();
+        let settled = state.as_ref().map_or(0, |s| s.tokens_used);
+        let total = tokens.resolve(settled);
+        let key = proxy_key(if forged { 0x77 } else { 0x50 + p as u8 });
+        let bytes = voucher(
+            &key,
+            VoucherKind::ClientGrantRefund,
+            total,
+            &sc,
+            u64::from(total as u32) ^ 0x0F0F,
+        );
+        let delta = total.saturating_sub(settled);
+        let ok = match &state {
+            Some(st) => {
+                let proxy = &before.proxies[&st.proxy_sc];
+                !forged
+                    && st.status != ContractStatus::Closed
+                    && (delta == 0 || proxy.status != ContractStatus::Closed)
+                    && NanoTon::from(delta) * price <= st.balance + st.stake
+            }
+            None => false,
+        };
+        let r = l.client_grant_refund(&sc, &bytes);
+        if let Ok(settlement) = &r {
+            let st = state.expect("refunded client exists");
+            let amount = NanoTon::from(delta) * price;
+            prop_assert_eq!((settlement.tokens, settlement.amount), (delta, amount));
+            let now_state = l.client_state(&sc).expect("client");
+            prop_assert_eq!(
+                (
+                    now_state.status,
+                    now_state.balance,
+                    now_state.stake,
+                    now_state.tokens_used
+                ),
+                (ContractStatus::Closed, 0, 0, settled.max(total))
+            );
+            let owner = client_owner(c);
+            prop_assert_eq!(
+                l.wallet_balance(&owner).expect("wallet"),
+                wallet_of(before, &owner) + st.balance + st.stake - amount,
+                "the owner gets back exactly balance + stake − charged"
+            );
+            *self.books.charged.entry(sc.to_hex()).or_default() += amount;
+            let proxy_was = &before.proxies[&st.proxy_sc];
+            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
+            let t = NanoTon::from(delta);
+            prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + t * fee);
+            prop_assert_eq!(
+                proxy_now.commission,
+                proxy_was.commission + t * (price - fee)
+            );
+        }
+        Ok((ok, r.map(|_| ())))
+    }
+
+    /// A last payout for total `tokens` (signed by a stranger key if `forged`).
+    pub fn last_payout(
+        &mut self,
+        via: usize,
+        before: &DevnetSnapshot,
+        (w, p): (usize, usize),
+        tokens: Pick,
+        forged: bool,
+    ) -> Result<Outcome, TestCaseError> {
+        let l = &self.ledgers[via];
+        let fee = self.fee();
+        let sc = self.worker_sc(w, p);
+        let state = before.workers.get(&sc.to_hex()).cloned();
+        let settled = state.as_ref().map_or(0, |s| s.tokens);
+        let total = tokens.resolve(settled);
+        let key = proxy_key(if forged { 0x77 } else { 0x50 + p as u8 });
+        let bytes = voucher(
+            &key,
+            VoucherKind::WorkerLastPayout,
+            total,
+            &sc,
+            u64::from(total as u32) ^ 0x3C3C,
+        );
+        let delta = total.saturating_sub(settled);
+        let ok = match &state {
+            Some(st) => {
+                let proxy = &before.proxies[&st.proxy_sc];
+                !forged
+                    && st.status != ContractStatus::Closed
+                    && (delta == 0
+                        || (proxy.status != ContractStatus::Closed
+                            && NanoTon::from(delta) * fee <= proxy.worker_pool + proxy.stake))
+            }
+            None => false,
+        };
+        let r = l.worker_last_payout(&sc, &bytes);
+        if let Ok(settlement) = &r {
+            let amount = NanoTon::from(delta) * fee;
+            prop_assert_eq!((settlement.tokens, settlement.amount), (delta, amount));
+            let now_state = l.worker_state(&sc).expect("worker");
+            prop_assert_eq!(
+                (now_state.status, now_state.tokens),
+                (ContractStatus::Closed, settled.max(total))
+            );
+            let proxy_was = &before.proxies[&self.proxy_sc(p).to_hex()];
+            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
+            let from_pool = amount.min(proxy_was.worker_pool);
+            prop_assert_eq!(
+                (proxy_now.worker_pool, proxy_now.stake),
+                (
+                    proxy_was.worker_pool - from_pool,
+                    proxy_was.stake - (amount - from_pool)
+                )
+            );
+            let owner = worker_owner(w);
+            prop_assert_eq!(
+                l.wallet_balance(&owner).expect("wallet"),
+                wallet_of(before, &owner) + amount
+            );
+            *self.books.paid.entry(sc.to_hex()).or_default() += amount;
+        }
+        Ok((ok, r.map(|_| ())))
+    }
+}
