@@ -37,7 +37,8 @@ use tonlib_core::TonAddress;
 use super::settings::ClientMoneyPolicy;
 use crate::common::node_wallet::NodeWallet;
 use crate::common::vouchers::{
-    contract_outdated, derive_our_contract, nano_json, PaymentsBook, PaymentsView,
+    check_announced_contract, contract_outdated, derive_our_contract, nano_json, PaymentsBook,
+    PaymentsView,
 };
 
 /// A money operation that did not happen.
@@ -124,6 +125,7 @@ impl ClientMoney {
         &self,
         proxy_address: &str,
         params: &types::proxy::Params,
+        announced_sc: &str,
     ) -> Result<TonAddress, MoneyError> {
         let proxy_sc = parse_address(&params.proxy_sc_address)
             .map_err(|e| MoneyError::Other(format!("proxy contract address: {e}")))?
@@ -139,6 +141,7 @@ impl ClientMoney {
             &ctx,
         )
         .map_err(MoneyError::Other)?;
+        check_announced_contract(&derived, announced_sc, &ctx).map_err(MoneyError::Other)?;
         let client_sc = match self.ledger.client_state(&derived) {
             Ok(_) => derived,
             Err(LedgerError::UnknownContract(_)) => {

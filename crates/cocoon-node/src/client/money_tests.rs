@@ -86,7 +86,7 @@ fn pay(net: &Net, book: &PaymentsBook, client_sc: &TonAddress, tokens: u64, max:
 fn first_contact_deploys_stakes_sets_the_secret_and_tops_up() {
     let net = net(10 * ONE_TON);
     let money = money(&net, None);
-    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
     let state = net.ledger.client_state(&sc).expect("deployed");
     assert_eq!(state.status, ContractStatus::Active);
     assert_eq!(state.stake, ONE_TON, "min_client_stake");
@@ -101,11 +101,38 @@ fn first_contact_deploys_stakes_sets_the_secret_and_tops_up() {
         8 * ONE_TON
     );
     // A second contact changes nothing (already deployed, staked, funded).
-    assert_eq!(money.prepare(PROXY, &net.params).expect("again"), sc);
+    assert_eq!(money.prepare(PROXY, &net.params, "").expect("again"), sc);
     assert_eq!(net.ledger.client_state(&sc).expect("state"), state);
     let (balance, wallet) = money.wallet_json();
     assert_eq!(balance, serde_json::json!(8 * ONE_TON as u64));
     assert_eq!(wallet["address"], CLIENT);
+}
+
+/// A proxy that announces another client contract than the one our root params give (one
+/// side has not read a params change yet) gets no deploy: it would be a contract the proxy
+/// never charges, or an outdated one. Once the announcement matches, first contact works.
+#[test]
+fn no_deploy_while_the_proxy_announces_another_contract() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let stranger = cocoon_ledger::address::random_friendly_address();
+    let err = money
+        .prepare(PROXY, &net.params, &stranger)
+        .expect_err("mismatch");
+    assert!(err.to_string().contains("not deploying"), "{err}");
+    assert_eq!(
+        net.ledger.wallet_balance(&address(CLIENT)).expect("wallet"),
+        10 * ONE_TON,
+        "nothing deployed, nothing spent"
+    );
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
+    let announced = sc.to_base64_url();
+    assert_eq!(
+        money
+            .prepare(PROXY, &net.params, &announced)
+            .expect("matches"),
+        sc
+    );
 }
 
 #[test]
@@ -113,7 +140,7 @@ fn a_poor_wallet_gets_an_error_naming_the_devnet_faucet() {
     // (the hint comes from the ledger: `Ledger::funding_hint`)
     let net = net(ONE_TON / 2);
     let err = money(&net, None)
-        .prepare(PROXY, &net.params)
+        .prepare(PROXY, &net.params, "")
         .expect_err("too poor");
     assert!(matches!(err, MoneyError::WalletTooPoor { .. }), "{err}");
     let text = err.to_string();
@@ -129,7 +156,7 @@ fn top_up_when_the_balance_falls_below_half_the_stake() {
     let money = money(&net, None);
     let book = PaymentsBook::default();
     book.connected(PROXY, VoucherKind::ClientCharge, CLIENT, &net.params);
-    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
     // The proxy charges 0.3 TON + 0.3 TON worth of tokens: balance 0.4 TON < stake / 2.
     let tokens = 3 * ONE_TON as u64 / 10 / 2;
     for t in [tokens, 2 * tokens] {
@@ -161,14 +188,14 @@ fn force_charge_submits_the_best_voucher_past_the_margin() {
     book.connected(PROXY, VoucherKind::ClientCharge, CLIENT, &net.params);
     // Reference margin: half the stake in tokens (2.5e8 here): nothing is charged.
     let reference = money(&net, None);
-    let sc = reference.prepare(PROXY, &net.params).expect("prepare");
+    let sc = reference.prepare(PROXY, &net.params, "").expect("prepare");
     pay(&net, &book, &sc, 40, 40);
     reference.tick(&book);
     assert_eq!(net.ledger.client_state(&sc).expect("s").tokens_used, 0);
 
     // With a margin of 10 tokens, 40 > 0 + 10: the voucher is charged, 40 × 2 nanoTON.
     let eager = money(&net, Some(10));
-    eager.prepare(PROXY, &net.params).expect("prepare");
+    eager.prepare(PROXY, &net.params, "").expect("prepare");
     eager.tick(&book);
     let state = net.ledger.client_state(&sc).expect("s");
     assert_eq!(state.tokens_used, 40);
@@ -185,7 +212,7 @@ fn close_then_withdraw_after_the_delay_returns_everything() {
     let net = net(10 * ONE_TON);
     let money = money(&net, None);
     let book = PaymentsBook::default();
-    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
     let proxy_sc = net.params.proxy_sc_address.clone();
     money.manual("close", &proxy_sc, &book).expect("close");
     let err = money
@@ -222,7 +249,7 @@ fn an_outdated_contract_not_refunded_by_the_proxy_is_refunded_and_withdrawn_by_u
     let net = net(10 * ONE_TON);
     let money = money(&net, None);
     let book = PaymentsBook::default();
-    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
     bump_params(&net);
     money.tick(&book);
     assert_eq!(money.old_contracts(), vec![sc.clone()]);
@@ -266,7 +293,7 @@ fn a_contract_refunded_by_the_proxy_is_forgotten() {
     let net = net(10 * ONE_TON);
     let money = money(&net, None);
     let book = PaymentsBook::default();
-    let sc = money.prepare(PROXY, &net.params).expect("prepare");
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
     // The proxy announces another contract (as after its redeploy).
     let mut moved = net.params.clone();
     let other_key = SigningKey::from_bytes(&[6; 32]);
@@ -279,7 +306,7 @@ fn a_contract_refunded_by_the_proxy_is_forgotten() {
         .expect("second proxy contract")
         .to_hex();
     moved.proxy_public_key = other_key.verifying_key().to_bytes();
-    let new_sc = money.prepare(PROXY, &moved).expect("prepare anew");
+    let new_sc = money.prepare(PROXY, &moved, "").expect("prepare anew");
     assert_ne!(new_sc, sc);
     assert_eq!(money.old_contracts(), vec![sc.clone()]);
     let terms = VoucherTerms {

@@ -212,21 +212,20 @@ async fn prepare_money(
         );
         return Ok(None);
     };
-    let (addr, p) = (address.to_owned(), params.clone());
-    let (root, prepared) =
-        tokio::task::spawn_blocking(move || (money.contract_context(), money.prepare(&addr, &p)))
-            .await
-            .map_err(|e| format!("client money task: {e}"))?;
+    let (addr, p, announced) = (address.to_owned(), params.clone(), announced_sc.to_owned());
+    let (root, prepared) = tokio::task::spawn_blocking(move || {
+        (
+            money.contract_context(),
+            money.prepare(&addr, &p, &announced),
+        )
+    })
+    .await
+    .map_err(|e| format!("client money task: {e}"))?;
     let root = root.map_err(|e| format!("ledger root config: {e}"))?;
     state
         .payments
         .connected_in(address, VoucherKind::ClientCharge, owner, params, &root);
     let client_sc = prepared.map_err(|e| format!("client contract: {e}"))?;
-    let announced = cocoon_ledger::address::parse_address(announced_sc).ok();
-    if announced.as_ref().is_some_and(|a| a.address != client_sc) {
-        tracing::warn!(proxy = %address, ours = %client_sc.to_hex(), announced = %announced_sc,
-            "the proxy announced another client contract address than ours");
-    }
     Ok(Some(client_sc))
 }
 

@@ -340,6 +340,30 @@ pub fn contract_outdated(contract: u32, root: u32) -> bool {
     contract != 0 && contract < root
 }
 
+/// Refuses to deploy our contract at a proxy that announces another address than the one
+/// we derive (`announced` empty or unparsable: nothing to compare). The usual cause is a
+/// root `params_version` change one side has not read yet: deploying then would create a
+/// contract the proxy never pays from (or an outdated one). The caller retries later.
+pub fn check_announced_contract(
+    derived: &tonlib_core::TonAddress,
+    announced: &str,
+    ctx: &cocoon_ledger::ledger::ContractContext,
+) -> Result<(), String> {
+    let Ok(announced_address) = cocoon_ledger::address::parse_address(announced) else {
+        return Ok(());
+    };
+    if announced_address.address == *derived {
+        return Ok(());
+    }
+    Err(format!(
+        "the proxy announces our contract as {announced} but the root params we hold \
+         (params_version {}) give {}: one side has not read the latest root config yet; \
+         not deploying until they agree",
+        ctx.params.params_version,
+        derived.to_hex()
+    ))
+}
+
 #[cfg(test)]
 #[path = "vouchers_tests.rs"]
 mod tests;

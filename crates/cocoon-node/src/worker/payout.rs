@@ -42,6 +42,8 @@ struct ContractEntry {
     proxy_sc: TonAddress,
     /// `None` until deployed (retried by the loop).
     worker_sc: Option<TonAddress>,
+    /// The worker contract address the proxy announced (checked before deploying).
+    announced_sc: String,
     state: Option<WorkerContractState>,
     last_error: Option<String>,
     /// nanoTON paid to us by this contract since we started.
@@ -80,7 +82,7 @@ impl WorkerMoney {
 
     /// First contact with the proxy at `proxy_address`: our worker contract there is
     /// deployed if missing. A failure is remembered and retried by the loop.
-    pub fn prepare(&self, proxy_address: &str, params: &types::proxy::Params) {
+    pub fn prepare(&self, proxy_address: &str, params: &types::proxy::Params, announced_sc: &str) {
         let proxy_sc = match parse_address(&params.proxy_sc_address) {
             Ok(a) => a.address,
             Err(e) => {
@@ -89,10 +91,14 @@ impl WorkerMoney {
             }
         };
         let mut entry = match self.lock().get(proxy_address) {
-            Some(e) if e.proxy_sc == proxy_sc => e.clone(),
+            Some(e) if e.proxy_sc == proxy_sc => ContractEntry {
+                announced_sc: announced_sc.to_owned(),
+                ..e.clone()
+            },
             _ => ContractEntry {
                 proxy_sc,
                 worker_sc: None,
+                announced_sc: announced_sc.to_owned(),
                 state: None,
                 last_error: None,
                 paid_out: 0,
@@ -113,14 +119,17 @@ impl WorkerMoney {
     ) -> Result<(), LedgerError> {
         let key = ed25519_dalek::VerifyingKey::from_bytes(&params.proxy_public_key)
             .map_err(|_| LedgerError::Invalid("invalid proxy public key".into()))?;
+        let ctx = self.contract_context()?;
         let derived = crate::common::vouchers::derive_our_contract(
             VoucherKind::WorkerPayout,
             &self.wallet.address,
             &entry.proxy_sc,
             &key,
-            &self.contract_context()?,
+            &ctx,
         )
         .map_err(LedgerError::Invalid)?;
+        crate::common::vouchers::check_announced_contract(&derived, &entry.announced_sc, &ctx)
+            .map_err(LedgerError::Invalid)?;
         let sc = match self.ledger.worker_state(&derived) {
             Ok(_) => derived,
             Err(LedgerError::UnknownContract(_)) => {

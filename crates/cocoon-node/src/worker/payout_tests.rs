@@ -59,11 +59,22 @@ fn setup(
     let book = PaymentsBook::default();
     let root = money.contract_context().expect("context");
     book.connected_in(PROXY, VoucherKind::WorkerPayout, WORKER, &params, &root);
-    money.prepare(PROXY, &params);
     let sc = book
         .view(PROXY)
         .and_then(|v| v.our_sc)
         .expect("our contract");
+    // A proxy announcing another contract (a root params change one side has not read
+    // yet) gets no deploy; the announcement the proxy derives like us does.
+    let stranger = cocoon_ledger::address::random_friendly_address();
+    money.prepare(PROXY, &params, &stranger);
+    assert!(
+        matches!(
+            ledger.worker_state(&sc),
+            Err(cocoon_ledger::ledger::LedgerError::UnknownContract(_))
+        ),
+        "not deployed while the addresses disagree"
+    );
+    money.prepare(PROXY, &params, &sc.to_hex());
     assert!(
         ledger.worker_state(&sc).is_ok(),
         "deployed at first contact"

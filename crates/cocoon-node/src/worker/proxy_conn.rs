@@ -120,7 +120,7 @@ async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Res
         return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
     }
 
-    connect_money(state, address, p).await;
+    connect_money(state, address, p, &connected.worker_sc_address).await;
     // Our view of this proxy's counters is not persisted: we compare from zero.
     let compare = functions::worker::CompareBalanceWithProxy {
         tokens_committed_to_blockchain: 0,
@@ -161,7 +161,12 @@ async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Res
 /// Starts this proxy's payments entry; with a ledger, our worker contract there is
 /// deployed at this first contact (runners.md §6.6) and vouchers are checked against the
 /// address in the ledger's contract context. A ledger failure never stops the handshake.
-async fn connect_money(state: &WorkerState, address: &str, params: &types::proxy::Params) {
+async fn connect_money(
+    state: &WorkerState,
+    address: &str,
+    params: &types::proxy::Params,
+    announced_sc: &str,
+) {
     let owner = &state.settings.owner_address;
     let Some(money) = state.money.clone() else {
         state.payments.connected_in(
@@ -173,9 +178,9 @@ async fn connect_money(state: &WorkerState, address: &str, params: &types::proxy
         );
         return;
     };
-    let (addr, p) = (address.to_owned(), params.clone());
+    let (addr, p, announced) = (address.to_owned(), params.clone(), announced_sc.to_owned());
     let root = tokio::task::spawn_blocking(move || {
-        money.prepare(&addr, &p);
+        money.prepare(&addr, &p, &announced);
         money.contract_context()
     })
     .await;
