@@ -145,6 +145,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         None => {
             let port = layout.engine_port;
+            procs::release_ports(&[port]);
             let pid = net.spawn(
                 "engine",
                 &[
@@ -174,6 +175,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let root = dir.join("root.json");
     let root_s = root.to_string_lossy().to_string();
     let proxy_cfg = dir.join("proxy.json").to_string_lossy().to_string();
+    procs::release_ports(&[
+        layout.proxy_worker_port,
+        layout.proxy_client_port,
+        layout.proxy_http_port,
+    ]);
     let pid = net.spawn(
         "proxy",
         &with_ledger(&[
@@ -207,6 +213,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .join(format!("{name}.json"))
             .to_string_lossy()
             .to_string();
+        procs::release_ports(&[*port]);
         let pid = net.spawn(
             &name,
             &with_ledger(&[
@@ -227,6 +234,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     }
 
     let client_cfg = dir.join("client.json").to_string_lossy().to_string();
+    procs::release_ports(&[client_port]);
     let pid = net.spawn(
         "client",
         &with_ledger(&[

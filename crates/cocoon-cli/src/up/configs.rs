@@ -176,11 +176,16 @@ impl Layout {
     }
 }
 
+/// A held free port (see `procs::free_port`) other than the client's.
 fn unique_free_port(taken: &[u16], client_port: u16) -> anyhow::Result<u16> {
     for _ in 0..50 {
         let p = free_port()?;
         if p != client_port && !taken.contains(&p) {
             return Ok(p);
+        }
+        if p == client_port {
+            // Not ours to hold: the client binds it.
+            super::procs::release_ports(&[p]);
         }
     }
     anyhow::bail!("could not find enough free loopback ports")

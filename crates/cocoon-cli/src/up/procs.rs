@@ -72,7 +72,15 @@ impl Network {
     ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            if ready() {
+            // Ready only while alive: a probe answered by some other process on the port
+            // (ours failed to bind it) must not count.
+            let alive = |nodes: &mut Vec<Node>| {
+                nodes
+                    .iter_mut()
+                    .find(|n| n.name == name)
+                    .is_none_or(|n| matches!(n.child.try_wait(), Ok(None)))
+            };
+            if ready() && alive(&mut self.nodes) {
                 return Ok(());
             }
             if let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) {
@@ -186,21 +194,40 @@ pub fn tail(path: &std::path::Path) -> String {
 }
 
 /// Where [`free_port`] looks first: below Linux's default ephemeral range (32768–60999),
-/// so that the port is not handed to some outgoing connection between our check and the
-/// node's bind (which made parallel runs fail with "Address already in use").
+/// so that the port is not handed to some outgoing connection before the node binds it.
 const QUIET_PORTS: std::ops::Range<u16> = 20_000..32_000;
 
-/// A port that was free a moment ago on 127.0.0.1 (a random one below the ephemeral range
-/// if possible, else an ephemeral one).
+/// Ports [`free_port`] handed out, each still bound by us (so that no other `cocoon up`
+/// running at the same time can pick it) until [`release_ports`] lets its node bind it.
+static HELD_PORTS: std::sync::Mutex<Vec<TcpListener>> = std::sync::Mutex::new(Vec::new());
+
+/// A free port on 127.0.0.1 (a random one below the ephemeral range if possible, else an
+/// ephemeral one), **held** bound until [`release_ports`] — call that right before starting
+/// the process that listens on it.
 pub fn free_port() -> anyhow::Result<u16> {
-    for _ in 0..64 {
-        let port = rand::Rng::gen_range(&mut rand::thread_rng(), QUIET_PORTS);
-        if port_is_free(port) {
-            return Ok(port);
-        }
-    }
-    let l = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
-    Ok(l.local_addr()?.port())
+    let mut rng = rand::thread_rng();
+    let listener = (0..64)
+        .find_map(|_| {
+            TcpListener::bind(("127.0.0.1", rand::Rng::gen_range(&mut rng, QUIET_PORTS))).ok()
+        })
+        .map_or_else(
+            || TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port"),
+            Ok,
+        )?;
+    let port = listener.local_addr()?.port();
+    HELD_PORTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(listener);
+    Ok(port)
+}
+
+/// Stops holding `ports` (from [`free_port`]; others are ignored) so a node can bind them.
+pub fn release_ports(ports: &[u16]) {
+    HELD_PORTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|l| l.local_addr().map_or(true, |a| !ports.contains(&a.port())));
 }
 
 pub fn port_is_free(port: u16) -> bool {
