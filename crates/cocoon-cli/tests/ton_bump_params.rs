@@ -14,36 +14,17 @@ mod ton_common;
 
 use std::time::{Duration, Instant};
 
-use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::ledger::devnet::DevnetSnapshot;
 use cocoon_ledger::ledger::ContractStatus;
-use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
-use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
 use cocoon_ton::messages::op;
 use serde_json::{json, Value};
 
-use ton_common::{
-    b64, free_port, json_get, logs_of, node_config, ops_received, wait_until, MockTon, Node, Party,
-    Scratch,
-};
+use ton_common::network::{TonNetwork, MODEL};
+use ton_common::{json_get, ops_received, wait_until};
 
-const MODEL: &str = "Qwen/Qwen3-8B";
 /// Whole-test budget (debug build, 2 shared cores; the nodes re-read the root every 30 s).
 const BUDGET: Duration = Duration::from_secs(240);
-
-/// The node flags every role shares on TON.
-fn ton_flags<'a>(ton: &'a MockTon, config: &'a str) -> Vec<&'a str> {
-    vec![
-        "--config",
-        config,
-        "--wallet-code",
-        &ton.wallet_code_file,
-        "--ton-refresh-interval",
-        "0.3",
-        "--ton-sync-timeout",
-        "30",
-    ]
-}
 
 async fn chat(client_http: u16) -> Option<u64> {
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Hello!"}]});
@@ -81,144 +62,17 @@ fn holdings(s: &DevnetSnapshot) -> NanoTon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() {
-    // reqwest's TLS stack wants a process-wide provider, even for plain HTTP.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let started = Instant::now();
-    let deadline = started + BUDGET;
-    let scratch = Scratch::new("bump");
-    let (proxy, worker, client) = (Party::new(0x11), Party::new(0x22), Party::new(0x33));
-
-    // The root contract registers the proxy's ports (workers, clients).
-    let (workers_port, clients_port) = (free_port(), free_port());
-    let mut root = RootConfig::devnet_default();
-    root.registered_proxies = vec![RegisteredProxy {
-        seqno: 1,
-        worker_address: format!("127.0.0.1:{workers_port}"),
-        client_address: format!("127.0.0.1:{clients_port}"),
-    }];
-    root.last_proxy_seqno = 1;
-    // The mock liteservers' blocks follow the wall clock: short delays keep the close of
-    // the old proxy contract (and a client's own refund fallback) within the test.
-    root.params.proxy_delay_before_close = 6;
-    root.params.client_delay_before_close = 2;
-    let root_config = root.clone();
-    let ton = MockTon::start(&scratch, root).await;
-    ton.fund(&proxy.wallet(), 20 * ONE_TON);
-    ton.fund(&proxy.owner(), 3 * ONE_TON);
-    ton.fund(&worker.wallet(), 10 * ONE_TON);
-    ton.fund(&client.wallet(), 20 * ONE_TON);
-    ton.pump().await;
-
-    let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("engine port");
-    let engine_addr = engine.local_addr().expect("engine addr");
-    let options = FakeEngineOptions {
-        chunks: 4,
-        model: MODEL.to_string(),
-        ..FakeEngineOptions::default()
-    };
-    let engine_task = tokio::spawn(serve_fake_engine(engine, options));
-
-    let proxy_http = free_port();
-    let proxy_cfg = scratch.write_json(
-        "proxy.json",
-        &node_config(
-            &ton,
-            &proxy,
-            json!({
-                "@type": "proxyRunner.config", "workers_rpc_port": workers_port,
-                "client_rpc_port": clients_port, "http_port": proxy_http,
-                "machine_specific_private_key": b64(&[77; 32]),
-                "db_path": scratch.path("proxy-db"), "check_worker_hashes": false,
-            }),
-        ),
-    );
-    let worker_http = free_port();
-    let worker_cfg = scratch.write_json(
-        "worker.json",
-        &node_config(
-            &ton,
-            &worker,
-            json!({
-                "@type": "workerRunner.config", "http_port": worker_http,
-                "proxy_connections": 1, "model_name": MODEL, "coefficient": 1000,
-                "forward_requests_to": engine_addr.to_string(), "check_proxy_hashes": false,
-                "max_active_requests": 4,
-            }),
-        ),
-    );
-    let client_http = free_port();
-    let client_cfg = scratch.write_json(
-        "client.json",
-        &node_config(
-            &ton,
-            &client,
-            json!({
-                "@type": "clientRunner.config", "http_port": client_http,
-                "proxy_connections": 1, "check_proxy_hashes": false, "secret_string": "",
-            }),
-        ),
-    );
-
-    let mut args = vec!["proxy"];
-    args.extend(ton_flags(&ton, &proxy_cfg));
-    args.extend([
-        "--save-state-interval",
-        "0.5",
-        "--books-flush-interval",
-        "0.2",
-        "--client-charge-threshold",
-        "1",
-        "--worker-payout-threshold",
-        "1",
-        "--commission-payout-threshold",
-        "1",
-        "--tee",
-        "fake",
-        "--worker-policy",
-        "fake",
-        "--client-policy",
-        "any",
-        "--pow-difficulty",
-        "8",
-    ]);
-    let proxy_node = Node::spawn(&scratch.dir, "proxy", &args);
-    wait_until(
-        "the proxy to sync, deploy its contract and commit",
-        deadline,
-        || logs_of(&[&proxy_node], 40),
-        || proxy_node.log().contains("proxy ready"),
-    )
+    let net = TonNetwork::start("bump", BUDGET, |root| {
+        // The mock liteservers' blocks follow the wall clock: short delays keep the close of
+        // the old proxy contract (and a client's own refund fallback) within the test.
+        root.params.proxy_delay_before_close = 6;
+        root.params.client_delay_before_close = 2;
+    })
     .await;
-
-    let mut args = vec!["worker"];
-    args.extend(ton_flags(&ton, &worker_cfg));
-    args.extend([
-        "--tee",
-        "fake",
-        "--proxy-policy",
-        "fake",
-        "--payout-interval",
-        "1",
-        "--payout-threshold",
-        "1",
-        "--payout-idle-threshold",
-        "1",
-    ]);
-    let worker_node = Node::spawn(&scratch.dir, "worker", &args);
-    let mut args = vec!["client"];
-    args.extend(ton_flags(&ton, &client_cfg));
-    args.extend(["--proxy-policy", "fake"]);
-    let client_node = Node::spawn(&scratch.dir, "client", &args);
-    let nodes = [&proxy_node, &worker_node, &client_node];
-    let logs = || {
-        format!(
-            "{}\n--- failed chain messages: {:?}",
-            logs_of(&nodes, 40),
-            ton.chain.failed_messages()
-        )
-    };
+    let (ton, proxy) = (&net.ton, &net.proxy);
+    let (client_http, started, deadline) = (net.client_http, net.started, net.deadline);
+    let root_config = &net.root;
+    let logs = || net.logs();
 
     // The client serves the model once it reached the proxy (its contract deployed,
     // keyed and topped up through its wallet) and the worker is connected.
@@ -293,17 +147,17 @@ async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() 
     assert_eq!(s.workers[&old_worker].tokens, tokens);
     assert_ne!(s.proxies[&old_proxy].status, ContractStatus::Active);
     let old_proxy_sc = ton_common::address(&old_proxy);
-    let close_ops = ops_received(&ton, &old_proxy_sc, &proxy.wallet());
+    let close_ops = ops_received(ton, &old_proxy_sc, &proxy.wallet());
     assert!(
         close_ops.contains(&op::EXT_PROXY_CLOSE_REQUEST_SIGNED),
         "{close_ops:x?}"
     );
-    let refund_ops = ops_received(&ton, &ton_common::address(&old_client), &proxy.wallet());
+    let refund_ops = ops_received(ton, &ton_common::address(&old_client), &proxy.wallet());
     assert!(
         refund_ops.contains(&op::EXT_CLIENT_GRANT_REFUND_SIGNED),
         "{refund_ops:x?}"
     );
-    let last_ops = ops_received(&ton, &ton_common::address(&old_worker), &proxy.wallet());
+    let last_ops = ops_received(ton, &ton_common::address(&old_worker), &proxy.wallet());
     assert!(
         last_ops.contains(&op::EXT_WORKER_LAST_PAYOUT_REQUEST_SIGNED),
         "{last_ops:x?}"
@@ -314,7 +168,7 @@ async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() 
         ton.chain.engine().devnet_snapshot().proxies[&old_proxy].status == ContractStatus::Closed
     })
     .await;
-    let close_ops = ops_received(&ton, &old_proxy_sc, &proxy.wallet());
+    let close_ops = ops_received(ton, &old_proxy_sc, &proxy.wallet());
     assert!(
         close_ops.contains(&op::EXT_PROXY_CLOSE_COMPLETE_REQUEST_SIGNED),
         "{close_ops:x?}"
@@ -364,5 +218,5 @@ async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() 
         started.elapsed(),
         ton.chain.failed_messages()
     );
-    engine_task.abort();
+    net.engine_task.abort();
 }

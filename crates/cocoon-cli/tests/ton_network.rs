@@ -21,183 +21,37 @@
 
 mod ton_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::ledger::ContractStatus;
-use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
-use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
 use cocoon_ton::messages::op;
 use serde_json::{json, Value};
 
 use ton_common::client_close::client_closes_and_withdraws;
-use ton_common::{
-    address, b64, free_port, json_get, logs_of, node_config, ops_received, wait_until, wallet_of,
-    MockTon, Node, Party, Scratch,
-};
+use ton_common::network::{TonNetwork, MODEL};
+use ton_common::{address, json_get, ops_received, wait_until, wallet_of};
 
-const MODEL: &str = "Qwen/Qwen3-8B";
 /// sha256("") — the client's secret hash with an empty `secret_string`.
 const SHA256_OF_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// Whole-test budget for the network to come up and settle (debug build, 2 shared cores).
 const BUDGET: Duration = Duration::from_secs(90);
 
-/// The node flags every role shares on TON.
-fn ton_flags<'a>(ton: &'a MockTon, config: &'a str) -> Vec<&'a str> {
-    vec![
-        "--config",
-        config,
-        "--wallet-code",
-        &ton.wallet_code_file,
-        "--ton-refresh-interval",
-        "0.3",
-        "--ton-sync-timeout",
-        "30",
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
-    // reqwest's TLS stack wants a process-wide provider, even for plain HTTP.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let started = Instant::now();
-    let deadline = started + BUDGET;
-    let scratch = Scratch::new("network");
-    let (proxy, worker, client) = (Party::new(0x11), Party::new(0x22), Party::new(0x33));
-
-    // The root contract registers the proxy's ports (workers, clients).
-    let (workers_port, clients_port) = (free_port(), free_port());
-    let mut root = RootConfig::devnet_default();
-    root.registered_proxies = vec![RegisteredProxy {
-        seqno: 1,
-        worker_address: format!("127.0.0.1:{workers_port}"),
-        client_address: format!("127.0.0.1:{clients_port}"),
-    }];
-    root.last_proxy_seqno = 1;
-    // Short enough to withdraw a closed client contract within the test.
-    root.params.client_delay_before_close = 2;
-    let (price, fee) = (
-        NanoTon::from(root.params.price_per_token),
-        NanoTon::from(root.params.worker_fee_per_token),
-    );
-    let ton = MockTon::start(&scratch, root).await;
-    ton.fund(&proxy.wallet(), 20 * ONE_TON);
-    ton.fund(&proxy.owner(), 3 * ONE_TON);
-    ton.fund(&worker.wallet(), 10 * ONE_TON);
-    ton.fund(&client.wallet(), 20 * ONE_TON);
-    ton.pump().await;
-
-    let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("engine port");
-    let engine_addr = engine.local_addr().expect("engine addr");
-    let options = FakeEngineOptions {
-        chunks: 4,
-        model: MODEL.to_string(),
-        ..FakeEngineOptions::default()
-    };
-    let engine_task = tokio::spawn(serve_fake_engine(engine, options));
-
-    let proxy_http = free_port();
-    let proxy_cfg = scratch.write_json(
-        "proxy.json",
-        &node_config(
-            &ton,
-            &proxy,
-            json!({
-                "@type": "proxyRunner.config", "workers_rpc_port": workers_port,
-                "client_rpc_port": clients_port, "http_port": proxy_http,
-                "machine_specific_private_key": b64(&[77; 32]),
-                "db_path": scratch.path("proxy-db"), "check_worker_hashes": false,
-            }),
-        ),
-    );
-    let worker_http = free_port();
-    let worker_cfg = scratch.write_json(
-        "worker.json",
-        &node_config(
-            &ton,
-            &worker,
-            json!({
-                "@type": "workerRunner.config", "http_port": worker_http,
-                "proxy_connections": 1, "model_name": MODEL, "coefficient": 1000,
-                "forward_requests_to": engine_addr.to_string(), "check_proxy_hashes": false,
-                "max_active_requests": 4,
-            }),
-        ),
-    );
-    let client_http = free_port();
-    let client_cfg = scratch.write_json(
-        "client.json",
-        &node_config(
-            &ton,
-            &client,
-            json!({
-                "@type": "clientRunner.config", "http_port": client_http,
-                "proxy_connections": 1, "check_proxy_hashes": false, "secret_string": "",
-            }),
-        ),
-    );
-
-    let mut args = vec!["proxy"];
-    args.extend(ton_flags(&ton, &proxy_cfg));
-    args.extend([
-        "--save-state-interval",
-        "0.5",
-        "--books-flush-interval",
-        "0.2",
-        "--client-charge-threshold",
-        "1",
-        "--worker-payout-threshold",
-        "1",
-        "--commission-payout-threshold",
-        "1",
-        "--tee",
-        "fake",
-        "--worker-policy",
-        "fake",
-        "--client-policy",
-        "any",
-        "--pow-difficulty",
-        "8",
-    ]);
-    let proxy_node = Node::spawn(&scratch.dir, "proxy", &args);
-    wait_until(
-        "the proxy to sync, deploy its contract and commit",
-        deadline,
-        || logs_of(&[&proxy_node], 40),
-        || proxy_node.log().contains("proxy ready"),
-    )
+    let net = TonNetwork::start("network", BUDGET, |root| {
+        // Short enough to withdraw a closed client contract within the test.
+        root.params.client_delay_before_close = 2;
+    })
     .await;
-    let proxy_ready = started.elapsed();
-
-    let mut args = vec!["worker"];
-    args.extend(ton_flags(&ton, &worker_cfg));
-    args.extend([
-        "--tee",
-        "fake",
-        "--proxy-policy",
-        "fake",
-        "--payout-interval",
-        "1",
-        "--payout-threshold",
-        "1",
-        "--payout-idle-threshold",
-        "1",
-    ]);
-    let worker_node = Node::spawn(&scratch.dir, "worker", &args);
-    let mut args = vec!["client"];
-    args.extend(ton_flags(&ton, &client_cfg));
-    args.extend(["--proxy-policy", "fake"]);
-    let client_node = Node::spawn(&scratch.dir, "client", &args);
-    let nodes = [&proxy_node, &worker_node, &client_node];
-    let logs = || {
-        format!(
-            "{}\n--- failed chain messages: {:?}",
-            logs_of(&nodes, 40),
-            ton.chain.failed_messages()
-        )
-    };
+    let (ton, proxy, worker, client) = (&net.ton, &net.proxy, &net.worker, &net.client);
+    let (client_http, started, deadline) = (net.client_http, net.started, net.deadline);
+    let (proxy_node, proxy_ready) = (&net.proxy_node, net.proxy_ready);
+    let (price, fee) = (
+        NanoTon::from(net.root.params.price_per_token),
+        NanoTon::from(net.root.params.worker_fee_per_token),
+    );
+    let logs = || net.logs();
 
     // The client serves the model once it reached the proxy (its contract deployed,
     // keyed and topped up through its wallet) and the worker is connected.
@@ -248,7 +102,7 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
         hex::decode(SHA256_OF_EMPTY).expect("hex").as_slice(),
         "secret hash set through the wallet"
     );
-    let deploy_ops = ops_received(&ton, &client_sc, &client.wallet());
+    let deploy_ops = ops_received(ton, &client_sc, &client.wallet());
     assert!(
         deploy_ops.contains(&op::EXT_CLIENT_TOP_UP)
             && deploy_ops.contains(&op::OWNER_CLIENT_CHANGE_SECRET_HASH),
@@ -261,7 +115,7 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
         "owner_client_register from the client wallet: {deploy_ops:x?}"
     );
     assert!(
-        ops_received(&ton, &proxy_sc, &client_sc).contains(&op::CLIENT_PROXY_REQUEST),
+        ops_received(ton, &proxy_sc, &client_sc).contains(&op::CLIENT_PROXY_REQUEST),
         "the client contract forwarded the registration to the proxy contract"
     );
     assert!(
@@ -345,21 +199,21 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
     )
     .await;
     assert_eq!(before.proxies[&proxy_sc.to_hex()].commission, 0);
-    let withdraw_ops = ops_received(&ton, &proxy_sc, &proxy.wallet());
+    let withdraw_ops = ops_received(ton, &proxy_sc, &proxy.wallet());
     assert!(
         withdraw_ops.contains(&op::EXT_PROXY_PAYOUT_REQUEST),
         "the proxy's payout request on its contract: {withdraw_ops:x?}"
     );
 
     // The messages that moved it, as the chain saw them.
-    let charge_ops = ops_received(&ton, &client_sc, &proxy.wallet());
+    let charge_ops = ops_received(ton, &client_sc, &proxy.wallet());
     assert!(
         charge_ops.contains(&op::EXT_CLIENT_CHARGE_SIGNED),
         "the proxy's signed charge on the client contract: {charge_ops:x?}"
     );
     let payouts: Vec<u32> = [proxy.wallet(), worker.wallet()]
         .iter()
-        .flat_map(|from| ops_received(&ton, &worker_sc, from))
+        .flat_map(|from| ops_received(ton, &worker_sc, from))
         .collect();
     assert!(
         payouts.contains(&op::EXT_WORKER_PAYOUT_REQUEST_SIGNED),
@@ -381,8 +235,8 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
     let paid_at = started.elapsed();
 
     client_closes_and_withdraws(
-        &ton,
-        &client,
+        ton,
+        client,
         client_http,
         &client_sc,
         &proxy_sc,
@@ -396,5 +250,5 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
          after {paid_at:?}, client contract closed and withdrawn: total {:?}",
         started.elapsed()
     );
-    engine_task.abort();
+    net.engine_task.abort();
 }

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod client_close;
+pub mod network;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

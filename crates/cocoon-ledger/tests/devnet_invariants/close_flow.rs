@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::common::{proxy_key, voucher};
 use crate::ops::Pick;
-use crate::world::{client_owner, wallet_of, worker_owner, Outcome, World};
+use crate::world::{client_owner, wallet_of, Outcome, World};
 
 impl World {
     /// A grant refund for total `tokens` (signed by a stranger key if `forged`).
@@ -22,7 +22,7 @@ impl World {
         forged: bool,
     ) -> Result<Outcome, TestCaseError> {
         let l = &self.ledgers[via];
-        let (price, fee) = (self.price(), self.fee());
+        let price = self.price();
         let sc = self.client_sc(c, p);
         let state = before.clients.get(&sc.to_hex()).cloned();
         let settled = state.as_ref().map_or(0, |s| s.tokens_used);
@@ -67,15 +67,7 @@ impl World {
                 wallet_of(before, &owner) + st.balance + st.stake - amount,
                 "the owner gets back exactly balance + stake − charged"
             );
-            *self.books.charged.entry(sc.to_hex()).or_default() += amount;
-            let proxy_was = &before.proxies[&st.proxy_sc];
-            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
-            let t = NanoTon::from(delta);
-            prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + t * fee);
-            prop_assert_eq!(
-                proxy_now.commission,
-                proxy_was.commission + t * (price - fee)
-            );
+            self.check_charged(via, before, p, &sc, delta)?;
         }
         Ok((ok, r.map(|_| ())))
     }
@@ -124,22 +116,7 @@ impl World {
                 (now_state.status, now_state.tokens),
                 (ContractStatus::Closed, settled.max(total))
             );
-            let proxy_was = &before.proxies[&self.proxy_sc(p).to_hex()];
-            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
-            let from_pool = amount.min(proxy_was.worker_pool);
-            prop_assert_eq!(
-                (proxy_now.worker_pool, proxy_now.stake),
-                (
-                    proxy_was.worker_pool - from_pool,
-                    proxy_was.stake - (amount - from_pool)
-                )
-            );
-            let owner = worker_owner(w);
-            prop_assert_eq!(
-                l.wallet_balance(&owner).expect("wallet"),
-                wallet_of(before, &owner) + amount
-            );
-            *self.books.paid.entry(sc.to_hex()).or_default() += amount;
+            self.check_paid(via, before, (w, p), &sc, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }

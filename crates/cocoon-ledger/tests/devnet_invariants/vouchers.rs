@@ -6,6 +6,7 @@ use cocoon_ledger::ledger::devnet::DevnetSnapshot;
 use cocoon_ledger::ledger::{ContractStatus, Ledger};
 use cocoon_ledger::voucher::VoucherKind;
 use proptest::prelude::*;
+use tonlib_core::TonAddress;
 
 use crate::common::{proxy_key, voucher};
 use crate::ops::Pick;
@@ -22,7 +23,7 @@ impl World {
         forged: bool,
     ) -> Result<Outcome, TestCaseError> {
         let l = &self.ledgers[via];
-        let (price, fee) = (self.price(), self.fee());
+        let price = self.price();
         let sc = self.client_sc(c, p);
         let state = before.clients.get(&sc.to_hex()).cloned();
         let settled = state.as_ref().map_or(0, |s| s.tokens_used);
@@ -64,15 +65,7 @@ impl World {
                     total
                 )
             );
-            *self.books.charged.entry(sc.to_hex()).or_default() += amount;
-            let proxy_was = &before.proxies[&st.proxy_sc];
-            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
-            let t = NanoTon::from(total - settled);
-            prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + t * fee);
-            prop_assert_eq!(
-                proxy_now.commission,
-                proxy_was.commission + t * (price - fee)
-            );
+            self.check_charged(via, before, p, &sc, total - settled)?;
         }
         Ok((ok, r.map(|_| ())))
     }
@@ -118,23 +111,65 @@ impl World {
                 (settlement.tokens, settlement.amount),
                 (total - settled, amount)
             );
-            let proxy_was = &before.proxies[&self.proxy_sc(p).to_hex()];
-            let proxy_now = l.proxy_state(&self.proxy_sc(p)).expect("proxy");
-            let from_pool = amount.min(proxy_was.worker_pool);
-            prop_assert_eq!(
-                (proxy_now.worker_pool, proxy_now.stake),
-                (
-                    proxy_was.worker_pool - from_pool,
-                    proxy_was.stake - (amount - from_pool)
-                )
-            );
-            let owner = worker_owner(w);
-            prop_assert_eq!(
-                l.wallet_balance(&owner).expect("wallet"),
-                wallet_of(before, &owner) + amount
-            );
-            *self.books.paid.entry(sc.to_hex()).or_default() += amount;
+            self.check_paid(via, before, (w, p), &sc, amount)?;
         }
         Ok((ok, r.map(|_| ())))
+    }
+
+    /// After a client contract was charged `tokens` (a charge or a grant refund): the proxy
+    /// contract's worker pool grew by tokens × fee, its commission by tokens × (price − fee);
+    /// the charge is booked.
+    pub fn check_charged(
+        &mut self,
+        via: usize,
+        before: &DevnetSnapshot,
+        p: usize,
+        client_sc: &TonAddress,
+        tokens: u64,
+    ) -> Result<(), TestCaseError> {
+        let (price, fee) = (self.price(), self.fee());
+        let proxy_sc = self.proxy_sc(p);
+        let proxy_was = &before.proxies[&proxy_sc.to_hex()];
+        let proxy_now = self.ledgers[via].proxy_state(&proxy_sc).expect("proxy");
+        let t = NanoTon::from(tokens);
+        prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + t * fee);
+        prop_assert_eq!(
+            proxy_now.commission,
+            proxy_was.commission + t * (price - fee)
+        );
+        *self.books.charged.entry(client_sc.to_hex()).or_default() += t * price;
+        Ok(())
+    }
+
+    /// After worker `w`'s contract at proxy `p` was paid `amount` (a payout or a last
+    /// payout): taken from the proxy's worker pool first, then its stake; the owner's
+    /// wallet grew by `amount`; the payment is booked.
+    pub fn check_paid(
+        &mut self,
+        via: usize,
+        before: &DevnetSnapshot,
+        (w, p): (usize, usize),
+        worker_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), TestCaseError> {
+        let l = &self.ledgers[via];
+        let proxy_sc = self.proxy_sc(p);
+        let proxy_was = &before.proxies[&proxy_sc.to_hex()];
+        let proxy_now = l.proxy_state(&proxy_sc).expect("proxy");
+        let from_pool = amount.min(proxy_was.worker_pool);
+        prop_assert_eq!(
+            (proxy_now.worker_pool, proxy_now.stake),
+            (
+                proxy_was.worker_pool - from_pool,
+                proxy_was.stake - (amount - from_pool)
+            )
+        );
+        let owner = worker_owner(w);
+        prop_assert_eq!(
+            l.wallet_balance(&owner).expect("wallet"),
+            wallet_of(before, &owner) + amount
+        );
+        *self.books.paid.entry(worker_sc.to_hex()).or_default() += amount;
+        Ok(())
     }
 }

@@ -1,0 +1,222 @@
+//! A whole COCOON network on the simulated TON, as `ton_network.rs` and `ton_bump_params.rs`
+//! need it: the root registers one proxy, the mock liteservers serve the contract-SIMULATING
+//! chain, every party's wallet is funded, a fake engine answers, and `cocoon proxy`, `cocoon
+//! worker` and `cocoon client` processes run on the TON backend with thresholds of 1 nanoTON
+//! (every served token moves money at once) and a 0.3 s ledger refresh.
+
+use std::time::{Duration, Instant};
+
+use cocoon_ledger::accounting::ONE_TON;
+use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
+use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
+use serde_json::json;
+
+use super::{b64, free_port, logs_of, node_config, wait_until, MockTon, Node, Party, Scratch};
+
+/// The model the worker serves.
+pub const MODEL: &str = "Qwen/Qwen3-8B";
+
+/// The running network. Field order is drop order: processes first, the scratch directory
+/// last.
+pub struct TonNetwork {
+    pub proxy_node: Node,
+    pub worker_node: Node,
+    pub client_node: Node,
+    pub engine_task: tokio::task::JoinHandle<()>,
+    pub ton: MockTon,
+    pub proxy: Party,
+    pub worker: Party,
+    pub client: Party,
+    pub proxy_http: u16,
+    pub client_http: u16,
+    /// The root config the chain started with.
+    pub root: RootConfig,
+    pub started: Instant,
+    pub deadline: Instant,
+    /// How long the proxy took to sync, deploy its contract and commit.
+    pub proxy_ready: Duration,
+    pub scratch: Scratch,
+}
+
+/// The node flags every role shares on TON.
+fn ton_flags<'a>(ton: &'a MockTon, config: &'a str) -> Vec<&'a str> {
+    vec![
+        "--config",
+        config,
+        "--wallet-code",
+        &ton.wallet_code_file,
+        "--ton-refresh-interval",
+        "0.3",
+        "--ton-sync-timeout",
+        "30",
+    ]
+}
+
+impl TonNetwork {
+    /// Starts the chain and the three processes (`name` names the scratch directory;
+    /// `tweak` adjusts the root config, e.g. its close delays); returns once the proxy is
+    /// ready (the worker and client are started, not waited for).
+    pub async fn start(
+        name: &str,
+        budget: Duration,
+        tweak: impl FnOnce(&mut RootConfig),
+    ) -> TonNetwork {
+        // reqwest's TLS stack wants a process-wide provider, even for plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let started = Instant::now();
+        let deadline = started + budget;
+        let scratch = Scratch::new(name);
+        let (proxy, worker, client) = (Party::new(0x11), Party::new(0x22), Party::new(0x33));
+
+        // The root contract registers the proxy's ports (workers, clients).
+        let (workers_port, clients_port) = (free_port(), free_port());
+        let mut root = RootConfig::devnet_default();
+        root.registered_proxies = vec![RegisteredProxy {
+            seqno: 1,
+            worker_address: format!("127.0.0.1:{workers_port}"),
+            client_address: format!("127.0.0.1:{clients_port}"),
+        }];
+        root.last_proxy_seqno = 1;
+        tweak(&mut root);
+        let ton = MockTon::start(&scratch, root.clone()).await;
+        ton.fund(&proxy.wallet(), 20 * ONE_TON);
+        ton.fund(&proxy.owner(), 3 * ONE_TON);
+        ton.fund(&worker.wallet(), 10 * ONE_TON);
+        ton.fund(&client.wallet(), 20 * ONE_TON);
+        ton.pump().await;
+
+        let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("engine port");
+        let engine_addr = engine.local_addr().expect("engine addr");
+        let options = FakeEngineOptions {
+            chunks: 4,
+            model: MODEL.to_string(),
+            ..FakeEngineOptions::default()
+        };
+        let engine_task = tokio::spawn(async move {
+            let _ = serve_fake_engine(engine, options).await;
+        });
+
+        let proxy_http = free_port();
+        let proxy_cfg = scratch.write_json(
+            "proxy.json",
+            &node_config(
+                &ton,
+                &proxy,
+                json!({
+                    "@type": "proxyRunner.config", "workers_rpc_port": workers_port,
+                    "client_rpc_port": clients_port, "http_port": proxy_http,
+                    "machine_specific_private_key": b64(&[77; 32]),
+                    "db_path": scratch.path("proxy-db"), "check_worker_hashes": false,
+                }),
+            ),
+        );
+        let worker_cfg = scratch.write_json(
+            "worker.json",
+            &node_config(
+                &ton,
+                &worker,
+                json!({
+                    "@type": "workerRunner.config", "http_port": free_port(),
+                    "proxy_connections": 1, "model_name": MODEL, "coefficient": 1000,
+                    "forward_requests_to": engine_addr.to_string(), "check_proxy_hashes": false,
+                    "max_active_requests": 4,
+                }),
+            ),
+        );
+        let client_http = free_port();
+        let client_cfg = scratch.write_json(
+            "client.json",
+            &node_config(
+                &ton,
+                &client,
+                json!({
+                    "@type": "clientRunner.config", "http_port": client_http,
+                    "proxy_connections": 1, "check_proxy_hashes": false, "secret_string": "",
+                }),
+            ),
+        );
+
+        let mut args = vec!["proxy"];
+        args.extend(ton_flags(&ton, &proxy_cfg));
+        args.extend([
+            "--save-state-interval",
+            "0.5",
+            "--books-flush-interval",
+            "0.2",
+            "--client-charge-threshold",
+            "1",
+            "--worker-payout-threshold",
+            "1",
+            "--commission-payout-threshold",
+            "1",
+            "--tee",
+            "fake",
+            "--worker-policy",
+            "fake",
+            "--client-policy",
+            "any",
+            "--pow-difficulty",
+            "8",
+        ]);
+        let proxy_node = Node::spawn(&scratch.dir, "proxy", &args);
+        wait_until(
+            "the proxy to sync, deploy its contract and commit",
+            deadline,
+            || logs_of(&[&proxy_node], 40),
+            || proxy_node.log().contains("proxy ready"),
+        )
+        .await;
+        let proxy_ready = started.elapsed();
+
+        let mut args = vec!["worker"];
+        args.extend(ton_flags(&ton, &worker_cfg));
+        args.extend([
+            "--tee",
+            "fake",
+            "--proxy-policy",
+            "fake",
+            "--payout-interval",
+            "1",
+            "--payout-threshold",
+            "1",
+            "--payout-idle-threshold",
+            "1",
+        ]);
+        let worker_node = Node::spawn(&scratch.dir, "worker", &args);
+        let mut args = vec!["client"];
+        args.extend(ton_flags(&ton, &client_cfg));
+        args.extend(["--proxy-policy", "fake"]);
+        let client_node = Node::spawn(&scratch.dir, "client", &args);
+        TonNetwork {
+            proxy_node,
+            worker_node,
+            client_node,
+            engine_task,
+            ton,
+            proxy,
+            worker,
+            client,
+            proxy_http,
+            client_http,
+            root,
+            started,
+            deadline,
+            proxy_ready,
+            scratch,
+        }
+    }
+
+    /// The last log lines of every process and the chain's refused messages.
+    pub fn logs(&self) -> String {
+        format!(
+            "{}\n--- failed chain messages: {:?}",
+            logs_of(
+                &[&self.proxy_node, &self.worker_node, &self.client_node],
+                40
+            ),
+            self.ton.chain.failed_messages()
+        )
+    }
+}
