@@ -201,15 +201,22 @@ async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() 
     .await;
     let s = ton.chain.engine().devnet_snapshot();
     assert_eq!(holdings(&s), s.minted, "money conserved");
-    // Refused on chain, and expected: a voucher submitted twice (proxy and worker), and a
+    // Refused on chain, and expected: a voucher submitted twice (proxy and worker), a
     // node's deploy at the new proxy contract made before it re-read the root (its init
-    // data still carries the old params; the node retries after its next root read).
+    // data still carries the old params; the node retries after its next root read), and
+    // the client's own refund request of its old contract racing the proxy's grant refund
+    // (with this test's 2 s fallback delay, on a loaded machine the grant may land first;
+    // either closes the contract with the same money).
     let unexpected: Vec<_> = ton
         .chain
         .failed_messages()
         .into_iter()
         .filter(|f| {
-            !f.error.contains("is not above the settled") && !f.error.contains("the engine derives")
+            let refund_race = f.op == op::OWNER_CLIENT_REQUEST_REFUND
+                && f.error.contains("client contract is not active");
+            !f.error.contains("is not above the settled")
+                && !f.error.contains("the engine derives")
+                && !refund_race
         })
         .collect();
     assert!(unexpected.is_empty(), "refused messages: {unexpected:?}");
