@@ -178,8 +178,8 @@ impl Shared {
         Ok(address)
     }
 
-    /// Checks a voucher for `target` against the snapshot; returns the settlement and the
-    /// contract's proxy key.
+    /// Checks a voucher for `target` against the snapshot; returns the tokens it settles
+    /// beyond the `settled` ones (none is an error).
     pub(super) fn check_voucher(
         s: &mut Snapshot,
         kind: VoucherKind,
@@ -188,16 +188,27 @@ impl Shared {
         settled: u64,
         bytes: &[u8],
     ) -> Result<u64, LedgerError> {
-        let proxy_sc = cocoon_ledger::address::parse_address(proxy_sc)
-            .map_err(invalid)?
-            .address;
-        let key = Self::proxy_key_of(s, &proxy_sc)?;
-        let voucher = voucher::verify(bytes, kind, target, &key)?;
-        let offered = voucher.terms.tokens;
+        let offered = Self::voucher_total(s, kind, target, proxy_sc, bytes)?;
         if offered <= settled {
             return Err(LedgerError::VoucherNotHigher { offered, settled });
         }
         Ok(offered - settled)
+    }
+
+    /// The token total of a `kind` message for `target` (a voucher, a grant refund, a last
+    /// payout), verified against the key of the proxy contract `proxy_sc` (hex form).
+    pub(super) fn voucher_total(
+        s: &mut Snapshot,
+        kind: VoucherKind,
+        target: &TonAddress,
+        proxy_sc: &str,
+        bytes: &[u8],
+    ) -> Result<u64, LedgerError> {
+        let proxy_sc = cocoon_ledger::address::parse_address(proxy_sc)
+            .map_err(invalid)?
+            .address;
+        let key = Self::proxy_key_of(s, &proxy_sc)?;
+        Ok(voucher::verify(bytes, kind, target, &key)?.terms.tokens)
     }
 
     pub(super) fn body(

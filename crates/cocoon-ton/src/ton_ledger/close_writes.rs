@@ -7,31 +7,14 @@
 //! the root's current params: the contract charges with its own (an outdated contract's
 //! may differ); the caller observes the effect in later reads.
 
-use cocoon_ledger::address::parse_address;
 use cocoon_ledger::ledger::{ContractStatus, LedgerError, VoucherSettlement};
-use cocoon_ledger::voucher::{self, VoucherKind};
+use cocoon_ledger::voucher::VoucherKind;
 use tonlib_core::TonAddress;
 
-use super::checks::invalid;
-use super::snapshot::Snapshot;
 use super::Shared;
 use crate::messages::{self, value};
 
 impl Shared {
-    /// Verifies a close-flow message of `kind` for `target` whose proxy contract is
-    /// `proxy_sc`; returns its signed token total.
-    fn close_flow_tokens(
-        s: &mut Snapshot,
-        kind: VoucherKind,
-        target: &TonAddress,
-        proxy_sc: &str,
-        signed: &[u8],
-    ) -> Result<u64, LedgerError> {
-        let proxy_sc = parse_address(proxy_sc).map_err(invalid)?.address;
-        let key = Self::proxy_key_of(s, &proxy_sc)?;
-        Ok(voucher::verify(signed, kind, target, &key)?.terms.tokens)
-    }
-
     pub(super) fn client_grant_refund(
         &self,
         client_sc: &TonAddress,
@@ -43,7 +26,7 @@ impl Shared {
                 return Err(LedgerError::WrongState("client contract is closed"));
             }
             let kind = VoucherKind::ClientGrantRefund;
-            let offered = Self::close_flow_tokens(s, kind, client_sc, &state.proxy_sc, signed)?;
+            let offered = Self::voucher_total(s, kind, client_sc, &state.proxy_sc, signed)?;
             let tokens = offered.saturating_sub(state.tokens_used);
             let amount = Self::root_parts(s)?.prices.client_charge(tokens);
             if amount > state.balance + state.stake {
@@ -70,7 +53,7 @@ impl Shared {
                 return Err(LedgerError::WrongState("worker contract is closed"));
             }
             let kind = VoucherKind::WorkerLastPayout;
-            let offered = Self::close_flow_tokens(s, kind, worker_sc, &state.proxy_sc, signed)?;
+            let offered = Self::voucher_total(s, kind, worker_sc, &state.proxy_sc, signed)?;
             let tokens = offered.saturating_sub(state.tokens);
             let amount = Self::root_parts(s)?.prices.worker_payout(tokens);
             let body = messages::repacked_voucher_body(signed, kind, &self.wallet_address);
