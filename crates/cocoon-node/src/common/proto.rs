@@ -1,7 +1,10 @@
 //! Protocol versions, their negotiation, and the small TL messages every role
 //! builds the same way (final infos, error answers).
 //!
-//! Versions (delta-2026-04 §1.3): proxy `[0,4]`, client `[1,4]`, worker `[3,4]`.
+//! Versions (delta-2026-04 §1.3): proxy `[0,4]`, client `[1,4]`, worker `[1,4]`. The April
+//! reference worker speaks `[3,4]` and so cannot join a December proxy (`[0,2]`); ours keeps the
+//! December worker's minimum, so one worker serves both generations: v2 with a December proxy,
+//! v4 with an April one.
 //! A peer announces its range in its `params` when `flags & 2` is set,
 //! otherwise it is taken as `[0,0]`; the acceptor picks `min(peer max, own max)`
 //! and rejects ranges that do not overlap (runners.md §3.4).
@@ -44,8 +47,8 @@ pub struct VersionRange {
 pub const PROXY_VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 /// Versions the client speaks.
 pub const CLIENT_VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
-/// Versions the worker speaks.
-pub const WORKER_VERSIONS: VersionRange = VersionRange { min: 3, max: 4 };
+/// Versions the worker speaks (December reference `[1,2]`, April `[3,4]`).
+pub const WORKER_VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 
 /// First version with the `*Ex` messages and `final_info`.
 pub const VERSION_EX: i32 = 1;
@@ -259,9 +262,23 @@ mod tests {
     #[test]
     fn negotiation_rejects_disjoint_or_inverted_ranges() {
         assert!(negotiate(PROXY_VERSIONS, VersionRange { min: 5, max: 6 }).is_err());
-        assert!(negotiate(WORKER_VERSIONS, VersionRange { min: 0, max: 2 }).is_err());
+        assert!(negotiate(WORKER_VERSIONS, VersionRange { min: 0, max: 0 }).is_err());
         assert!(negotiate(PROXY_VERSIONS, VersionRange { min: 3, max: 1 }).is_err());
         assert!(negotiate(PROXY_VERSIONS, VersionRange { min: -5, max: -1 }).is_err());
+    }
+
+    #[test]
+    fn worker_joins_either_generation_of_proxy() {
+        // A December proxy ([0,2]) and an April proxy ([0,4]) negotiate with our worker's
+        // range as the acceptor: min(peer max, own max).
+        let december_proxy = VersionRange { min: 0, max: 2 };
+        assert_eq!(negotiate(december_proxy, WORKER_VERSIONS), Ok(2));
+        assert_eq!(negotiate(PROXY_VERSIONS, WORKER_VERSIONS), Ok(4));
+        // ... and a December worker ([1,2]) joins our proxy on v2.
+        assert_eq!(
+            negotiate(PROXY_VERSIONS, VersionRange { min: 1, max: 2 }),
+            Ok(2)
+        );
     }
 
     #[test]
@@ -279,7 +296,8 @@ mod tests {
     #[test]
     fn chosen_version_is_checked_against_our_range() {
         assert_eq!(check_chosen(WORKER_VERSIONS, 4), Ok(4));
-        assert!(check_chosen(WORKER_VERSIONS, 2).is_err());
+        assert_eq!(check_chosen(WORKER_VERSIONS, 2), Ok(2));
+        assert!(check_chosen(WORKER_VERSIONS, 0).is_err());
         assert!(check_chosen(CLIENT_VERSIONS, 0).is_err());
     }
 
