@@ -53,6 +53,8 @@ pub struct FakeArgs {
     /// reference worker's token counter understands), ignoring "stream".
     #[arg(long)]
     reference_ndjson: bool,
+    #[command(flatten)]
+    limits: crate::node_ports::HttpLimitArgs,
 }
 
 pub fn run(cmd: BackendCommand) -> anyhow::Result<()> {
@@ -74,6 +76,7 @@ fn run_fake(args: FakeArgs) -> anyhow::Result<()> {
             reasoning_tokens: args.reasoning_tokens,
         },
         reference_ndjson: args.reference_ndjson,
+        http_limits: args.limits.limits()?,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
