@@ -78,6 +78,8 @@ fn run_fake(args: FakeArgs) -> anyhow::Result<()> {
         reference_ndjson: args.reference_ndjson,
         http_limits: args.limits.limits()?,
     };
+    crate::up::init_logging();
+    crate::node_ports::raise_open_files_limit();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))

@@ -103,6 +103,7 @@ impl NodeArgs {
         read_config: impl FnOnce(PathBuf) -> Result<C, ConfigError>,
     ) -> anyhow::Result<NodeSetup<C>> {
         crate::up::init_logging();
+        crate::node_ports::raise_open_files_limit();
         let config = read_config(self.config.clone())
             .with_context(|| format!("reading {}", self.config.display()))?;
         let tee = TeeMode::parse(&self.tee)?;

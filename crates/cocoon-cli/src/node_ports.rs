@@ -247,6 +247,41 @@ pub fn describe(ports: &NodePorts, token_source: &str) -> String {
     format!("stats {}, admin {admin}", show(ports.stats.as_ref()))
 }
 
+/// Raises this process's soft limit of open files to its hard limit, so that a listener
+/// reaches its connection cap (and sheds load with a 503) before `accept` runs out of file
+/// descriptors: a common soft limit is 1024, the default cap of one listener. Logs what it
+/// could not do.
+#[cfg(unix)]
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on our own process with a valid, owned struct.
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0
+    };
+    if !raised {
+        tracing::warn!(
+            soft = limit.rlim_cur,
+            "cannot raise the open-files limit; connections beyond it fail to be accepted"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() {}
+
 #[cfg(test)]
 #[path = "node_ports_tests.rs"]
 mod tests;

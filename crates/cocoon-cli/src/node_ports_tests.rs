@@ -138,3 +138,19 @@ fn limits_are_validated() {
         .limits()
         .is_err());
 }
+
+#[cfg(unix)]
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_limit() {
+    raise_open_files_limit();
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit on our own process with a valid, owned struct.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    assert_eq!(limit.rlim_cur, limit.rlim_max);
+}
