@@ -12,8 +12,9 @@
 //!   in a file only its owner may read ([`super::admin_token`]).
 //! * **No CORS headers**, whatever the handler added.
 //!
-//! [`protect_reads`] puts the same credential check (not the method rule) on read-only
-//! routes — the stats pages — when the config sets `http_access_hash`, as the reference does.
+//! [`protect_reads`] puts the credential check (not the method rule) on read-only routes —
+//! the stats pages — when the config sets `http_access_hash`, as the reference does: `403`
+//! for a missing or wrong credential, as the reference's stats pages answer.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -64,10 +65,11 @@ async fn admin_guard(State(token): State<AdminToken>, req: Request, next: Next) 
     response
 }
 
+/// The reference's stats protection: a missing or wrong credential → `403`.
 async fn read_guard(State(token): State<AdminToken>, req: Request, next: Next) -> Response {
-    match refusal(&token, &req) {
-        None => next.run(req).await,
-        Some(refused) => refused,
+    match credential(&req) {
+        Some(given) if token.matches(&given) => next.run(req).await,
+        _ => (StatusCode::FORBIDDEN, "credential required\n").into_response(),
     }
 }
 
