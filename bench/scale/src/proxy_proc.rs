@@ -86,6 +86,7 @@ impl ProxyProcess {
             ])
             .arg("--pow-difficulty")
             .arg(opts.pow_difficulty.to_string())
+            .args(["--admin-listen", "off"])
             .env("RUST_LOG", opts.rust_log)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

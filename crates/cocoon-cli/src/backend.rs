@@ -53,6 +53,8 @@ pub struct FakeArgs {
     /// reference worker's token counter understands), ignoring "stream".
     #[arg(long)]
     reference_ndjson: bool,
+    #[command(flatten)]
+    limits: crate::node_ports::HttpLimitArgs,
 }
 
 pub fn run(cmd: BackendCommand) -> anyhow::Result<()> {
@@ -74,7 +76,10 @@ fn run_fake(args: FakeArgs) -> anyhow::Result<()> {
             reasoning_tokens: args.reasoning_tokens,
         },
         reference_ndjson: args.reference_ndjson,
+        http_limits: args.limits.limits()?,
     };
+    crate::up::init_logging();
+    crate::node_ports::raise_open_files_limit();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))

@@ -24,7 +24,9 @@ pub struct ClientArgs {
     /// Policy the proxy must satisfy: any, fake, tdx or a name from --policy-file.
     #[arg(long, default_value = "fake")]
     pub proxy_policy: String,
-    /// Listen address of the HTTP API (the port comes from the config's `http_port`).
+    /// Listen address of the OpenAI API (the port comes from the config's `http_port`). It
+    /// serves `/v1/*` only; the stats and money controls are on --stats-listen and
+    /// --admin-listen.
     #[arg(long, default_value = "127.0.0.1")]
     pub listen: String,
     /// With a ledger: submit our best voucher ourselves (force charge) once the proxy's count
@@ -51,12 +53,24 @@ pub fn run(args: ClientArgs) -> anyhow::Result<()> {
     let via = setup.config.connect_to_proxy_via.map(|a| a.to_string());
     let dial = setup.dial_config(&args.proxy_policy, via)?;
     let addr = format!("{}:{}", args.listen, setup.config.http_port);
+    let plan = args.node.ports.plan(
+        setup.config.http_port,
+        crate::node_ports::CLIENT_PORTS,
+        &args.node.config,
+        &setup.config.http_access_hash,
+    )?;
+    let token_source = plan.token_source.clone();
     crate::up::block_on_until_signal(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding the HTTP API on {addr}"))?;
-        tracing::info!(%addr, "OpenAI-compatible API listening");
-        run_client(settings, dial, listener).await?;
+        let ports = plan.bind().await?;
+        eprintln!(
+            "client: OpenAI API on http://{}/v1, {}",
+            listener.local_addr()?,
+            crate::node_ports::describe(&ports, &token_source)
+        );
+        run_client(settings, dial, listener, ports).await?;
         Ok(())
     })
 }

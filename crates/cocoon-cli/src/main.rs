@@ -9,6 +9,7 @@ mod devnet;
 mod gen_cert;
 mod inspect;
 mod node_args;
+mod node_ports;
 mod proxy;
 mod tl;
 mod ton_backend;

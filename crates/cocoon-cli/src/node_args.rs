@@ -1,5 +1,6 @@
 //! What the node commands (`client`, `proxy`, `worker`) share: the flags
-//! every role takes ([`NodeArgs`], flattened into each command's arguments)
+//! every role takes ([`NodeArgs`], flattened into each command's arguments, with the
+//! stats/admin port flags of [`crate::node_ports`])
 //! and the common start-up: logging, the role config and the root config,
 //! our TEE mode and the peer policies ([`NodeSetup`]).
 //!
@@ -75,6 +76,9 @@ pub struct NodeArgs {
     /// every 5–10 s).
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub ton_refresh_interval: f64,
+    /// The stats and admin ports, and the limits of every HTTP server of the node.
+    #[command(flatten)]
+    pub ports: crate::node_ports::PortArgs,
 }
 
 /// A node's configuration after the shared start-up steps.
@@ -99,6 +103,7 @@ impl NodeArgs {
         read_config: impl FnOnce(PathBuf) -> Result<C, ConfigError>,
     ) -> anyhow::Result<NodeSetup<C>> {
         crate::up::init_logging();
+        crate::node_ports::raise_open_files_limit();
         let config = read_config(self.config.clone())
             .with_context(|| format!("reading {}", self.config.display()))?;
         let tee = TeeMode::parse(&self.tee)?;

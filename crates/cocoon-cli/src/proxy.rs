@@ -1,6 +1,7 @@
 //! `cocoon proxy`: run a proxy that accepts clients and workers on its two RPC
-//! ports (each through the in-process PoW + RA-TLS gate), routes requests and
-//! serves `/stats`, `/jsonstats`, `/metrics` on `http_port`.
+//! ports (each through the in-process PoW + RA-TLS gate), routes requests,
+//! serves `/stats`, `/jsonstats`, `/metrics` on its stats port (`http_port`) and its money
+//! controls on its admin port (see `node_ports`).
 
 use anyhow::Context;
 use cocoon_node::config::ProxyConfig;
@@ -50,7 +51,8 @@ pub struct ProxyArgs {
     /// --pow-difficulty are then unused (the router has its own certificate and PoW).
     #[arg(long)]
     pub behind_router: bool,
-    /// Address the RPC and stats ports listen on.
+    /// Address the RPC ports (workers, clients) listen on; the stats and admin ports have
+    /// --stats-listen and --admin-listen.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     #[command(flatten)]
@@ -130,6 +132,13 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         format!("TEE: {}", format!("{tee:?}").to_lowercase())
     };
     let host = args.host;
+    let plan = args.node.ports.plan(
+        cfg.http_port,
+        crate::node_ports::STATS_ON_HTTP_PORT,
+        &args.node.config,
+        &cfg.http_access_hash,
+    )?;
+    let token_source = plan.token_source.clone();
     crate::up::block_on_until_signal(async move {
         let bind = |port: u16, what: &'static str| {
             let addr = format!("{host}:{port}");
@@ -143,10 +152,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("binding the {what} port {addr}"))
             }
         };
+        let ports = plan.bind().await?;
+        let ports_line = crate::node_ports::describe(&ports, &token_source);
         let listeners = ProxyListeners {
             workers: bind(cfg.workers_rpc_port, "workers").await?,
             clients: bind(cfg.client_rpc_port, "clients").await?,
-            stats: bind(cfg.http_port, "stats").await?,
+            stats: ports.stats,
+            admin: ports.admin,
+            http_limits: ports.limits,
         };
         anyhow::ensure!(
             listeners.workers.is_some() || listeners.clients.is_some(),
@@ -157,10 +170,9 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
             .await
             .context("starting the proxy")?;
         eprintln!(
-            "proxy ready: workers on {}, clients on {}, stats on {} ({gate_label})",
+            "proxy ready: workers on {}, clients on {}, {ports_line} ({gate_label})",
             show(handle.workers_addr),
             show(handle.clients_addr),
-            show(handle.stats_addr),
         );
         handle.wait().await;
         if let Some(renewal) = renewal {

@@ -3,6 +3,10 @@
 //! client — with the simulated ("fake") TEE and a generated fake-TON root
 //! config, then a ready-to-paste `curl`. Ctrl-C stops everything.
 //!
+//! Every node gets a stats port and an admin port on loopback, its admin token in
+//! `<dir>/<node>.admin-token` (see [`admin`] and docs/security.md), and the HTTP limits of
+//! `--http-*` (handed to the engine and every node).
+//!
 //! Payments run on a **devnet** ledger by default (`<dir>/devnet.json`, see
 //! [`devnet`]): funded client and proxy wallets, every node started with
 //! `--devnet-ledger`, and a line printed whenever money moves. `--no-payments`
@@ -28,6 +32,7 @@ macro_rules! say {
     }};
 }
 
+mod admin;
 mod configs;
 mod devnet;
 mod procs;
@@ -82,6 +87,9 @@ pub struct UpArgs {
     /// With --once: seconds to wait for the request's charge and payout on the devnet.
     #[arg(long, default_value_t = 30)]
     pub settle_timeout: u64,
+    /// Limits of every HTTP server of the network (engine and nodes).
+    #[command(flatten)]
+    pub http: crate::node_ports::HttpLimitArgs,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -97,6 +105,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         )),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    args.http.limits()?;
+    let limit_args = args.http.to_args();
     let exe = std::env::current_exe().context("cannot find the cocoon executable")?;
     let timeout = Duration::from_secs(args.ready_timeout);
     let client_port = match args.port {
@@ -130,6 +140,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         ],
         None => Vec::new(),
     };
+    let with_admin = |admin: &admin::AdminPort, base: &[String]| -> Vec<String> {
+        base.iter()
+            .cloned()
+            .chain(admin.args())
+            .chain(limit_args.iter().cloned())
+            .collect()
+    };
     let with_ledger = |base: &[&str]| -> Vec<String> {
         base.iter()
             .map(|s| s.to_string())
@@ -146,23 +163,25 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         None => {
             let port = layout.engine_port;
             procs::release_ports(&[port]);
-            let pid = net.spawn(
-                "engine",
-                &[
-                    "backend",
-                    "fake",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--model",
-                    &args.model,
-                    "--chunks",
-                    &args.fake_chunks.to_string(),
-                    "--delay-ms",
-                    &args.fake_delay_ms.to_string(),
-                ],
-            )?;
+            let mut engine_args: Vec<String> = [
+                "backend",
+                "fake",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--model",
+                &args.model,
+                "--chunks",
+                &args.fake_chunks.to_string(),
+                "--delay-ms",
+                &args.fake_delay_ms.to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            engine_args.extend(limit_args.iter().cloned());
+            let pid = net.spawn("engine", &engine_args)?;
             let url = format!("http://127.0.0.1:{port}");
             net.wait_ready("engine", timeout, || {
                 http_get(&format!("127.0.0.1:{port}"), "/v1/models").is_ok_and(|(s, _)| s == 200)
@@ -179,64 +198,89 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         layout.proxy_worker_port,
         layout.proxy_client_port,
         layout.proxy_http_port,
+        layout.proxy_admin_port,
     ]);
+    let mut admins = vec![admin::AdminPort::new(
+        &dir,
+        "proxy",
+        layout.proxy_admin_port,
+    )];
     let pid = net.spawn(
         "proxy",
-        &with_ledger(&[
-            "proxy",
-            "--config",
-            &proxy_cfg,
-            "--disable-ton",
-            &root_s,
-            "--tee",
-            "fake",
-            "--worker-policy",
-            "fake",
-            "--client-policy",
-            "any",
-            "--pow-difficulty",
-            LOCAL_POW_DIFFICULTY,
-        ]),
+        &with_admin(
+            &admins[0],
+            &with_ledger(&[
+                "proxy",
+                "--config",
+                &proxy_cfg,
+                "--disable-ton",
+                &root_s,
+                "--tee",
+                "fake",
+                "--worker-policy",
+                "fake",
+                "--client-policy",
+                "any",
+                "--pow-difficulty",
+                LOCAL_POW_DIFFICULTY,
+            ]),
+        ),
     )?;
     let proxy_http = format!("127.0.0.1:{}", layout.proxy_http_port);
     net.wait_ready("proxy", timeout, || {
         http_get(&proxy_http, "/jsonstats").is_ok_and(|(s, _)| s == 200)
     })?;
     say!(
-        "cocoon up: proxy up (workers :{}, clients :{}, stats http://{proxy_http}/jsonstats) [pid {pid}]",
-        layout.proxy_worker_port, layout.proxy_client_port
+        "cocoon up: proxy up (workers :{}, clients :{}, stats http://{proxy_http}/jsonstats, admin http://{}) [pid {pid}]",
+        layout.proxy_worker_port, layout.proxy_client_port, admins[0].addr()
     );
 
-    for (i, port) in layout.worker_http_ports.iter().enumerate() {
+    for (i, (port, admin_port)) in layout
+        .worker_http_ports
+        .iter()
+        .zip(&layout.worker_admin_ports)
+        .enumerate()
+    {
         let name = format!("worker{}", i + 1);
         let cfg = dir
             .join(format!("{name}.json"))
             .to_string_lossy()
             .to_string();
-        procs::release_ports(&[*port]);
+        procs::release_ports(&[*port, *admin_port]);
+        let admin = admin::AdminPort::new(&dir, &name, *admin_port);
         let pid = net.spawn(
             &name,
-            &with_ledger(&[
-                "worker",
-                "--config",
-                &cfg,
-                "--disable-ton",
-                &root_s,
-                "--tee",
-                "fake",
-                "--proxy-policy",
-                "fake",
-            ]),
+            &with_admin(
+                &admin,
+                &with_ledger(&[
+                    "worker",
+                    "--config",
+                    &cfg,
+                    "--disable-ton",
+                    &root_s,
+                    "--tee",
+                    "fake",
+                    "--proxy-policy",
+                    "fake",
+                ]),
+            ),
         )?;
         let addr = format!("127.0.0.1:{port}");
         net.wait_ready(&name, timeout, || worker_handshaked(&addr))?;
-        say!("cocoon up: {name} handshaked with the proxy (engine {engine_url}, stats http://{addr}/jsonstats) [pid {pid}]");
+        say!("cocoon up: {name} handshaked with the proxy (engine {engine_url}, stats http://{addr}/jsonstats, admin http://{}) [pid {pid}]", admin.addr());
+        admins.push(admin);
     }
 
     let client_cfg = dir.join("client.json").to_string_lossy().to_string();
-    procs::release_ports(&[client_port]);
-    let pid = net.spawn(
-        "client",
+    procs::release_ports(&[
+        client_port,
+        layout.client_stats_port,
+        layout.client_admin_port,
+    ]);
+    let client_admin = admin::AdminPort::new(&dir, "client", layout.client_admin_port);
+    let client_stats = format!("127.0.0.1:{}", layout.client_stats_port);
+    let mut client_args = with_admin(
+        &client_admin,
         &with_ledger(&[
             "client",
             "--config",
@@ -248,7 +292,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             "--proxy-policy",
             "fake",
         ]),
-    )?;
+    );
+    client_args.extend(["--stats-listen".to_string(), client_stats.clone()]);
+    let pid = net.spawn("client", &client_args)?;
     let client_addr = format!("127.0.0.1:{client_port}");
     let want_workers = args.workers;
     let model = args.model.clone();
@@ -256,7 +302,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         client_sees_workers(&client_addr, &model, want_workers)
     })?;
     let url = format!("http://{client_addr}");
-    say!("cocoon up: client ready — OpenAI-compatible API at {url}/v1 [pid {pid}]");
+    say!(
+        "cocoon up: client ready — OpenAI-compatible API at {url}/v1 (stats http://{client_stats}/jsonstats, admin http://{}) [pid {pid}]",
+        client_admin.addr()
+    );
+    admins.push(client_admin);
     say!("");
     say!("Try it:");
     say!(
@@ -264,6 +314,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
          -d '{{\"model\":\"{}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
         args.model
     );
+    say!("");
+
+    for line in admin::usage(&admins) {
+        say!("{line}");
+    }
     say!("");
 
     if let Some(d) = &devnet {

@@ -3,7 +3,6 @@
 //! `--devnet-ledger` it deploys its worker contracts and collects its pay
 //! (runners.md §6.6).
 
-use anyhow::Context;
 use cocoon_node::config::WorkerConfig;
 use cocoon_node::worker::{run_worker, WorkerSettings};
 
@@ -54,19 +53,20 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| setup.tee.matching_policy().to_string());
     let via = setup.config.connect_to_proxy_via.map(|a| a.to_string());
     let dial = setup.dial_config(&policy, via)?;
-    let http_port = setup.config.http_port;
+    let plan = args.node.ports.plan(
+        setup.config.http_port,
+        crate::node_ports::STATS_ON_HTTP_PORT,
+        &args.node.config,
+        &setup.config.http_access_hash,
+    )?;
+    let token_source = plan.token_source.clone();
     crate::up::block_on_until_signal(async move {
-        let listener = if http_port > 0 {
-            let addr = format!("0.0.0.0:{http_port}");
-            Some(
-                tokio::net::TcpListener::bind(&addr)
-                    .await
-                    .with_context(|| format!("binding the stats port {addr}"))?,
-            )
-        } else {
-            None
-        };
-        run_worker(settings, dial, listener).await?;
+        let ports = plan.bind().await?;
+        eprintln!(
+            "worker: {}",
+            crate::node_ports::describe(&ports, &token_source)
+        );
+        run_worker(settings, dial, ports).await?;
         Ok(())
     })
 }

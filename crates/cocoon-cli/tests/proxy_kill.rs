@@ -333,6 +333,8 @@ fn proxy_killed_under_load_restarts_on_its_books_and_money_is_conserved() {
         &ledger_s,
         "--save-state-interval",
         "1",
+        "--admin-listen",
+        "off",
     ]);
     procs.spawn("proxy", &proxy_args);
     procs.spawn(
@@ -347,6 +349,8 @@ fn proxy_killed_under_load_restarts_on_its_books_and_money_is_conserved() {
             "fake",
             "--proxy-policy",
             "fake",
+            "--admin-listen",
+            "off",
         ]),
     );
     procs.spawn(
@@ -361,6 +365,8 @@ fn proxy_killed_under_load_restarts_on_its_books_and_money_is_conserved() {
             "none",
             "--proxy-policy",
             "fake",
+            "--admin-listen",
+            "off",
         ]),
     );
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).to_string();

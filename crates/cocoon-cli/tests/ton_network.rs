@@ -237,7 +237,7 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
     client_closes_and_withdraws(
         ton,
         client,
-        client_http,
+        net.client_admin,
         &client_sc,
         &proxy_sc,
         deadline,

@@ -91,6 +91,8 @@ async fn proxy_process_deploys_and_commits_through_mock_liteservers() {
         "fake",
         "--worker-policy",
         "fake",
+        "--admin-listen",
+        "off",
     ];
     let proxy = Node::spawn(&scratch.dir, "proxy-1", &proxy_args);
 

@@ -1,6 +1,6 @@
 //! `cocoon up` end to end with real processes: `enable_debug` answers (the
 //! proxy's, worker's and client's records merged into non-stream and SSE
-//! answers, `/request/debuglogentry` by `request_guid`), `/v1/models` in
+//! answers, `/request/debuglogentry` by `request_guid` on the client's stats port), `/v1/models` in
 //! OpenAI's list shape, and `COCOON_LOG_FORMAT=json` logs whose request lines
 //! carry the request id.
 
@@ -46,9 +46,10 @@ fn assert_debug_record(d: &Value, what: &str) {
     );
 }
 
-async fn debug_log_entry(http: &reqwest::Client, base: &str, guid: &str) -> (u16, String) {
+/// `/request/debuglogentry` on the client's stats port `stats` (`host:port`).
+async fn debug_log_entry(http: &reqwest::Client, stats: &str, guid: &str) -> (u16, String) {
     let resp = http
-        .get(format!("{base}/request/debuglogentry"))
+        .get(format!("http://{stats}/request/debuglogentry"))
         .query(&[("request_guid", guid)])
         .send()
         .await
@@ -66,6 +67,8 @@ async fn debug_answers_models_list_and_json_logs() {
     let http = reqwest::Client::new();
     let base = &net.client_url;
     let url = format!("{base}/v1/chat/completions");
+    let stats = net.node("client").stats.clone().expect("client stats port");
+    let stats = stats.as_str();
 
     // /v1/models: an OpenAI list plus the reference's `workers` extension.
     let models: Value = http
@@ -96,7 +99,7 @@ async fn debug_answers_models_list_and_json_logs() {
     let v: Value = serde_json::from_str(&body).expect("JSON answer");
     assert_eq!(v["object"], "chat.completion", "{body}");
     assert_debug_record(&v["debug"], "non-stream");
-    let (status, stored) = debug_log_entry(&http, base, "guid-json").await;
+    let (status, stored) = debug_log_entry(&http, stats, "guid-json").await;
     assert_eq!(status, 200, "{stored}");
     let stored: Value = serde_json::from_str(&stored).expect("stored record JSON");
     assert_eq!(stored, v["debug"], "stored record is the one in the answer");
@@ -121,7 +124,7 @@ async fn debug_answers_models_list_and_json_logs() {
     assert_debug_record(&debug_event["debug"], "stream");
     let with_debug = events.iter().filter(|e| e.contains("\"debug\"")).count();
     assert_eq!(with_debug, 1, "exactly one debug event: {body}");
-    let (status, stored) = debug_log_entry(&http, base, "guid-sse").await;
+    let (status, stored) = debug_log_entry(&http, stats, "guid-sse").await;
     assert_eq!(status, 200, "{stored}");
     let stored: Value = serde_json::from_str(&stored).expect("stored record JSON");
     assert_eq!(stored, debug_event["debug"]);
@@ -133,8 +136,8 @@ async fn debug_answers_models_list_and_json_logs() {
     assert_eq!(status, 200, "{body}");
     let v: Value = serde_json::from_str(&body).expect("JSON answer");
     assert!(v.get("debug").is_none(), "{body}");
-    assert_eq!(debug_log_entry(&http, base, "guid-off").await.0, 404);
-    assert_eq!(debug_log_entry(&http, base, "never-sent").await.0, 404);
+    assert_eq!(debug_log_entry(&http, stats, "guid-off").await.0, 404);
+    assert_eq!(debug_log_entry(&http, stats, "never-sent").await.0, 404);
 
     // JSON logs: the node logs (stdout progress lines and stderr logs) hold
     // no text-format log line, every log line is a JSON object, and each role

@@ -144,7 +144,7 @@ async fn caller_going_away_cancels_the_request_at_the_worker_and_engine() {
 
     // Client → proxy → worker, each with `cocoonrs.cancelRequest`
     // (docs/protocol-extensions.md): the client forgets the request...
-    let client = net.client_url.trim_start_matches("http://").to_string();
+    let client = net.node("client").stats.clone().expect("client stats");
     eventually(
         Duration::from_secs(10),
         "client drops the abandoned request",

@@ -94,6 +94,8 @@ async fn openai_api_streams_meters_and_reports_errors() {
     // Payments (devnet): every worker holds a verified voucher for exactly what it
     // earned, the client one for what it was charged, and no voucher was refused.
     let expected = after_json;
+    let client_stats = net.node("client").stats.clone().expect("client stats");
+    let client_stats = client_stats.as_str();
     eventually(Duration::from_secs(10), "vouchers received", || async {
         let mut paid = 0;
         for w in net.workers() {
@@ -101,7 +103,7 @@ async fn openai_api_streams_meters_and_reports_errors() {
             paid += payment_field_sum(&stats, "voucher_tokens");
             assert_eq!(payment_field_sum(&stats, "vouchers_rejected"), 0, "{stats}");
         }
-        let client = json_stats(&http, net.client_url.trim_start_matches("http://")).await;
+        let client = json_stats(&http, client_stats).await;
         assert_eq!(
             payment_field_sum(&client, "vouchers_rejected"),
             0,

@@ -101,6 +101,8 @@ pub struct FakeEngineOptions {
     pub usage: FakeUsage,
     /// Answer every endpoint with the reference benchmark server's NDJSON lines.
     pub reference_ndjson: bool,
+    /// Timeouts and connection cap of its HTTP server.
+    pub http_limits: crate::http_server::HttpLimits,
 }
 
 impl Default for FakeEngineOptions {
@@ -112,6 +114,7 @@ impl Default for FakeEngineOptions {
             model: "Qwen/Qwen3-8B".to_string(),
             usage: FakeUsage::default(),
             reference_ndjson: false,
+            http_limits: crate::http_server::HttpLimits::default(),
         }
     }
 }
@@ -140,7 +143,8 @@ pub async fn serve_fake_engine(
             "fake engine (simulated answers, no model) listening"
         );
     }
-    crate::http_util::serve_nodelay(listener, fake_engine_router(opts)).await
+    let limits = opts.http_limits;
+    crate::http_server::serve(listener, fake_engine_router(opts), limits, "fake engine").await
 }
 
 /// The fake engine as an axum router (for embedding in tests).

@@ -93,22 +93,3 @@ impl IntoResponse for RequestError {
         json_response(status, &self.to_openai_json())
     }
 }
-
-/// Serves `app` on `listener` with `TCP_NODELAY` on every accepted connection.
-///
-/// Streamed answers are written as many small chunks; without `TCP_NODELAY`
-/// Nagle's algorithm holds each one until the peer's delayed ACK (~40 ms) on a
-/// kept-alive connection (measured by `bench/run`: p50 44 ms instead of 1.6 ms
-/// with one keep-alive caller). Every HTTP server of the nodes goes through here.
-pub async fn serve_nodelay(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "cannot set TCP_NODELAY on an accepted connection");
-        }
-    });
-    axum::serve(listener, app).await
-}

@@ -7,11 +7,13 @@
 //! (OpenAI request validation), [`metering`] (token counting from the engine's
 //! answers), [`fake_engine`] (a fake OpenAI-compatible engine for development),
 //! [`http_util`] (CORS, OpenAI error responses, TON-error → HTTP-status mapping),
+//! [`http_server`] (the HTTP server of every listener, with its timeouts and connection cap),
 //! [`common`] (what the roles share: protocol versions, dialing, stats).
 //! Roles: [`proxy`], [`worker`], [`client`].
 
 pub mod config;
 pub mod fake_engine;
+pub mod http_server;
 pub mod http_util;
 pub mod metering;
 pub mod validate;

@@ -382,18 +382,6 @@ fn books_of_an_earlier_contract_are_not_carried_to_the_new_one() {
 }
 
 /// `POST path` on the proxy's HTTP port; the response status line and body.
-async fn http_post(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw).await.expect("read");
-    String::from_utf8_lossy(&raw).into_owned()
-}
-
 #[tokio::test]
 async fn an_operator_disable_closes_the_contract_and_serves_nobody_until_the_params_change() {
     use cocoon_wire::schema::functions;
@@ -417,9 +405,8 @@ async fn an_operator_disable_closes_the_contract_and_serves_nobody_until_the_par
     let (_w, _, _) = scripted_worker(&proxy, tokens, false, WORKER_OWNER).await;
     serve(&proxy, 2).await;
 
-    let stats = proxy.stats_addr.expect("stats");
-    let answer = http_post(stats, "/request/disable").await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (status, answer) = admin_post(&proxy, ADMIN_TOKEN, "/request/disable").await;
+    assert_eq!(status, 200, "{answer}");
     wait_until("the proxy restarted disabled", || {
         proxy.current().money.as_ref().is_some_and(|m| m.disabled())
     })
@@ -447,8 +434,8 @@ async fn an_operator_disable_closes_the_contract_and_serves_nobody_until_the_par
         session.call(&connect, WAIT).await.is_err(),
         "refused while disabled"
     );
-    let again = http_post(stats, "/request/disable").await;
-    assert!(again.starts_with("HTTP/1.1 400"), "{again}");
+    let (status, again) = admin_post(&proxy, ADMIN_TOKEN, "/request/disable").await;
+    assert_eq!(status, 400, "{again}");
 
     ledger
         .devnet_advance_clock(

@@ -608,29 +608,8 @@ fn restored_counters_are_confirmed_by_the_start_up_save_state() {
 }
 
 /// A GET on the proxy's HTTP port: status and body.
-async fn http_status(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = within("connect", tokio::net::TcpStream::connect(addr))
-        .await
-        .expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    within("read", tcp.read_to_end(&mut raw))
-        .await
-        .expect("read");
-    let text = String::from_utf8(raw).expect("utf-8");
-    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, body.to_owned())
-}
-
 #[tokio::test]
-async fn money_controls_need_the_access_hash_and_a_ledger() {
+async fn money_controls_are_on_the_admin_port_behind_the_access_hash_and_need_a_ledger() {
     let ledger = devnet();
     ledger
         .devnet_fund(&addr(OWNER), 2 * ONE_TON)
@@ -643,6 +622,7 @@ async fn money_controls_need_the_access_hash_and_a_ledger() {
     settings.money.commission_payout_threshold = NanoTon::MAX;
     let proxy = start_proxy_with(settings).await;
     let stats = proxy.stats_addr.expect("stats");
+    let admin = proxy.admin_addr.expect("admin");
     let proxy_sc = addr(&proxy.shared.settings.proxy_sc_address);
     let client_sc = open_client(&ledger, &proxy.shared.settings.proxy_sc_address, ONE_TON);
     let worker_sc = ledger
@@ -654,38 +634,43 @@ async fn money_controls_need_the_access_hash_and_a_ledger() {
     assert_eq!(client.outcome(id).await.error, None);
     proxy.shared.commit_to_chain_now().expect("commit");
 
-    assert_eq!(http_status(stats, "/request/withdraw").await.0, 403);
-    assert_eq!(
-        http_status(stats, &format!("/request/charge?client={OWNER}"))
-            .await
-            .0,
-        403
-    );
-    let (status, body) = http_status(
-        stats,
-        &format!("/request/charge?client={OWNER}&access_hash=let-me-in"),
-    )
-    .await;
+    // The stats port serves no control, even with the hash.
+    let charge = format!("/request/charge?client={OWNER}");
+    let on_stats = format!("{charge}&access_hash=let-me-in");
+    for method in ["GET", "POST"] {
+        let (status, _, _) = http_call(stats, method, &on_stats, &[]).await;
+        assert!(
+            status == 404 || status == 405,
+            "{method} on stats: {status}"
+        );
+    }
+    // The admin port: POST only, the hash required.
+    let (status, _, _) = http_call(admin, "GET", &on_stats, &[]).await;
+    assert_eq!(status, 405);
+    assert_eq!(http_call(admin, "POST", &charge, &[]).await.0, 401);
+    assert_eq!(admin_post(&proxy, "wrong", &charge).await.0, 403);
+    let (status, _, body) = http_call(admin, "POST", &on_stats, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         ledger.client_state(&client_sc).expect("client").tokens_used,
         20
     );
-    let (status, body) = http_status(
-        stats,
-        &format!("/request/payout?worker={WORKER_OWNER}&access_hash=let-me-in"),
-    )
-    .await;
+    let payout = format!("/request/payout?worker={WORKER_OWNER}");
+    let (status, body) = admin_post(&proxy, "let-me-in", &payout).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(ledger.worker_state(&worker_sc).expect("worker").tokens, 20);
-    let (status, body) = http_status(stats, "/request/withdraw?access_hash=let-me-in").await;
+    let (status, body) = admin_post(&proxy, "let-me-in", "/request/withdraw").await;
     assert_eq!(status, 200, "{body}");
     let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(answer["result"]["nanoton"], 20 * (PRICE - FEE) as u64);
+    // The stats pages need the hash too (the reference's semantics).
+    assert_eq!(http_call(stats, "GET", "/jsonstats", &[]).await.0, 403);
+    let (status, _, _) = http_call(stats, "GET", "/jsonstats?access_hash=let-me-in", &[]).await;
+    assert_eq!(status, 200);
 
     // Without a ledger the controls say so.
     let plain = start_proxy().await;
-    let (status, body) = http_status(plain.stats_addr.expect("stats"), "/request/withdraw").await;
+    let (status, body) = admin_post(&plain, ADMIN_TOKEN, "/request/withdraw").await;
     assert_eq!(status, 409, "{body}");
 }
 

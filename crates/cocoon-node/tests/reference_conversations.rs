@@ -619,7 +619,11 @@ async fn our_worker_in_a_reference_conversation() {
         };
         let price = settings.contracts.params.price_per_token;
         let dial = DialConfig::new(TeeMode::Fake, "fake", None).unwrap();
-        let worker = tokio::spawn(cocoon_node::worker::run_worker(settings, dial, None));
+        let worker = tokio::spawn(cocoon_node::worker::run_worker(
+            settings,
+            dial,
+            Default::default(),
+        ));
         let mut packets = proxy_common::within("handshake", replay)
             .await
             .expect("replay task");
@@ -775,7 +779,12 @@ async fn our_client_in_a_reference_conversation() {
         let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", http.local_addr().unwrap());
         let dial = DialConfig::new(TeeMode::Fake, "fake", None).unwrap();
-        let client = tokio::spawn(cocoon_node::client::run_client(settings, dial, http));
+        let client = tokio::spawn(cocoon_node::client::run_client(
+            settings,
+            dial,
+            http,
+            Default::default(),
+        ));
         let mut packets = proxy_common::within("handshake", replay)
             .await
             .expect("replay task");

@@ -258,7 +258,7 @@ async fn start_behind_router() -> proxy::ProxyHandle {
     let listeners = ProxyListeners {
         workers: bind().await,
         clients: bind().await,
-        stats: None,
+        ..ProxyListeners::default()
     };
     proxy::start(settings(), gate, listeners)
         .await

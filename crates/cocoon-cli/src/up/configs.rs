@@ -32,8 +32,12 @@ pub struct Layout {
     pub proxy_worker_port: u16,
     pub proxy_client_port: u16,
     pub proxy_http_port: u16,
+    pub proxy_admin_port: u16,
     pub worker_http_ports: Vec<u16>,
+    pub worker_admin_ports: Vec<u16>,
     pub client_port: u16,
+    pub client_stats_port: u16,
+    pub client_admin_port: u16,
     /// Owner (= devnet wallet) addresses, user-friendly.
     pub root_owner: String,
     pub proxy_owner: String,
@@ -46,17 +50,22 @@ pub struct Layout {
 impl Layout {
     pub fn new(args: &UpArgs, client_port: u16) -> anyhow::Result<Self> {
         let mut ports = Vec::new();
-        for _ in 0..(4 + args.workers) {
+        for _ in 0..(7 + 2 * args.workers) {
             ports.push(unique_free_port(&ports, client_port)?);
         }
+        let workers = &ports[7..];
         Ok(Layout {
             engine_port: ports[0],
             engine_url: args.backend.clone(),
             proxy_worker_port: ports[1],
             proxy_client_port: ports[2],
             proxy_http_port: ports[3],
-            worker_http_ports: ports[4..].to_vec(),
+            proxy_admin_port: ports[4],
+            worker_http_ports: workers[..args.workers].to_vec(),
+            worker_admin_ports: workers[args.workers..].to_vec(),
             client_port,
+            client_stats_port: ports[5],
+            client_admin_port: ports[6],
             root_owner: ton_address(),
             proxy_owner: ton_address(),
             worker_owners: (0..args.workers).map(|_| ton_address()).collect(),
@@ -191,10 +200,25 @@ fn unique_free_port(taken: &[u16], client_port: u16) -> anyhow::Result<u16> {
     anyhow::bail!("could not find enough free loopback ports")
 }
 
+/// Writes `v` to `dir/name`, readable by its owner only: the node configs hold private keys.
 fn write_json(dir: &Path, name: &str, v: &serde_json::Value) -> anyhow::Result<()> {
+    use std::io::Write as _;
     let path = dir.join(name);
     let text = serde_json::to_string_pretty(v)?;
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(text.as_bytes())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
 }
 
 fn random_b64() -> String {

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+pub mod sockets;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -12,12 +15,13 @@ use std::time::{Duration, Instant};
 /// How long a whole network may take to come up (debug builds on 2 cores).
 pub const UP_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One node line printed by `cocoon up`: name, pid and stats address.
+/// One node line printed by `cocoon up`: name, pid, stats and admin addresses.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub name: String,
     pub pid: u32,
     pub stats: Option<String>,
+    pub admin: Option<String>,
 }
 
 /// A running `cocoon up`.
@@ -109,6 +113,15 @@ impl UpNetwork {
         &self._dir.0
     }
 
+    /// The admin token of node `name` (`cocoon up` keeps it in `<dir>/<name>.admin-token`).
+    pub fn admin_token(&self, name: &str) -> String {
+        let path = self.dir().join(format!("{name}.admin-token"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
     pub fn workers(&self) -> Vec<NodeInfo> {
         self.nodes
             .iter()
@@ -146,12 +159,18 @@ fn parse_node_line(line: &str) -> Option<NodeInfo> {
         .trim_end_matches(']')
         .parse()
         .ok()?;
-    let stats = line
-        .split("stats http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .map(str::to_string);
-    Some(NodeInfo { name, pid, stats })
+    let addr_after = |marker: &str| {
+        line.split(marker)
+            .nth(1)
+            .and_then(|s| s.split(['/', ')', ',', ' ']).next())
+            .map(str::to_string)
+    };
+    Some(NodeInfo {
+        name,
+        pid,
+        stats: addr_after("stats http://"),
+        admin: addr_after("admin http://"),
+    })
 }
 
 /// Parses `cocoon up: engine up (fake) at http://ADDR [pid N]`.

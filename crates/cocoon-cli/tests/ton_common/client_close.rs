@@ -1,5 +1,6 @@
 //! The client's close flow on the simulated TON, driven through a running `cocoon client`'s
-//! manual money controls (`/request/close`, `/request/withdraw`), checked on the chain.
+//! manual money controls on its admin port (`/request/close`, `/request/withdraw`, with the
+//! reference's `?access_hash=`), checked on the chain.
 
 use std::time::{Duration, Instant};
 
@@ -8,16 +9,20 @@ use cocoon_ledger::ledger::{ClientContractState, ContractStatus};
 use cocoon_ton::messages::op;
 use tonlib_core::TonAddress;
 
+use super::network::CLIENT_ACCESS_HASH;
 use super::{ops_received, wait_until, wallet_of, MockTon, Party};
 
-/// `GET http://127.0.0.1:port/path_and_query`: (status, body).
-pub async fn http_get(port: u16, path_and_query: &str) -> (u16, String) {
+/// `POST http://127.0.0.1:port/path?query&access_hash=…` on the client's admin port:
+/// (status, body).
+pub async fn admin_post(port: u16, path_and_query: &str) -> (u16, String) {
     let response = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}{path_and_query}"))
+        .post(format!(
+            "http://127.0.0.1:{port}{path_and_query}&access_hash={CLIENT_ACCESS_HASH}"
+        ))
         .timeout(Duration::from_secs(60))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
+        .unwrap_or_else(|e| panic!("POST {path_and_query}: {e}"));
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
 }
@@ -28,7 +33,7 @@ pub async fn http_get(port: u16, path_and_query: &str) -> (u16, String) {
 pub async fn client_closes_and_withdraws(
     ton: &MockTon,
     client: &Party,
-    client_http: u16,
+    client_admin: u16,
     client_sc: &TonAddress,
     proxy_sc: &TonAddress,
     deadline: Instant,
@@ -38,7 +43,7 @@ pub async fn client_closes_and_withdraws(
         |s: &DevnetSnapshot| -> ClientContractState { s.clients[&client_sc.to_hex()].clone() };
     let open = ton.chain.engine().devnet_snapshot();
     let proxy = proxy_sc.to_hex();
-    let (status, body) = http_get(client_http, &format!("/request/close?proxy={proxy}")).await;
+    let (status, body) = admin_post(client_admin, &format!("/request/close?proxy={proxy}")).await;
     assert!(
         status == 200 && body.contains("refund requested"),
         "close: HTTP {status} {body}\n{}",
@@ -51,7 +56,7 @@ pub async fn client_closes_and_withdraws(
     let mut withdrawn = None;
     while withdrawn.is_none() {
         let (status, body) =
-            http_get(client_http, &format!("/request/withdraw?proxy={proxy}")).await;
+            admin_post(client_admin, &format!("/request/withdraw?proxy={proxy}")).await;
         if status == 200 {
             withdrawn = Some(body);
         } else {

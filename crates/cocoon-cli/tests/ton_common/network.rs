@@ -15,6 +15,8 @@ use super::{b64, free_port, logs_of, node_config, wait_until, MockTon, Node, Par
 
 /// The model the worker serves.
 pub const MODEL: &str = "Qwen/Qwen3-8B";
+/// The client config's `http_access_hash`: the credential of its admin port.
+pub const CLIENT_ACCESS_HASH: &str = "ton-test-client-admin";
 
 /// The running network. Field order is drop order: processes first, the scratch directory
 /// last.
@@ -29,6 +31,8 @@ pub struct TonNetwork {
     pub client: Party,
     pub proxy_http: u16,
     pub client_http: u16,
+    /// The client's admin port (money controls, [`CLIENT_ACCESS_HASH`]).
+    pub client_admin: u16,
     /// The root config the chain started with.
     pub root: RootConfig,
     pub started: Instant,
@@ -126,6 +130,7 @@ impl TonNetwork {
             ),
         );
         let client_http = free_port();
+        let client_admin = free_port();
         let client_cfg = scratch.write_json(
             "client.json",
             &node_config(
@@ -134,6 +139,7 @@ impl TonNetwork {
                 json!({
                     "@type": "clientRunner.config", "http_port": client_http,
                     "proxy_connections": 1, "check_proxy_hashes": false, "secret_string": "",
+                    "http_access_hash": CLIENT_ACCESS_HASH,
                 }),
             ),
         );
@@ -159,6 +165,8 @@ impl TonNetwork {
             "any",
             "--pow-difficulty",
             "8",
+            "--admin-listen",
+            "off",
         ]);
         let proxy_node = Node::spawn(&scratch.dir, "proxy", &args);
         wait_until(
@@ -183,11 +191,21 @@ impl TonNetwork {
             "1",
             "--payout-idle-threshold",
             "1",
+            "--admin-listen",
+            "off",
         ]);
         let worker_node = Node::spawn(&scratch.dir, "worker", &args);
         let mut args = vec!["client"];
         args.extend(ton_flags(&ton, &client_cfg));
-        args.extend(["--proxy-policy", "fake"]);
+        let client_admin_addr = format!("127.0.0.1:{client_admin}");
+        args.extend([
+            "--proxy-policy",
+            "fake",
+            "--admin-listen",
+            &client_admin_addr,
+            "--stats-listen",
+            "off",
+        ]);
         let client_node = Node::spawn(&scratch.dir, "client", &args);
         TonNetwork {
             proxy_node,
@@ -200,6 +218,7 @@ impl TonNetwork {
             client,
             proxy_http,
             client_http,
+            client_admin,
             root,
             started,
             deadline,

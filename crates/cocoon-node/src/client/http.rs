@@ -1,10 +1,9 @@
 //! The client's OpenAI-compatible HTTP API (runners.md §4.1, delta §5.1):
-//! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
-//! CORS (`OPTIONS` on any path), `/stats`, `/jsonstats`, `/metrics`, and
-//! `/request/debuglogentry?request_guid=` (the debug record of a request sent
-//! with `enable_debug` and that `request_guid`, see [`super::debug`]), and with a
-//! ledger the money controls `/request/charge|topup|close|withdraw?proxy=`
-//! (see `money_http`).
+//! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`, and CORS
+//! (`OPTIONS` on any path, CORS headers on every answer, as the reference: browser apps use
+//! this port). Nothing else: the stats pages, the debug log and the money controls the
+//! reference serves here are on the stats and admin ports ([`super::stats_http`]), so a web
+//! page the user opens can spend tokens through this port but cannot move or read money.
 //!
 //! Streams (`"stream": true`) are written to the caller part by part as they
 //! arrive; a failure mid-stream ends it with one SSE error event. Non-stream
@@ -20,11 +19,9 @@ use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use cocoon_wire::schema::{enums, functions, types};
-use tokio::net::TcpListener;
 
 use super::debug;
 use super::error::ApiError;
-use super::money_http;
 use super::request::{self, AnswerStream, MAX_BODY_BYTES};
 use super::{unix_now, ClientState};
 use crate::worker::is_hop_by_hop_header as is_hop_by_hop;
@@ -34,13 +31,9 @@ const MAX_COLLECTED_ANSWER: usize = 256 << 20;
 /// Deadline of `client.getWorkerTypesV2` (reference: 10 s).
 const MODELS_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves the HTTP API on `listener` until the process ends.
-pub async fn serve_client_http(
-    listener: TcpListener,
-    state: Arc<ClientState>,
-) -> std::io::Result<()> {
-    let app = Router::new().fallback(dispatch).with_state(state);
-    crate::http_util::serve_nodelay(listener, app).await
+/// The HTTP API as a router.
+pub fn api_router(state: Arc<ClientState>) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
 }
 
 async fn dispatch(State(state): State<Arc<ClientState>>, req: Request) -> Response {
@@ -68,17 +61,6 @@ async fn route(state: Arc<ClientState>, req: Request) -> Response {
         return StatusCode::NO_CONTENT.into_response();
     }
     match (method.as_str(), path.as_str()) {
-        ("GET", "/jsonstats") => json_stats(&state),
-        ("GET", "/stats") => html_stats(&state),
-        ("GET", "/metrics") => metrics(&state),
-        ("GET", "/request/debuglogentry") => debug_log_entry(&state, req.uri().query()),
-        ("GET" | "POST", p)
-            if p.strip_prefix("/request/")
-                .is_some_and(|op| money_http::MONEY_OPS.contains(&op)) =>
-        {
-            let op = p.trim_start_matches("/request/");
-            money_http::money_request(state.clone(), op, req.uri().query()).await
-        }
         ("GET", "/v1/models") => models(&state)
             .await
             .unwrap_or_else(IntoResponse::into_response),
@@ -132,6 +114,19 @@ async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, Ap
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
+        Err(e) if crate::http_server::is_body_timeout(&e) => {
+            state.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            let mut resp = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                "request_timeout",
+                format!("the request body did not arrive in time: {e}"),
+            )
+            .into_response();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(resp);
+        }
         Err(_) => {
             state.counters.rejected.fetch_add(1, Ordering::Relaxed);
             let mut resp = ApiError::new(
@@ -251,30 +246,6 @@ impl DebugContext {
             state.debug_log.insert(guid, record.clone());
         }
         record
-    }
-}
-
-/// `GET /request/debuglogentry?request_guid=<guid>`: the stored debug record.
-fn debug_log_entry(state: &ClientState, query: Option<&str>) -> Response {
-    let guid = query.and_then(|q| debug::query_param(q, "request_guid"));
-    let Some(guid) = guid else {
-        return ApiError::invalid("missing_required_parameter", "missing 'request_guid'")
-            .with_param("request_guid")
-            .into_response();
-    };
-    match state.debug_log.get(&guid) {
-        Some(record) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            record.to_string(),
-        )
-            .into_response(),
-        None => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "debug_log_entry_not_found",
-            "no debug record for this request_guid (not sent with enable_debug, or evicted)",
-        )
-        .into_response(),
     }
 }
 
@@ -444,66 +415,6 @@ async fn models(state: &ClientState) -> Result<Response, ApiError> {
         }
     }
     Err(last)
-}
-
-fn json_stats(state: &ClientState) -> Response {
-    let s = state.snapshot();
-    let (wallet_balance, wallet, proxies) = money_http::money_json(state);
-    let body = serde_json::json!({
-        "status": {"enabled": true, "wallet_balance": wallet_balance},
-        "wallet": wallet,
-        "proxies": proxies,
-        "stats": {"queries": s.queries, "success": s.success, "failed": s.failed, "rejected": s.rejected,
-                  "failovers": s.failovers, "requests_cancelled": s.requests_cancelled,
-                  "bytes_received": s.bytes_received, "bytes_sent": s.bytes_sent},
-        "localconf": {"owner_address": state.settings.owner_address, "is_test": state.settings.is_test},
-        "proxy_connections": s.proxy_connections,
-        "payments": state.payments.to_json(),
-    });
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn html_stats(state: &ClientState) -> Response {
-    let s = state.snapshot();
-    let mut out = String::from("<html><head><title>cocoon client</title></head><body><pre>\n");
-    out.push_str(&format!(
-        "queries {} success {} failed {} rejected {} failovers {}\n",
-        s.queries, s.success, s.failed, s.rejected, s.failovers
-    ));
-    for p in &s.proxy_connections {
-        let addr = p.address.replace('<', "&lt;");
-        out.push_str(&format!(
-            "proxy {addr} ready {} proto {:?} pending {}\n",
-            p.is_ready, p.proto_version, p.pending_requests
-        ));
-    }
-    out.push_str("</pre></body></html>\n");
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], out).into_response()
-}
-
-fn metrics(state: &ClientState) -> Response {
-    let s = state.snapshot();
-    let ready = s.proxy_connections.iter().filter(|p| p.is_ready).count();
-    let mut out = String::new();
-    for (name, kind, v) in [
-        ("queries_total", "counter", s.queries),
-        ("success_total", "counter", s.success),
-        ("failed_total", "counter", s.failed),
-        ("rejected_total", "counter", s.rejected),
-        ("failovers_total", "counter", s.failovers),
-        ("requests_cancelled_total", "counter", s.requests_cancelled),
-        ("bytes_received_total", "counter", s.bytes_received),
-        ("ready_proxies", "gauge", ready as u64),
-    ] {
-        out.push_str(&format!(
-            "# TYPE cocoon_client_{name} {kind}\ncocoon_client_{name} {v}\n"
-        ));
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! Layout: [`proxy_conn`] (dial, the client handshake of runners.md §3.2 with
 //! protocol [1,4], answer routing by request id, reconnect), [`request`]
 //! (preparing a request: COCOON extension fields, delta §4.2; sending it with
-//! failover across proxies), [`http`] (the HTTP API: `/v1/models`,
-//! `/v1/chat/completions`, `/v1/completions`, CORS, stats), [`error`]
+//! failover across proxies), [`http`] (the OpenAI API: `/v1/models`,
+//! `/v1/chat/completions`, `/v1/completions`, CORS), [`stats_http`] (the stats
+//! and admin ports: stats, debug log, money controls), [`error`]
 //! (OpenAI-shaped errors), [`debug`] (`enable_debug` records merged into the
 //! answer, and the `/request/debuglogentry` log), [`money`] (with a ledger:
 //! our client contracts — deploy, stake, secret hash, top-up, force charge,
@@ -30,6 +31,7 @@ pub mod proxy_conn;
 pub mod request;
 mod settings;
 mod state;
+pub mod stats_http;
 
 pub use settings::{ClientMoneyPolicy, ClientSettings};
 pub use state::{ClientState, ClientStatsSnapshot};
@@ -39,6 +41,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::common::dial::DialConfig;
+use crate::common::ports::NodePorts;
 
 /// Lowest protocol version this client speaks (delta §1.3).
 pub const CLIENT_MIN_PROTO: i32 = crate::common::proto::CLIENT_VERSIONS.min;
@@ -54,12 +57,14 @@ pub enum ClientError {
     Http(String),
 }
 
-/// Runs a client until the process ends: one task per proxy target and the
-/// HTTP API on `http_listener`.
+/// Runs a client until the process ends: one task per proxy target, the OpenAI API on
+/// `http_listener`, and the stats and admin ports that are on in `ports` (whose limits
+/// every listener gets).
 pub async fn run_client(
     settings: ClientSettings,
     dial: DialConfig,
     http_listener: TcpListener,
+    ports: NodePorts,
 ) -> Result<(), ClientError> {
     let targets = settings.proxy_targets();
     if targets.is_empty() {
@@ -94,9 +99,18 @@ pub async fn run_client(
             address,
         ));
     }
-    http::serve_client_http(http_listener, state)
-        .await
-        .map_err(|e| ClientError::Http(e.to_string()))
+    let mut others = tokio::task::JoinSet::new();
+    let limits = ports.limits;
+    ports.spawn(
+        &mut others,
+        stats_http::stats_router(state.clone()),
+        stats_http::admin_routes(state.clone()),
+        ["client stats", "client admin"],
+    );
+    let api = http::api_router(state);
+    let served = crate::http_server::serve(http_listener, api, limits, "client api").await;
+    others.abort_all();
+    served.map_err(|e| ClientError::Http(e.to_string()))
 }
 
 /// Seconds since the UNIX epoch as a double.

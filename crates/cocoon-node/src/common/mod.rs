@@ -1,14 +1,18 @@
 //! What the three roles share: protocol version ranges and negotiation
 //! ([`proto`]), dialing a proxy through the PoW + RA-TLS gate ([`dial`]),
 //! peer attestation policies by name ([`policy`]), the `/stats`,
-//! `/jsonstats`, `/metrics` HTTP service ([`stats`]), and our request
+//! `/jsonstats`, `/metrics` HTTP service ([`stats`]), the admin port's guard and
+//! credential ([`admin`]), a node's stats and admin ports ([`ports`]), and our request
 //! cancellation extension ([`cancel`]), and the verification of received
 //! payment vouchers ([`vouchers`]).
 
+pub mod admin;
+mod admin_token;
 pub mod cancel;
 pub mod dial;
 pub mod node_wallet;
 pub mod policy;
+pub mod ports;
 pub mod proto;
 pub mod stats;
 pub mod vouchers;

@@ -2,8 +2,8 @@
 //! `/jsonstats` (JSON; the reference's keys where they apply, runners.md §9)
 //! and `/metrics` (Prometheus text format).
 //!
-//! A role implements [`StatsSource`] and hands it to [`serve_stats`] (own
-//! port) or merges [`stats_router`] into its own axum app. [`StatsRegistry`]
+//! A role implements [`StatsSource`] and serves [`stats_router`] on its stats
+//! port (see [`super::ports`]). [`StatsRegistry`]
 //! is an optional helper holding named counters and gauges.
 //!
 //! Differences from the reference: counters are plain totals (the reference
@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 /// What a role shows on its stats endpoints.
 pub trait StatsSource: Send + Sync + 'static {
@@ -181,20 +179,6 @@ pub fn stats_router(source: Arc<dyn StatsSource>, access_hash: Option<String>) -
             source,
             access_hash,
         })
-}
-
-/// Serves the stats endpoints on `listener` until the task is dropped.
-pub async fn serve_stats(listener: TcpListener, source: Arc<dyn StatsSource>) -> io::Result<()> {
-    serve_stats_protected(listener, source, None).await
-}
-
-/// [`serve_stats`] with an optional access hash.
-pub async fn serve_stats_protected(
-    listener: TcpListener,
-    source: Arc<dyn StatsSource>,
-    access_hash: Option<String>,
-) -> io::Result<()> {
-    crate::http_util::serve_nodelay(listener, stats_router(source, access_hash)).await
 }
 
 type QueryMap = Query<BTreeMap<String, String>>;

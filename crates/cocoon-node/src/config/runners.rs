@@ -49,7 +49,8 @@ pub struct ClientConfig {
     pub secret_string: SecretString,
     /// tonlib global config file; empty = the reference's default.
     pub ton_config_filename: String,
-    /// Protects the custom HTTP handlers (`?access_hash=`); empty = unprotected.
+    /// The admin port's credential, also required by the stats pages when set; empty = a
+    /// generated token guards the admin port and the stats are open (docs/security.md).
     pub http_access_hash: String,
     /// Non-schema keys that were present and ignored (see the module doc).
     pub ignored_keys: Vec<String>,
@@ -126,7 +127,8 @@ pub struct ProxyConfig {
     pub check_worker_hashes: bool,
     /// Own image hash (display only).
     pub image_hash: Int256,
-    /// Protects the custom HTTP handlers; empty = unprotected.
+    /// The admin port's credential, also required by the stats pages when set; empty = a
+    /// generated token guards the admin port and the stats are open (docs/security.md).
     pub http_access_hash: String,
     /// Non-schema keys that were present and ignored (none are known for this file).
     pub ignored_keys: Vec<String>,
@@ -210,7 +212,8 @@ pub struct WorkerConfig {
     pub max_active_requests: i32,
     /// Own image hash (display only).
     pub image_hash: Int256,
-    /// Protects the custom HTTP handlers; empty = unprotected.
+    /// The admin port's credential, also required by the stats pages when set; empty = a
+    /// generated token guards the admin port and the stats are open (docs/security.md).
     pub http_access_hash: String,
     /// Script run on `worker.changeModel` (April 2026); empty = model changes refused.
     pub change_model_script: String,

@@ -20,10 +20,13 @@ use tracing::{debug, info, warn};
 
 use super::client_conn::serve_client;
 use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
-use super::http::serve_proxy_http;
+use super::http::{proxy_admin_routes, proxy_stats_router};
 use super::registry::lock;
 use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
+use crate::common::admin::{admin_router, AdminPort, AdminToken};
+use crate::common::ports::serve_logged;
+use crate::http_server::HttpLimits;
 
 /// How one RPC port admits peers.
 #[derive(Debug, Clone)]
@@ -48,14 +51,19 @@ pub struct GateConfig {
 pub struct ProxyListeners {
     pub workers: Option<TcpListener>,
     pub clients: Option<TcpListener>,
+    /// The read-only stats pages.
     pub stats: Option<TcpListener>,
+    /// The money controls (`/request/*`, POST with the credential).
+    pub admin: Option<AdminPort>,
+    /// Limits of the stats and admin HTTP servers.
+    pub http_limits: HttpLimits,
 }
 
 /// A running proxy. Dropping it (or [`ProxyHandle::shutdown`]) stops the
 /// listeners and every connection.
 ///
 /// When the money loop leaves its proxy contract (root `params_version` raised, or
-/// `POST /request/close-contract`), the proxy **restarts in-process**: every connection is
+/// `/request/disable` on the admin port), the proxy **restarts in-process**: every connection is
 /// dropped (as the reference's `close_all` does), the shared state is opened again from the
 /// books with the same settings (so on the ledger's new params: a new contract is deployed)
 /// and the same sockets are served again. [`ProxyHandle::current`] is the state now served;
@@ -66,6 +74,7 @@ pub struct ProxyHandle {
     pub workers_addr: Option<SocketAddr>,
     pub clients_addr: Option<SocketAddr>,
     pub stats_addr: Option<SocketAddr>,
+    pub admin_addr: Option<SocketAddr>,
     current: Arc<std::sync::Mutex<Arc<ProxyShared>>>,
     supervisor: Option<JoinHandle<()>>,
 }
@@ -120,6 +129,8 @@ struct Sockets {
     workers: Option<std::net::TcpListener>,
     clients: Option<std::net::TcpListener>,
     stats: Option<std::net::TcpListener>,
+    admin: Option<(std::net::TcpListener, AdminToken)>,
+    http_limits: HttpLimits,
 }
 
 fn to_std(l: Option<TcpListener>) -> io::Result<Option<std::net::TcpListener>> {
@@ -145,10 +156,20 @@ pub async fn start(
         addr(&listeners.clients)?,
         addr(&listeners.stats)?,
     );
+    let admin_addr = listeners
+        .admin
+        .as_ref()
+        .map(|a| a.listener.local_addr())
+        .transpose()?;
     let sockets = Sockets {
         workers: to_std(listeners.workers)?,
         clients: to_std(listeners.clients)?,
         stats: to_std(listeners.stats)?,
+        admin: match listeners.admin {
+            Some(a) => Some((a.listener.into_std()?, a.token)),
+            None => None,
+        },
+        http_limits: listeners.http_limits,
     };
     let (restart_tx, restart_rx) = tokio::sync::mpsc::unbounded_channel();
     let tasks = serve(&sockets, &gate, shared.clone(), restart_tx.clone())?;
@@ -166,12 +187,13 @@ pub async fn start(
         workers_addr,
         clients_addr,
         stats_addr,
+        admin_addr,
         current,
         supervisor: Some(supervisor),
     })
 }
 
-/// Spawns the accept loops, the stats server and the money (or flush) loop of `shared`.
+/// Spawns the accept loops, the stats and admin servers and the money (or flush) loop of `shared`.
 fn serve(
     sockets: &Sockets,
     gate: &GateConfig,
@@ -189,15 +211,15 @@ fn serve(
         let link = Arc::new(gate.clients.clone());
         tasks.spawn(accept_loop(l, PeerKind::Client, link, shared.clone()));
     }
+    let limits = sockets.http_limits;
     if let Some(l) = from_std(&sockets.stats)? {
-        let at = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        info!("stats on http://{at}/stats");
-        let shared = shared.clone();
-        tasks.spawn(async move {
-            if let Err(e) = serve_proxy_http(l, shared).await {
-                warn!(error = %e, "stats server stopped");
-            }
-        });
+        let app = proxy_stats_router(shared.clone());
+        tasks.spawn(serve_logged(l, app, limits, "proxy stats"));
+    }
+    if let Some((l, token)) = &sockets.admin {
+        let l = TcpListener::from_std(l.try_clone()?)?;
+        let app = admin_router(proxy_admin_routes(shared.clone()), token.clone());
+        tasks.spawn(serve_logged(l, app, limits, "proxy admin"));
     }
     if shared.money.is_some() {
         tasks.spawn(money_loop(shared, restart));

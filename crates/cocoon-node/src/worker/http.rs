@@ -1,7 +1,9 @@
-//! The worker's HTTP port: stats (`/stats`, `/jsonstats`, `/metrics`) and the
+//! The worker's HTTP ports: the read-only stats port (`/stats`, `/jsonstats`, `/metrics`) and
+//! the admin port ([`crate::common::admin`]: POST only, credential required) with the
 //! operator controls of the reference (runners.md §9): `/request/enable`,
-//! `/request/disable`, `/request/change_coefficient?coefficient=<float>`, and with a
-//! ledger `/request/payout?proxy=<proxy contract or address>`.
+//! `/request/disable`, `/request/change_coefficient?coefficient=<float>` (without
+//! `coefficient`: shows the current one), and with a ledger
+//! `/request/payout?proxy=<proxy contract or address>`.
 //!
 //! `/jsonstats` `proxies[]` has one entry per proxy we know: the live connection (when
 //! connected) and the money fields of the reference (`sc_inited`, `proxy_sc_address`,
@@ -14,28 +16,30 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 
 use super::WorkerState;
 
-/// Serves the worker's stats and control endpoints on `listener`.
-pub async fn serve_worker_http(
-    listener: TcpListener,
-    state: Arc<WorkerState>,
-) -> std::io::Result<()> {
-    let app = Router::new()
+/// The read-only stats pages.
+pub fn stats_router(state: Arc<WorkerState>) -> Router {
+    Router::new()
         .route("/jsonstats", get(json_stats))
         .route("/stats", get(html_stats))
         .route("/metrics", get(metrics))
-        .route("/request/enable", get(enable))
-        .route("/request/disable", get(disable))
-        .route("/request/change_coefficient", get(change_coefficient))
-        .route("/request/payout", get(payout))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .with_state(state);
-    crate::http_util::serve_nodelay(listener, app).await
+        .with_state(state)
+}
+
+/// The operator controls (served behind [`crate::common::admin::admin_router`]).
+pub fn admin_routes(state: Arc<WorkerState>) -> Router {
+    Router::new()
+        .route("/request/enable", post(enable))
+        .route("/request/disable", post(disable))
+        .route("/request/change_coefficient", post(change_coefficient))
+        .route("/request/payout", post(payout))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(state)
 }
 
 async fn json_stats(State(state): State<Arc<WorkerState>>) -> Response {

@@ -4,7 +4,7 @@
 //! Layout: [`proxy_conn`] (dial, handshake runners.md §3.3, the per-proxy
 //! message loop, reconnect), [`request`] (one `proxy.runQueryEx`: validation,
 //! the engine call, part-by-part streaming, metering), [`health`] (the
-//! engine's `GET /v1/models` loop), [`http`] (stats and control endpoints),
+//! engine's `GET /v1/models` loop), [`http`] (stats and admin endpoints),
 //! [`payout`] (with a ledger: our worker contracts and the payout loop).
 //!
 //! Deviations from the reference, on purpose: SSE answers are metered and
@@ -30,9 +30,8 @@ pub use state::{WorkerState, WorkerStatsSnapshot};
 
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-
 use crate::common::dial::DialConfig;
+use crate::common::ports::NodePorts;
 
 /// Lowest protocol version this worker speaks (December reference: 1, April: 3).
 pub const WORKER_MIN_PROTO: i32 = crate::common::proto::WORKER_VERSIONS.min;
@@ -44,16 +43,14 @@ pub const WORKER_MAX_PROTO: i32 = crate::common::proto::WORKER_VERSIONS.max;
 pub enum WorkerError {
     #[error("worker configuration: {0}")]
     Config(String),
-    #[error("worker stats HTTP server: {0}")]
-    Http(String),
 }
 
-/// Runs a worker until the process ends: health loop, stats HTTP server (when
-/// `http_listener` is given) and one task per proxy target.
+/// Runs a worker until the process ends: health loop, the stats and admin ports that are on
+/// in `ports`, and one task per proxy target.
 pub async fn run_worker(
     settings: WorkerSettings,
     dial: DialConfig,
-    http_listener: Option<TcpListener>,
+    ports: NodePorts,
 ) -> Result<(), WorkerError> {
     if settings.proxy_addresses.is_empty() {
         return Err(WorkerError::Config(
@@ -77,14 +74,12 @@ pub async fn run_worker(
     }
 
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(listener) = http_listener {
-        let st = state.clone();
-        tasks.spawn(async move {
-            if let Err(e) = http::serve_worker_http(listener, st).await {
-                tracing::error!(error = %e, "worker HTTP server stopped");
-            }
-        });
-    }
+    ports.spawn(
+        &mut tasks,
+        http::stats_router(state.clone()),
+        http::admin_routes(state.clone()),
+        ["worker stats", "worker admin"],
+    );
     let dial = Arc::new(dial);
     let targets: Vec<String> = state.settings.proxy_targets();
     for address in targets {

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cocoon_net::{Inbound, InboundMessage, QueryError, Session};
+use cocoon_node::common::admin::{AdminPort, AdminToken};
 use cocoon_node::common::dial::{dial_proxy, DialConfig, TeeMode};
 use cocoon_node::proxy::{self, GateOptions, ProxyHandle, ProxyListeners, ProxySettings};
 use cocoon_wire::schema::{enums, functions, types};
@@ -25,6 +26,8 @@ pub const OWNER: &str = "UQAuz15H1ZHrZ_psVrAra7HealMIVeFq0wguqlmFno1f3B-m";
 pub const MODEL: &str = "test/model";
 /// Root config version the test proxy runs with.
 pub const CONFIG_VERSION: i32 = 3;
+/// The admin token of a test proxy whose settings set no `http_access_hash`.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub fn settings() -> ProxySettings {
     ProxySettings::fake_ton([7; 32], CONFIG_VERSION)
@@ -46,10 +49,17 @@ pub async fn start_proxy_with(settings: ProxySettings) -> ProxyHandle {
         pow_difficulty: 0,
     };
     let (gate, _own) = proxy::build_gate(&opts).expect("gate");
+    let token = AdminToken::new(&settings.http_access_hash)
+        .unwrap_or_else(|| AdminToken::new(ADMIN_TOKEN).expect("token"));
     let listeners = ProxyListeners {
         workers: Some(bind().await),
         clients: Some(bind().await),
         stats: Some(bind().await),
+        admin: Some(AdminPort {
+            listener: bind().await,
+            token,
+        }),
+        ..ProxyListeners::default()
     };
     proxy::start(settings, gate, listeners)
         .await
@@ -464,6 +474,47 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     let (head, body) = text.split_once("\r\n\r\n").expect("header end");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     body.to_owned()
+}
+
+/// `METHOD path` with `headers` on a fresh connection: (status, head, body).
+pub async fn http_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = within("connect", tokio::net::TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n"
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    within("read", tcp.read_to_end(&mut raw))
+        .await
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("header end");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// `POST path` on the proxy's admin port with `Authorization: Bearer token`: (status, body).
+pub async fn admin_post(proxy: &ProxyHandle, token: &str, path: &str) -> (u16, String) {
+    let admin = proxy.admin_addr.expect("admin port");
+    let bearer = format!("Bearer {token}");
+    let (status, _, body) = http_call(admin, "POST", path, &[("Authorization", &bearer)]).await;
+    (status, body)
 }
 
 /// A worker that answers each request with one final answer of `tokens` tokens and
