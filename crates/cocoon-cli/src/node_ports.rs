@@ -1,7 +1,10 @@
 //! The flags of a node's stats and admin ports and of the limits of its HTTP servers
 //! ([`PortArgs`], flattened into every node command), and where they put the ports by default:
-//! loopback, the stats port on the config's `http_port` (the client's on `http_port + 2`, its
-//! `http_port` being the OpenAI API) and the admin port on `http_port + 1`.
+//! loopback, the stats port on the config's `http_port` (the client's on `http_port + 20`, its
+//! `http_port` being the OpenAI API) and the admin port on `http_port + 10`. The offsets keep
+//! clear of the reference's standard layout (client 10000, proxy stats 11000 with its router's
+//! RPC ports 11001/11002, worker 12000, key manager 13000/13001), so a node started from a
+//! reference config next to a reference router binds no port the router holds.
 //!
 //! The admin credential is the config's `http_access_hash` when it sets one (then the stats
 //! pages need it too, as the reference's); else a token kept in `--admin-token-file` (default:
@@ -21,11 +24,11 @@ use tokio::net::TcpListener;
 #[derive(clap::Args, Debug, Clone)]
 pub struct PortArgs {
     /// Read-only stats port (`/stats`, `/jsonstats`, `/metrics`): HOST:PORT, a HOST alone (with
-    /// the default port), or `off` [default: 127.0.0.1, port `http_port` (client: `http_port + 2`)].
+    /// the default port), or `off` [default: 127.0.0.1, port `http_port` (client: `http_port + 20`)].
     #[arg(long, value_name = "HOST:PORT|HOST|off")]
     pub stats_listen: Option<String>,
     /// Admin port (the `/request/*` controls: POST only, credential required): HOST:PORT, a HOST
-    /// alone (with the default port), or `off` [default: 127.0.0.1, port `http_port + 1`].
+    /// alone (with the default port), or `off` [default: 127.0.0.1, port `http_port + 10`].
     #[arg(long, value_name = "HOST:PORT|HOST|off")]
     pub admin_listen: Option<String>,
     /// File holding the admin token when the config sets no `http_access_hash`; created
@@ -92,15 +95,15 @@ pub struct PortDefaults {
     pub admin_offset: u16,
 }
 
-/// Proxy and worker: stats on `http_port`, admin on `http_port + 1`.
+/// Proxy and worker: stats on `http_port`, admin on `http_port + 10`.
 pub const STATS_ON_HTTP_PORT: PortDefaults = PortDefaults {
     stats_offset: 0,
-    admin_offset: 1,
+    admin_offset: 10,
 };
-/// Client (its `http_port` is the OpenAI API): admin on `+ 1`, stats on `+ 2`.
+/// Client (its `http_port` is the OpenAI API): admin on `+ 10`, stats on `+ 20`.
 pub const CLIENT_PORTS: PortDefaults = PortDefaults {
-    stats_offset: 2,
-    admin_offset: 1,
+    stats_offset: 20,
+    admin_offset: 10,
 };
 
 /// Where the ports go and with which credentials, before binding.

@@ -33,7 +33,7 @@ fn by_default_every_port_is_on_loopback() {
         .expect("plan");
     assert_eq!(plan.stats, Some("127.0.0.1:12000".parse().expect("addr")));
     let (admin, token) = plan.admin.expect("admin on");
-    assert_eq!(admin, "127.0.0.1:12001".parse().expect("addr"));
+    assert_eq!(admin, "127.0.0.1:12010".parse().expect("addr"));
     // The token was generated into the file next to the config.
     let stored = std::fs::read_to_string(dir.join("worker.admin-token")).expect("token file");
     assert_eq!(stored.trim(), token.reveal());
@@ -43,10 +43,18 @@ fn by_default_every_port_is_on_loopback() {
     let client = args(&[])
         .plan(10000, CLIENT_PORTS, &config, "")
         .expect("plan");
-    assert_eq!(client.stats, Some("127.0.0.1:10002".parse().expect("addr")));
+    assert_eq!(client.stats, Some("127.0.0.1:10020".parse().expect("addr")));
     assert_eq!(
         client.admin.expect("admin").0,
-        "127.0.0.1:10001".parse().expect("addr")
+        "127.0.0.1:10010".parse().expect("addr")
+    );
+    // A proxy from a reference config binds no port its router holds (11001/11002).
+    let proxy = args(&["--admin-token-file", dir.join("p.token").to_str().expect("utf-8")])
+        .plan(11000, STATS_ON_HTTP_PORT, &config, "")
+        .expect("plan");
+    assert_eq!(
+        proxy.admin.expect("admin").0,
+        "127.0.0.1:11010".parse().expect("addr")
     );
     let _ = std::fs::remove_dir_all(dir);
 }
