@@ -205,6 +205,23 @@ pub fn to_friendly(address: &TonAddress, bounceable: bool, testnet: bool) -> Str
     address.to_base64_url_flags(!bounceable, testnet)
 }
 
+/// An address as the reference runners put it on the wire (`rserialize(true)` of an address they
+/// derived or normalised): user-friendly base64url, **non-bounceable**, with the testnet flag of
+/// the node's `is_testnet`. Reference peers parse what we send and compare the flags too, so every
+/// address a node sends in a handshake goes through this (interop.md §3).
+pub fn wire_form(address: &TonAddress, testnet: bool) -> String {
+    to_friendly(address, false, testnet)
+}
+
+/// [`wire_form`] of an address given as text in any form (raw `wc:hex`, base64 or base64url,
+/// any flags). Empty or unparsable text is returned unchanged: it is not ours to repair.
+pub fn text_to_wire_form(text: &str, testnet: bool) -> String {
+    match parse_address(text) {
+        Ok(parsed) => wire_form(&parsed.address, testnet),
+        Err(_) => text.to_owned(),
+    }
+}
+
 /// A fresh random basechain address in user-friendly, non-bounceable, mainnet form (`UQ…`):
 /// the generated owner identities of local networks and benchmarks.
 pub fn random_friendly_address() -> String {
@@ -306,6 +323,26 @@ mod tests {
         )
         .expect("derive");
         assert_ne!(base, worker);
+    }
+
+    #[test]
+    fn wire_form_is_non_bounceable_with_the_testnet_flag() {
+        let a = addr(0x4f);
+        let raw = a.to_hex();
+        let bounceable = to_friendly(&a, true, false);
+        for input in [raw.as_str(), bounceable.as_str()] {
+            let main = text_to_wire_form(input, false);
+            let test = text_to_wire_form(input, true);
+            assert!(main.starts_with("UQ"), "{main}");
+            assert!(test.starts_with("0Q"), "{test}");
+            let parsed = parse_address(&main).unwrap();
+            assert_eq!(parsed.address, a);
+            assert!(!parsed.bounceable && !parsed.testnet);
+            let parsed = parse_address(&test).unwrap();
+            assert!(!parsed.bounceable && parsed.testnet);
+        }
+        assert_eq!(text_to_wire_form("", false), "");
+        assert_eq!(text_to_wire_form("not an address", true), "not an address");
     }
 
     #[test]

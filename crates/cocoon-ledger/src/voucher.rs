@@ -226,6 +226,12 @@ fn decode(bytes: &[u8], kind: VoucherKind) -> Result<Decoded, VoucherError> {
     })
 }
 
+/// The terms a voucher of `kind` states, **unverified** (no signature or target check): for
+/// stats and tests; anything that pays or trusts a voucher goes through [`verify`].
+pub fn peek_terms(bytes: &[u8], kind: VoucherKind) -> Result<VoucherTerms, VoucherError> {
+    decode(bytes, kind).map(|d| d.voucher.terms)
+}
+
 /// Verifies a voucher as the target contract does: expected op, exact layout, inner op/qid
 /// equal to the outer ones, target equal to `ours`, valid signature by `proxy_key`.
 pub fn verify(

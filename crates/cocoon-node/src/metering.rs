@@ -60,6 +60,14 @@ impl TokenUsage {
         }
     }
 
+    /// Whether a billed counter (prompt, cached, completion, reasoning) is above `other`'s.
+    pub fn bills_more_than(&self, other: &TokenUsage) -> bool {
+        self.prompt > other.prompt
+            || self.cached > other.cached
+            || self.completion > other.completion
+            || self.reasoning > other.reasoning
+    }
+
     /// Field-wise maximum.
     pub fn max_fields(&self, other: &TokenUsage) -> TokenUsage {
         TokenUsage {
@@ -116,6 +124,20 @@ pub struct TokenMeter {
     field_overflow: bool,
     after_cr: bool,
     event_has_data: bool,
+    /// The usage the last cost fields were computed from ([`Self::feed_priced`]).
+    priced: TokenUsage,
+}
+
+/// What the worker needs to price an answer's `usage`: the request's coefficient, the root's
+/// multipliers and price per token (delta §4.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pricing {
+    /// The worker coefficient the proxy put into the request (1000 = 1.0×).
+    pub coefficient: i64,
+    /// The root's price multipliers.
+    pub multipliers: PriceMultipliers,
+    /// The root's `price_per_token`, nanoTON.
+    pub price_per_token: i64,
 }
 
 impl Default for TokenMeter {
@@ -140,6 +162,7 @@ impl TokenMeter {
             field_overflow: false,
             after_cr: false,
             event_has_data: false,
+            priced: TokenUsage::default(),
         }
     }
 
@@ -149,7 +172,53 @@ impl TokenMeter {
     }
 
     /// Feeds the next bytes of the body.
-    pub fn feed(&mut self, mut chunk: &[u8]) {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.scanner.take_closed();
+        self.feed_chunk(chunk);
+    }
+
+    /// Feeds the next bytes of the body and returns them with the cost fields the reference
+    /// worker adds (delta §4.12, runners.md §5.1) inserted at the end of every top-level `usage`
+    /// object that raises a counter: `prompt_total_cost`, `completion_total_cost` and
+    /// `total_cost`, the adjusted tokens seen so far times the price per token. Every other
+    /// byte is passed through unchanged (the reference re-serialises each JSON value with
+    /// sorted keys; the values are the same). Unlike the reference, SSE `data:` values get the
+    /// fields too, since they are metered.
+    pub fn feed_priced(&mut self, part: Vec<u8>, pricing: &Pricing) -> Vec<u8> {
+        self.feed(&part);
+        let mut inserts: Vec<(usize, String)> = Vec::new();
+        for closed in self.scanner.take_closed() {
+            if !closed.seen.bills_more_than(&self.priced) {
+                continue;
+            }
+            self.priced = self.priced.max_fields(&closed.seen);
+            let costs = adjusted_tokens(&self.priced, pricing.coefficient, &pricing.multipliers)
+                .costs(pricing.price_per_token);
+            // A usage object that raises a counter has members, so the fields follow a comma.
+            let fields = format!(
+                ",\"prompt_total_cost\":{},\"completion_total_cost\":{},\"total_cost\":{}",
+                costs.prompt_total_cost, costs.completion_total_cost, costs.total_cost
+            );
+            inserts.push((closed.closing_brace_at, fields));
+        }
+        if inserts.is_empty() {
+            return part;
+        }
+        let extra: usize = inserts.iter().map(|(_, f)| f.len()).sum();
+        let mut out = Vec::with_capacity(part.len() + extra);
+        let mut from = 0;
+        for (at, fields) in inserts {
+            let at = at.min(part.len());
+            out.extend_from_slice(&part[from..at]);
+            out.extend_from_slice(fields.as_bytes());
+            from = at;
+        }
+        out.extend_from_slice(&part[from..]);
+        out
+    }
+
+    fn feed_chunk(&mut self, mut chunk: &[u8]) {
+        let mut base = 0;
         if self.format == BodyFormat::Detect {
             // Skip leading whitespace and a UTF-8 byte-order mark.
             let skip = chunk
@@ -157,6 +226,7 @@ impl TokenMeter {
                 .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0xEF | 0xBB | 0xBF))
                 .count();
             chunk = &chunk[skip..];
+            base = skip;
             match chunk.first() {
                 None => return,
                 Some(b'{') | Some(b'[') => self.format = BodyFormat::Json,
@@ -164,8 +234,8 @@ impl TokenMeter {
             }
         }
         match self.format {
-            BodyFormat::Json => self.scanner.feed(chunk),
-            BodyFormat::Sse => self.feed_sse(chunk),
+            BodyFormat::Json => self.scanner.feed_at(chunk, base),
+            BodyFormat::Sse => self.feed_sse(chunk, base),
             BodyFormat::Detect => {}
         }
     }
@@ -180,7 +250,7 @@ impl TokenMeter {
         self.scanner.committed()
     }
 
-    fn feed_sse(&mut self, chunk: &[u8]) {
+    fn feed_sse(&mut self, chunk: &[u8], base: usize) {
         let mut i = 0;
         while i < chunk.len() {
             let b = chunk[i];
@@ -221,7 +291,7 @@ impl TokenMeter {
                         .iter()
                         .position(|c| *c == b'\n' || *c == b'\r')
                         .map_or(chunk.len(), |p| i + p);
-                    self.scanner.feed(&chunk[i..end]);
+                    self.scanner.feed_at(&chunk[i..end], base + i);
                     i = end;
                 }
                 SseLine::Ignored => {
@@ -252,7 +322,8 @@ impl TokenMeter {
     fn begin_data_line(&mut self) {
         // Data lines of one event are joined with a newline (SSE spec).
         if self.event_has_data {
-            self.scanner.feed(b"\n");
+            // A synthetic byte: it closes no object, so its position never matters.
+            self.scanner.feed_at(b"\n", 0);
         }
         self.event_has_data = true;
     }

@@ -2,8 +2,8 @@
 //! arithmetic of runners.md §5.2.
 
 use cocoon_node::metering::{
-    adjust_tokens, adjusted_tokens, AdjustedTokens, BodyFormat, PriceMultipliers, TokenMeter,
-    TokenUsage,
+    adjust_tokens, adjusted_tokens, AdjustedTokens, BodyFormat, PriceMultipliers, Pricing,
+    TokenMeter, TokenUsage,
 };
 use proptest::prelude::*;
 
@@ -283,5 +283,136 @@ proptest! {
         m.feed(b"data: ");
         m.feed(&data);
         let _ = m.finish();
+    }
+}
+
+// ---- The reference worker's cost fields inside `usage` (delta §4.12) ----
+
+const PRICING: Pricing = Pricing {
+    coefficient: 1000,
+    multipliers: PriceMultipliers {
+        prompt: 10_000,
+        cached: 10_000,
+        completion: 10_000,
+        reasoning: 10_000,
+    },
+    price_per_token: 2,
+};
+
+/// Feeds `body` in the given parts and joins what comes out.
+fn priced(body: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut meter = TokenMeter::new();
+    let mut out = Vec::new();
+    let mut from = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&body.len())) {
+        let cut = cut.clamp(from, body.len());
+        out.extend(meter.feed_priced(body[from..cut].to_vec(), &PRICING));
+        from = cut;
+    }
+    out
+}
+
+fn usage_of(line: &str) -> serde_json::Value {
+    let value: serde_json::Value = serde_json::from_str(line).expect("output line is JSON");
+    value["usage"].clone()
+}
+
+#[test]
+fn cost_fields_are_added_to_the_usage_value_only() {
+    let body = ndjson_body();
+    let out = String::from_utf8(priced(body.as_bytes(), &[])).unwrap();
+    let (in_lines, out_lines): (Vec<&str>, Vec<&str>) =
+        (body.lines().collect(), out.lines().collect());
+    assert_eq!(in_lines.len(), out_lines.len());
+    // Every value without usage passes byte for byte.
+    assert_eq!(in_lines[..4], out_lines[..4]);
+    let usage = usage_of(out_lines[4]);
+    // runners.md §12 figures at price 2: (23 + 11)·2, (90 + 10)·2, 134·2.
+    assert_eq!(usage["prompt_total_cost"], 68);
+    assert_eq!(usage["completion_total_cost"], 200);
+    assert_eq!(usage["total_cost"], 268);
+    // The engine's own fields are untouched.
+    assert_eq!(usage["prompt_tokens"], 34);
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 10);
+}
+
+#[test]
+fn cost_fields_follow_coefficient_and_price() {
+    let body = format!("{{\"usage\":{USAGE}}}");
+    let mut meter = TokenMeter::new();
+    let pricing = Pricing {
+        coefficient: 2000,
+        price_per_token: 5,
+        ..PRICING
+    };
+    let out = meter.feed_priced(body.into_bytes(), &pricing);
+    let usage = usage_of(std::str::from_utf8(&out).unwrap());
+    // Coefficient 2.0×: P'=46, C'=22, O'=180, R'=20; total 268; price 5.
+    assert_eq!(usage["prompt_total_cost"], (46 + 22) * 5);
+    assert_eq!(usage["completion_total_cost"], (180 + 20) * 5);
+    assert_eq!(usage["total_cost"], 268 * 5);
+}
+
+#[test]
+fn cost_fields_only_when_a_counter_rises() {
+    // A repeated usage (same counters) gets no second set of fields; an empty usage object
+    // raises nothing; a nested `usage` is not the answer's usage.
+    let body = format!(
+        "{{\"usage\":{USAGE}}}\n{{\"usage\":{USAGE}}}\n{{\"usage\":{{}}}}\n{{\"x\":{{\"usage\":{USAGE}}}}}\n"
+    );
+    let out = String::from_utf8(priced(body.as_bytes(), &[])).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(usage_of(lines[0]).get("total_cost").is_some());
+    let rest: Vec<&str> = body.lines().skip(1).collect();
+    assert_eq!(lines[1..], rest[..]);
+}
+
+#[test]
+fn cost_fields_go_last_in_the_usage_object() {
+    let body = "{\"usage\":{\"prompt_tokens\":3}}";
+    let out = String::from_utf8(priced(body.as_bytes(), &[])).unwrap();
+    assert_eq!(
+        out,
+        "{\"usage\":{\"prompt_tokens\":3,\"prompt_total_cost\":6,\"completion_total_cost\":0,\"total_cost\":6}}"
+    );
+}
+
+#[test]
+fn cost_fields_in_sse_data_lines() {
+    let body = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"hi\"}}}}]}}\n\ndata: {{\"choices\":[],\"usage\":{USAGE}}}\n\ndata: [DONE]\n\n"
+    );
+    let out = String::from_utf8(priced(body.as_bytes(), &[])).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], body.lines().next().unwrap());
+    let usage = usage_of(lines[2].strip_prefix("data: ").unwrap());
+    assert_eq!(usage["total_cost"], 268);
+    assert_eq!(lines[4], "data: [DONE]");
+}
+
+proptest! {
+    /// Any split of the body into parts gives the same bytes out as one part, and the usage
+    /// counted is the same as without pricing.
+    #[test]
+    fn cost_fields_do_not_depend_on_chunking(
+        cuts in proptest::collection::vec(0usize..400, 0..8),
+        sse in any::<bool>(),
+    ) {
+        let body = if sse {
+            format!("data: {{\"a\":1}}\n\ndata: {{\"usage\":{USAGE}}}\n\ndata: [DONE]\n\n")
+        } else {
+            ndjson_body()
+        };
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        let whole = priced(body.as_bytes(), &[]);
+        prop_assert_eq!(priced(body.as_bytes(), &cuts), whole);
+    }
+
+    /// Arbitrary bytes never panic and come out as they went in, plus inserted fields only.
+    #[test]
+    fn pricing_arbitrary_bytes_never_panics(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let out = priced(&body, &[body.len() / 2]);
+        prop_assert!(out.len() >= body.len());
     }
 }

@@ -299,3 +299,98 @@ async fn long_auth_succeeds_in_fake_ton_mode() {
         panic!("long auth refused");
     };
 }
+
+/// What the reference worker and client accept in the proxy's handshake answers (interop.md §3):
+/// every contract and owner address in the user-friendly non-bounceable form with the node's
+/// testnet flag (the reference compares the flags too), and a signed voucher even when nothing
+/// was earned yet (the reference worker refuses `signedPaymentEmpty`: "tokens_committed_to_blockchain
+/// is too low").
+#[tokio::test]
+async fn handshake_answers_use_the_reference_wire_forms() {
+    use cocoon_ledger::address::parse_address;
+    for testnet in [false, true] {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+        let mut settings =
+            cocoon_node::proxy::ProxySettings::fake_ton_signing(key, OWNER, CONFIG_VERSION);
+        settings.is_testnet = testnet;
+        let proxy = start_proxy_with(settings).await;
+        let (session, _inbound) = dial(proxy.workers_addr.unwrap()).await;
+        let enums::worker::ConnectedToProxy::ConnectedToProxy(connected) = within(
+            "worker connect",
+            session.call(
+                &functions::worker::ConnectToProxy {
+                    params: worker_params(MODEL, 1000, 4),
+                },
+                WAIT,
+            ),
+        )
+        .await
+        .expect("connected");
+        let p = &connected.params;
+        for (what, text) in [
+            ("proxy_owner_address", &p.proxy_owner_address),
+            ("proxy_sc_address", &p.proxy_sc_address),
+            ("worker_sc_address", &connected.worker_sc_address),
+        ] {
+            let parsed = parse_address(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(!parsed.bounceable, "{what} {text} must be non-bounceable");
+            assert_eq!(parsed.testnet, testnet, "{what} {text}: testnet flag");
+            assert_eq!(text.len(), 48, "{what} {text}: user-friendly form");
+        }
+        assert_eq!(
+            parse_address(&p.proxy_owner_address).unwrap().address,
+            parse_address(OWNER).unwrap().address
+        );
+        let enums::worker::CompareBalanceWithProxyResult::CompareBalanceWithProxyResult(result) =
+            within(
+                "compare",
+                session.call(
+                    &functions::worker::CompareBalanceWithProxy {
+                        tokens_committed_to_blockchain: 0,
+                        tokens_committed_to_db: 0,
+                        max_tokens: 0,
+                    },
+                    WAIT,
+                ),
+            )
+            .await
+            .expect("compare answered");
+        let enums::proxy::SignedPayment::SignedPayment(voucher) = &result.signed_payment else {
+            panic!("a fresh worker gets a signed voucher for 0 tokens, not signedPaymentEmpty");
+        };
+        let terms = cocoon_ledger::voucher::peek_terms(
+            &voucher.data,
+            cocoon_ledger::voucher::VoucherKind::WorkerPayout,
+        )
+        .expect("voucher decodes");
+        assert_eq!(terms.tokens, 0);
+        assert_eq!(
+            terms.target,
+            parse_address(&connected.worker_sc_address).unwrap().address
+        );
+
+        // The client's handshake answer: the same forms.
+        let (client, _inbound) = dial(proxy.clients_addr.unwrap()).await;
+        let enums::client::ConnectedToProxy::ConnectedToProxy(answer) = within(
+            "client connect",
+            client.call(
+                &functions::client::ConnectToProxy {
+                    params: client_params(1, 2),
+                    min_config_version: CONFIG_VERSION,
+                },
+                WAIT,
+            ),
+        )
+        .await
+        .expect("client connected");
+        assert_eq!(
+            answer.params.proto_version,
+            Some(2),
+            "a December client gets v2"
+        );
+        for text in [&answer.params.proxy_sc_address, &answer.client_sc_address] {
+            let parsed = parse_address(text).expect("address");
+            assert!(!parsed.bounceable && parsed.testnet == testnet, "{text}");
+        }
+    }
+}

@@ -15,6 +15,7 @@ use cocoon_ledger::ledger::{
     ProxyContractState, SavedState, VoucherSettlement, WorkerContractState,
 };
 use cocoon_ledger::root_config::RootConfig;
+use cocoon_ledger::voucher::{self, VoucherKind};
 use cocoon_net::{Inbound, InboundMessage, Session};
 use cocoon_node::proxy::reservation::reservation_tokens;
 use cocoon_node::proxy::{ProxyHandle, ProxyPayments, ProxySettings, ProxyShared, Side};
@@ -94,8 +95,15 @@ async fn next_client_payment(client: &mut FakeClient) -> types::proxy::ClientReq
     }
 }
 
-fn voucher_present(p: &enums::proxy::SignedPayment) -> bool {
-    matches!(p, enums::proxy::SignedPayment::SignedPayment(_))
+/// The tokens a payment message's voucher covers (0 without one). The proxy signs a voucher
+/// for 0 tokens too, as the reference does.
+fn voucher_tokens(p: &enums::proxy::SignedPayment, kind: VoucherKind) -> u64 {
+    match p {
+        enums::proxy::SignedPayment::SignedPayment(s) => {
+            voucher::peek_terms(&s.data, kind).expect("voucher").tokens
+        }
+        enums::proxy::SignedPayment::SignedPaymentEmpty(_) => 0,
+    }
 }
 
 #[test]
@@ -398,14 +406,18 @@ async fn vouchers_wait_until_save_state_is_read_back() {
     assert_eq!(client.outcome(id).await.error, None);
     let notice = next_client_payment(&mut client).await;
     assert_eq!((notice.request_tokens, notice.max_tokens), (7, 7));
-    assert!(
-        !voucher_present(&notice.signed_payment),
+    assert_eq!(
+        voucher_tokens(&notice.signed_payment, VoucherKind::ClientCharge),
+        0,
         "nothing confirmed yet"
     );
     let paid = within("worker notice", worker_payments.recv())
         .await
         .expect("worker notice");
-    assert!(!voucher_present(&paid.signed_payment));
+    assert_eq!(
+        voucher_tokens(&paid.signed_payment, VoucherKind::WorkerPayout),
+        0
+    );
 
     // Flushed to the books and "sent", but the ledger never shows it: no voucher, no charge.
     let confirmed_before = proxy.shared.commit_to_chain_now().expect("commit step");
@@ -436,7 +448,10 @@ async fn vouchers_wait_until_save_state_is_read_back() {
         .unwrap()
         .snapshot(Side::Client, OWNER);
     assert_eq!(snap.blockchain_tokens, 7);
-    assert!(voucher_present(&snap.signed_payment));
+    assert_eq!(
+        voucher_tokens(&snap.signed_payment, VoucherKind::ClientCharge),
+        7
+    );
     wait_until("client charged", || {
         inner.client_state(&client_sc).expect("client").tokens_used == 7
     })
@@ -463,8 +478,9 @@ async fn failed_requests_still_send_payment_notices() {
         .await
         .expect("worker notice after a failure");
     assert_eq!((paid.request_tokens, paid.max_tokens), (5, 5));
-    assert!(
-        voucher_present(&paid.signed_payment),
+    assert_eq!(
+        voucher_tokens(&paid.signed_payment, VoucherKind::WorkerPayout),
+        5,
         "fake TON: confirmed at once"
     );
 }

@@ -36,11 +36,19 @@ fn raw_address(hex: &str) -> tonlib_core::TonAddress {
 fn settled_tokens_are_vouched_for_on_both_sides() {
     let mut payments = ProxyPayments::new(Some(key()), OWNER, "");
     assert!(payments.signs_vouchers());
+    // Nothing to pay yet: still a signed voucher, for 0 tokens (the reference worker refuses
+    // `signedPaymentEmpty` in its handshake, interop.md §3).
     let fresh = payments.snapshot(Side::Client, OWNER);
-    assert!(
-        voucher_bytes(&fresh.signed_payment).is_none(),
-        "nothing to pay yet"
-    );
+    let fresh_target = raw_address(&payments.sc_address(Side::Client, OWNER));
+    let bytes = voucher_bytes(&fresh.signed_payment).expect("a voucher for 0 tokens");
+    let v = voucher::verify(
+        bytes,
+        VoucherKind::ClientCharge,
+        &fresh_target,
+        &key().verifying_key(),
+    )
+    .expect("valid voucher");
+    assert_eq!(v.terms.tokens, 0);
     assert_eq!((fresh.db_tokens, fresh.max_tokens), (0, 0));
 
     let worker_owner = "0:1111111111111111111111111111111111111111111111111111111111111111";

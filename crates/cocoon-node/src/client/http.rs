@@ -102,6 +102,32 @@ async fn route(state: Arc<ClientState>, req: Request) -> Response {
     }
 }
 
+/// The caller's headers that travel to the worker: all but hop-by-hop and framing ones and the
+/// caller's credentials (`Authorization`, `Cookie`: they are for this client, not for a worker).
+/// `Host` travels, as the reference client forwards it: the December reference worker adds none
+/// and its engine refuses a request without one (interop.md §3). A caller that sent none
+/// (HTTP/1.0, or HTTP/2's `:authority`) gets the authority it addressed, else `localhost`.
+fn forwarded_headers(parts: &axum::http::request::Parts) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            !is_hop_by_hop(n.as_str()) && !matches!(n.as_str(), "authorization" | "cookie")
+        })
+        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| "localhost".to_owned());
+    out.insert(0, ("host".to_owned(), host));
+    out
+}
+
 async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -122,14 +148,7 @@ async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, Ap
             return Ok(resp);
         }
     };
-    let forwarded: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter(|(n, _)| {
-            !is_hop_by_hop(n.as_str()) && !matches!(n.as_str(), "authorization" | "cookie")
-        })
-        .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
+    let forwarded = forwarded_headers(&parts);
     let prepared = request::prepare(parts.uri.path(), forwarded, &bytes).inspect_err(|_| {
         state.counters.rejected.fetch_add(1, Ordering::Relaxed);
     })?;
@@ -485,4 +504,56 @@ fn metrics(state: &ClientState) -> Response {
         ));
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_headers;
+
+    fn parts(req: axum::http::Request<()>) -> axum::http::request::Parts {
+        req.into_parts().0
+    }
+
+    fn names(headers: &[(String, String)]) -> Vec<&str> {
+        headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn host_travels_credentials_and_framing_do_not() {
+        let req = axum::http::Request::builder()
+            .uri("/v1/chat/completions")
+            .header("Host", "127.0.0.1:10000")
+            .header("Content-Type", "application/json")
+            .header("Content-Length", "12")
+            .header("Connection", "keep-alive")
+            .header("Authorization", "Bearer secret")
+            .header("Cookie", "a=b")
+            .header("X-Custom", "1")
+            .body(())
+            .unwrap();
+        let out = forwarded_headers(&parts(req));
+        assert_eq!(names(&out), ["host", "content-type", "x-custom"]);
+        assert_eq!(out[0].1, "127.0.0.1:10000");
+    }
+
+    #[test]
+    fn a_caller_without_host_still_sends_one() {
+        // HTTP/2 carries the authority in the URI; HTTP/1.0 may carry nothing.
+        let h2 = axum::http::Request::builder()
+            .uri("http://example.test:8080/v1/chat/completions")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            forwarded_headers(&parts(h2))[0],
+            ("host".to_owned(), "example.test:8080".to_owned())
+        );
+        let bare = axum::http::Request::builder()
+            .uri("/v1/chat/completions")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            forwarded_headers(&parts(bare)),
+            [("host".to_owned(), "localhost".to_owned())]
+        );
+    }
 }

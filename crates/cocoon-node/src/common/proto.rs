@@ -1,7 +1,10 @@
 //! Protocol versions, their negotiation, and the small TL messages every role
 //! builds the same way (final infos, error answers).
 //!
-//! Versions (delta-2026-04 §1.3): proxy `[0,4]`, client `[1,4]`, worker `[3,4]`.
+//! Versions (delta-2026-04 §1.3): proxy `[0,4]`, client `[1,4]`, worker `[1,4]`. The April
+//! reference worker speaks `[3,4]` and so cannot join a December proxy (`[0,2]`); ours keeps the
+//! December worker's minimum, so one worker serves both generations: v2 with a December proxy,
+//! v4 with an April one.
 //! A peer announces its range in its `params` when `flags & 2` is set,
 //! otherwise it is taken as `[0,0]`; the acceptor picks `min(peer max, own max)`
 //! and rejects ranges that do not overlap (runners.md §3.4).
@@ -44,8 +47,8 @@ pub struct VersionRange {
 pub const PROXY_VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 /// Versions the client speaks.
 pub const CLIENT_VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
-/// Versions the worker speaks.
-pub const WORKER_VERSIONS: VersionRange = VersionRange { min: 3, max: 4 };
+/// Versions the worker speaks (December reference `[1,2]`, April `[3,4]`).
+pub const WORKER_VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 
 /// First version with the `*Ex` messages and `final_info`.
 pub const VERSION_EX: i32 = 1;
@@ -161,7 +164,50 @@ pub fn empty_client_final_info(
     }
 }
 
-/// A proxy→client error answer in the form the client's version understands:
+/// Whether an error for a client on `version` must go out as an HTTP error answer
+/// ([`client_http_error_answer`]) instead of `client.queryAnswerErrorEx`: a December reference
+/// client (v1–v2) crashes on any error that arrives before the first answer (its error path
+/// dereferences a missing final info, interop.md §3), so before the answer started it gets the
+/// HTTP answer its own error path would have produced. April clients (v≥3) take the error.
+pub fn error_as_http_answer(version: i32, answer_started: bool) -> bool {
+    (VERSION_EX..VERSION_KEYS).contains(&version) && !answer_started
+}
+
+/// A completed `client.queryAnswerEx` carrying the HTTP answer the reference client makes of an
+/// error itself (runners.md §4.7): 504 for a timeout, 502 when not ready, else 500, with the
+/// JSON body `{"error_code":…,"error":…}`.
+pub fn client_http_error_answer(
+    request_id: [u8; 32],
+    error_code: i32,
+    message: &str,
+    final_info: types::client::QueryFinalInfo,
+) -> Vec<u8> {
+    let (status, reason) = match error_code {
+        code::TIMEOUT => (504, "Gateway Timeout"),
+        code::NOT_READY => (502, "Bad Gateway"),
+        _ => (500, "Internal Server Error"),
+    };
+    let body = serde_json::json!({"error_code": error_code, "error": message}).to_string();
+    let head = types::http::Response {
+        http_version: "HTTP/1.1".into(),
+        status_code: status,
+        reason: reason.into(),
+        headers: vec![types::http::Header {
+            name: "Content-Type".into(),
+            value: "application/json".into(),
+        }],
+        payload: body.into_bytes(),
+    };
+    to_bytes(&types::client::QueryAnswerEx {
+        request_id,
+        answer: to_bytes(&head),
+        flags: 1,
+        final_info: Some(final_info),
+    })
+}
+
+/// A proxy→client error answer in the form the client's version understands: an HTTP error
+/// answer for a December client before its answer started ([`error_as_http_answer`]),
 /// `client.queryAnswerErrorEx` (flags 1, zero-token final info) for v≥1 —
 /// unlike the December reference, which sent the legacy form to everyone
 /// (runners.md §13.1) — and the legacy `client.queryAnswerError` /
@@ -174,7 +220,10 @@ pub fn client_error_bytes(
     answer_started: bool,
     start: f64,
 ) -> Vec<u8> {
-    if version >= VERSION_EX {
+    if error_as_http_answer(version, answer_started) {
+        let info = empty_client_final_info(version, start, now_unix());
+        client_http_error_answer(request_id, error_code, message, info)
+    } else if version >= VERSION_EX {
         to_bytes(&types::client::QueryAnswerErrorEx {
             request_id,
             error_code,
@@ -259,9 +308,23 @@ mod tests {
     #[test]
     fn negotiation_rejects_disjoint_or_inverted_ranges() {
         assert!(negotiate(PROXY_VERSIONS, VersionRange { min: 5, max: 6 }).is_err());
-        assert!(negotiate(WORKER_VERSIONS, VersionRange { min: 0, max: 2 }).is_err());
+        assert!(negotiate(WORKER_VERSIONS, VersionRange { min: 0, max: 0 }).is_err());
         assert!(negotiate(PROXY_VERSIONS, VersionRange { min: 3, max: 1 }).is_err());
         assert!(negotiate(PROXY_VERSIONS, VersionRange { min: -5, max: -1 }).is_err());
+    }
+
+    #[test]
+    fn worker_joins_either_generation_of_proxy() {
+        // A December proxy ([0,2]) and an April proxy ([0,4]) negotiate with our worker's
+        // range as the acceptor: min(peer max, own max).
+        let december_proxy = VersionRange { min: 0, max: 2 };
+        assert_eq!(negotiate(december_proxy, WORKER_VERSIONS), Ok(2));
+        assert_eq!(negotiate(PROXY_VERSIONS, WORKER_VERSIONS), Ok(4));
+        // ... and a December worker ([1,2]) joins our proxy on v2.
+        assert_eq!(
+            negotiate(PROXY_VERSIONS, VersionRange { min: 1, max: 2 }),
+            Ok(2)
+        );
     }
 
     #[test]
@@ -279,7 +342,8 @@ mod tests {
     #[test]
     fn chosen_version_is_checked_against_our_range() {
         assert_eq!(check_chosen(WORKER_VERSIONS, 4), Ok(4));
-        assert!(check_chosen(WORKER_VERSIONS, 2).is_err());
+        assert_eq!(check_chosen(WORKER_VERSIONS, 2), Ok(2));
+        assert!(check_chosen(WORKER_VERSIONS, 0).is_err());
         assert!(check_chosen(CLIENT_VERSIONS, 0).is_err());
     }
 
@@ -292,8 +356,37 @@ mod tests {
     }
 
     #[test]
+    fn december_clients_get_errors_as_http_answers_before_the_answer() {
+        use cocoon_wire::tl::{from_bytes, peek_constructor_id};
+        for (code, status) in [(code::NOT_READY, 502), (code::TIMEOUT, 504), (621, 500)] {
+            let bytes = client_error_bytes(2, [7; 32], code, "no workers", false, 1.0);
+            assert_eq!(
+                peek_constructor_id(&bytes),
+                Some(types::client::QueryAnswerEx::CONSTRUCTOR_ID)
+            );
+            let answer: types::client::QueryAnswerEx = from_bytes(&bytes).expect("answer");
+            assert_eq!(answer.flags, 1, "completed");
+            assert_eq!(answer.final_info.expect("final info").flags, 2);
+            let head: types::http::Response = from_bytes(&answer.answer).expect("http.response");
+            assert_eq!(head.status_code, status);
+            let body: serde_json::Value = serde_json::from_slice(&head.payload).expect("JSON");
+            assert_eq!(body["error_code"], code);
+            assert_eq!(body["error"], "no workers");
+        }
+        // After the answer started, and for April clients, the error itself.
+        for (version, started) in [(2, true), (1, true), (3, false), (4, false)] {
+            let bytes = client_error_bytes(version, [7; 32], 602, "x", started, 1.0);
+            assert_eq!(
+                peek_constructor_id(&bytes),
+                Some(types::client::QueryAnswerErrorEx::CONSTRUCTOR_ID),
+                "v{version} started={started}"
+            );
+        }
+    }
+
+    #[test]
     fn client_error_form_depends_on_version() {
-        let ex = client_error_bytes(2, [7; 32], code::NOT_READY, "no workers", false, 1.0);
+        let ex = client_error_bytes(4, [7; 32], code::NOT_READY, "no workers", false, 1.0);
         let legacy = client_error_bytes(0, [7; 32], code::NOT_READY, "no workers", false, 1.0);
         let legacy_part = client_error_bytes(0, [7; 32], code::NOT_READY, "x", true, 1.0);
         assert_eq!(

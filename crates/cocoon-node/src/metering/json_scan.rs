@@ -51,6 +51,18 @@ pub(crate) struct JsonUsageScanner {
     pending: Option<TokenUsage>,
     /// Usage of completed top-level values (field-wise maximum).
     committed: TokenUsage,
+    /// Offset, in the caller's chunk, of the byte being stepped (see [`Self::feed_at`]).
+    pos: usize,
+    /// The `usage` objects closed by the bytes fed since [`Self::take_closed`].
+    closed: Vec<UsageClosed>,
+}
+
+/// A top-level `usage` object that just closed: where its `}` stands in the caller's chunk, and
+/// the usage seen so far with it (committed values and the open one, field-wise maximum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UsageClosed {
+    pub(crate) closing_brace_at: usize,
+    pub(crate) seen: TokenUsage,
 }
 
 impl JsonUsageScanner {
@@ -69,7 +81,14 @@ impl JsonUsageScanner {
             usage_overflow: false,
             pending: None,
             committed: TokenUsage::default(),
+            pos: 0,
+            closed: Vec::new(),
         }
+    }
+
+    /// The `usage` objects closed since the last call (positions as given to [`Self::feed_at`]).
+    pub(crate) fn take_closed(&mut self) -> Vec<UsageClosed> {
+        std::mem::take(&mut self.closed)
     }
 
     /// Usage of all completed top-level values so far.
@@ -80,11 +99,15 @@ impl JsonUsageScanner {
     /// Drops any incomplete value (an SSE event ended, or the body ended), keeping committed usage.
     pub(crate) fn reset_incomplete(&mut self) {
         let committed = self.committed;
+        let closed = std::mem::take(&mut self.closed);
         *self = Self::new();
         self.committed = committed;
+        self.closed = closed;
     }
 
-    pub(crate) fn feed(&mut self, data: &[u8]) {
+    /// Feeds `data`, which starts at offset `base` of the caller's chunk (positions of closed
+    /// `usage` objects are reported in the caller's chunk).
+    pub(crate) fn feed_at(&mut self, data: &[u8], base: usize) {
         let mut i = 0;
         while i < data.len() {
             // Fast path: skip string contents that cannot matter.
@@ -97,6 +120,7 @@ impl JsonUsageScanner {
                     None => return,
                 }
             }
+            self.pos = base + i;
             self.step(data[i]);
             i += 1;
         }
@@ -236,9 +260,14 @@ impl JsonUsageScanner {
         }
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&self.usage_buf) {
             let found = TokenUsage::from_usage_object(&value);
-            self.pending = Some(match self.pending {
+            let pending = match self.pending {
                 Some(p) => p.max_fields(&found),
                 None => found,
+            };
+            self.pending = Some(pending);
+            self.closed.push(UsageClosed {
+                closing_brace_at: self.pos,
+                seen: self.committed.max_fields(&pending),
             });
         }
         self.usage_buf.clear();

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use std::sync::{Arc, Mutex};
 
+use cocoon_ledger::address::text_to_wire_form;
 use cocoon_net::{Inbound, InboundMessage, IncomingQuery, Session};
 use cocoon_tee::PeerIdentity;
 use cocoon_wire::schema::{enums, types};
@@ -319,14 +320,15 @@ pub fn looks_like_ton_address(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/'))
 }
 
-/// `proxy.params` as the proxy announces itself.
+/// `proxy.params` as the proxy announces itself. Addresses go out in the reference's wire
+/// form (non-bounceable, our testnet flag): reference peers compare the flags too.
 pub fn proxy_params(shared: &ProxyShared, version: i32) -> types::proxy::Params {
     let s = &shared.settings;
     types::proxy::Params {
         flags: 1 | if version > 0 { 2 } else { 0 },
         proxy_public_key: s.public_key,
-        proxy_owner_address: s.owner_address.clone(),
-        proxy_sc_address: s.proxy_sc_address.clone(),
+        proxy_owner_address: text_to_wire_form(&s.owner_address, s.is_testnet),
+        proxy_sc_address: text_to_wire_form(&s.proxy_sc_address, s.is_testnet),
         is_test: Some(s.is_test),
         proto_version: (version > 0).then_some(version),
     }
@@ -340,7 +342,7 @@ fn connected_answer(
 ) -> types::client::ConnectedToProxy {
     types::client::ConnectedToProxy {
         params: proxy_params(shared, version),
-        client_sc_address: shared.sc_address(Side::Client, owner),
+        client_sc_address: shared.wire_sc_address(Side::Client, owner),
         auth,
         signed_payment: shared.payment_snapshot(Side::Client, owner).signed_payment,
     }

@@ -62,6 +62,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use cocoon_ledger::address::wire_form;
 use cocoon_wire::schema::types;
 
 pub use gate::{build_gate, spawn_cert_renewal, GateOptions};
@@ -283,6 +284,15 @@ impl ProxyShared {
     /// The contract address of `owner` on `side` (empty when unknown).
     pub fn sc_address(&self, side: Side, owner: &str) -> String {
         lock(&self.payments).sc_address(side, owner)
+    }
+
+    /// The contract address of `owner` on `side` in the reference's wire form (what the
+    /// handshakes send; empty when unknown).
+    pub fn wire_sc_address(&self, side: Side, owner: &str) -> String {
+        lock(&self.payments)
+            .contract(side, owner)
+            .map(|a| wire_form(&a, self.settings.is_testnet))
+            .unwrap_or_default()
     }
 
     /// Adds a finished request's tokens to its client and worker (stats only).

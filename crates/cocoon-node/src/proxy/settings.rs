@@ -61,6 +61,8 @@ impl Default for MoneySettings {
 pub struct ProxySettings {
     /// Test network (`is_test`): must equal the peers' `is_test`.
     pub is_test: bool,
+    /// TON testnet (`is_testnet`): the testnet flag of every address we send.
+    pub is_testnet: bool,
     /// Our owner address (sent in `proxy.params`).
     pub owner_address: String,
     /// Our proxy contract address (sent in `proxy.params`). When empty, the proxy
@@ -107,6 +109,7 @@ impl std::fmt::Debug for ProxySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxySettings")
             .field("is_test", &self.is_test)
+            .field("is_testnet", &self.is_testnet)
             .field("owner_address", &self.owner_address)
             .field("proxy_sc_address", &self.proxy_sc_address)
             .field("public_key", &hex::encode(self.public_key))
@@ -125,6 +128,7 @@ impl ProxySettings {
     pub fn fake_ton(public_key: [u8; 32], config_version: i32) -> Self {
         ProxySettings {
             is_test: true,
+            is_testnet: false,
             owner_address: String::new(),
             proxy_sc_address: String::new(),
             public_key,
@@ -176,6 +180,7 @@ impl ProxySettings {
             .map_err(|e| format!("root config: {e}"))?;
         Ok(ProxySettings {
             is_test: cfg.is_test,
+            is_testnet: cfg.is_testnet,
             owner_address: cfg.owner_address.clone(),
             check_worker_hashes: cfg.check_worker_hashes || !cfg.is_test,
             worker_hashes: root.worker_hashes.iter().map(|h| h.0).collect(),

@@ -164,7 +164,7 @@ async fn on_query(
     let query = decode_worker_query(&q.data);
     let result: Result<Vec<u8>, Refusal> = match (std::mem::replace(state, State::AwaitConnect), query) {
         (State::AwaitConnect, WorkerQuery::Connect(c)) => check_connect(shared, peer, &c).map(|a| {
-            let answer = types::worker::ConnectedToProxy { params: proxy_params(shared, a.version), worker_sc_address: shared.sc_address(Side::Worker, &a.owner) };
+            let answer = types::worker::ConnectedToProxy { params: proxy_params(shared, a.version), worker_sc_address: shared.wire_sc_address(Side::Worker, &a.owner) };
             info!(owner = %a.owner, model = %a.model, version = a.version, "worker announced itself");
             *state = State::AwaitCompare(a);
             to_bytes(&answer)

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 
 use crate::common::dial::DialConfig;
 
-/// Lowest protocol version this worker speaks (April 2026 reference: 3).
+/// Lowest protocol version this worker speaks (December reference: 1, April: 3).
 pub const WORKER_MIN_PROTO: i32 = crate::common::proto::WORKER_VERSIONS.min;
 /// Highest protocol version this worker speaks.
 pub const WORKER_MAX_PROTO: i32 = crate::common::proto::WORKER_VERSIONS.max;

@@ -1,5 +1,5 @@
 //! One proxy target of the worker: dial, the worker handshake (runners.md §3.3
-//! with protocol [3,4], delta §1.3), then the message loop; reconnect with
+//! with protocol [1,4]: v2 with a December proxy, v4 with an April one, delta §1.3), then the message loop; reconnect with
 //! backoff when the connection drops. Dropping the loop aborts every request
 //! it started, which closes their engine connections (cancellation).
 //!
@@ -21,6 +21,7 @@ use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::request::LinkTerms;
 use super::state::ProxyLink;
 use super::{request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
 use crate::common::cancel::decode_cancel_request;
@@ -57,13 +58,14 @@ async fn connect_and_serve(
 ) -> Result<bool, String> {
     let (session, inbound, peer) = dial_proxy(address, dial).await.map_err(|e| e.to_string())?;
     tracing::info!(proxy = %address, tee = %peer.tee, "connected to proxy, handshaking");
-    let proto = match handshake(state, &session, address).await {
+    let terms = match handshake(state, &session, address).await {
         Ok(v) => v,
         Err(e) => {
             session.close();
             return Err(format!("handshake: {e}"));
         }
     };
+    let proto = terms.proto;
     tracing::info!(proxy = %address, proto, "worker handshake complete");
     let running = Arc::new(AtomicUsize::new(0));
     let link_id = state.add_link(ProxyLink {
@@ -72,14 +74,18 @@ async fn connect_and_serve(
         proto_version: proto,
         running: running.clone(),
     });
-    serve(state, &session, inbound, proto, running, address).await;
+    serve(state, &session, inbound, terms, running, address).await;
     state.remove_link(link_id);
     session.close();
     Ok(true)
 }
 
-/// The worker side of §3.3; returns the negotiated protocol version.
-async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Result<i32, String> {
+/// The worker side of §3.3; returns the negotiated protocol version and the price per token.
+async fn handshake(
+    state: &WorkerState,
+    session: &Session,
+    address: &str,
+) -> Result<LinkTerms, String> {
     let s = &state.settings;
     let params = types::worker::Params {
         flags: 3,
@@ -120,7 +126,7 @@ async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Res
         return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
     }
 
-    connect_money(state, address, p, &connected.worker_sc_address).await;
+    let price_per_token = connect_money(state, address, p, &connected.worker_sc_address).await;
     // Our view of this proxy's counters is not persisted: we compare from zero.
     let compare = functions::worker::CompareBalanceWithProxy {
         tokens_committed_to_blockchain: 0,
@@ -155,28 +161,29 @@ async fn handshake(state: &WorkerState, session: &Session, address: &str) -> Res
         .call(&complete, HANDSHAKE_QUERY_TIMEOUT)
         .await
         .map_err(|e| format!("worker.proxyHandshakeComplete: {e}"))?;
-    Ok(proto)
+    Ok(LinkTerms {
+        proto,
+        price_per_token: i64::try_from(price_per_token).unwrap_or(i64::MAX),
+    })
 }
 
 /// Starts this proxy's payments entry; with a ledger, our worker contract there is
 /// deployed at this first contact (runners.md §6.6) and vouchers are checked against the
 /// address in the ledger's contract context. A ledger failure never stops the handshake.
+/// Returns the root's price per token in the context used (for the answers' cost fields).
 async fn connect_money(
     state: &WorkerState,
     address: &str,
     params: &types::proxy::Params,
     announced_sc: &str,
-) {
+) -> u64 {
     let owner = &state.settings.owner_address;
+    let fallback = &state.settings.contracts;
     let Some(money) = state.money.clone() else {
-        state.payments.connected_in(
-            address,
-            VoucherKind::WorkerPayout,
-            owner,
-            params,
-            &state.settings.contracts,
-        );
-        return;
+        state
+            .payments
+            .connected_in(address, VoucherKind::WorkerPayout, owner, params, fallback);
+        return fallback.params.price_per_token;
     };
     let (addr, p, announced) = (address.to_owned(), params.clone(), announced_sc.to_owned());
     let root = tokio::task::spawn_blocking(move || {
@@ -188,29 +195,18 @@ async fn connect_money(
         Ok(Ok(root)) => {
             state
                 .payments
-                .connected_in(address, VoucherKind::WorkerPayout, owner, params, &root)
+                .connected_in(address, VoucherKind::WorkerPayout, owner, params, &root);
+            return root.params.price_per_token;
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "ledger contract context unreadable; vouchers checked under the root config file's");
-            state.payments.connected_in(
-                address,
-                VoucherKind::WorkerPayout,
-                owner,
-                params,
-                &state.settings.contracts,
-            );
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "worker money task failed");
-            state.payments.connected_in(
-                address,
-                VoucherKind::WorkerPayout,
-                owner,
-                params,
-                &state.settings.contracts,
-            );
-        }
+        Err(e) => tracing::warn!(error = %e, "worker money task failed"),
     }
+    state
+        .payments
+        .connected_in(address, VoucherKind::WorkerPayout, owner, params, fallback);
+    fallback.params.price_per_token
 }
 
 /// The requests running on one proxy connection, by proxy request id, so a
@@ -265,7 +261,7 @@ async fn serve(
     state: &Arc<WorkerState>,
     session: &Session,
     mut inbound: Inbound,
-    proto: i32,
+    terms: LinkTerms,
     running: Arc<AtomicUsize>,
     address: &str,
 ) {
@@ -275,7 +271,7 @@ async fn serve(
             msg = inbound.next() => match msg {
                 None => break,
                 Some(InboundMessage::Packet(data)) => {
-                    handle_packet(state, session, proto, &running, &mut requests, data, address).await;
+                    handle_packet(state, session, terms, &running, &mut requests, data, address).await;
                 }
                 Some(InboundMessage::Query(q)) => {
                     // The reference answers unknown queries with a lost promise (code 0).
@@ -304,7 +300,7 @@ async fn serve(
 async fn handle_packet(
     state: &Arc<WorkerState>,
     session: &Session,
-    proto: i32,
+    terms: LinkTerms,
     running: &Arc<AtomicUsize>,
     requests: &mut RunningRequests,
     data: Vec<u8>,
@@ -325,7 +321,7 @@ async fn handle_packet(
                 Ok(query) => {
                     let Some(guard) = request::RequestSlot::acquire(state.clone(), running.clone())
                     else {
-                        request::send_over_capacity(state, session, &query).await;
+                        request::send_over_capacity(state, session, terms, &query).await;
                         return;
                     };
                     let (st, sess) = (state.clone(), session.clone());
@@ -336,7 +332,7 @@ async fn handle_packet(
                     requests.spawn(
                         query.request_id,
                         tracing::Instrument::instrument(
-                            request::serve_request(st, sess, proto, query, guard),
+                            request::serve_request(st, sess, terms, query, guard),
                             span,
                         ),
                     );

@@ -185,3 +185,205 @@ async fn a_lower_voucher_is_ignored_and_the_connection_stays_up() {
     );
     worker.abort();
 }
+
+/// Accepts one worker as a **December** reference proxy does (protocol `[0,2]`, runners.md
+/// §3.4): refuses a worker whose range does not reach 2, answers v2 with the reference's wire
+/// forms, then sends one v2 `proxy.runQueryEx` (no key field) and forwards every packet the
+/// worker sends. Returns the worker's announced params and the packets.
+async fn december_proxy(
+    listener: TcpListener,
+    key: SigningKey,
+) -> (
+    types::worker::Params,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let opts = GateOptions {
+        tee: TeeMode::Fake,
+        worker_policy: "fake".into(),
+        client_policy: "any".into(),
+        pow_difficulty: 0,
+    };
+    let (gate, _own) = crate::proxy::build_gate(&opts).expect("gate");
+    let PortGate::Attested(link) = gate.workers else {
+        panic!("attested gate expected");
+    };
+    let (tcp, _) = listener.accept().await.expect("accept");
+    let (tls, _peer) = cocoon_tee::link::accept(tcp, &link).await.expect("link");
+    let (session, mut inbound) = cocoon_net::establish(tls, SessionConfig::acceptor())
+        .await
+        .expect("session");
+    let (params_tx, params_rx) = tokio::sync::oneshot::channel();
+    let (packets_tx, packets_rx) = tokio::sync::mpsc::unbounded_channel();
+    let s = session.clone();
+    tokio::spawn(async move {
+        let mut params_tx = Some(params_tx);
+        while let Some(msg) = inbound.next().await {
+            let mut q = match msg {
+                InboundMessage::Query(q) => q,
+                InboundMessage::Packet(data) => {
+                    let _ = packets_tx.send(data);
+                    continue;
+                }
+            };
+            let data = q.take_data();
+            let answer = match peek_constructor_id(&data) {
+                Some(functions::worker::ConnectToProxy::CONSTRUCTOR_ID) => {
+                    let c: functions::worker::ConnectToProxy =
+                        cocoon_wire::tl::from_bytes(&data).expect("worker.connectToProxy");
+                    let (min, max) = (
+                        c.params.min_proto_version.unwrap_or(0),
+                        c.params.max_proto_version.unwrap_or(0),
+                    );
+                    if let Some(tx) = params_tx.take() {
+                        let _ = tx.send(c.params);
+                    }
+                    if max < 0 || 2 < min {
+                        let _ = q.error(621, "cannot choose common protocol version").await;
+                        continue;
+                    }
+                    to_bytes(&types::worker::ConnectedToProxy {
+                        params: types::proxy::Params {
+                            flags: 3,
+                            proxy_public_key: key.verifying_key().to_bytes(),
+                            proxy_owner_address: cocoon_ledger::address::text_to_wire_form(
+                                WORKER, false,
+                            ),
+                            proxy_sc_address: cocoon_ledger::address::text_to_wire_form(
+                                PROXY_SC, false,
+                            ),
+                            is_test: Some(true),
+                            proto_version: Some(max.min(2)),
+                        },
+                        worker_sc_address: String::new(),
+                    })
+                }
+                Some(functions::worker::CompareBalanceWithProxy::CONSTRUCTOR_ID) => {
+                    to_bytes(&types::worker::CompareBalanceWithProxyResult {
+                        signed_payment: enums::proxy::SignedPayment::SignedPaymentEmpty(
+                            types::proxy::SignedPaymentEmpty {},
+                        ),
+                        tokens_committed_to_db: 0,
+                        max_tokens: 0,
+                        error_code: 0,
+                    })
+                }
+                Some(functions::worker::ProxyHandshakeComplete::CONSTRUCTOR_ID) => {
+                    let _ = q
+                        .answer(to_bytes(&types::worker::ProxyHandshakeCompleted {}))
+                        .await;
+                    let request = to_bytes(&functions::http::Request {
+                        method: "POST".into(),
+                        url: "/v1/chat/completions".into(),
+                        http_version: "HTTP/1.1".into(),
+                        headers: vec![types::http::Header {
+                            name: "Host".into(),
+                            value: "127.0.0.1:10000".into(),
+                        }],
+                        payload:
+                            br#"{"model":"test/model","messages":[{"role":"user","content":"hi"}]}"#
+                                .to_vec(),
+                    });
+                    // v2: flags bit 0 only (no key field), as the December proxy sends.
+                    let run = to_bytes(&functions::proxy::RunQueryEx {
+                        query: request,
+                        signed_payment: enums::proxy::SignedPayment::SignedPaymentEmpty(
+                            types::proxy::SignedPaymentEmpty {},
+                        ),
+                        coefficient: 1000,
+                        timeout: 30.0,
+                        request_id: [9; 32],
+                        flags: 1,
+                        enable_debug: Some(false),
+                        private_key: None,
+                    });
+                    s.send(run).await.expect("send the request");
+                    continue;
+                }
+                _ => {
+                    let _ = q.error(0, "unexpected").await;
+                    continue;
+                }
+            };
+            let _ = q.answer(answer).await;
+        }
+    });
+    (params_rx.await.expect("worker params"), packets_rx)
+}
+
+#[tokio::test]
+async fn a_december_proxy_gets_a_v2_worker_and_the_reference_usage_costs() {
+    use crate::fake_engine::{serve_fake_engine, FakeEngineOptions};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let engine = TcpListener::bind("127.0.0.1:0").await.expect("bind engine");
+    let engine_addr = engine.local_addr().expect("addr").to_string();
+    tokio::spawn(serve_fake_engine(
+        engine,
+        FakeEngineOptions {
+            chunks: 3,
+            model: "test/model".into(),
+            reference_ndjson: true,
+            ..FakeEngineOptions::default()
+        },
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let proxy = listener.local_addr().expect("addr").to_string();
+    let server = tokio::spawn(december_proxy(listener, SigningKey::from_bytes(&[3; 32])));
+    let mut settings = settings(&proxy);
+    settings.forward_requests_to = engine_addr;
+    let price = i64::try_from(settings.contracts.params.price_per_token).expect("price");
+    let state = Arc::new(WorkerState::new(settings).expect("state"));
+    let dial = Arc::new(DialConfig::new(TeeMode::Fake, "fake", None).expect("dial"));
+    let worker = tokio::spawn(run_proxy_target(state.clone(), dial, proxy.clone()));
+    let (params, mut packets) = tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("handshake in time")
+        .expect("proxy task");
+    assert_eq!(
+        (params.min_proto_version, params.max_proto_version),
+        (Some(1), Some(4)),
+        "the December proxy [0,2] and the April one [0,4] both overlap"
+    );
+    assert_eq!(
+        params.flags & 4,
+        0,
+        "no machine description below v4 minimum"
+    );
+
+    let mut body = Vec::new();
+    let final_info = loop {
+        let data = tokio::time::timeout(Duration::from_secs(20), packets.recv())
+            .await
+            .expect("answer in time")
+            .expect("link open");
+        match peek_constructor_id(&data) {
+            Some(types::proxy::QueryAnswerEx::CONSTRUCTOR_ID) => {
+                let head: types::proxy::QueryAnswerEx =
+                    cocoon_wire::tl::from_bytes(&data).expect("head");
+                assert_eq!(head.flags, 0);
+            }
+            Some(types::proxy::QueryAnswerPartEx::CONSTRUCTOR_ID) => {
+                let part: types::proxy::QueryAnswerPartEx =
+                    cocoon_wire::tl::from_bytes(&data).expect("part");
+                body.extend_from_slice(&part.answer);
+                if part.flags & 1 != 0 {
+                    break part.final_info.expect("final info on the last part");
+                }
+            }
+            other => panic!("unexpected packet {other:x?}"),
+        }
+    };
+    // v2: the final info carries the timestamps (flags bit 1), as the December worker's.
+    assert_eq!(final_info.flags, 2);
+    assert!(final_info.worker_start_time.is_some() && final_info.worker_end_time.is_some());
+    let total = final_info.tokens_used.total_tokens_used;
+    assert!(total > 0, "the answer was metered");
+    // The usage value carries the reference worker's cost fields, consistent with the bill.
+    let text = String::from_utf8(body).expect("utf-8 body");
+    let usage_line = text
+        .lines()
+        .find(|l| l.contains("\"usage\""))
+        .expect("a usage line");
+    let value: serde_json::Value = serde_json::from_str(usage_line).expect("JSON line");
+    assert_eq!(value["usage"]["total_cost"], total * price);
+    worker.abort();
+}

@@ -24,7 +24,7 @@ use cocoon_wire::tl::{from_bytes, to_bytes};
 
 use super::answer_parts::{AnswerParts, COALESCE_LIMIT};
 use super::{is_hop_by_hop_header as is_hop_by_hop, unix_now, WorkerState};
-use crate::metering::{PriceMultipliers, TokenMeter, TokenUsage};
+use crate::metering::{PriceMultipliers, Pricing, TokenMeter, TokenUsage};
 
 /// TON error codes used on the wire.
 pub const CODE_ERROR: i32 = 602;
@@ -32,6 +32,15 @@ pub const CODE_PROTOVIOLATION: i32 = 621;
 pub const CODE_TIMEOUT: i32 = 652;
 /// Largest answer slice put into one part (frames are limited to 16 MiB).
 const MAX_PART_BYTES: usize = 1 << 20;
+
+/// What a proxy link agreed on at its handshake, which every request on it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LinkTerms {
+    /// The negotiated protocol version (final infos carry timestamps from v2).
+    pub(crate) proto: i32,
+    /// The root's price per token (nanoTON): the answers' `usage.*_cost` fields.
+    pub(crate) price_per_token: i64,
+}
 
 /// A taken request slot; frees it (and counts a cancellation if the request
 /// never finished) when dropped — also when the task is aborted.
@@ -82,11 +91,17 @@ impl Drop for RequestSlot {
 pub(crate) async fn send_over_capacity(
     state: &WorkerState,
     session: &Session,
+    terms: LinkTerms,
     q: &functions::proxy::RunQueryEx,
 ) {
     state.counters.rejected.fetch_add(1, Ordering::Relaxed);
     let now = unix_now();
-    let info = final_info(TokenUsage::default(), q.coefficient, state, now, now, None);
+    let times = FinalTimes {
+        proto: terms.proto,
+        start: now,
+        end: now,
+    };
+    let info = final_info(TokenUsage::default(), q.coefficient, state, times, None);
     send_error(
         session,
         q.request_id,
@@ -101,7 +116,7 @@ pub(crate) async fn send_over_capacity(
 pub(crate) async fn serve_request(
     state: Arc<WorkerState>,
     session: Session,
-    _proto: i32,
+    terms: LinkTerms,
     q: functions::proxy::RunQueryEx,
     mut slot: RequestSlot,
 ) {
@@ -112,7 +127,7 @@ pub(crate) async fn serve_request(
     let mut answer_start = None;
     let outcome = tokio::time::timeout(
         deadline,
-        relay(&state, &session, &q, &mut meter, &mut answer_start),
+        relay(&state, &session, &q, terms, &mut meter, &mut answer_start),
     )
     .await;
     let usage = meter.finish();
@@ -123,11 +138,19 @@ pub(crate) async fn serve_request(
             "answer_receive_start_at": answer_start.unwrap_or(end), "answer_receive_end_at": end})
         .to_string()
     });
-    let info = final_info(usage, q.coefficient, &state, start, end, debug_json);
+    let times = FinalTimes {
+        proto: terms.proto,
+        start,
+        end,
+    };
+    let info = final_info(usage, q.coefficient, &state, times, debug_json);
     record_tokens(&state, &info.tokens_used);
+    // The slot is free before the last message leaves: a caller who sees the end of this
+    // answer and sends the next request at once must not find this worker still full.
+    slot.finish(matches!(outcome, Ok(Ok(()))));
+    drop(slot);
     match outcome {
         Ok(Ok(())) => {
-            slot.finish(true);
             tracing::info!(
                 tokens = info.tokens_used.total_tokens_used,
                 elapsed_ms = ((end - start) * 1000.0) as u64,
@@ -142,12 +165,10 @@ pub(crate) async fn serve_request(
             let _ = session.send(to_bytes(&last)).await;
         }
         Ok(Err((code, message))) => {
-            slot.finish(false);
             tracing::info!(code, %message, "request failed");
             send_error(&session, q.request_id, code, message, info).await;
         }
         Err(_) => {
-            slot.finish(false);
             tracing::info!("request timed out");
             send_error(
                 &session,
@@ -167,9 +188,15 @@ async fn relay(
     state: &WorkerState,
     session: &Session,
     q: &functions::proxy::RunQueryEx,
+    terms: LinkTerms,
     meter: &mut TokenMeter,
     answer_start: &mut Option<f64>,
 ) -> Result<(), (i32, String)> {
+    let pricing = Pricing {
+        coefficient: q.coefficient,
+        multipliers: state.settings.multipliers,
+        price_per_token: terms.price_per_token,
+    };
     let invalid = |m: String| {
         (
             CODE_PROTOVIOLATION,
@@ -251,10 +278,13 @@ async fn relay(
     let mut parts = AnswerParts::new(resp.bytes_stream(), COALESCE_LIMIT);
     loop {
         let part = parts
-            .next_part(|chunk| meter.feed(chunk))
+            .next_part(|_| {})
             .await
             .map_err(|e| (CODE_ERROR, format!("worker: failed to get payload: {e}")))?;
         let Some(part) = part else { break };
+        // Metered as a whole (a part is its chunks in order), with the reference's cost
+        // fields added inside `usage`.
+        let part = meter.feed_priced(part, &pricing);
         state
             .counters
             .bytes_sent
@@ -294,21 +324,30 @@ async fn send_error(
     }
 }
 
-/// `proxy.queryFinalInfo` with adjusted tokens (runners.md §5.2) and the timestamps (v≥2).
+/// The protocol version of the proxy link and the request's start and end times.
+#[derive(Debug, Clone, Copy)]
+struct FinalTimes {
+    proto: i32,
+    start: f64,
+    end: f64,
+}
+
+/// `proxy.queryFinalInfo` with adjusted tokens (runners.md §5.2) and the timestamps, which
+/// only v≥2 links carry (flags bit 1; a v1 December peer gets neither bit nor times).
 fn final_info(
     usage: TokenUsage,
     coefficient: i64,
     state: &WorkerState,
-    start: f64,
-    end: f64,
+    times: FinalTimes,
     worker_debug: Option<String>,
 ) -> types::proxy::QueryFinalInfo {
+    let with_times = times.proto >= crate::common::proto::VERSION_TIMESTAMPS;
     types::proxy::QueryFinalInfo {
-        flags: 2 | u32::from(worker_debug.is_some()),
+        flags: crate::common::proto::final_info_flags(worker_debug.is_some(), times.proto),
         tokens_used: adjusted_usage(&usage, coefficient, &state.settings.multipliers),
         worker_debug,
-        worker_start_time: Some(start),
-        worker_end_time: Some(end),
+        worker_start_time: with_times.then_some(times.start),
+        worker_end_time: with_times.then_some(times.end),
     }
 }
 

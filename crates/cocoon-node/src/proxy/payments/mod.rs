@@ -48,8 +48,8 @@ pub use reserve::{ClientChain, ReserveError};
 /// `db_tokens`, `max_tokens` triple of every payment message).
 #[derive(Debug, Clone)]
 pub struct PaymentSnapshot {
-    /// The voucher for `tokens_committed_to_blockchain`, or `signedPaymentEmpty` when
-    /// there is nothing to pay yet or vouchers cannot be signed.
+    /// The voucher for `tokens_committed_to_blockchain` (0 included), or
+    /// `signedPaymentEmpty` when vouchers cannot be signed.
     pub signed_payment: enums::proxy::SignedPayment,
     /// `tokens_committed_to_blockchain`.
     pub blockchain_tokens: i64,
@@ -417,24 +417,26 @@ impl ProxyPayments {
         }
     }
 
-    /// The cached or newly signed voucher BoC for `tokens` (none for 0 tokens).
+    /// The cached or newly signed voucher BoC for `tokens` — for 0 tokens too, as the
+    /// reference proxy signs one for every party it knows: the reference worker refuses
+    /// `signedPaymentEmpty` in its handshake ("tokens_committed_to_blockchain is too low").
+    /// A voucher for a party we hold no counters for yet is signed but not cached.
     fn voucher(&mut self, side: Side, owner: &str, tokens: u64) -> Option<Vec<u8>> {
-        if tokens == 0 {
-            return None;
-        }
         let contracts = self.contracts.as_ref()?;
         let party = match side {
-            Side::Client => self.clients.get_mut(owner)?,
-            Side::Worker => self.workers.get_mut(owner)?,
+            Side::Client => self.clients.get_mut(owner),
+            Side::Worker => self.workers.get_mut(owner),
         };
-        if let Some((cached, boc)) = &party.voucher {
+        if let Some((cached, boc)) = party.as_ref().and_then(|p| p.voucher.as_ref()) {
             if *cached == tokens {
                 return Some(boc.clone());
             }
         }
         match contracts.sign(side, owner, tokens) {
             Ok(boc) => {
-                party.voucher = Some((tokens, boc.clone()));
+                if let Some(party) = party {
+                    party.voucher = Some((tokens, boc.clone()));
+                }
                 Some(boc)
             }
             Err(e) => {

@@ -123,7 +123,10 @@ impl Relay {
         started: bool,
     ) {
         let request_id = self.req.request_id;
-        let bytes = if self.client.version >= VERSION_EX {
+        let bytes = if proto::error_as_http_answer(self.client.version, started) {
+            let info = self.client_final_info(info, None);
+            proto::client_http_error_answer(request_id, code, message, info)
+        } else if self.client.version >= VERSION_EX {
             to_bytes(&types::client::QueryAnswerErrorEx {
                 request_id,
                 error_code: code,
