@@ -79,9 +79,8 @@ fn payment(key: &SigningKey, tokens: u64) -> Vec<u8> {
     })
 }
 
-/// Accepts one worker, answers its handshake, then sends a voucher for 50 tokens followed
-/// by an older one for 20. Returns the session.
-async fn scripted_proxy(listener: TcpListener, key: SigningKey) -> Session {
+/// Accepts one worker's link as a proxy does (PoW 0, fake TEE): the acceptor's session.
+async fn accept_worker(listener: TcpListener) -> (Session, cocoon_net::Inbound) {
     let opts = GateOptions {
         tee: TeeMode::Fake,
         worker_policy: "fake".into(),
@@ -94,9 +93,15 @@ async fn scripted_proxy(listener: TcpListener, key: SigningKey) -> Session {
     };
     let (tcp, _) = listener.accept().await.expect("accept");
     let (tls, _peer) = cocoon_tee::link::accept(tcp, &link).await.expect("link");
-    let (session, mut inbound) = cocoon_net::establish(tls, SessionConfig::acceptor())
+    cocoon_net::establish(tls, SessionConfig::acceptor())
         .await
-        .expect("session");
+        .expect("session")
+}
+
+/// Accepts one worker, answers its handshake, then sends a voucher for 50 tokens followed
+/// by an older one for 20. Returns the session.
+async fn scripted_proxy(listener: TcpListener, key: SigningKey) -> Session {
+    let (session, mut inbound) = accept_worker(listener).await;
     let params = types::proxy::Params {
         flags: 3,
         proxy_public_key: key.verifying_key().to_bytes(),
@@ -197,21 +202,7 @@ async fn december_proxy(
     types::worker::Params,
     tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
-    let opts = GateOptions {
-        tee: TeeMode::Fake,
-        worker_policy: "fake".into(),
-        client_policy: "any".into(),
-        pow_difficulty: 0,
-    };
-    let (gate, _own) = crate::proxy::build_gate(&opts).expect("gate");
-    let PortGate::Attested(link) = gate.workers else {
-        panic!("attested gate expected");
-    };
-    let (tcp, _) = listener.accept().await.expect("accept");
-    let (tls, _peer) = cocoon_tee::link::accept(tcp, &link).await.expect("link");
-    let (session, mut inbound) = cocoon_net::establish(tls, SessionConfig::acceptor())
-        .await
-        .expect("session");
+    let (session, mut inbound) = accept_worker(listener).await;
     let (params_tx, params_rx) = tokio::sync::oneshot::channel();
     let (packets_tx, packets_rx) = tokio::sync::mpsc::unbounded_channel();
     let s = session.clone();

@@ -13,7 +13,7 @@ use cocoon_wire::tl::{from_bytes, peek_constructor_id};
 use serde_json::Value;
 
 /// The generations recorded, oldest first.
-pub const GENERATIONS: [&str; 1] = ["dec"];
+pub const GENERATIONS: [&str; 2] = ["dec", "apr"];
 
 /// The recordings every generation has.
 pub const RECORDINGS: [&str; 4] = [
