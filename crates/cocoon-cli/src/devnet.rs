@@ -247,18 +247,24 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
         ContractStatus::Closed => bail!("{role} contract {key} is already closed"),
     };
     let now = devnet.now();
-    if now < unlock_ts {
+    // A client's second refund request must come strictly after its unlock time.
+    let ready_at = if role == "client" {
+        unlock_ts + 1
+    } else {
+        unlock_ts
+    };
+    if now < ready_at {
         if advance_time {
             let clock = devnet
-                .devnet_advance_clock(unlock_ts - now)
+                .devnet_advance_clock(ready_at - now)
                 .context("advancing the devnet clock")?;
-            println!("devnet: clock advanced by {} s to {clock}", unlock_ts - now);
+            println!("devnet: clock advanced by {} s to {clock}", ready_at - now);
         } else {
             let message = format!(
                 "{role} contract {key} is locked until {unlock_ts} (devnet clock now {now}, {} s \
                  left); to finish now: cocoon devnet close --ledger {} --contract {key} \
                  --advance-time",
-                unlock_ts - now,
+                ready_at - now,
                 path.display()
             );
             if just_requested {
@@ -270,7 +276,10 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
     }
     let (amount, parts) = if role == "client" {
         let before = devnet.client_state(&sc)?;
-        let amount = devnet.client_withdraw(owner, &sc);
+        // The second `owner_client_request_refund` closes it (withdraw is Active-only).
+        let amount = devnet
+            .client_request_refund(owner, &sc)
+            .map(|_| before.balance + before.stake);
         let parts = format!("balance {} + stake {}", before.balance, before.stake);
         (amount, parts)
     } else {

@@ -49,9 +49,12 @@ fn by_default_every_port_is_on_loopback() {
         "127.0.0.1:10010".parse().expect("addr")
     );
     // A proxy from a reference config binds no port its router holds (11001/11002).
-    let proxy = args(&["--admin-token-file", dir.join("p.token").to_str().expect("utf-8")])
-        .plan(11000, STATS_ON_HTTP_PORT, &config, "")
-        .expect("plan");
+    let proxy = args(&[
+        "--admin-token-file",
+        dir.join("p.token").to_str().expect("utf-8"),
+    ])
+    .plan(11000, STATS_ON_HTTP_PORT, &config, "")
+    .expect("plan");
     assert_eq!(
         proxy.admin.expect("admin").0,
         "127.0.0.1:11010".parse().expect("addr")

@@ -16,7 +16,7 @@
 //! worker's owner wallet rose by tokens × fee and the proxy owner's wallet by tokens ×
 //! (price − fee), through a signed charge on the client contract, a signed payout on the
 //! worker contract and a payout request on the proxy contract; then the client closes its
-//! contract by hand (`/request/close`, `/request/withdraw` once unlocked) and gets its
+//! contract by hand (`/request/close`, and `/request/close` again once unlocked) and gets its
 //! balance and stake back. Every message is sent through a cocoon wallet and seen on chain.
 
 mod ton_common;

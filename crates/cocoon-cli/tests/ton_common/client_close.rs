@@ -1,6 +1,6 @@
 //! The client's close flow on the simulated TON, driven through a running `cocoon client`'s
-//! manual money controls on its admin port (`/request/close`, `/request/withdraw`, with the
-//! reference's `?access_hash=`), checked on the chain.
+//! manual money controls on its admin port (`/request/close` twice, with the reference's
+//! `?access_hash=`), checked on the chain.
 
 use std::time::{Duration, Instant};
 
@@ -27,9 +27,10 @@ pub async fn admin_post(port: u16, path_and_query: &str) -> (u16, String) {
     (status, response.text().await.unwrap_or_default())
 }
 
-/// The client's close flow by hand (`/request/close`, then `/request/withdraw` once the
-/// contract unlocks): `owner_client_request_refund` and `owner_client_withdraw` from its
-/// wallet; the contract's balance and stake come back to the client's cocoon wallet.
+/// The client's close flow by hand (`/request/close`, then `/request/close` again once the
+/// contract unlocks): two `owner_client_request_refund` from its wallet (the real contract
+/// refuses `owner_client_withdraw` while Closing); the contract's balance and stake come
+/// back to the client's cocoon wallet.
 pub async fn client_closes_and_withdraws(
     ton: &MockTon,
     client: &Party,
@@ -52,17 +53,18 @@ pub async fn client_closes_and_withdraws(
     let closing =
         || contract(&ton.chain.engine().devnet_snapshot()).status == ContractStatus::Closing;
     wait_until("the client contract closing", deadline, logs, closing).await;
-    // Withdrawable once the chain's clock passed unlock_ts (refused as locked before).
+    // Closed by the second request once the chain's clock passed unlock_ts (refused as
+    // locked before).
     let mut withdrawn = None;
     while withdrawn.is_none() {
         let (status, body) =
-            admin_post(client_admin, &format!("/request/withdraw?proxy={proxy}")).await;
+            admin_post(client_admin, &format!("/request/close?proxy={proxy}")).await;
         if status == 200 {
             withdrawn = Some(body);
         } else {
             assert!(
                 Instant::now() < deadline,
-                "withdraw: HTTP {status} {body}\n{}",
+                "second close: HTTP {status} {body}\n{}",
                 logs()
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -79,8 +81,12 @@ pub async fn client_closes_and_withdraws(
         "balance and stake back in the client's wallet ({withdrawn:?})"
     );
     let ops = ops_received(ton, client_sc, &client.wallet());
+    let requests = ops
+        .iter()
+        .filter(|o| **o == op::OWNER_CLIENT_REQUEST_REFUND)
+        .count();
     assert!(
-        ops.contains(&op::OWNER_CLIENT_REQUEST_REFUND) && ops.contains(&op::OWNER_CLIENT_WITHDRAW),
+        requests == 2 && !ops.contains(&op::OWNER_CLIENT_WITHDRAW),
         "close messages from the client wallet: {ops:x?}"
     );
 }

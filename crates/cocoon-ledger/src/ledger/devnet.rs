@@ -23,7 +23,9 @@ use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use tonlib_core::{TonAddress, TonHash};
 
-use super::{ClientContractState, LedgerError, ProxyContractState, WorkerContractState};
+use super::{
+    ClientContractState, ContractStatus, LedgerError, ProxyContractState, WorkerContractState,
+};
 use crate::accounting::{NanoTon, Prices};
 use crate::address::{derive_contract_address, devnet_placeholder_codes, ContractSpec};
 use crate::root_config::{ContractCodes, RootConfig, RootParams};
@@ -338,6 +340,67 @@ impl DevnetLedger {
             *s.wallet(wallet) += amount;
             tracing::info!(wallet = %key(wallet), amount, "devnet: funded wallet");
             Ok(())
+        })
+    }
+
+    /// Deploys the proxy contract of `owner` as a plain deploy does on TON: stake 0 (no
+    /// minimum is enforced; the contract has none), raised only by
+    /// [`Self::proxy_increase_stake`].
+    pub fn devnet_proxy_deploy_unstaked(
+        &self,
+        owner: &TonAddress,
+        proxy_key: &VerifyingKey,
+    ) -> Result<TonAddress, LedgerError> {
+        let root = devnet_root_address();
+        self.mutate(|s| {
+            let params = &s.config.params;
+            let params_version = params.params_version;
+            let sc = self.derive(
+                params,
+                ContractSpec::Proxy { owner, root: &root },
+                proxy_key,
+            )?;
+            if s.proxies.contains_key(&key(&sc)) {
+                return Err(LedgerError::AlreadyExists(key(&sc)));
+            }
+            s.proxies.insert(
+                key(&sc),
+                ProxyContractState {
+                    owner: key(owner),
+                    public_key: proxy_key.to_bytes(),
+                    status: ContractStatus::Active,
+                    stake: 0,
+                    commission: 0,
+                    worker_pool: 0,
+                    unlock_ts: 0,
+                    saved_states: Vec::new(),
+                    registrations: Vec::new(),
+                    params_version,
+                },
+            );
+            tracing::info!(proxy_sc = %key(&sc), "devnet: proxy contract deployed");
+            Ok(sc)
+        })
+    }
+
+    /// `ext_proxy_increase_stake`: moves `amount` from `sender`'s wallet (anyone's, as on
+    /// TON: the contract does not check the sender) into the proxy contract's stake;
+    /// refused once the contract is closed. Returns the new stake.
+    pub fn proxy_increase_stake(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<NanoTon, LedgerError> {
+        self.mutate(|s| {
+            if s.proxy(proxy_sc)?.status == ContractStatus::Closed {
+                return Err(LedgerError::WrongState("proxy contract is closed"));
+            }
+            debit(s.wallet(sender), amount)?;
+            let proxy = s.proxy(proxy_sc)?;
+            proxy.stake += amount;
+            tracing::info!(proxy_sc = %key(proxy_sc), amount, stake = proxy.stake, "devnet: proxy stake raised");
+            Ok(proxy.stake)
         })
     }
 

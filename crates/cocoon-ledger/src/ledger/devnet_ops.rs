@@ -49,43 +49,25 @@ impl Ledger for DevnetLedger {
         proxy_key: &VerifyingKey,
         stake: NanoTon,
     ) -> Result<TonAddress, LedgerError> {
-        let root = super::devnet_root_address();
-        self.mutate(|s| {
-            if stake < s.config.params.min_proxy_stake {
-                return Err(LedgerError::Invalid(format!(
-                    "proxy stake {stake} below minimum {}",
-                    s.config.params.min_proxy_stake
-                )));
-            }
-            let params = &s.config.params;
-            let params_version = params.params_version;
-            let sc = self.derive(
-                params,
-                ContractSpec::Proxy { owner, root: &root },
-                proxy_key,
-            )?;
-            if s.proxies.contains_key(&key(&sc)) {
-                return Err(LedgerError::AlreadyExists(key(&sc)));
-            }
-            debit(s.wallet(owner), stake)?;
-            s.proxies.insert(
-                key(&sc),
-                ProxyContractState {
-                    owner: key(owner),
-                    public_key: proxy_key.to_bytes(),
-                    status: ContractStatus::Active,
-                    stake,
-                    commission: 0,
-                    worker_pool: 0,
-                    unlock_ts: 0,
-                    saved_states: Vec::new(),
-                    registrations: Vec::new(),
-                    params_version,
-                },
-            );
-            tracing::info!(proxy_sc = %key(&sc), stake, "devnet: proxy contract deployed");
-            Ok(sc)
-        })
+        let (min, funds) = self.read(|s| {
+            let funds = s.wallets.get(&key(owner)).copied().unwrap_or(0);
+            Ok((s.config.params.min_proxy_stake, funds))
+        })?;
+        if stake < min {
+            return Err(LedgerError::Invalid(format!(
+                "proxy stake {stake} below minimum {min}"
+            )));
+        }
+        if funds < stake {
+            return Err(LedgerError::InsufficientFunds {
+                needed: stake,
+                available: funds,
+            });
+        }
+        // As on TON: a deploy leaves the stake at 0; only `ext_proxy_increase_stake` raises it.
+        let sc = self.devnet_proxy_deploy_unstaked(owner, proxy_key)?;
+        self.proxy_increase_stake(owner, &sc, stake)?;
+        Ok(sc)
     }
 
     fn proxy_state(&self, proxy_sc: &TonAddress) -> Result<ProxyContractState, LedgerError> {
@@ -365,14 +347,33 @@ impl Ledger for DevnetLedger {
                 .ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))?
                 .params_version;
             let delay = s.params_of(version)?.client_delay_before_close;
-            let unlock_ts = s.clock.saturating_add(u64::from(delay));
+            let now = s.clock;
             let client = s.owned_client(sender, client_sc)?;
-            if client.status != ContractStatus::Active {
-                return Err(LedgerError::WrongState("client contract is not active"));
+            match client.status {
+                ContractStatus::Active => {
+                    client.status = ContractStatus::Closing;
+                    client.unlock_ts = now.saturating_add(u64::from(delay));
+                    Ok(client.unlock_ts)
+                }
+                // The second request, strictly after the unlock time, closes the contract
+                // and returns what is left (contracts.md §3.1.7).
+                ContractStatus::Closing => {
+                    if now <= client.unlock_ts {
+                        return Err(LedgerError::Locked {
+                            unlock_ts: client.unlock_ts,
+                            now,
+                        });
+                    }
+                    let unlock_ts = client.unlock_ts;
+                    let amount =
+                        std::mem::take(&mut client.balance) + std::mem::take(&mut client.stake);
+                    client.status = ContractStatus::Closed;
+                    *s.wallet(sender) += amount;
+                    tracing::info!(client_sc = %key(client_sc), amount, "devnet: client refunded and closed");
+                    Ok(unlock_ts)
+                }
+                ContractStatus::Closed => Err(LedgerError::WrongState("client contract is closed")),
             }
-            client.status = ContractStatus::Closing;
-            client.unlock_ts = unlock_ts;
-            Ok(unlock_ts)
         })
     }
 
@@ -382,18 +383,20 @@ impl Ledger for DevnetLedger {
         client_sc: &TonAddress,
     ) -> Result<NanoTon, LedgerError> {
         self.mutate(|s| {
-            let now = s.clock;
             let client = s.owned_client(sender, client_sc)?;
-            if client.status != ContractStatus::Closing {
-                return Err(LedgerError::WrongState("client contract is not closing"));
+            // Only while Active, and only the money above the stake (contracts.md §3.1.6).
+            if client.status != ContractStatus::Active {
+                return Err(LedgerError::WrongState("client contract is not active"));
             }
-            if now < client.unlock_ts {
-                return Err(LedgerError::Locked { unlock_ts: client.unlock_ts, now });
+            if client.balance == 0 {
+                return Err(LedgerError::InsufficientFunds {
+                    needed: 1,
+                    available: 0,
+                });
             }
-            let amount = std::mem::take(&mut client.balance) + std::mem::take(&mut client.stake);
-            client.status = ContractStatus::Closed;
+            let amount = std::mem::take(&mut client.balance);
             *s.wallet(sender) += amount;
-            tracing::info!(client_sc = %key(client_sc), amount, "devnet: client refunded and closed");
+            tracing::info!(client_sc = %key(client_sc), amount, "devnet: client withdrew above its stake");
             Ok(amount)
         })
     }

@@ -224,20 +224,29 @@ fn full_payment_lifecycle_on_devnet() {
     );
     conserved(l);
 
-    // Client closes: refund only after the devnet clock passes the delay.
+    // Client closes: a second refund request, strictly after the delay, returns the money;
+    // withdraw is refused once the contract is closing (as the real contract: 1006).
     let unlock = l
         .client_request_refund(&w.client_owner, &w.client_sc)
         .expect("refund");
     assert_eq!(unlock, DEVNET_GENESIS_TIME + 300);
     assert!(matches!(
         l.client_withdraw(&w.client_owner, &w.client_sc),
-        Err(LedgerError::Locked { .. })
+        Err(LedgerError::WrongState(_))
     ));
     l.devnet_advance_clock(300).expect("clock");
-    let refunded = l
-        .client_withdraw(&w.client_owner, &w.client_sc)
-        .expect("withdraw");
-    assert_eq!(refunded, 4 * ONE_TON - 2000);
+    assert!(matches!(
+        l.client_request_refund(&w.client_owner, &w.client_sc),
+        Err(LedgerError::Locked { .. })
+    ));
+    l.devnet_advance_clock(1).expect("clock");
+    let before = l.client_state(&w.client_sc).expect("state");
+    assert_eq!(
+        l.client_request_refund(&w.client_owner, &w.client_sc)
+            .expect("second request"),
+        unlock
+    );
+    assert_eq!(before.balance + before.stake, 4 * ONE_TON - 2000);
     assert_eq!(
         l.wallet_balance(&w.client_owner).expect("balance"),
         10 * ONE_TON - 2000

@@ -344,13 +344,19 @@ pub trait Ledger: Send + Sync {
         client_sc: &TonAddress,
         signed: &[u8],
     ) -> Result<VoucherSettlement, LedgerError>;
-    /// Starts the close; returns the unlock time (`now + client_delay_before_close`).
+    /// `owner_client_request_refund`. On an Active contract: starts the close and returns
+    /// the unlock time (`now + client_delay_before_close`). On a Closing contract, strictly
+    /// after that time: closes it and returns what is left to its owner (on TON a forced
+    /// refund through the proxy contract, capped by the proxy's stake); returns the unlock
+    /// time it waited for. Refused on a Closed contract, and while still locked.
     fn client_request_refund(
         &self,
         sender: &TonAddress,
         client_sc: &TonAddress,
     ) -> Result<u64, LedgerError>;
-    /// After the delay: returns balance and stake to the owner and closes.
+    /// `owner_client_withdraw`: only while Active, returns the money above the stake to the
+    /// owner; the contract stays Active (a Closing contract refuses it: close it with a
+    /// second [`Ledger::client_request_refund`]).
     fn client_withdraw(
         &self,
         sender: &TonAddress,

@@ -111,7 +111,8 @@ impl World {
                 })?;
             }
         }
-        let delay = u64::from(self.setup.proxy_delay.max(self.setup.client_delay));
+        // A client's second refund request must come strictly after its unlock time.
+        let delay = u64::from(self.setup.proxy_delay.max(self.setup.client_delay)) + 1;
         self.step(&Step {
             via: 0,
             op: Op::Advance { seconds: delay },
@@ -119,10 +120,11 @@ impl World {
         let s = self.ledgers[0].try_devnet_snapshot().expect("snapshot");
         for (&(c, p), sc) in &self.books.clients.clone() {
             if s.clients[&sc.to_hex()].status == ContractStatus::Closing {
-                // `step` checks the exact refund (balance + stake) and fails if refused.
+                // The second refund request closes it; `step` checks the exact refund
+                // (balance + stake) and fails if refused.
                 self.step(&Step {
                     via: 1,
-                    op: Op::Withdraw { c, p, owner: true },
+                    op: Op::Refund { c, p, owner: true },
                 })?;
             }
         }

@@ -268,27 +268,44 @@ impl World {
             }
             Op::Refund { c, p, owner } => {
                 let sc = self.client_sc(c, p);
-                let ok = owner
-                    && before
-                        .clients
-                        .get(&sc.to_hex())
-                        .is_some_and(|st| st.status == ContractStatus::Active);
+                // Active: starts closing. Closing, strictly after the unlock time: closes
+                // and returns balance + stake to the owner.
+                let st = before.clients.get(&sc.to_hex());
+                let opening = st.is_some_and(|st| st.status == ContractStatus::Active);
+                let closing =
+                    st.is_some_and(|st| st.status == ContractStatus::Closing && now > st.unlock_ts);
+                let ok = owner && (opening || closing);
                 let r = l.client_request_refund(&self.sender(client_owner(c), owner), &sc);
-                if let Ok(unlock) = &r {
-                    prop_assert_eq!(*unlock, now + u64::from(self.setup.client_delay));
+                if let (Ok(unlock), Some(st)) = (&r, st) {
+                    let o = client_owner(c);
+                    if opening {
+                        prop_assert_eq!(*unlock, now + u64::from(self.setup.client_delay));
+                        prop_assert_eq!(
+                            l.wallet_balance(&o).expect("wallet"),
+                            wallet_of(&before, &o)
+                        );
+                    } else {
+                        prop_assert_eq!(*unlock, st.unlock_ts);
+                        prop_assert_eq!(
+                            l.wallet_balance(&o).expect("wallet"),
+                            wallet_of(&before, &o) + st.balance + st.stake
+                        );
+                    }
                 }
                 (ok, r.map(|_| ()))
             }
             Op::Withdraw { c, p, owner } => {
                 let sc = self.client_sc(c, p);
+                // Only while Active, only the money above the stake (contracts.md §3.1.6).
                 let ok = owner
-                    && before.clients.get(&sc.to_hex()).is_some_and(|st| {
-                        st.status == ContractStatus::Closing && now >= st.unlock_ts
-                    });
+                    && before
+                        .clients
+                        .get(&sc.to_hex())
+                        .is_some_and(|st| st.status == ContractStatus::Active && st.balance > 0);
                 let r = l.client_withdraw(&self.sender(client_owner(c), owner), &sc);
                 if let Ok(amount) = &r {
                     let st = &before.clients[&sc.to_hex()];
-                    prop_assert_eq!(*amount, st.balance + st.stake);
+                    prop_assert_eq!(*amount, st.balance);
                     let o = client_owner(c);
                     prop_assert_eq!(
                         l.wallet_balance(&o).expect("wallet"),

@@ -384,11 +384,25 @@ impl ClientMoney {
                 self.charge(&entry, &view)?
             }
             "topup" => self.top_up(&entry)?,
+            // First request: the contract starts closing. Second request, strictly after
+            // the unlock time: the contract closes and refunds the rest (withdraw is
+            // refused outside Active, contracts.md §3.1.6–3.1.7).
             "close" => {
+                let closing = entry
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.status == ContractStatus::Closing);
                 let unlock = self
                     .ledger
                     .client_request_refund(&self.wallet.address, &entry.client_sc)?;
-                format!("refund requested; withdraw possible from ledger time {unlock}")
+                if closing {
+                    format!(
+                        "refund forced: contract closes, the rest goes to {}",
+                        self.wallet.text
+                    )
+                } else {
+                    format!("refund requested; close again after ledger time {unlock}")
+                }
             }
             "withdraw" => {
                 let amount = self

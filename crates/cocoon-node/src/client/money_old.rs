@@ -79,11 +79,11 @@ impl ClientMoney {
                 Ok(false)
             }
             ContractStatus::Closing => {
-                if now >= state.unlock_ts {
-                    let amount = self
-                        .ledger
-                        .client_withdraw(&self.wallet.address, &old.client_sc)?;
-                    tracing::info!(client_sc = %old.client_sc.to_hex(), amount, "outdated client contract withdrawn");
+                // The second refund request, strictly after the unlock time, closes it.
+                if now > state.unlock_ts {
+                    self.ledger
+                        .client_request_refund(&self.wallet.address, &old.client_sc)?;
+                    tracing::info!(client_sc = %old.client_sc.to_hex(), "outdated client contract closed by a second refund request");
                     self.refresh_wallet();
                     return Ok(true);
                 }

@@ -208,20 +208,26 @@ fn force_charge_submits_the_best_voucher_past_the_margin() {
 }
 
 #[test]
-fn close_then_withdraw_after_the_delay_returns_everything() {
+fn close_twice_after_the_delay_returns_everything() {
     let net = net(10 * ONE_TON);
     let money = money(&net, None);
     let book = PaymentsBook::default();
     let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
     let proxy_sc = net.params.proxy_sc_address.clone();
-    money.manual("close", &proxy_sc, &book).expect("close");
+    let out = money.manual("close", &proxy_sc, &book).expect("close");
+    assert!(out.contains("refund requested"), "{out}");
+    // Withdraw is Active-only (the contract answers 1006 while Closing).
+    let err = money.manual("withdraw", PROXY, &book).expect_err("closing");
+    assert!(err.to_string().contains("not active"), "{err}");
+    // The second request waits until strictly after the unlock time (1011 at it).
+    net.ledger.devnet_advance_clock(300).expect("clock");
     let err = money
-        .manual("withdraw", PROXY, &book)
+        .manual("close", PROXY, &book)
         .expect_err("still locked");
     assert!(err.to_string().contains("locked"), "{err}");
-    net.ledger.devnet_advance_clock(300).expect("clock");
-    let out = money.manual("withdraw", PROXY, &book).expect("withdraw");
-    assert!(out.contains("2000000000"), "{out}");
+    net.ledger.devnet_advance_clock(1).expect("clock");
+    let out = money.manual("close", PROXY, &book).expect("second close");
+    assert!(out.contains("refund forced"), "{out}");
     assert_eq!(
         net.ledger.client_state(&sc).expect("s").status,
         ContractStatus::Closed
@@ -245,7 +251,7 @@ fn bump_params(net: &Net) {
 }
 
 #[test]
-fn an_outdated_contract_not_refunded_by_the_proxy_is_refunded_and_withdrawn_by_us() {
+fn an_outdated_contract_not_refunded_by_the_proxy_is_closed_by_our_two_refund_requests() {
     let net = net(10 * ONE_TON);
     let money = money(&net, None);
     let book = PaymentsBook::default();
@@ -275,7 +281,14 @@ fn an_outdated_contract_not_refunded_by_the_proxy_is_refunded_and_withdrawn_by_u
         ContractStatus::Closing
     );
     let wallet = net.ledger.wallet_balance(&address(CLIENT)).expect("wallet");
+    // At the unlock time the contract still refuses the second request; one second later.
     net.ledger.devnet_advance_clock(300).expect("clock");
+    money.tick(&book);
+    assert_eq!(
+        net.ledger.client_state(&sc).expect("state").status,
+        ContractStatus::Closing
+    );
+    net.ledger.devnet_advance_clock(1).expect("clock");
     money.tick(&book);
     assert_eq!(
         net.ledger.client_state(&sc).expect("state").status,

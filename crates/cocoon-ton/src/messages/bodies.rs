@@ -46,6 +46,19 @@ pub fn proxy_payout_request_body(qid: u64, excess_to: &TonAddress) -> Result<Cel
     finish(b)
 }
 
+/// Proxy → its contract: `ext_proxy_increase_stake | qid | amount:coins | send_excesses_to`
+/// (message value ≥ `amount` + 0.1 TON; the contract keeps `amount` as its stake).
+pub fn proxy_increase_stake_body(
+    qid: u64,
+    amount: NanoTon,
+    excess_to: &TonAddress,
+) -> Result<Cell, CellError> {
+    let mut b = header(op::EXT_PROXY_INCREASE_STAKE, qid)?;
+    store_coins(&mut b, amount)?;
+    store_addr(&mut b, excess_to)?;
+    finish(b)
+}
+
 /// Client → its contract: `owner_client_register | qid | nonce:u64 | send_excesses_to`.
 pub fn client_register_body(
     qid: u64,

@@ -55,6 +55,8 @@ pub mod op {
 
     /// `ext_proxy_payout_request`.
     pub const EXT_PROXY_PAYOUT_REQUEST: u32 = 0x7610_e6eb;
+    /// `ext_proxy_increase_stake` (anyone → proxy contract; the only way its stake grows).
+    pub const EXT_PROXY_INCREASE_STAKE: u32 = 0x9713_f187;
     /// `ext_proxy_close_request_signed`.
     pub const EXT_PROXY_CLOSE_REQUEST_SIGNED: u32 = 0x636a_4391;
     /// `ext_proxy_close_complete_request_signed`.
@@ -87,6 +89,9 @@ pub mod value {
     pub const PROXY_SAVE_STATE: NanoTon = 1;
     /// `ext_proxy_payout_request`.
     pub const PROXY_PAYOUT_REQUEST: NanoTon = ONE_TON / 5;
+    /// `ext_proxy_increase_stake`, on top of the staked amount (the contract wants at least
+    /// 0.1 TON more than the amount; the excess comes back).
+    pub const PROXY_INCREASE_STAKE_GAS: NanoTon = ONE_TON / 5;
     /// `ext_client_charge_signed`, `ext_client_grant_refund_signed` from a live proxy,
     /// `ext_worker_payout_request_signed` from the proxy, and every client owner operation
     /// except register (top-up adds the topped-up coins).

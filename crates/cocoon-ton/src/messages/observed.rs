@@ -4,7 +4,8 @@
 //!   where `state = status:2 balance:coins stake:coins tokens_used:u64 secret_hash:256` and
 //!   the payload is `top_up`, `register nonce:u64`, `refund_granted` or `refund_force`;
 //! * `worker_proxy_request | qid | owner | status:2 | tokens:u64 | Maybe ^payload` from a
-//!   worker contract, payload `payout_request tokens:u64`;
+//!   worker contract, payload `payout_request worker_part:coins proxy_part:coins
+//!   send_excesses_to:addr` (contracts.md §3.2: money amounts, not a token count);
 //! * `do_not_process | qid | proxy_save_state | seqno:i32 | session_hash:256` from the
 //!   proxy's own cocoon wallet.
 //!
@@ -94,10 +95,16 @@ pub struct ClientProxyRequest {
 /// The payload of a `worker_proxy_request`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkerProxyPayload {
-    /// The worker contract paid out up to `tokens`.
+    /// A payout voucher was applied: the worker contract asks the proxy contract to pay
+    /// `worker_part` to the worker owner and books `proxy_part` as commission
+    /// (token delta × worker fee, token delta × (price − worker fee)).
     PayoutRequest {
-        /// Token total.
-        tokens: u64,
+        /// nanoTON for the worker owner.
+        worker_part: NanoTon,
+        /// nanoTON of commission for the proxy.
+        proxy_part: NanoTon,
+        /// Where the proxy contract returns the excess (chosen by the voucher's submitter).
+        excess_to: TonAddress,
     },
     /// A payload opcode the reference does not know (it logs and ignores it).
     Unknown(u32),
@@ -332,11 +339,19 @@ pub fn worker_proxy_request_body(
         Some(p) => {
             let mut b = CellBuilder::new();
             match p {
-                WorkerProxyPayload::PayoutRequest { tokens } => {
+                WorkerProxyPayload::PayoutRequest {
+                    worker_part,
+                    proxy_part,
+                    excess_to,
+                } => {
                     b.store_u32(32, op::WORKER_PROXY_PAYOUT_REQUEST)?;
-                    b.store_u64(64, *tokens)?
+                    store_coins(&mut b, *worker_part)?;
+                    store_coins(&mut b, *proxy_part)?;
+                    store_addr(&mut b, excess_to)?;
                 }
-                WorkerProxyPayload::Unknown(other) => b.store_u32(32, *other)?,
+                WorkerProxyPayload::Unknown(other) => {
+                    b.store_u32(32, *other)?;
+                }
             };
             Some(finish(b)?)
         }
@@ -372,9 +387,17 @@ fn worker_payload(cell: &Cell) -> Result<WorkerProxyPayload, CellError> {
     let mut p = cell.parser();
     let payload_op = p.load_u32(32)?;
     Ok(match payload_op {
-        op::WORKER_PROXY_PAYOUT_REQUEST => WorkerProxyPayload::PayoutRequest {
-            tokens: p.load_u64(64)?,
-        },
+        op::WORKER_PROXY_PAYOUT_REQUEST => {
+            let worker_part = load_coins(&mut p)?;
+            let proxy_part = load_coins(&mut p)?;
+            let excess_to = load_addr(&mut p)?;
+            expect_end(&mut p, "the worker payout payload")?;
+            WorkerProxyPayload::PayoutRequest {
+                worker_part,
+                proxy_part,
+                excess_to,
+            }
+        }
         other => WorkerProxyPayload::Unknown(other),
     })
 }

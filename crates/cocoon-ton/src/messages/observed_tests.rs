@@ -226,7 +226,18 @@ fn malformed_client_requests_are_errors() {
     assert!(parse_proxy_inbound(&f.ctx(), &sc, &body).is_err());
 }
 
-fn worker_request(owner: &TonAddress, payout: Option<u64>) -> Cell {
+/// The worker contract's payout payload (contracts.md §3.2):
+/// `0x08e7d036 worker_part:coins proxy_part:coins send_excesses_to:addr`.
+fn worker_payout_payload(worker_part: u128, proxy_part: u128, excess: &TonAddress) -> ArcCell {
+    Bits::new()
+        .uint(u128::from(op::WORKER_PROXY_PAYOUT_REQUEST), 32)
+        .coins(worker_part)
+        .coins(proxy_part)
+        .addr(excess)
+        .arc(vec![])
+}
+
+fn worker_request(owner: &TonAddress, payout: Option<(u128, u128)>) -> Cell {
     let bits = Bits::new()
         .uint(u128::from(op::WORKER_PROXY_REQUEST), 32)
         .uint(5, 64)
@@ -234,9 +245,11 @@ fn worker_request(owner: &TonAddress, payout: Option<u64>) -> Cell {
         .uint(0, 2)
         .uint(4000, 64);
     match payout {
-        Some(tokens) => bits
-            .bits("1")
-            .cell(vec![payload(op::WORKER_PROXY_PAYOUT_REQUEST, Some(tokens))]),
+        Some((worker_part, proxy_part)) => bits.bits("1").cell(vec![worker_payout_payload(
+            worker_part,
+            proxy_part,
+            &addr(0x45),
+        )]),
         None => bits.bits("0").cell(vec![]),
     }
 }
@@ -246,8 +259,15 @@ fn worker_requests_are_checked_and_parsed() {
     let f = Fixture::new();
     let owner = addr(0x44);
     let sc = f.worker_sc(&owner);
+    // 500 tokens at price 10 000, worker fee 9 000.
+    let parts = (4_500_000, 500_000);
+    let payout = WorkerProxyPayload::PayoutRequest {
+        worker_part: 4_500_000,
+        proxy_part: 500_000,
+        excess_to: addr(0x45),
+    };
     let parsed =
-        parse_proxy_inbound(&f.ctx(), &sc, &worker_request(&owner, Some(4500))).expect("parse");
+        parse_proxy_inbound(&f.ctx(), &sc, &worker_request(&owner, Some(parts))).expect("parse");
     assert_eq!(
         parsed,
         ProxyInbound::Worker(WorkerProxyRequest {
@@ -256,17 +276,11 @@ fn worker_requests_are_checked_and_parsed() {
             worker_sc: sc.clone(),
             status: 0,
             tokens: 4000,
-            payload: Some(WorkerProxyPayload::PayoutRequest { tokens: 4500 }),
+            payload: Some(payout.clone()),
         })
     );
     // The simulation's builder writes the very cells assembled bit by bit.
-    for (tokens, payload) in [
-        (
-            Some(4500),
-            Some(WorkerProxyPayload::PayoutRequest { tokens: 4500 }),
-        ),
-        (None, None),
-    ] {
+    for (tokens, payload) in [(Some(parts), Some(payout)), (None, None)] {
         let built = worker_proxy_request_body(5, &owner, 0, 4000, payload.as_ref()).expect("build");
         assert_eq!(
             cocoon_ledger::boc::cell_hash(&built),
@@ -349,7 +363,7 @@ proptest! {
         let owner = addr(0x33);
         let base = match which {
             0 => client_request(&owner, Some(payload(op::CLIENT_PROXY_REGISTER, Some(1)))),
-            1 => worker_request(&owner, Some(2)),
+            1 => worker_request(&owner, Some((18_000, 2_000))),
             _ => proxy_save_state_body(1, 2, &[3; 32]).expect("body"),
         };
         let body = mutate(&base, flip, cut, drop_ref);

@@ -21,7 +21,7 @@ use super::notify::notify_proxy;
 use super::{accounts, Deployed, MessageFailure, MockChain, MockState, MockWallet};
 use crate::cells::{load_addr, load_bits256, load_coins};
 use crate::chain::{ChainError, InMsg};
-use crate::messages::{op, value};
+use crate::messages::op;
 
 fn rejected(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rejected(e.to_string())
@@ -144,9 +144,10 @@ fn deliver(chain: &MockChain, st: &mut MockState, from: &TonAddress, now: u64, m
     let mut body_op = 0;
     if let (Ok(()), Some(body)) = (&result, &msg.body) {
         body_op = body.parser().load_u32(32).unwrap_or(0);
+        let worker_tokens_before = chain.engine.worker_state(&msg.dest).ok().map(|w| w.tokens);
         result = apply_body(chain, st, from, &msg.dest, body);
         if result.is_ok() {
-            result = notify_proxy(chain, st, &msg.dest, now, body);
+            result = notify_proxy(chain, st, &msg.dest, now, body, worker_tokens_before);
         }
     }
     if let Err(error) = result {
@@ -204,8 +205,10 @@ fn deploy(
                 return Err("proxy contract of another root".into());
             }
             let key = VerifyingKey::from_bytes(&key).map_err(|e| e.to_string())?;
-            let stake = msg.value.saturating_sub(value::DEPLOY_PROXY_OR_WORKER);
-            engine.proxy_deploy(&owner, &key, stake).map_err(e)?
+            // A deploy never sets the stake (contracts.md §3.3.4): `ext_proxy_increase_stake`.
+            engine
+                .devnet_proxy_deploy_unstaked(&owner, &key)
+                .map_err(e)?
         }
         ContractKind::Client => {
             let identity = data.reference(0).map_err(t)?;
@@ -332,6 +335,14 @@ fn apply_body(
                 .clone();
             engine
                 .proxy_payout(&address_of(&owner)?, dest)
+                .map(|_| ())
+                .map_err(e)
+        }
+        // Anyone may raise a proxy's stake; the sender's coins become the stake.
+        op::EXT_PROXY_INCREASE_STAKE => {
+            let amount = load_coins(&mut p).map_err(|e| e.to_string())?;
+            engine
+                .proxy_increase_stake(from, dest, amount)
                 .map(|_| ())
                 .map_err(e)
         }

@@ -18,7 +18,8 @@
 //! * Money: only the protocol amounts move (the engine's rules); message values, gas and
 //!   excesses are not simulated. A client contract deployed through the mock gets the
 //!   root's `min_client_stake` from the deployer, as its init data on TON carries it; a proxy
-//!   deploy stakes the message value above the 0.3 TON deploy value.
+//!   deploy leaves its stake at 0 and `ext_proxy_increase_stake` moves the amount it names
+//!   from the sender into the stake, as on TON.
 //! * Reads: account states are data cells in the documented layouts ([`accounts`]), the root
 //!   account's data is written by [`root_cell`]; every delivered message leaves a transaction
 //!   (mock hashes) on its destination. The chain clock is the engine's clock.

@@ -15,6 +15,7 @@ use tonlib_core::TonAddress;
 
 use super::exec::address_of;
 use super::{MockChain, MockState};
+use crate::cells::load_addr;
 use crate::chain::InMsg;
 use crate::messages::{
     client_proxy_request_body, op, worker_proxy_request_body, ClientProxyPayload,
@@ -31,13 +32,15 @@ fn status_bits(status: ContractStatus) -> u8 {
 
 /// After `body` was applied to the contract `dest`: the notification its proxy contract
 /// receives (a transaction on the proxy contract from `dest`), if the operation changed a
-/// client or worker contract.
+/// client or worker contract. `worker_tokens_before` is a worker contract's token count
+/// before the body was applied (the payout payload carries the parts of the delta).
 pub(super) fn notify_proxy(
     chain: &MockChain,
     st: &mut MockState,
     dest: &TonAddress,
     now: u64,
     body: &Cell,
+    worker_tokens_before: Option<u64>,
 ) -> Result<(), String> {
     let Some(kind) = st.contracts.get(&dest.to_hex()).map(|d| d.kind) else {
         return Ok(());
@@ -83,8 +86,21 @@ pub(super) fn notify_proxy(
             }
             let state = chain.engine.worker_state(dest).map_err(e)?;
             let owner = address_of(&state.owner)?;
+            let excess_to = load_addr(&mut p).map_err(|e| e.to_string())?;
+            let delta = state
+                .tokens
+                .saturating_sub(worker_tokens_before.unwrap_or(state.tokens));
+            let prices = chain
+                .engine
+                .root_config()
+                .map_err(e)?
+                .params
+                .prices()
+                .map_err(|e| e.to_string())?;
             let payload = WorkerProxyPayload::PayoutRequest {
-                tokens: state.tokens,
+                worker_part: prices.worker_payout(delta),
+                proxy_part: prices.proxy_commission(delta),
+                excess_to,
             };
             let body = worker_proxy_request_body(
                 qid,

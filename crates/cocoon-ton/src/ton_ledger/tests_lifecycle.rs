@@ -107,14 +107,28 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
     let state = client.client_state(&csc).expect("state");
     assert_eq!(state.status, ContractStatus::Closing);
     assert_eq!(state.unlock_ts, unlock);
+    // Withdraw is refused outside Active (the contract: exit 1006); a second refund
+    // request waits until strictly after the unlock time (exit 1011).
     assert!(matches!(
         client.client_withdraw(&me, &csc),
+        Err(LedgerError::WrongState(_))
+    ));
+    assert!(matches!(
+        client.client_request_refund(&me, &csc),
         Err(LedgerError::Locked { .. })
     ));
     chain.advance_clock(301).expect("clock");
     settle(&[&client], 1).await;
-    let refund = client.client_withdraw(&me, &csc).expect("withdraw");
-    assert_eq!(refund, 10 * ONE_TON - 2000 + ONE_TON, "balance + stake");
+    let before = client.client_state(&csc).expect("state");
+    let again = client
+        .client_request_refund(&me, &csc)
+        .expect("second request");
+    assert_eq!(again, unlock);
+    assert_eq!(
+        before.balance + before.stake,
+        10 * ONE_TON - 2000 + ONE_TON,
+        "balance + stake"
+    );
     settle(&[&client], 2).await;
     assert_eq!(
         client.client_state(&csc).expect("state").status,
@@ -135,7 +149,7 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
             "client_register",
             "client_top_up",
             "client_request_refund",
-            "client_withdraw"
+            "client_request_refund"
         ]
     );
     assert!(history

@@ -111,9 +111,29 @@ impl Ledger for TonLedger {
                 &root.codes,
             )
             .map_err(invalid)?;
-            let value = value::DEPLOY_PROXY_OR_WORKER.saturating_add(stake);
-            let msg = deploy_message(&root.codes.proxy, &Arc::new(data), value).map_err(invalid)?;
+            let msg = deploy_message(
+                &root.codes.proxy,
+                &Arc::new(data),
+                value::DEPLOY_PROXY_OR_WORKER,
+            )
+            .map_err(invalid)?;
+            let needed = msg
+                .value
+                .saturating_add(stake)
+                .saturating_add(value::PROXY_INCREASE_STAKE_GAS);
+            if let Some(wallet) = s.wallet.filter(|w| w.balance < needed) {
+                return Err(LedgerError::InsufficientFunds {
+                    needed,
+                    available: wallet.balance,
+                });
+            }
             sh.submit(s, "proxy_deploy", msg)?;
+            // A deploy leaves the contract's stake at 0: only `ext_proxy_increase_stake`
+            // raises it, and a forced client refund is capped by it (contracts.md §3.3.4).
+            let body = messages::proxy_increase_stake_body(qid(), stake, &sh.wallet_address);
+            let stake_value = stake.saturating_add(value::PROXY_INCREASE_STAKE_GAS);
+            let msg = Shared::message(&address, stake_value, body)?;
+            sh.submit(s, "proxy_increase_stake", msg)?;
             s.watch(&address, WatchKind::Proxy);
             Ok(address)
         })
@@ -364,14 +384,30 @@ impl Ledger for TonLedger {
         let sh = &self.shared;
         sh.read(|s| {
             let state = sh.owned_client(s, sender, client_sc)?;
-            if state.status != ContractStatus::Active {
-                return Err(LedgerError::WrongState("client contract is not active"));
-            }
-            let delay = Shared::root_parts(s)?.params.client_delay_before_close;
+            let now = Shared::now_of(s);
+            // Active: the contract starts closing. Closing: a second request strictly after
+            // the unlock time closes it with a forced refund (contracts.md §3.1.7; withdraw
+            // is refused there with exit 1006).
+            let unlock_ts = match state.status {
+                ContractStatus::Active => {
+                    let delay = Shared::root_parts(s)?.params.client_delay_before_close;
+                    now.saturating_add(u64::from(delay))
+                }
+                ContractStatus::Closing if now > state.unlock_ts => state.unlock_ts,
+                ContractStatus::Closing => {
+                    return Err(LedgerError::Locked {
+                        unlock_ts: state.unlock_ts,
+                        now,
+                    })
+                }
+                ContractStatus::Closed => {
+                    return Err(LedgerError::WrongState("client contract is closed"))
+                }
+            };
             let body = messages::client_request_refund_body(qid(), &sh.wallet_address);
             let msg = Shared::message(client_sc, value::STANDARD, body)?;
             sh.submit(s, "client_request_refund", msg)?;
-            Ok(Shared::now_of(s).saturating_add(u64::from(delay)))
+            Ok(unlock_ts)
         })
     }
 
@@ -383,20 +419,21 @@ impl Ledger for TonLedger {
         let sh = &self.shared;
         sh.read(|s| {
             let state = sh.owned_client(s, sender, client_sc)?;
-            if state.status != ContractStatus::Closing {
-                return Err(LedgerError::WrongState("client contract is not closing"));
+            // The contract accepts withdraw only while Active (exit 1006 otherwise) and only
+            // with a balance above the stake, which stays inside it (exit 1001).
+            if state.status != ContractStatus::Active {
+                return Err(LedgerError::WrongState("client contract is not active"));
             }
-            let now = Shared::now_of(s);
-            if now < state.unlock_ts {
-                return Err(LedgerError::Locked {
-                    unlock_ts: state.unlock_ts,
-                    now,
+            if state.balance <= state.stake {
+                return Err(LedgerError::InsufficientFunds {
+                    needed: state.stake + 1,
+                    available: state.balance,
                 });
             }
             let body = messages::client_withdraw_body(qid(), &sh.wallet_address);
             let msg = Shared::message(client_sc, value::STANDARD, body)?;
             sh.submit(s, "client_withdraw", msg)?;
-            Ok(state.balance + state.stake)
+            Ok(state.balance - state.stake)
         })
     }
 

@@ -1,0 +1,80 @@
+//! Our side: `TonLedger`s over the contract-simulating `MockChain` (which runs the devnet
+//! engine), with the parameters of [`super::world::params`] where the mock takes them.
+
+use std::sync::Arc;
+
+use cocoon_ledger::accounting::NanoTon;
+use cocoon_ledger::ledger::LedgerError;
+use cocoon_ledger::root_config::RootConfig;
+use cocoon_ton::chain::ChainAccess;
+use cocoon_ton::mock_chain::MockChain;
+use cocoon_ton::ton_ledger::{TonLedger, TonLedgerConfig};
+use ed25519_dalek::SigningKey;
+use tonlib_core::cell::{ArcCell, CellBuilder};
+
+use super::world::{addr, params};
+
+fn wallet_code() -> ArcCell {
+    let mut b = CellBuilder::new();
+    b.store_slice(b"cocoon-rs test wallet code (not executable)")
+        .expect("bits");
+    Arc::new(b.build().expect("cell"))
+}
+
+/// The mock chain with the real worlds' prices, delays and stakes (the mock's own params
+/// struct version).
+pub fn chain() -> Arc<MockChain> {
+    let mut config = RootConfig::devnet_default();
+    let p = params();
+    config.params.price_per_token = p.price_per_token;
+    config.params.worker_fee_per_token = p.worker_fee_per_token;
+    config.params.proxy_delay_before_close = p.proxy_delay_before_close;
+    config.params.client_delay_before_close = p.client_delay_before_close;
+    config.params.min_proxy_stake = p.min_proxy_stake;
+    config.params.min_client_stake = p.min_client_stake;
+    Arc::new(MockChain::new(config).expect("mock chain"))
+}
+
+/// The proxy's signing key of the ledger with wallet key `seed`.
+pub fn proxy_key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed.wrapping_add(100); 32])
+}
+
+/// A ledger with wallet key `seed` (owner `addr(seed)`), funded with `funds`.
+pub fn ledger(chain: &Arc<MockChain>, seed: u8, funds: NanoTon) -> TonLedger {
+    let dyn_chain: Arc<dyn ChainAccess> = chain.clone();
+    let mut config = TonLedgerConfig::new(
+        chain.root_address(),
+        true,
+        wallet_code(),
+        SigningKey::from_bytes(&[seed; 32]),
+        addr(seed),
+    );
+    config.proxy_signing_key = Some(proxy_key(seed));
+    let ledger = TonLedger::new(dyn_chain, config).expect("ledger");
+    chain.fund(ledger.wallet_address(), funds).expect("fund");
+    ledger
+}
+
+/// Runs `rounds` refresh rounds on every ledger.
+pub async fn settle(ledgers: &[&TonLedger], rounds: usize) {
+    for _ in 0..rounds {
+        for l in ledgers {
+            l.refresh_now().await.expect("refresh");
+        }
+    }
+}
+
+/// Retries an operation that fails with "not synced yet" after one refresh round.
+pub async fn after_sync<T>(
+    ledger: &TonLedger,
+    mut op: impl FnMut() -> Result<T, LedgerError>,
+) -> Result<T, LedgerError> {
+    match op() {
+        Err(LedgerError::Storage(e)) if e.contains("not synced") => {
+            ledger.refresh_now().await.expect("refresh");
+            op()
+        }
+        other => other,
+    }
+}
