@@ -50,10 +50,6 @@ async fn proxy_process_deploys_and_commits_through_mock_liteservers() {
     let owner = address(PROXY_OWNER);
     let wallet = cocoon_wallet(WALLET_KEY, &owner);
     ton.fund(&wallet, 20 * ONE_TON);
-    // The simulation's engine takes a proxy's stake from the contract owner's wallet (on
-    // TON it comes with the deploy message from the cocoon wallet; MockChain does not
-    // simulate message values), so the owner holds the stake too.
-    ton.fund(&owner, 3 * ONE_TON);
     let chain = &ton.chain;
     ton.pump().await;
 
@@ -117,10 +113,15 @@ async fn proxy_process_deploys_and_commits_through_mock_liteservers() {
         state.stake,
         RootConfig::devnet_default().params.min_proxy_stake
     );
+    // As on TON: the deploy leaves the stake at 0 and the node's `ext_proxy_increase_stake`
+    // from its cocoon wallet moves the stake in (MockChain moves the amount the message names).
     assert_eq!(
-        chain.engine().wallet_balance(&owner).expect("owner"),
-        3 * ONE_TON - state.stake,
-        "the stake is locked in the contract"
+        chain
+            .engine()
+            .wallet_balance(&wallet)
+            .expect("cocoon wallet"),
+        20 * ONE_TON - state.stake,
+        "the stake came from the cocoon wallet"
     );
     let proxy_sc = address(proxy_sc);
 
