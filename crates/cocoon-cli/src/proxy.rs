@@ -55,8 +55,25 @@ pub struct ProxyArgs {
     /// --stats-listen and --admin-listen.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Seconds a worker link may stay silent (the proxy pings it every third of this) before
+    /// it is closed and the worker taken out of selection; its unanswered requests fail over.
+    #[arg(long, default_value_t = 6.0, value_name = "SECONDS")]
+    pub worker_silence_limit: f64,
+    /// Seconds a started streamed answer may go without a part from its worker before it
+    /// ends with an error event.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub stream_stall_limit: f64,
     #[command(flatten)]
     pub money: MoneyArgs,
+}
+
+/// `v` seconds as a duration, refused outside `[min, 3600]`.
+fn limit_seconds(v: f64, min: f64, what: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        v.is_finite() && (min..=3600.0).contains(&v),
+        "{what} must be between {min} and 3600 seconds"
+    );
+    Ok(Duration::from_secs_f64(v))
 }
 
 /// Cadence and thresholds of the proxy's money loop (only with --devnet-ledger). The
@@ -110,6 +127,10 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let mut settings =
         ProxySettings::from_configs(&cfg, &setup.root).map_err(anyhow::Error::msg)?;
     settings.money = args.money.settings()?;
+    settings.worker_silence_limit =
+        limit_seconds(args.worker_silence_limit, 0.3, "--worker-silence-limit")?;
+    settings.stream_stall_limit =
+        limit_seconds(args.stream_stall_limit, 0.1, "--stream-stall-limit")?;
     settings.ledger = setup.ledger;
     let tee = setup.tee;
     let gate_opts = GateOptions {

@@ -1,7 +1,8 @@
 //! `cocoon up`: a whole local COCOON network on loopback, as separate
 //! processes — the fake engine (or `--backend URL`), a proxy, N workers and a
 //! client — with the simulated ("fake") TEE and a generated fake-TON root
-//! config, then a ready-to-paste `curl`. Ctrl-C stops everything.
+//! config, then a ready-to-paste `curl`. A node that exits is restarted with
+//! backoff while the others keep running ([`supervise`]); Ctrl-C stops everything.
 //!
 //! Every node gets a stats port and an admin port on loopback, its admin token in
 //! `<dir>/<node>.admin-token` (see [`admin`] and docs/security.md), and the HTTP limits of
@@ -36,6 +37,7 @@ mod admin;
 mod configs;
 mod devnet;
 mod procs;
+mod supervise;
 
 /// PoW difficulty of the local proxy: loopback only, so kept low for quick starts.
 const LOCAL_POW_DIFFICULTY: &str = "12";
@@ -364,7 +366,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = devnet.clone().map(|d| d.watch(stop.clone()));
     say!("Press Ctrl-C to stop.");
-    let outcome = block_on_until_signal(async { net.watch().await });
+    let outcome = block_on_until_signal(async {
+        net.watch().await;
+        Ok(())
+    });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(w) = watcher {
         let _ = w.join();

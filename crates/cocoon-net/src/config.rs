@@ -26,8 +26,14 @@ pub struct SessionConfig {
     /// `session#<id>`.
     pub label: String,
     /// The dialer sends one `tcp.ping` after this long without receiving a
-    /// frame (reference: 10 s). Ignored by the acceptor.
+    /// frame (reference: 10 s). Ignored by the acceptor unless
+    /// [`acceptor_pings`](Self::acceptor_pings) is set.
     pub ping_interval: Duration,
+    /// The acceptor pings a quiet link too (every `ping_interval`), so a peer
+    /// that stops answering is noticed after `idle_timeout` even when it has
+    /// nothing to send (our extension: the reference acceptor never pings;
+    /// a reference dialer answers pings all the same).
+    pub acceptor_pings: bool,
     /// The session closes after this long without receiving a frame
     /// (reference: 20 s dialer, 60 s acceptor).
     pub idle_timeout: Duration,
@@ -73,6 +79,7 @@ impl SessionConfig {
             role,
             label: String::new(),
             ping_interval: Duration::from_secs(10),
+            acceptor_pings: false,
             idle_timeout,
             handshake_timeout: idle_timeout,
             default_query_timeout: Duration::from_secs(30),
@@ -82,6 +89,15 @@ impl SessionConfig {
             inbound_bytes: DEFAULT_QUEUE_BYTES,
             max_outstanding_queries: 4096,
         }
+    }
+
+    /// Liveness checking: ping a quiet link every `limit / 3` (whichever the
+    /// role) and close it after `limit` without a frame from the peer.
+    pub fn with_liveness(mut self, limit: Duration) -> Self {
+        self.acceptor_pings = true;
+        self.ping_interval = limit / 3;
+        self.idle_timeout = limit;
+        self
     }
 
     /// Sets the log label.

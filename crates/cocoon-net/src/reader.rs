@@ -25,15 +25,20 @@ pub(crate) struct InboundQueue {
 /// Timer settings the reader needs.
 pub(crate) struct ReaderTimers {
     pub(crate) idle_timeout: Duration,
-    /// `None` for the acceptor, which never pings.
+    /// `None` for an acceptor that does not ping.
     pub(crate) ping_interval: Option<Duration>,
 }
 
 impl ReaderTimers {
-    pub(crate) fn new(role: Role, idle_timeout: Duration, ping_interval: Duration) -> Self {
+    pub(crate) fn new(
+        role: Role,
+        idle_timeout: Duration,
+        ping_interval: Duration,
+        acceptor_pings: bool,
+    ) -> Self {
         ReaderTimers {
             idle_timeout,
-            ping_interval: (role == Role::Dialer).then_some(ping_interval),
+            ping_interval: (role == Role::Dialer || acceptor_pings).then_some(ping_interval),
         }
     }
 }

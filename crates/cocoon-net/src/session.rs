@@ -67,7 +67,12 @@ where
         tx: inbound_tx,
         budget: ByteBudget::new(cfg.inbound_bytes),
     };
-    let timers = ReaderTimers::new(cfg.role, cfg.idle_timeout, cfg.ping_interval);
+    let timers = ReaderTimers::new(
+        cfg.role,
+        cfg.idle_timeout,
+        cfg.ping_interval,
+        cfg.acceptor_pings,
+    );
     tokio::spawn(run_reader(
         reader,
         decoder,

@@ -83,6 +83,22 @@ async fn acceptor_answers_ping_with_pong_and_never_pings() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_acceptor_with_liveness_pings_and_drops_a_silent_peer() {
+    // A peer that stops answering (kill -STOP): the acceptor pings it after a
+    // third of the limit and closes the link once the limit passes unanswered.
+    let cfg = SessionConfig::acceptor().with_liveness(Duration::from_secs(6));
+    let (session, _inbound, mut peer) = session_with_raw_peer(cfg).await;
+    let started = Instant::now();
+    assert!(matches!(peer.recv_packet().await, TcpPacket::Ping(_)));
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    assert_eq!(
+        session.closed().await,
+        CloseReason::IdleTimeout(Duration::from_secs(6))
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(6));
+}
+
+#[tokio::test(start_paused = true)]
 async fn timers_follow_the_config() {
     let mut cfg = SessionConfig::dialer();
     cfg.ping_interval = Duration::from_secs(2);

@@ -1,21 +1,30 @@
 //! Child processes of `cocoon up` (each node is `cocoon <subcommand>` with its
-//! output in `<dir>/<name>.log`), readiness polling with deadlines, and a
-//! minimal blocking HTTP/1.0 client for loopback probes. Children are killed
-//! when the [`Network`] is dropped and, on Linux, when this process dies
-//! (parent-death signal), so no orphans are left behind.
+//! output in `<dir>/<name>.log`), readiness polling with deadlines, their
+//! supervision (a node that exits is restarted with backoff, see
+//! [`super::supervise`]) and a minimal blocking HTTP/1.0 client for loopback
+//! probes. Children are killed when the [`Network`] is dropped and, on Linux,
+//! when this process dies (parent-death signal), so no orphans are left behind.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::supervise::Backoff;
+
 struct Node {
     name: String,
+    args: Vec<OsString>,
     child: Child,
     log: PathBuf,
+    started: Instant,
+    backoff: Backoff,
+    /// Set while the node is down: when to start it again.
+    restart_at: Option<Instant>,
 }
 
 /// The running nodes of a local network.
@@ -41,23 +50,17 @@ impl Network {
         args: &[S],
     ) -> anyhow::Result<u32> {
         let log = self.dir.join(format!("{name}.log"));
-        let out =
-            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let err = out.try_clone()?;
-        let mut cmd = Command::new(&self.exe);
-        cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "info");
-        }
-        set_parent_death_signal(&mut cmd);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {name} ({})", self.exe.display()))?;
+        let args: Vec<OsString> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+        let child = start_child(&self.exe, name, &args, &log, false)?;
         let pid = child.id();
         self.nodes.push(Node {
             name: name.to_string(),
+            args,
             child,
             log,
+            started: Instant::now(),
+            backoff: Backoff::default(),
+            restart_at: None,
         });
         Ok(pid)
     }
@@ -105,31 +108,34 @@ impl Network {
         }
     }
 
-    /// Watches the nodes: a worker that exits is reported and the network
-    /// goes on (the others keep serving); if the engine, the proxy or the
-    /// client exits, this returns an error naming it.
-    pub async fn watch(&mut self) -> anyhow::Result<()> {
-        let mut reported: Vec<String> = Vec::new();
+    /// Supervises the nodes until the caller stops awaiting (Ctrl-C): a node
+    /// that exits is reported (name, exit status, the tail of its log, when it
+    /// is tried again) and started again with the same arguments after its
+    /// backoff delay; the others keep running. Its log is appended to.
+    pub async fn watch(&mut self) {
         loop {
+            let now = Instant::now();
             for node in &mut self.nodes {
-                if reported.contains(&node.name) {
-                    continue;
-                }
-                if let Ok(Some(status)) = node.child.try_wait() {
-                    let msg = format!(
-                        "{} exited ({status}); last lines of {}:\n{}",
-                        node.name,
-                        node.log.display(),
-                        tail(&node.log)
-                    );
-                    if !node.name.starts_with("worker") {
-                        anyhow::bail!(msg);
+                match node.restart_at {
+                    Some(at) if now >= at => restart(&self.exe, node),
+                    Some(_) => {}
+                    None => {
+                        if let Ok(Some(status)) = node.child.try_wait() {
+                            let delay = node.backoff.after_exit(node.started.elapsed());
+                            say(&format!(
+                                "cocoon up: {} exited ({status}); next try in {} s (restart {}), the other nodes keep running; last lines of {}:\n{}",
+                                node.name,
+                                delay.as_secs(),
+                                node.backoff.restarts(),
+                                node.log.display(),
+                                tail(&node.log)
+                            ));
+                            node.restart_at = Some(now + delay);
+                        }
                     }
-                    eprintln!("cocoon up: {msg}\ncocoon up: the other nodes keep running");
-                    reported.push(node.name.clone());
                 }
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -148,6 +154,65 @@ impl Network {
         }
         self.nodes.clear();
     }
+}
+
+/// Starts `node` again (a failed start counts as an exit and is retried).
+fn restart(exe: &Path, node: &mut Node) {
+    node.restart_at = None;
+    node.started = Instant::now();
+    match start_child(exe, &node.name, &node.args, &node.log, true) {
+        Ok(child) => {
+            say(&format!(
+                "cocoon up: {} restarted [pid {}]",
+                node.name,
+                child.id()
+            ));
+            node.child = child;
+        }
+        Err(e) => {
+            let delay = node.backoff.after_exit(Duration::ZERO);
+            say(&format!(
+                "cocoon up: {} did not start ({e:#}); next try in {} s",
+                node.name,
+                delay.as_secs()
+            ));
+            node.restart_at = Some(Instant::now() + delay);
+        }
+    }
+}
+
+/// Starts `exe args` as node `name` with its output in `log` (appended to on a restart).
+fn start_child(
+    exe: &Path,
+    name: &str,
+    args: &[OsString],
+    log: &Path,
+    append: bool,
+) -> anyhow::Result<Child> {
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    if append {
+        writeln!(out, "--- cocoon up: {name} restarted ---")?;
+    }
+    let err = out.try_clone()?;
+    let mut cmd = Command::new(exe);
+    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    if std::env::var_os("RUST_LOG").is_none() {
+        cmd.env("RUST_LOG", "info");
+    }
+    set_parent_death_signal(&mut cmd);
+    cmd.spawn()
+        .with_context(|| format!("starting {name} ({})", exe.display()))
+}
+
+/// One line (or block) on standard output, where `cocoon up` prints its progress.
+fn say(text: &str) {
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 impl Drop for Network {

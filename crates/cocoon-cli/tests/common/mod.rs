@@ -31,6 +31,8 @@ pub struct UpNetwork {
     /// `http://host:port` of the fake engine, when `up` started one.
     pub engine_url: Option<String>,
     pub nodes: Vec<NodeInfo>,
+    /// `up`'s standard output lines after "client ready".
+    lines: std::sync::Mutex<mpsc::Receiver<String>>,
     _dir: TempDir,
 }
 
@@ -80,14 +82,15 @@ impl UpNetwork {
             client_url: format!("http://127.0.0.1:{port}"),
             engine_url: None,
             nodes: Vec::new(),
+            lines: std::sync::Mutex::new(rx),
             _dir: TempDir(dir),
         };
         let deadline = Instant::now() + UP_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(l) => l,
-                Err(_) => panic!("cocoon up did not get ready within {UP_TIMEOUT:?} (or exited)"),
+            let line = match net.next_line(left) {
+                Some(l) => l,
+                None => panic!("cocoon up did not get ready within {UP_TIMEOUT:?} (or exited)"),
             };
             if let Some(url) = parse_fake_engine_url(&line) {
                 net.engine_url = Some(url);
@@ -99,6 +102,41 @@ impl UpNetwork {
                 return net;
             }
         }
+    }
+
+    fn next_line(&self, timeout: Duration) -> Option<String> {
+        let rx = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        rx.recv_timeout(timeout).ok()
+    }
+
+    /// Waits (at most `timeout`) for the next line of `up`'s output containing `needle`.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_line(left) {
+                Some(line) if line.contains(needle) => return line,
+                Some(_) => {}
+                None => panic!("no line with {needle:?} from cocoon up within {timeout:?}"),
+            }
+        }
+    }
+
+    /// Sends `up` SIGINT (as Ctrl-C) and waits up to `timeout` for it to exit;
+    /// returns how long it took, `None` if it did not exit in time.
+    pub fn interrupt(&mut self, timeout: Duration) -> Option<Duration> {
+        // SAFETY: signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn node(&self, name: &str) -> &NodeInfo {

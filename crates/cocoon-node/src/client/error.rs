@@ -1,7 +1,8 @@
 //! Errors of the client's HTTP API in OpenAI's JSON shape
 //! (`{"error":{"message","type","param","code"}}`) with meaningful statuses:
 //! 400 invalid request, 404 unknown model, 413 body too large, 429 over
-//! capacity, 503 no proxy / no workers, 502 upstream failure, 504 timeout.
+//! capacity or beyond the client's balance (`insufficient_quota`), 503 no
+//! proxy / no workers, 502 upstream failure, 504 timeout.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,11 +80,44 @@ impl ApiError {
         )
     }
 
+    /// 429 insufficient_quota (as OpenAI): the request's reservation is beyond the client
+    /// contract's balance. `wire` is the proxy's refusal, `client balance is too low:
+    /// to_reserve=R tokens_available=A` (the reference's wording); the message names both.
+    pub fn insufficient_quota(wire: &str) -> Self {
+        let number = |key: &str| {
+            let rest = wire.split(key).nth(1)?;
+            let end = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+                .unwrap_or(rest.len());
+            rest[..end].parse::<i128>().ok()
+        };
+        let message = match (number("to_reserve="), number("tokens_available=")) {
+            (Some(reserve), Some(available)) => format!(
+                "the client's balance is too low for this request: it would reserve {reserve} tokens \
+                 (max_tokens plus the prompt, at max_coefficient) and {available} tokens are available; \
+                 lower max_tokens or top up the client contract"
+            ),
+            _ => format!(
+                "the client's balance is too low for this request ({wire}); lower max_tokens or \
+                 top up the client contract"
+            ),
+        };
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "insufficient_quota",
+            "insufficient_quota",
+            message,
+        )
+        .with_param("max_tokens")
+    }
+
     /// Maps an error from the network (TON error code + message) to a status.
     pub fn from_wire(code: i32, message: &str) -> Self {
         let m = message.to_string();
         let has = |s: &str| message.contains(s);
-        if has("unknown model") {
+        if has("client balance is too low") {
+            Self::insufficient_quota(message)
+        } else if has("unknown model") {
             Self::new(
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
@@ -186,6 +220,38 @@ mod tests {
             ApiError::from_wire(602, "worker: http failed: refused").status,
             StatusCode::BAD_GATEWAY
         );
+    }
+
+    #[test]
+    fn balance_too_low_is_insufficient_quota_with_both_figures() {
+        let e = ApiError::from_wire(
+            500,
+            "client balance is too low: to_reserve=40960 tokens_available=1234",
+        );
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            (e.kind, e.code),
+            ("insufficient_quota", "insufficient_quota")
+        );
+        assert_eq!(e.param.as_deref(), Some("max_tokens"));
+        assert!(e.message.contains("reserve 40960 tokens"), "{}", e.message);
+        assert!(
+            e.message.contains("1234 tokens are available"),
+            "{}",
+            e.message
+        );
+        let negative = ApiError::from_wire(
+            500,
+            "client balance is too low: to_reserve=5 tokens_available=-7",
+        );
+        assert!(
+            negative.message.contains("-7 tokens are available"),
+            "{}",
+            negative.message
+        );
+        let odd = ApiError::from_wire(500, "client balance is too low: to_reserve=");
+        assert_eq!(odd.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(odd.message.contains("to_reserve="), "{}", odd.message);
     }
 
     #[test]

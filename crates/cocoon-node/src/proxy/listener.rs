@@ -363,7 +363,7 @@ async fn handle_connection(
     let _ = tcp.set_nodelay(true);
     let established = match &*gate {
         PortGate::Attested(link) => match accept(tcp, link).await {
-            Ok((tls, peer)) => establish_as(tls, kind, &addr.to_string())
+            Ok((tls, peer)) => establish_as(tls, kind, &addr.to_string(), &shared.settings)
                 .await
                 .map(|(s, i)| (s, i, peer)),
             Err(e) => {
@@ -374,9 +374,11 @@ async fn handle_connection(
         PortGate::BehindRouter(policy) => {
             match admit_from_router(&mut tcp, policy, ROUTER_RECORD_TIMEOUT).await {
                 // Name the peer by the address the router saw, not the router's.
-                Ok((peer, source)) => establish_as(tcp, kind, &source.to_string())
-                    .await
-                    .map(|(s, i)| (s, i, peer)),
+                Ok((peer, source)) => {
+                    establish_as(tcp, kind, &source.to_string(), &shared.settings)
+                        .await
+                        .map(|(s, i)| (s, i, peer))
+                }
                 Err(e) => {
                     warn!(%addr, kind = ?kind, error = %e, "peer refused behind the router; connection closed");
                     return;
@@ -393,15 +395,25 @@ async fn handle_connection(
     }
 }
 
-async fn establish_as<S>(io: S, kind: PeerKind, peer_addr: &str) -> Option<(Session, Inbound)>
+/// Worker links are pinged and closed after `worker_silence_limit` without a
+/// frame (a hung worker leaves selection); client links keep the reference's
+/// acceptor timers.
+async fn establish_as<S>(
+    io: S,
+    kind: PeerKind,
+    peer_addr: &str,
+    settings: &ProxySettings,
+) -> Option<(Session, Inbound)>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let label = match kind {
-        PeerKind::Worker => format!("worker {peer_addr}"),
-        PeerKind::Client => format!("client {peer_addr}"),
+    let cfg = match kind {
+        PeerKind::Worker => SessionConfig::acceptor()
+            .with_liveness(settings.worker_silence_limit)
+            .with_label(format!("worker {peer_addr}")),
+        PeerKind::Client => SessionConfig::acceptor().with_label(format!("client {peer_addr}")),
     };
-    match establish(io, SessionConfig::acceptor().with_label(label)).await {
+    match establish(io, cfg).await {
         Ok(ok) => Some(ok),
         Err(e) => {
             debug!(addr = %peer_addr, kind = ?kind, error = %e, "session init failed");

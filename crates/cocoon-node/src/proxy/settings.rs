@@ -56,6 +56,12 @@ impl Default for MoneySettings {
     }
 }
 
+/// Default [`ProxySettings::worker_silence_limit`]: a hung worker is out of
+/// selection at most 6 s after its last frame (ping after 2 s of quiet).
+pub const DEFAULT_WORKER_SILENCE_LIMIT: Duration = Duration::from_secs(6);
+/// Default [`ProxySettings::stream_stall_limit`].
+pub const DEFAULT_STREAM_STALL_LIMIT: Duration = Duration::from_secs(30);
+
 /// Settings of one proxy.
 #[derive(Clone)]
 pub struct ProxySettings {
@@ -92,6 +98,14 @@ pub struct ProxySettings {
     pub http_access_hash: String,
     /// Time a client or worker gets to finish its handshake.
     pub handshake_timeout: Duration,
+    /// A worker link with no frame for this long is closed and its worker taken
+    /// out of selection; the proxy pings a quiet worker link every third of it
+    /// (a live worker answers at once). Requests on it that have no answer yet
+    /// fail over to another worker.
+    pub worker_silence_limit: Duration,
+    /// A streamed answer that gets no part from its worker for this long ends
+    /// with an error to the client (and a cancel to the worker).
+    pub stream_stall_limit: Duration,
     /// Capacity of a running request's relay buffer (worker messages not yet
     /// forwarded to the client); overflowing it fails that request.
     pub relay_buffer: usize,
@@ -142,6 +156,8 @@ impl ProxySettings {
             root_address: String::new(),
             http_access_hash: String::new(),
             handshake_timeout: Duration::from_secs(60),
+            worker_silence_limit: DEFAULT_WORKER_SILENCE_LIMIT,
+            stream_stall_limit: DEFAULT_STREAM_STALL_LIMIT,
             relay_buffer: 256,
             ledger: None,
             money: MoneySettings::devnet(),

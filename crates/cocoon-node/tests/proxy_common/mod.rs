@@ -172,6 +172,9 @@ pub enum Behaviour {
     DropAfterFirst,
     /// Never answer.
     Hang,
+    /// Send the header answer and one body part, then nothing more (the
+    /// connection stays up and answers pings).
+    StallAfterFirst,
 }
 
 /// A request as a fake worker saw it.
@@ -200,6 +203,19 @@ pub async fn spawn_worker(
     seen: mpsc::UnboundedSender<Seen>,
 ) -> FakeWorker {
     let addr = proxy.workers_addr.expect("workers port");
+    let spec = (name, coefficient, max_active, behaviour);
+    spawn_worker_via(proxy, addr, spec, seen).await
+}
+
+/// [`spawn_worker`] dialing `addr` (e.g. a relay in front of the proxy's
+/// workers port); `spec` is (name, coefficient, max_active, behaviour).
+pub async fn spawn_worker_via(
+    proxy: &ProxyHandle,
+    addr: SocketAddr,
+    spec: (&'static str, i32, i32, Behaviour),
+    seen: mpsc::UnboundedSender<Seen>,
+) -> FakeWorker {
+    let (name, coefficient, max_active, behaviour) = spec;
     let (session, mut inbound) = dial(addr).await;
     let before = ready_workers(proxy, MODEL);
     worker_handshake(&session, worker_params(MODEL, coefficient, max_active))
@@ -307,6 +323,17 @@ async fn serve_one(s: &Session, request_id: [u8; 32], behaviour: Behaviour) -> b
             false
         }
         Behaviour::Hang => true,
+        Behaviour::StallAfterFirst => {
+            let _ = s.send(to_bytes(&answer())).await;
+            let part = types::proxy::QueryAnswerPartEx {
+                request_id,
+                answer: b"chunk 0\n".to_vec(),
+                flags: 0,
+                final_info: None,
+            };
+            let _ = s.send(to_bytes(&part)).await;
+            true
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 //!   first answer, the request is sent once more to another worker.
 //! * A failure after the first answer reaches the client at once (the
 //!   reference waited for the request timeout, §13.11).
+//! * Liveness: a worker link that stays silent for `worker_silence_limit` is
+//!   closed (see `listener`), which fails its unanswered requests over as
+//!   above; a started answer with no part for `stream_stall_limit` ends with
+//!   a timeout error to the client and a cancel to the worker.
 //! * Cancellation: the reference protocol has no message for it; we use our
 //!   extension `cocoonrs.cancelRequest` (docs/protocol-extensions.md). When
 //!   the client cancels a request, its connection goes away, or the proxy's
@@ -353,11 +357,14 @@ impl Relay {
             return lost_worker(false);
         }
         let mut cancel = self.cancel.clone();
+        let stall_limit = self.shared.settings.stream_stall_limit;
+        let mut last_event = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 biased;
                 event = rx.recv() => match event {
                     Some(event) => {
+                        last_event = tokio::time::Instant::now();
                         let worker_finished = event.ends_request();
                         if let Some(end) = self.on_event(event, progress).await {
                             if worker_finished {
@@ -390,6 +397,16 @@ impl Relay {
                 _ = tokio::time::sleep_until(deadline) => {
                     route.abandon("proxy: timeout");
                     return AttemptEnd::TimedOut;
+                }
+                // Before the first answer the request timeout and the worker
+                // link's liveness check apply; after it, a stream may not stall.
+                _ = tokio::time::sleep_until(last_event + stall_limit), if progress.answered => {
+                    route.abandon("proxy: answer stalled");
+                    let message = format!(
+                        "proxy: worker sent nothing for {} s; stream ended",
+                        stall_limit.as_secs_f64()
+                    );
+                    return AttemptEnd::AfterAnswer { code: code::TIMEOUT, message, info: None };
                 }
             }
         }
