@@ -181,6 +181,18 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     );
     let unlock = DEVNET_GENESIS_TIME + 300;
     assert!(out.contains(&format!("locked until {unlock}")), "{out}");
+    // The money above the stake came back at once (contracts.md §3.1.7).
+    assert!(
+        out.contains(&format!(
+            "returned {} nanoTON above its stake at once",
+            3 * ONE_TON
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        devnet.wallet_balance(&client_owner).expect("wallet"),
+        4 * ONE_TON
+    );
     assert!(
         out.contains(&format!(
             "cocoon devnet close --ledger {ledger_file} --contract {client_sc} --advance-time"
@@ -203,14 +215,13 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     );
 
     // --advance-time moves the clock just past the unlock time (the contract wants a second
-    // refund request strictly after it), which closes it and returns balance + stake.
+    // refund request strictly after it), which closes it and returns the stake.
     let (ok, out, err) = close(&client_sc, true);
     assert!(ok, "{err}");
-    let returned: NanoTon = 4 * ONE_TON;
+    let returned: NanoTon = ONE_TON;
     assert!(
         out.contains(&format!(
-            "returned {returned} nanoTON (balance {} + stake {ONE_TON})",
-            3 * ONE_TON
+            "returned {returned} nanoTON (balance 0 + stake {ONE_TON})"
         )),
         "{out}"
     );

@@ -209,10 +209,19 @@ impl UpDevnet {
                     ));
                     continue;
                 }
-                Some(was) if was != c.status => out.push(format!(
-                    "devnet: client contract {address} is closing (withdrawable from ledger time {})",
-                    c.unlock_ts
-                )),
+                // The first refund request returns the money above the stake at once; the
+                // stake comes back after a second request past the unlock time.
+                Some(was) if was != c.status => {
+                    let returned = (old_balance + old_stake)
+                        .saturating_sub(charged)
+                        .saturating_sub(c.balance + c.stake);
+                    out.push(format!(
+                        "devnet: client contract {address} is closing; {} above the stake returned to the client wallet, the stake {} after ledger time {}",
+                        fmt_ton(returned),
+                        fmt_ton(c.stake),
+                        c.unlock_ts
+                    ));
+                }
                 _ => {}
             }
             let added = (c.balance + c.stake + charged).saturating_sub(old_balance + old_stake);

@@ -350,10 +350,18 @@ impl Ledger for DevnetLedger {
             let now = s.clock;
             let client = s.owned_client(sender, client_sc)?;
             match client.status {
+                // The first request starts the close, and the money above the stake comes
+                // back at once (contracts.md §3.1.7: REFUND(G) when balance > stake).
                 ContractStatus::Active => {
                     client.status = ContractStatus::Closing;
                     client.unlock_ts = now.saturating_add(u64::from(delay));
-                    Ok(client.unlock_ts)
+                    let unlock_ts = client.unlock_ts;
+                    let refund = std::mem::take(&mut client.balance);
+                    if refund > 0 {
+                        *s.wallet(sender) += refund;
+                        tracing::info!(client_sc = %key(client_sc), refund, "devnet: client closing, money above the stake refunded");
+                    }
+                    Ok(unlock_ts)
                 }
                 // The second request, strictly after the unlock time, closes the contract
                 // and returns what is left (contracts.md §3.1.7).

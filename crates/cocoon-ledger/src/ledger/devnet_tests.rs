@@ -224,12 +224,19 @@ fn full_payment_lifecycle_on_devnet() {
     );
     conserved(l);
 
-    // Client closes: a second refund request, strictly after the delay, returns the money;
+    // Client closes: the first request returns the money above the stake at once
+    // (contracts.md §3.1.7), a second one, strictly after the delay, returns the stake;
     // withdraw is refused once the contract is closing (as the real contract: 1006).
+    let wallet = l.wallet_balance(&w.client_owner).expect("balance");
     let unlock = l
         .client_request_refund(&w.client_owner, &w.client_sc)
         .expect("refund");
     assert_eq!(unlock, DEVNET_GENESIS_TIME + 300);
+    assert_eq!(
+        l.wallet_balance(&w.client_owner).expect("balance"),
+        wallet + 3 * ONE_TON - 2000
+    );
+    conserved(l);
     assert!(matches!(
         l.client_withdraw(&w.client_owner, &w.client_sc),
         Err(LedgerError::WrongState(_))
@@ -246,7 +253,7 @@ fn full_payment_lifecycle_on_devnet() {
             .expect("second request"),
         unlock
     );
-    assert_eq!(before.balance + before.stake, 4 * ONE_TON - 2000);
+    assert_eq!((before.balance, before.stake), (0, ONE_TON));
     assert_eq!(
         l.wallet_balance(&w.client_owner).expect("balance"),
         10 * ONE_TON - 2000

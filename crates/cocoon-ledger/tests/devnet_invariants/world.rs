@@ -268,8 +268,8 @@ impl World {
             }
             Op::Refund { c, p, owner } => {
                 let sc = self.client_sc(c, p);
-                // Active: starts closing. Closing, strictly after the unlock time: closes
-                // and returns balance + stake to the owner.
+                // Active: starts closing and returns the money above the stake at once.
+                // Closing, strictly after the unlock time: closes and returns the rest.
                 let st = before.clients.get(&sc.to_hex());
                 let opening = st.is_some_and(|st| st.status == ContractStatus::Active);
                 let closing =
@@ -282,7 +282,7 @@ impl World {
                         prop_assert_eq!(*unlock, now + u64::from(self.setup.client_delay));
                         prop_assert_eq!(
                             l.wallet_balance(&o).expect("wallet"),
-                            wallet_of(&before, &o)
+                            wallet_of(&before, &o) + st.balance
                         );
                     } else {
                         prop_assert_eq!(*unlock, st.unlock_ts);

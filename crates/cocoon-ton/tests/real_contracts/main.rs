@@ -10,4 +10,5 @@ mod world;
 
 mod a_client_close;
 mod b_worker_payout;
+mod c_notifications;
 mod e_proxy_stake;
