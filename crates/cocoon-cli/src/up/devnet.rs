@@ -183,22 +183,41 @@ impl UpDevnet {
                 after.params_version, current.0, current.1
             ));
         }
-        // Commission earned per proxy contract: its clients' newly charged tokens.
-        let mut commission: BTreeMap<&str, (u64, NanoTon)> = BTreeMap::new();
+        // Commission earned per proxy contract: its clients' newly charged tokens, with
+        // what was forgiven (a charge beyond the client's money, contracts.md §3.1.8).
+        let mut commission: BTreeMap<&str, (u64, NanoTon, NanoTon)> = BTreeMap::new();
         for (address, c) in &after.clients {
             let (price, fee) = self.prices_of(c.params_version, current);
             let old = before.clients.get(address);
             let tokens = c.tokens_used - old.map_or(0, |o| o.tokens_used.min(c.tokens_used));
             let (old_balance, old_stake) = old.map_or((0, 0), |o| (o.balance, o.stake));
-            let charged = NanoTon::from(tokens) * NanoTon::from(price);
+            let cost = NanoTon::from(tokens) * NanoTon::from(price);
+            // A charge beyond the client's money takes all of it and forgives the rest
+            // (as the contract does); a top-up in the same interval is not told apart.
+            let charged = if c.balance + c.stake == 0 {
+                cost.min(old_balance + old_stake)
+            } else {
+                cost
+            };
             if tokens > 0 {
-                out.push(format!(
-                    "devnet: client contract balance fell by {charged} nanoTON = {tokens} tokens × price {price} (now {})",
-                    fmt_ton(c.balance)
-                ));
+                if charged == cost {
+                    out.push(format!(
+                        "devnet: client contract balance fell by {charged} nanoTON = {tokens} tokens × price {price} (now {})",
+                        fmt_ton(c.balance)
+                    ));
+                } else {
+                    out.push(format!(
+                        "devnet: client contract balance fell by {charged} nanoTON, all it had: {tokens} tokens × price {price} = {cost}, {} forgiven (now {})",
+                        cost - charged,
+                        fmt_ton(c.balance)
+                    ));
+                }
+                let to_workers = (NanoTon::from(tokens) * NanoTon::from(fee)).min(charged);
                 let earned = commission.entry(c.proxy_sc.as_str()).or_default();
                 earned.0 += tokens;
-                earned.1 += NanoTon::from(tokens) * NanoTon::from(price.saturating_sub(fee));
+                earned.1 += charged - to_workers;
+                earned.2 += NanoTon::from(tokens) * NanoTon::from(price.saturating_sub(fee))
+                    - (charged - to_workers);
             }
             match old.map(|o| o.status) {
                 Some(was) if was != c.status && c.status == ContractStatus::Closed => {
@@ -253,10 +272,15 @@ impl UpDevnet {
             }
         }
         for (address, p) in &after.proxies {
-            if let Some((tokens, earned)) = commission.get(address.as_str()) {
+            if let Some((tokens, earned, forgiven)) = commission.get(address.as_str()) {
                 let (price, fee) = self.prices_of(p.params_version, current);
+                let forgiven = if *forgiven > 0 {
+                    format!(" − {forgiven} forgiven")
+                } else {
+                    String::new()
+                };
                 out.push(format!(
-                    "devnet: proxy commission rose by {earned} nanoTON = {tokens} tokens × (price {price} − fee {fee}) (held {} nanoTON)",
+                    "devnet: proxy commission rose by {earned} nanoTON = {tokens} tokens × (price {price} − fee {fee}){forgiven} (held {} nanoTON)",
                     p.commission
                 ));
             }

@@ -107,6 +107,30 @@ fn storage(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
+/// A charge of `cost` as the client contract applies it (contracts.md §3.1.8): taken from
+/// the balance, then from the stake (on TON the stake is inside the balance); what is not
+/// there is forgiven. Returns the new balance and stake, and the amount that moved.
+pub(super) fn clamped_charge(
+    client: &ClientContractState,
+    cost: NanoTon,
+) -> (NanoTon, NanoTon, NanoTon) {
+    let from_balance = cost.min(client.balance);
+    let from_stake = (cost - from_balance).min(client.stake);
+    (
+        client.balance - from_balance,
+        client.stake - from_stake,
+        from_balance + from_stake,
+    )
+}
+
+/// Books `amount` charged for tokens whose workers' part is `worker_part`: the workers'
+/// part first, as far as the money goes, the rest as the proxy's commission.
+pub(super) fn book_charge(proxy: &mut ProxyContractState, worker_part: NanoTon, amount: NanoTon) {
+    let to_workers = worker_part.min(amount);
+    proxy.worker_pool += to_workers;
+    proxy.commission += amount - to_workers;
+}
+
 fn debit(balance: &mut NanoTon, amount: NanoTon) -> Result<(), LedgerError> {
     if *balance < amount {
         return Err(LedgerError::InsufficientFunds {

@@ -6,7 +6,7 @@
 
 use tonlib_core::TonAddress;
 
-use super::{debit, key, DevnetState};
+use super::{book_charge, clamped_charge, debit, key, DevnetState};
 use crate::ledger::{ContractStatus, LedgerError, VoucherSettlement};
 use crate::voucher::{self, VoucherKind};
 
@@ -35,14 +35,8 @@ pub(super) fn grant_refund(
     let offered = granted.terms.tokens;
     let tokens = offered.saturating_sub(client.tokens_used);
     let prices = s.prices_of(client.params_version)?;
-    let amount = prices.client_charge(tokens);
-    let (mut balance, mut stake) = (client.balance, client.stake);
-    let from_balance = amount.min(balance);
-    balance -= from_balance;
-    debit(&mut stake, amount - from_balance).map_err(|_| LedgerError::InsufficientFunds {
-        needed: amount,
-        available: client.balance + client.stake,
-    })?;
+    // Clamped as a charge (contracts.md §3.1.9 charges as §3.1.8): never refused.
+    let (balance, stake, amount) = clamped_charge(&client, prices.client_charge(tokens));
     if tokens > 0 {
         let proxy = s
             .proxies
@@ -51,8 +45,7 @@ pub(super) fn grant_refund(
         if proxy.status == ContractStatus::Closed {
             return Err(LedgerError::WrongState("proxy contract is closed"));
         }
-        proxy.worker_pool += prices.worker_payout(tokens);
-        proxy.commission += prices.proxy_commission(tokens);
+        book_charge(proxy, prices.worker_payout(tokens), amount);
     }
     let refund = balance + stake;
     if let Some(c) = s.clients.get_mut(&key(client_sc)) {

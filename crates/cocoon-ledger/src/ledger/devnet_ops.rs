@@ -4,7 +4,9 @@
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
-use super::{close, debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
+use super::{
+    book_charge, clamped_charge, close, debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT,
+};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
 use crate::ledger::{
@@ -302,27 +304,22 @@ impl Ledger for DevnetLedger {
                 return Err(LedgerError::VoucherNotHigher { offered, settled: client.tokens_used });
             }
             let tokens = offered - client.tokens_used;
-            let amount = prices.client_charge(tokens);
-            let (mut balance, mut stake) = (client.balance, client.stake);
-            let from_balance = amount.min(balance);
-            balance -= from_balance;
-            debit(&mut stake, amount - from_balance).map_err(|_| LedgerError::InsufficientFunds {
-                needed: amount,
-                available: client.balance + client.stake,
-            })?;
+            // The contract never refuses a charge beyond the balance: it takes everything
+            // and forgives the rest (contracts.md §3.1.8).
+            let (balance, stake, amount) = clamped_charge(&client, prices.client_charge(tokens));
             let proxy = s.proxies.get_mut(&client.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(client.proxy_sc.clone()))?;
             if proxy.status == ContractStatus::Closed {
                 // Its worker pool could never be paid out again.
                 return Err(LedgerError::WrongState("proxy contract is closed"));
             }
-            proxy.worker_pool += prices.worker_payout(tokens);
-            proxy.commission += prices.proxy_commission(tokens);
+            book_charge(proxy, prices.worker_payout(tokens), amount);
             if let Some(c) = s.clients.get_mut(&key(client_sc)) {
                 c.balance = balance;
                 c.stake = stake;
                 c.tokens_used = offered;
             }
-            tracing::info!(client_sc = %key(client_sc), tokens, amount, "devnet: client charged by voucher");
+            let forgiven = prices.client_charge(tokens) - amount;
+            tracing::info!(client_sc = %key(client_sc), tokens, amount, forgiven, "devnet: client charged by voucher");
             Ok(VoucherSettlement { tokens, amount })
         })
     }

@@ -42,14 +42,14 @@ impl World {
                 !forged
                     && st.status != ContractStatus::Closed
                     && (delta == 0 || proxy.status != ContractStatus::Closed)
-                    && NanoTon::from(delta) * price <= st.balance + st.stake
             }
             None => false,
         };
         let r = l.client_grant_refund(&sc, &bytes);
         if let Ok(settlement) = &r {
             let st = state.expect("refunded client exists");
-            let amount = NanoTon::from(delta) * price;
+            // Clamped as a charge (contracts.md §3.1.9).
+            let amount = (NanoTon::from(delta) * price).min(st.balance + st.stake);
             prop_assert_eq!((settlement.tokens, settlement.amount), (delta, amount));
             let now_state = l.client_state(&sc).expect("client");
             prop_assert_eq!(
@@ -67,7 +67,7 @@ impl World {
                 wallet_of(before, &owner) + st.balance + st.stake - amount,
                 "the owner gets back exactly balance + stake − charged"
             );
-            self.check_charged(via, before, p, &sc, delta)?;
+            self.check_charged(via, before, p, &sc, delta, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }

@@ -30,6 +30,11 @@ pub struct Books {
     pub commission_returned: [NanoTon; SLOTS],
     pub commission_paid_out: [NanoTon; SLOTS],
     pub charged: BTreeMap<String, NanoTon>,
+    /// Per client contract: what charges beyond its money forgave (tokens × price − moved).
+    pub forgiven: BTreeMap<String, NanoTon>,
+    /// Per proxy: the forgiven workers' part and commission part of those charges.
+    pub forgiven_workers: [NanoTon; SLOTS],
+    pub forgiven_commission: [NanoTon; SLOTS],
     pub paid: BTreeMap<String, NanoTon>,
 }
 
