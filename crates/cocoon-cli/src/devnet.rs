@@ -35,9 +35,10 @@ cocoon devnet close --ledger devnet.json --contract 0:abcd…ef01 --advance-time
 pub enum DevnetCommand {
     /// Print every devnet account (role, address, balance in nanoTON, token counters).
     Status {
-        /// The devnet ledger file (must exist).
+        /// The devnet ledger file (must exist); without it, the ledger of the `cocoon up`
+        /// that is running.
         #[arg(long, value_name = "FILE")]
-        ledger: PathBuf,
+        ledger: Option<PathBuf>,
         /// Machine-readable JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -105,6 +106,10 @@ pub enum DevnetCommand {
 pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
     match cmd {
         DevnetCommand::Status { ledger, json } => {
+            let ledger = match ledger {
+                Some(l) => l,
+                None => crate::up::running::running_ledger_in(&crate::up::running::registry_dir())?,
+            };
             let snapshot = open_existing(&ledger)?
                 .try_devnet_snapshot()
                 .context("devnet status")?;

@@ -427,3 +427,56 @@ fn bump_params_outdates_every_contract_and_sets_new_prices() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `cocoon devnet status` without `--ledger` reads the ledger a running `cocoon up`
+/// announced (`$COCOON_UP_REGISTRY/<pid>`; this test process stands in for it), and says
+/// to pass `--ledger` when no live process announced one.
+#[test]
+fn status_without_ledger_finds_the_running_up() {
+    let dir = std::env::temp_dir().join(format!("cocoon-devnet-running-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = dir.join("registry");
+    std::fs::create_dir_all(&registry).expect("dir");
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
+            .args(["devnet", "status", "--json"])
+            .env("COCOON_UP_REGISTRY", &registry)
+            .output()
+            .expect("run cocoon");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = status();
+    assert!(!ok && err.contains("--ledger"), "{err}");
+
+    let ledger = dir.join("devnet.json");
+    let (ok, _, err) = cocoon(&[
+        "devnet",
+        "fund",
+        "--ledger",
+        &ledger_arg(&ledger),
+        "--wallet",
+        WALLET,
+        "--nanoton",
+        "1234",
+    ]);
+    assert!(ok, "{err}");
+    let announcement = registry.join(std::process::id().to_string());
+    std::fs::write(&announcement, ledger.to_string_lossy().as_bytes()).expect("announce");
+    let (ok, out, err) = status();
+    assert!(ok, "{err}");
+    let json: Value = serde_json::from_str(&out).expect("json");
+    assert!(out.contains("1234"), "{json}");
+
+    // Once the announcing process is gone, its announcement is ignored and removed.
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    gone.wait().expect("wait");
+    std::fs::rename(&announcement, registry.join(gone.id().to_string())).expect("rename");
+    let (ok, _, err) = status();
+    assert!(!ok && err.contains("no running `cocoon up`"), "{err}");
+    assert!(!registry.join(gone.id().to_string()).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

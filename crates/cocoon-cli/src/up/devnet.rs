@@ -144,7 +144,7 @@ impl UpDevnet {
             ));
         }
         out.push(format!(
-            "devnet: inspect with `cocoon devnet status --ledger {}` (add --json for every field)",
+            "devnet: inspect with `cocoon devnet status` while this runs, or `cocoon devnet status --ledger {}` (add --json for every field)",
             self.path.display()
         ));
         Ok(out)
