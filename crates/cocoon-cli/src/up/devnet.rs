@@ -259,10 +259,19 @@ impl UpDevnet {
             if tokens > 0 {
                 let amount = NanoTon::from(tokens) * NanoTon::from(fee);
                 let wallet = after.wallets.get(&w.owner).copied().unwrap_or(0);
-                out.push(format!(
-                    "devnet: {} wallet rose by {amount} nanoTON = {tokens} tokens × worker fee {fee} (now {wallet} nanoTON)",
-                    self.label(&w.owner),
-                ));
+                let wallet_before = before.wallets.get(&w.owner).copied().unwrap_or(0);
+                if wallet.saturating_sub(wallet_before) >= amount {
+                    out.push(format!(
+                        "devnet: {} wallet rose by {amount} nanoTON = {tokens} tokens × worker fee {fee} (now {wallet} nanoTON)",
+                        self.label(&w.owner),
+                    ));
+                } else {
+                    // The proxy contract could not pay: the voucher is used up anyway.
+                    out.push(format!(
+                        "devnet: {} contract counted {tokens} tokens but its proxy contract could not pay {amount} nanoTON; the voucher is used up (wallet now {wallet} nanoTON)",
+                        self.label(&w.owner),
+                    ));
+                }
             }
             if old.is_some_and(|o| o.status != w.status) && w.status == ContractStatus::Closed {
                 out.push(format!(

@@ -131,6 +131,21 @@ pub(super) fn book_charge(proxy: &mut ProxyContractState, worker_part: NanoTon, 
     proxy.commission += amount - to_workers;
 }
 
+/// Pays `amount` to a worker as the proxy contract does on a worker's payout notification:
+/// from the worker pool, then the stake. A proxy contract that cannot pay (Closed: exit
+/// 1006; short of money: exit 5) pays nothing — but the worker contract has already counted
+/// the tokens, so the voucher is used up (contracts.md §3.2.1, §3.3.1). Returns what was
+/// paid.
+pub(super) fn pay_worker(proxy: &mut ProxyContractState, amount: NanoTon) -> NanoTon {
+    if proxy.status == ContractStatus::Closed || amount > proxy.worker_pool + proxy.stake {
+        return 0;
+    }
+    let from_pool = amount.min(proxy.worker_pool);
+    proxy.worker_pool -= from_pool;
+    proxy.stake -= amount - from_pool;
+    amount
+}
+
 fn debit(balance: &mut NanoTon, amount: NanoTon) -> Result<(), LedgerError> {
     if *balance < amount {
         return Err(LedgerError::InsufficientFunds {

@@ -6,7 +6,7 @@
 
 use tonlib_core::TonAddress;
 
-use super::{book_charge, clamped_charge, debit, key, DevnetState};
+use super::{book_charge, clamped_charge, key, pay_worker, DevnetState};
 use crate::ledger::{ContractStatus, LedgerError, VoucherSettlement};
 use crate::voucher::{self, VoucherKind};
 
@@ -83,24 +83,15 @@ pub(super) fn last_payout(
     let signed = voucher::verify(signed, VoucherKind::WorkerLastPayout, worker_sc, &proxy_key)?;
     let offered = signed.terms.tokens;
     let tokens = offered.saturating_sub(worker.tokens);
-    let amount = s.prices_of(worker.params_version)?.worker_payout(tokens);
+    let due = s.prices_of(worker.params_version)?.worker_payout(tokens);
+    let mut amount = 0;
     if tokens > 0 {
         let proxy = s
             .proxies
             .get_mut(&worker.proxy_sc)
             .ok_or_else(|| LedgerError::UnknownContract(worker.proxy_sc.clone()))?;
-        if proxy.status == ContractStatus::Closed {
-            return Err(LedgerError::WrongState("proxy contract is closed"));
-        }
-        let from_pool = amount.min(proxy.worker_pool);
-        let available = proxy.worker_pool + proxy.stake;
-        debit(&mut proxy.stake, amount - from_pool).map_err(|_| {
-            LedgerError::InsufficientFunds {
-                needed: amount,
-                available,
-            }
-        })?;
-        proxy.worker_pool -= from_pool;
+        // As a payout: a proxy contract that cannot pay pays nothing, the voucher is used up.
+        amount = pay_worker(proxy, due);
     }
     if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
         w.tokens = w.tokens.max(offered);

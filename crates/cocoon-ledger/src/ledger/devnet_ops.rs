@@ -5,7 +5,8 @@ use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
 use super::{
-    book_charge, clamped_charge, close, debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT,
+    book_charge, clamped_charge, close, debit, key, pay_worker, DevnetLedger,
+    DEVNET_SAVED_STATES_KEPT,
 };
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
@@ -458,21 +459,19 @@ impl Ledger for DevnetLedger {
                 return Err(LedgerError::VoucherNotHigher { offered, settled: worker.tokens });
             }
             let tokens = offered - worker.tokens;
-            let amount = prices.worker_payout(tokens);
+            let due = prices.worker_payout(tokens);
             let proxy = s.proxies.get_mut(&worker.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(worker.proxy_sc.clone()))?;
-            if proxy.status == ContractStatus::Closed {
-                return Err(LedgerError::WrongState("proxy contract is closed"));
-            }
-            let from_pool = amount.min(proxy.worker_pool);
-            let available = proxy.worker_pool + proxy.stake;
-            debit(&mut proxy.stake, amount - from_pool).map_err(|_| LedgerError::InsufficientFunds { needed: amount, available })?;
-            proxy.worker_pool -= from_pool;
+            let amount = pay_worker(proxy, due);
             if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
                 w.tokens = offered;
             }
             let owner = worker.owner.clone();
             *s.wallets.entry(owner).or_insert(0) += amount;
-            tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
+            if amount < due {
+                tracing::warn!(worker_sc = %key(worker_sc), tokens, due, "devnet: the proxy contract could not pay the worker; the voucher is used up");
+            } else {
+                tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
+            }
             Ok(VoucherSettlement { tokens, amount })
         })
     }

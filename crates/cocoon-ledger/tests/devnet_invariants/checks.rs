@@ -35,7 +35,8 @@ impl World {
         }
         for (address, w) in &s.workers {
             let paid = self.books.paid.get(address).copied().unwrap_or(0);
-            prop_assert_eq!(paid, NanoTon::from(w.tokens) * fee);
+            let lost = self.books.lost.get(address).copied().unwrap_or(0);
+            prop_assert_eq!(paid + lost, NanoTon::from(w.tokens) * fee);
         }
         let (mut charged_all, mut drawn_all, mut paid_all, mut commission_all, mut pool_all) =
             (0, 0, 0, 0, 0);
@@ -70,7 +71,7 @@ impl World {
             let drawn = b.deposit[p] - proxy.stake - b.stake_returned[p];
             let pool = proxy.worker_pool + b.pool_returned[p];
             prop_assert_eq!(
-                fee * worker_tokens + pool + b.forgiven_workers[p],
+                fee * worker_tokens + pool + b.forgiven_workers[p] - b.lost_workers[p],
                 fee * client_tokens + drawn
             );
             if proxy.status == ContractStatus::Closed {
@@ -81,7 +82,7 @@ impl World {
             }
             charged_all += price * client_tokens - b.forgiven_workers[p] - b.forgiven_commission[p];
             drawn_all += drawn;
-            paid_all += fee * worker_tokens;
+            paid_all += fee * worker_tokens - b.lost_workers[p];
             commission_all += commission;
             pool_all += pool;
         }

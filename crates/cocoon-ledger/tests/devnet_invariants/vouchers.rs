@@ -12,6 +12,16 @@ use crate::common::{proxy_key, voucher};
 use crate::ops::Pick;
 use crate::world::{wallet_of, worker_owner, Outcome, World};
 
+/// What a proxy contract in state `proxy` pays of `due` to a worker: all of it from its
+/// worker pool and stake, or nothing when it cannot (Closed, or short of money).
+pub fn payable(proxy: &cocoon_ledger::ledger::ProxyContractState, due: NanoTon) -> NanoTon {
+    if proxy.status == ContractStatus::Closed || due > proxy.worker_pool + proxy.stake {
+        0
+    } else {
+        due
+    }
+}
+
 impl World {
     /// A client charge voucher for total `tokens` (signed by a stranger key if `forged`).
     pub fn charge(
@@ -94,24 +104,20 @@ impl World {
             u64::from(total as u32) ^ 0x5555,
         );
         let ok = match &state {
-            Some(st) => {
-                let proxy = &before.proxies[&st.proxy_sc];
-                !forged
-                    && st.status != ContractStatus::Closed
-                    && proxy.status != ContractStatus::Closed
-                    && total > settled
-                    && NanoTon::from(total - settled) * fee <= proxy.worker_pool + proxy.stake
-            }
+            Some(st) => !forged && st.status != ContractStatus::Closed && total > settled,
             None => false,
         };
         let r = l.worker_payout(&sc, &bytes);
         if let Ok(settlement) = &r {
-            let amount = NanoTon::from(total - settled) * fee;
+            let st = state.expect("paid worker exists");
+            let due = NanoTon::from(total - settled) * fee;
+            let amount = payable(&before.proxies[&st.proxy_sc], due);
             prop_assert_eq!(
                 (settlement.tokens, settlement.amount),
                 (total - settled, amount)
             );
-            self.check_paid(via, before, (w, p), &sc, amount)?;
+            prop_assert_eq!(l.worker_state(&sc).expect("worker").tokens, total);
+            self.check_paid(via, before, (w, p), &sc, due, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }
@@ -157,8 +163,12 @@ impl World {
         before: &DevnetSnapshot,
         (w, p): (usize, usize),
         worker_sc: &TonAddress,
+        due: NanoTon,
         amount: NanoTon,
     ) -> Result<(), TestCaseError> {
+        // What the proxy contract could not pay is lost to the worker (voucher used up).
+        *self.books.lost.entry(worker_sc.to_hex()).or_default() += due - amount;
+        self.books.lost_workers[p] += due - amount;
         let l = &self.ledgers[via];
         let proxy_sc = self.proxy_sc(p);
         let proxy_was = &before.proxies[&proxy_sc.to_hex()];

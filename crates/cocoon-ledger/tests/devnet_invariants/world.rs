@@ -36,6 +36,10 @@ pub struct Books {
     pub forgiven_workers: [NanoTon; SLOTS],
     pub forgiven_commission: [NanoTon; SLOTS],
     pub paid: BTreeMap<String, NanoTon>,
+    /// Per worker contract: what its proxy contract could not pay (vouchers used up).
+    pub lost: BTreeMap<String, NanoTon>,
+    /// Per proxy: the same, summed.
+    pub lost_workers: [NanoTon; SLOTS],
 }
 
 pub fn proxy_owner(p: usize) -> TonAddress {

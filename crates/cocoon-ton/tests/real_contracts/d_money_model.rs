@@ -138,3 +138,97 @@ async fn ours() -> Vec<Charged> {
     );
     out
 }
+
+/// 500 000 tokens × worker fee 9 000 = 4.5 TON: more than a proxy contract holding only
+/// its deploy TON and a 2 TON stake can pay.
+const UNPAYABLE: u64 = 500_000;
+
+/// D (part): a worker voucher the proxy contract cannot pay (exit 5 there) is still used
+/// up: the worker contract counts the tokens, the worker owner gets nothing, and the same
+/// voucher cannot be submitted again.
+#[tokio::test]
+async fn d_unpaid_worker_voucher_is_used_up() {
+    let ours = unpaid_ours().await;
+    let Some(mut real) = Real::start() else {
+        return;
+    };
+    let real = unpaid_real(&mut real);
+    println!("real (tokens counted, paid to the owner): {real:?}; ours: {ours:?}");
+    assert_eq!(ours, real);
+}
+
+fn unpaid_real(real: &mut Real) -> (u64, NanoTon) {
+    let proxy_owner = real.proxy_owner.clone();
+    assert_eq!(
+        real.increase_stake(&proxy_owner, 2 * ONE_TON).first_exit(),
+        Some(0)
+    );
+    let worker = addr(0x0e);
+    let wsc = real.deploy_worker(&worker);
+    let proxy_sc = real.proxy_sc.clone();
+    let terms = VoucherTerms {
+        kind: VoucherKind::WorkerPayout,
+        qid: 90,
+        tokens: UNPAYABLE,
+        target: wsc.clone(),
+    };
+    let body = messages::signed_voucher_body(&real.proxy_key, &terms, &worker).expect("voucher");
+    let trace = real.sb.send(&worker, &wsc, ONE_TON / 2, Some(&body), None);
+    assert_eq!(trace.first_exit(), Some(0), "{trace:#?}");
+    // The proxy contract cannot reserve its balance minus 4.5 TON: exit 5.
+    assert_eq!(
+        trace.tx_on(&proxy_sc, op::WORKER_PROXY_REQUEST).exit_code(),
+        Some(5),
+        "{trace:#?}"
+    );
+    let paid: NanoTon = Real::payouts_to(&trace, &worker).iter().sum();
+    let tokens = u64::try_from(real.account(&wsc).field("tokens")).expect("tokens");
+    // Used up: the same voucher again is refused by the worker contract (1000).
+    let again = real.sb.send(&worker, &wsc, ONE_TON / 2, Some(&body), None);
+    assert_eq!(again.first_exit(), Some(1000), "{again:#?}");
+    (tokens, paid)
+}
+
+async fn unpaid_ours() -> (u64, NanoTon) {
+    let chain = chain();
+    let proxy = ledger(&chain, 1, 100 * ONE_TON);
+    let worker = ledger(&chain, 3, 10 * ONE_TON);
+    settle(&[&proxy, &worker], 1).await;
+    let key = proxy_key(1);
+    let psc = proxy
+        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
+        .expect("proxy deploy");
+    settle(&[&proxy, &worker], 3).await;
+    let me = worker.wallet_address().clone();
+    let wsc = after_sync(&worker, || worker.worker_deploy(&me, &psc))
+        .await
+        .expect("worker deploy");
+    settle(&[&worker], 2).await;
+    let wallet = worker.wallet_balance(&me).expect("wallet");
+    let terms = VoucherTerms {
+        kind: VoucherKind::WorkerPayout,
+        qid: 90,
+        tokens: UNPAYABLE,
+        target: wsc.clone(),
+    };
+    let v = voucher::sign(&key, terms, proxy.wallet_address()).expect("voucher");
+    worker
+        .worker_payout(&wsc, &v.boc)
+        .expect("payout submitted");
+    settle(&[&worker], 2).await;
+    assert!(
+        chain.failed_messages().is_empty(),
+        "{:?}",
+        chain.failed_messages()
+    );
+    let tokens = worker.worker_state(&wsc).expect("worker").tokens;
+    let paid = worker
+        .wallet_balance(&me)
+        .expect("wallet")
+        .saturating_sub(wallet);
+    assert!(
+        worker.worker_payout(&wsc, &v.boc).is_err(),
+        "the used-up voucher is refused"
+    );
+    (tokens, paid)
+}
