@@ -6,7 +6,8 @@
 //! * `advance-time` — move the devnet clock forward (close delays, unlock times);
 //! * `bump-params` — raise the root `params_version` (optionally with new prices): every
 //!   payment contract becomes outdated, proxies redeploy and close their old contracts;
-//! * `close` — close a client contract (refund request, then withdraw) or a proxy contract
+//! * `close` — close a client contract (a refund request, which returns the money above the
+//!   stake at once, then a second one after the unlock time) or a proxy contract
 //!   (close request, then completion), **acting as the contract's owner**: on the devnet
 //!   the CLI may act for any owner, which on TON only the owner's wallet could.
 //!
@@ -34,9 +35,10 @@ cocoon devnet close --ledger devnet.json --contract 0:abcd…ef01 --advance-time
 pub enum DevnetCommand {
     /// Print every devnet account (role, address, balance in nanoTON, token counters).
     Status {
-        /// The devnet ledger file (must exist).
+        /// The devnet ledger file (must exist); without it, the ledger of the `cocoon up`
+        /// that is running.
         #[arg(long, value_name = "FILE")]
-        ledger: PathBuf,
+        ledger: Option<PathBuf>,
         /// Machine-readable JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -104,6 +106,10 @@ pub enum DevnetCommand {
 pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
     match cmd {
         DevnetCommand::Status { ledger, json } => {
+            let ledger = match ledger {
+                Some(l) => l,
+                None => crate::up::running::running_ledger_in(&crate::up::running::registry_dir())?,
+            };
             let snapshot = open_existing(&ledger)?
                 .try_devnet_snapshot()
                 .context("devnet status")?;
@@ -232,6 +238,13 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
     );
     let (unlock_ts, just_requested) = match found.status {
         ContractStatus::Active => {
+            // A client's first request returns the money above its stake at once
+            // (contracts.md §3.1.7); the stake waits for the unlock time.
+            let above_stake = if role == "client" {
+                devnet.client_state(&sc)?.balance
+            } else {
+                0
+            };
             let unlock_ts = if role == "client" {
                 devnet.client_request_refund(owner, &sc)
             } else {
@@ -241,6 +254,13 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
             println!(
                 "devnet: close of {role} contract {key} requested; funds unlock at {unlock_ts}"
             );
+            if role == "client" {
+                println!(
+                    "devnet: client contract {key} returned {above_stake} nanoTON above its \
+                     stake at once to owner wallet {}",
+                    owner.to_hex()
+                );
+            }
             (unlock_ts, true)
         }
         ContractStatus::Closing => (found.unlock_ts, false),

@@ -37,6 +37,7 @@ mod admin;
 mod configs;
 mod devnet;
 mod procs;
+pub(crate) mod running;
 mod supervise;
 
 /// PoW difficulty of the local proxy: loopback only, so kept low for quick starts.
@@ -134,6 +135,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             devnet::CLIENT_FUNDS
         );
         Some(Arc::new(devnet))
+    };
+    // `cocoon devnet status` without --ledger finds the ledger of this run.
+    let _announced = match &devnet {
+        Some(d) => Some(running::Announcement::new_in(
+            &running::registry_dir(),
+            d.path(),
+        )?),
+        None => None,
     };
     let ledger_args: Vec<String> = match &devnet {
         Some(d) => vec![

@@ -181,6 +181,18 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     );
     let unlock = DEVNET_GENESIS_TIME + 300;
     assert!(out.contains(&format!("locked until {unlock}")), "{out}");
+    // The money above the stake came back at once (contracts.md §3.1.7).
+    assert!(
+        out.contains(&format!(
+            "returned {} nanoTON above its stake at once",
+            3 * ONE_TON
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        devnet.wallet_balance(&client_owner).expect("wallet"),
+        4 * ONE_TON
+    );
     assert!(
         out.contains(&format!(
             "cocoon devnet close --ledger {ledger_file} --contract {client_sc} --advance-time"
@@ -203,14 +215,13 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     );
 
     // --advance-time moves the clock just past the unlock time (the contract wants a second
-    // refund request strictly after it), which closes it and returns balance + stake.
+    // refund request strictly after it), which closes it and returns the stake.
     let (ok, out, err) = close(&client_sc, true);
     assert!(ok, "{err}");
-    let returned: NanoTon = 4 * ONE_TON;
+    let returned: NanoTon = ONE_TON;
     assert!(
         out.contains(&format!(
-            "returned {returned} nanoTON (balance {} + stake {ONE_TON})",
-            3 * ONE_TON
+            "returned {returned} nanoTON (balance 0 + stake {ONE_TON})"
         )),
         "{out}"
     );
@@ -414,5 +425,58 @@ fn bump_params_outdates_every_contract_and_sets_new_prices() {
         1,
         "outdated client contract"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `cocoon devnet status` without `--ledger` reads the ledger a running `cocoon up`
+/// announced (`$COCOON_UP_REGISTRY/<pid>`; this test process stands in for it), and says
+/// to pass `--ledger` when no live process announced one.
+#[test]
+fn status_without_ledger_finds_the_running_up() {
+    let dir = std::env::temp_dir().join(format!("cocoon-devnet-running-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = dir.join("registry");
+    std::fs::create_dir_all(&registry).expect("dir");
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
+            .args(["devnet", "status", "--json"])
+            .env("COCOON_UP_REGISTRY", &registry)
+            .output()
+            .expect("run cocoon");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = status();
+    assert!(!ok && err.contains("--ledger"), "{err}");
+
+    let ledger = dir.join("devnet.json");
+    let (ok, _, err) = cocoon(&[
+        "devnet",
+        "fund",
+        "--ledger",
+        &ledger_arg(&ledger),
+        "--wallet",
+        WALLET,
+        "--nanoton",
+        "1234",
+    ]);
+    assert!(ok, "{err}");
+    let announcement = registry.join(std::process::id().to_string());
+    std::fs::write(&announcement, ledger.to_string_lossy().as_bytes()).expect("announce");
+    let (ok, out, err) = status();
+    assert!(ok, "{err}");
+    let json: Value = serde_json::from_str(&out).expect("json");
+    assert!(out.contains("1234"), "{json}");
+
+    // Once the announcing process is gone, its announcement is ignored and removed.
+    let mut gone = Command::new("true").spawn().expect("spawn");
+    gone.wait().expect("wait");
+    std::fs::rename(&announcement, registry.join(gone.id().to_string())).expect("rename");
+    let (ok, _, err) = status();
+    assert!(!ok && err.contains("no running `cocoon up`"), "{err}");
+    assert!(!registry.join(gone.id().to_string()).exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -144,7 +144,7 @@ impl UpDevnet {
             ));
         }
         out.push(format!(
-            "devnet: inspect with `cocoon devnet status --ledger {}` (add --json for every field)",
+            "devnet: inspect with `cocoon devnet status` while this runs, or `cocoon devnet status --ledger {}` (add --json for every field)",
             self.path.display()
         ));
         Ok(out)
@@ -183,22 +183,41 @@ impl UpDevnet {
                 after.params_version, current.0, current.1
             ));
         }
-        // Commission earned per proxy contract: its clients' newly charged tokens.
-        let mut commission: BTreeMap<&str, (u64, NanoTon)> = BTreeMap::new();
+        // Commission earned per proxy contract: its clients' newly charged tokens, with
+        // what was forgiven (a charge beyond the client's money, contracts.md §3.1.8).
+        let mut commission: BTreeMap<&str, (u64, NanoTon, NanoTon)> = BTreeMap::new();
         for (address, c) in &after.clients {
             let (price, fee) = self.prices_of(c.params_version, current);
             let old = before.clients.get(address);
             let tokens = c.tokens_used - old.map_or(0, |o| o.tokens_used.min(c.tokens_used));
             let (old_balance, old_stake) = old.map_or((0, 0), |o| (o.balance, o.stake));
-            let charged = NanoTon::from(tokens) * NanoTon::from(price);
+            let cost = NanoTon::from(tokens) * NanoTon::from(price);
+            // A charge beyond the client's money takes all of it and forgives the rest
+            // (as the contract does); a top-up in the same interval is not told apart.
+            let charged = if c.balance + c.stake == 0 {
+                cost.min(old_balance + old_stake)
+            } else {
+                cost
+            };
             if tokens > 0 {
-                out.push(format!(
-                    "devnet: client contract balance fell by {charged} nanoTON = {tokens} tokens × price {price} (now {})",
-                    fmt_ton(c.balance)
-                ));
+                if charged == cost {
+                    out.push(format!(
+                        "devnet: client contract balance fell by {charged} nanoTON = {tokens} tokens × price {price} (now {})",
+                        fmt_ton(c.balance)
+                    ));
+                } else {
+                    out.push(format!(
+                        "devnet: client contract balance fell by {charged} nanoTON, all it had: {tokens} tokens × price {price} = {cost}, {} forgiven (now {})",
+                        cost - charged,
+                        fmt_ton(c.balance)
+                    ));
+                }
+                let to_workers = (NanoTon::from(tokens) * NanoTon::from(fee)).min(charged);
                 let earned = commission.entry(c.proxy_sc.as_str()).or_default();
                 earned.0 += tokens;
-                earned.1 += NanoTon::from(tokens) * NanoTon::from(price.saturating_sub(fee));
+                earned.1 += charged - to_workers;
+                earned.2 += NanoTon::from(tokens) * NanoTon::from(price.saturating_sub(fee))
+                    - (charged - to_workers);
             }
             match old.map(|o| o.status) {
                 Some(was) if was != c.status && c.status == ContractStatus::Closed => {
@@ -209,10 +228,19 @@ impl UpDevnet {
                     ));
                     continue;
                 }
-                Some(was) if was != c.status => out.push(format!(
-                    "devnet: client contract {address} is closing (withdrawable from ledger time {})",
-                    c.unlock_ts
-                )),
+                // The first refund request returns the money above the stake at once; the
+                // stake comes back after a second request past the unlock time.
+                Some(was) if was != c.status => {
+                    let returned = (old_balance + old_stake)
+                        .saturating_sub(charged)
+                        .saturating_sub(c.balance + c.stake);
+                    out.push(format!(
+                        "devnet: client contract {address} is closing; {} above the stake returned to the client wallet, the stake {} after ledger time {}",
+                        fmt_ton(returned),
+                        fmt_ton(c.stake),
+                        c.unlock_ts
+                    ));
+                }
                 _ => {}
             }
             let added = (c.balance + c.stake + charged).saturating_sub(old_balance + old_stake);
@@ -231,10 +259,19 @@ impl UpDevnet {
             if tokens > 0 {
                 let amount = NanoTon::from(tokens) * NanoTon::from(fee);
                 let wallet = after.wallets.get(&w.owner).copied().unwrap_or(0);
-                out.push(format!(
-                    "devnet: {} wallet rose by {amount} nanoTON = {tokens} tokens × worker fee {fee} (now {wallet} nanoTON)",
-                    self.label(&w.owner),
-                ));
+                let wallet_before = before.wallets.get(&w.owner).copied().unwrap_or(0);
+                if wallet.saturating_sub(wallet_before) >= amount {
+                    out.push(format!(
+                        "devnet: {} wallet rose by {amount} nanoTON = {tokens} tokens × worker fee {fee} (now {wallet} nanoTON)",
+                        self.label(&w.owner),
+                    ));
+                } else {
+                    // The proxy contract could not pay: the voucher is used up anyway.
+                    out.push(format!(
+                        "devnet: {} contract counted {tokens} tokens but its proxy contract could not pay {amount} nanoTON; the voucher is used up (wallet now {wallet} nanoTON)",
+                        self.label(&w.owner),
+                    ));
+                }
             }
             if old.is_some_and(|o| o.status != w.status) && w.status == ContractStatus::Closed {
                 out.push(format!(
@@ -244,10 +281,15 @@ impl UpDevnet {
             }
         }
         for (address, p) in &after.proxies {
-            if let Some((tokens, earned)) = commission.get(address.as_str()) {
+            if let Some((tokens, earned, forgiven)) = commission.get(address.as_str()) {
                 let (price, fee) = self.prices_of(p.params_version, current);
+                let forgiven = if *forgiven > 0 {
+                    format!(" − {forgiven} forgiven")
+                } else {
+                    String::new()
+                };
                 out.push(format!(
-                    "devnet: proxy commission rose by {earned} nanoTON = {tokens} tokens × (price {price} − fee {fee}) (held {} nanoTON)",
+                    "devnet: proxy commission rose by {earned} nanoTON = {tokens} tokens × (price {price} − fee {fee}){forgiven} (held {} nanoTON)",
                     p.commission
                 ));
             }

@@ -107,6 +107,45 @@ fn storage(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
+/// A charge of `cost` as the client contract applies it (contracts.md §3.1.8): taken from
+/// the balance, then from the stake (on TON the stake is inside the balance); what is not
+/// there is forgiven. Returns the new balance and stake, and the amount that moved.
+pub(super) fn clamped_charge(
+    client: &ClientContractState,
+    cost: NanoTon,
+) -> (NanoTon, NanoTon, NanoTon) {
+    let from_balance = cost.min(client.balance);
+    let from_stake = (cost - from_balance).min(client.stake);
+    (
+        client.balance - from_balance,
+        client.stake - from_stake,
+        from_balance + from_stake,
+    )
+}
+
+/// Books `amount` charged for tokens whose workers' part is `worker_part`: the workers'
+/// part first, as far as the money goes, the rest as the proxy's commission.
+pub(super) fn book_charge(proxy: &mut ProxyContractState, worker_part: NanoTon, amount: NanoTon) {
+    let to_workers = worker_part.min(amount);
+    proxy.worker_pool += to_workers;
+    proxy.commission += amount - to_workers;
+}
+
+/// Pays `amount` to a worker as the proxy contract does on a worker's payout notification:
+/// from the worker pool, then the stake. A proxy contract that cannot pay (Closed: exit
+/// 1006; short of money: exit 5) pays nothing — but the worker contract has already counted
+/// the tokens, so the voucher is used up (contracts.md §3.2.1, §3.3.1). Returns what was
+/// paid.
+pub(super) fn pay_worker(proxy: &mut ProxyContractState, amount: NanoTon) -> NanoTon {
+    if proxy.status == ContractStatus::Closed || amount > proxy.worker_pool + proxy.stake {
+        return 0;
+    }
+    let from_pool = amount.min(proxy.worker_pool);
+    proxy.worker_pool -= from_pool;
+    proxy.stake -= amount - from_pool;
+    amount
+}
+
 fn debit(balance: &mut NanoTon, amount: NanoTon) -> Result<(), LedgerError> {
     if *balance < amount {
         return Err(LedgerError::InsufficientFunds {

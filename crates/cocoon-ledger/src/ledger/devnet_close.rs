@@ -6,7 +6,7 @@
 
 use tonlib_core::TonAddress;
 
-use super::{debit, key, DevnetState};
+use super::{book_charge, clamped_charge, key, pay_worker, DevnetState};
 use crate::ledger::{ContractStatus, LedgerError, VoucherSettlement};
 use crate::voucher::{self, VoucherKind};
 
@@ -35,14 +35,8 @@ pub(super) fn grant_refund(
     let offered = granted.terms.tokens;
     let tokens = offered.saturating_sub(client.tokens_used);
     let prices = s.prices_of(client.params_version)?;
-    let amount = prices.client_charge(tokens);
-    let (mut balance, mut stake) = (client.balance, client.stake);
-    let from_balance = amount.min(balance);
-    balance -= from_balance;
-    debit(&mut stake, amount - from_balance).map_err(|_| LedgerError::InsufficientFunds {
-        needed: amount,
-        available: client.balance + client.stake,
-    })?;
+    // Clamped as a charge (contracts.md §3.1.9 charges as §3.1.8): never refused.
+    let (balance, stake, amount) = clamped_charge(&client, prices.client_charge(tokens));
     if tokens > 0 {
         let proxy = s
             .proxies
@@ -51,8 +45,7 @@ pub(super) fn grant_refund(
         if proxy.status == ContractStatus::Closed {
             return Err(LedgerError::WrongState("proxy contract is closed"));
         }
-        proxy.worker_pool += prices.worker_payout(tokens);
-        proxy.commission += prices.proxy_commission(tokens);
+        book_charge(proxy, prices.worker_payout(tokens), amount);
     }
     let refund = balance + stake;
     if let Some(c) = s.clients.get_mut(&key(client_sc)) {
@@ -90,24 +83,15 @@ pub(super) fn last_payout(
     let signed = voucher::verify(signed, VoucherKind::WorkerLastPayout, worker_sc, &proxy_key)?;
     let offered = signed.terms.tokens;
     let tokens = offered.saturating_sub(worker.tokens);
-    let amount = s.prices_of(worker.params_version)?.worker_payout(tokens);
+    let due = s.prices_of(worker.params_version)?.worker_payout(tokens);
+    let mut amount = 0;
     if tokens > 0 {
         let proxy = s
             .proxies
             .get_mut(&worker.proxy_sc)
             .ok_or_else(|| LedgerError::UnknownContract(worker.proxy_sc.clone()))?;
-        if proxy.status == ContractStatus::Closed {
-            return Err(LedgerError::WrongState("proxy contract is closed"));
-        }
-        let from_pool = amount.min(proxy.worker_pool);
-        let available = proxy.worker_pool + proxy.stake;
-        debit(&mut proxy.stake, amount - from_pool).map_err(|_| {
-            LedgerError::InsufficientFunds {
-                needed: amount,
-                available,
-            }
-        })?;
-        proxy.worker_pool -= from_pool;
+        // As a payout: a proxy contract that cannot pay pays nothing, the voucher is used up.
+        amount = pay_worker(proxy, due);
     }
     if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
         w.tokens = w.tokens.max(offered);

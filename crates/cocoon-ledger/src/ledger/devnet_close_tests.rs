@@ -156,11 +156,6 @@ fn a_refund_at_or_below_the_charged_total_charges_nothing() {
         l.client_grant_refund(&client_sc, &forged),
         Err(LedgerError::Voucher(_))
     ));
-    let too_much = signed(&key, VoucherKind::ClientGrantRefund, 5000, &client_sc);
-    assert!(matches!(
-        l.client_grant_refund(&client_sc, &too_much),
-        Err(LedgerError::InsufficientFunds { .. })
-    ));
     let settled = l
         .client_grant_refund(
             &client_sc,
@@ -170,5 +165,34 @@ fn a_refund_at_or_below_the_charged_total_charges_nothing() {
     assert_eq!((settled.tokens, settled.amount), (0, 0));
     assert_eq!(l.wallet_balance(&client_owner).expect("wallet"), 5000 - 20);
     assert_eq!(l.client_state(&client_sc).expect("client").tokens_used, 10);
+    assert_eq!(l.devnet_holdings(), l.devnet_minted());
+}
+
+#[test]
+fn a_refund_beyond_the_balance_is_clamped_and_closes() {
+    let l = DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet");
+    let key = SigningKey::from_bytes(&[0x22; 32]);
+    let (proxy_owner, client_owner) = (wallet(1), wallet(2));
+    l.devnet_fund(&proxy_owner, 2 * ONE_TON).expect("fund");
+    l.devnet_fund(&client_owner, 5000).expect("fund");
+    let proxy_sc = l
+        .proxy_deploy(&proxy_owner, &key.verifying_key(), ONE_TON)
+        .expect("proxy");
+    let client_sc = l.client_deploy(&client_owner, &proxy_sc).expect("client");
+    l.client_top_up(&client_owner, &client_sc, 4000)
+        .expect("top up");
+    // 5000 tokens cost 10 000; the client has 4000 in: all of it is charged, the rest
+    // forgiven, and the contract closes with nothing to return (contracts.md §3.1.9).
+    let too_much = signed(&key, VoucherKind::ClientGrantRefund, 5000, &client_sc);
+    let settled = l
+        .client_grant_refund(&client_sc, &too_much)
+        .expect("clamped");
+    assert_eq!((settled.tokens, settled.amount), (5000, 4000));
+    let state = l.client_state(&client_sc).expect("client");
+    assert_eq!(
+        (state.status, state.balance, state.tokens_used),
+        (ContractStatus::Closed, 0, 5000)
+    );
+    assert_eq!(l.wallet_balance(&client_owner).expect("wallet"), 1000);
     assert_eq!(l.devnet_holdings(), l.devnet_minted());
 }

@@ -4,7 +4,10 @@
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
-use super::{close, debit, key, DevnetLedger, DEVNET_SAVED_STATES_KEPT};
+use super::{
+    book_charge, clamped_charge, close, debit, key, pay_worker, DevnetLedger,
+    DEVNET_SAVED_STATES_KEPT,
+};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
 use crate::ledger::{
@@ -302,27 +305,22 @@ impl Ledger for DevnetLedger {
                 return Err(LedgerError::VoucherNotHigher { offered, settled: client.tokens_used });
             }
             let tokens = offered - client.tokens_used;
-            let amount = prices.client_charge(tokens);
-            let (mut balance, mut stake) = (client.balance, client.stake);
-            let from_balance = amount.min(balance);
-            balance -= from_balance;
-            debit(&mut stake, amount - from_balance).map_err(|_| LedgerError::InsufficientFunds {
-                needed: amount,
-                available: client.balance + client.stake,
-            })?;
+            // The contract never refuses a charge beyond the balance: it takes everything
+            // and forgives the rest (contracts.md §3.1.8).
+            let (balance, stake, amount) = clamped_charge(&client, prices.client_charge(tokens));
             let proxy = s.proxies.get_mut(&client.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(client.proxy_sc.clone()))?;
             if proxy.status == ContractStatus::Closed {
                 // Its worker pool could never be paid out again.
                 return Err(LedgerError::WrongState("proxy contract is closed"));
             }
-            proxy.worker_pool += prices.worker_payout(tokens);
-            proxy.commission += prices.proxy_commission(tokens);
+            book_charge(proxy, prices.worker_payout(tokens), amount);
             if let Some(c) = s.clients.get_mut(&key(client_sc)) {
                 c.balance = balance;
                 c.stake = stake;
                 c.tokens_used = offered;
             }
-            tracing::info!(client_sc = %key(client_sc), tokens, amount, "devnet: client charged by voucher");
+            let forgiven = prices.client_charge(tokens) - amount;
+            tracing::info!(client_sc = %key(client_sc), tokens, amount, forgiven, "devnet: client charged by voucher");
             Ok(VoucherSettlement { tokens, amount })
         })
     }
@@ -350,10 +348,18 @@ impl Ledger for DevnetLedger {
             let now = s.clock;
             let client = s.owned_client(sender, client_sc)?;
             match client.status {
+                // The first request starts the close, and the money above the stake comes
+                // back at once (contracts.md §3.1.7: REFUND(G) when balance > stake).
                 ContractStatus::Active => {
                     client.status = ContractStatus::Closing;
                     client.unlock_ts = now.saturating_add(u64::from(delay));
-                    Ok(client.unlock_ts)
+                    let unlock_ts = client.unlock_ts;
+                    let refund = std::mem::take(&mut client.balance);
+                    if refund > 0 {
+                        *s.wallet(sender) += refund;
+                        tracing::info!(client_sc = %key(client_sc), refund, "devnet: client closing, money above the stake refunded");
+                    }
+                    Ok(unlock_ts)
                 }
                 // The second request, strictly after the unlock time, closes the contract
                 // and returns what is left (contracts.md §3.1.7).
@@ -453,21 +459,19 @@ impl Ledger for DevnetLedger {
                 return Err(LedgerError::VoucherNotHigher { offered, settled: worker.tokens });
             }
             let tokens = offered - worker.tokens;
-            let amount = prices.worker_payout(tokens);
+            let due = prices.worker_payout(tokens);
             let proxy = s.proxies.get_mut(&worker.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(worker.proxy_sc.clone()))?;
-            if proxy.status == ContractStatus::Closed {
-                return Err(LedgerError::WrongState("proxy contract is closed"));
-            }
-            let from_pool = amount.min(proxy.worker_pool);
-            let available = proxy.worker_pool + proxy.stake;
-            debit(&mut proxy.stake, amount - from_pool).map_err(|_| LedgerError::InsufficientFunds { needed: amount, available })?;
-            proxy.worker_pool -= from_pool;
+            let amount = pay_worker(proxy, due);
             if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
                 w.tokens = offered;
             }
             let owner = worker.owner.clone();
             *s.wallets.entry(owner).or_insert(0) += amount;
-            tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
+            if amount < due {
+                tracing::warn!(worker_sc = %key(worker_sc), tokens, due, "devnet: the proxy contract could not pay the worker; the voucher is used up");
+            } else {
+                tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
+            }
             Ok(VoucherSettlement { tokens, amount })
         })
     }

@@ -224,12 +224,19 @@ fn full_payment_lifecycle_on_devnet() {
     );
     conserved(l);
 
-    // Client closes: a second refund request, strictly after the delay, returns the money;
+    // Client closes: the first request returns the money above the stake at once
+    // (contracts.md §3.1.7), a second one, strictly after the delay, returns the stake;
     // withdraw is refused once the contract is closing (as the real contract: 1006).
+    let wallet = l.wallet_balance(&w.client_owner).expect("balance");
     let unlock = l
         .client_request_refund(&w.client_owner, &w.client_sc)
         .expect("refund");
     assert_eq!(unlock, DEVNET_GENESIS_TIME + 300);
+    assert_eq!(
+        l.wallet_balance(&w.client_owner).expect("balance"),
+        wallet + 3 * ONE_TON - 2000
+    );
+    conserved(l);
     assert!(matches!(
         l.client_withdraw(&w.client_owner, &w.client_sc),
         Err(LedgerError::WrongState(_))
@@ -246,7 +253,7 @@ fn full_payment_lifecycle_on_devnet() {
             .expect("second request"),
         unlock
     );
-    assert_eq!(before.balance + before.stake, 4 * ONE_TON - 2000);
+    assert_eq!((before.balance, before.stake), (0, ONE_TON));
     assert_eq!(
         l.wallet_balance(&w.client_owner).expect("balance"),
         10 * ONE_TON - 2000
@@ -280,25 +287,30 @@ fn full_payment_lifecycle_on_devnet() {
 }
 
 #[test]
-fn charge_beyond_balance_and_stake_is_refused() {
+fn charge_beyond_balance_and_stake_is_clamped() {
     let w = world(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet"));
     let l = &w.ledger;
     l.client_top_up(&w.client_owner, &w.client_sc, 100)
         .expect("top up");
     l.client_increase_stake(&w.client_owner, &w.client_sc, 20)
         .expect("stake");
+    let pool = l.proxy_state(&w.proxy_sc).expect("proxy");
+    // 61 tokens cost 122; the client has 120 in: all of it moves, 2 are forgiven
+    // (contracts.md §3.1.8), and the workers' part (61) is booked first.
     let too_much = sign(&w, VoucherKind::ClientCharge, 61, &w.client_sc, 1);
-    assert!(matches!(
-        l.client_charge(&w.client_sc, &too_much),
-        Err(LedgerError::InsufficientFunds { .. })
-    ));
-    let all = sign(&w, VoucherKind::ClientCharge, 60, &w.client_sc, 2);
-    assert_eq!(
-        l.client_charge(&w.client_sc, &all).expect("charge").amount,
-        120
-    );
+    let settled = l.client_charge(&w.client_sc, &too_much).expect("clamped");
+    assert_eq!((settled.tokens, settled.amount), (61, 120));
     let state = l.client_state(&w.client_sc).expect("state");
-    assert_eq!((state.balance, state.stake), (0, 0));
+    assert_eq!((state.balance, state.stake, state.tokens_used), (0, 0, 61));
+    let proxy = l.proxy_state(&w.proxy_sc).expect("proxy");
+    assert_eq!(proxy.worker_pool - pool.worker_pool, 61);
+    assert_eq!(proxy.commission - pool.commission, 59);
+    conserved(l);
+    // On an empty balance a charge moves nothing and is still accepted.
+    let more = sign(&w, VoucherKind::ClientCharge, 70, &w.client_sc, 2);
+    let settled = l.client_charge(&w.client_sc, &more).expect("clamped");
+    assert_eq!((settled.tokens, settled.amount), (9, 0));
+    assert_eq!(l.client_state(&w.client_sc).expect("state").tokens_used, 70);
     conserved(l);
 }
 

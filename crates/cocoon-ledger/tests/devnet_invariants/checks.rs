@@ -27,14 +27,16 @@ impl World {
 
         for (address, c) in &s.clients {
             let charged = self.books.charged.get(address).copied().unwrap_or(0);
-            prop_assert_eq!(charged, NanoTon::from(c.tokens_used) * price);
+            let forgiven = self.books.forgiven.get(address).copied().unwrap_or(0);
+            prop_assert_eq!(charged + forgiven, NanoTon::from(c.tokens_used) * price);
             if c.status == ContractStatus::Closed {
                 prop_assert_eq!((c.balance, c.stake), (0, 0));
             }
         }
         for (address, w) in &s.workers {
             let paid = self.books.paid.get(address).copied().unwrap_or(0);
-            prop_assert_eq!(paid, NanoTon::from(w.tokens) * fee);
+            let lost = self.books.lost.get(address).copied().unwrap_or(0);
+            prop_assert_eq!(paid + lost, NanoTon::from(w.tokens) * fee);
         }
         let (mut charged_all, mut drawn_all, mut paid_all, mut commission_all, mut pool_all) =
             (0, 0, 0, 0, 0);
@@ -58,23 +60,29 @@ impl World {
                 .sum();
             let b = &self.books;
             let commission = proxy.commission + b.commission_paid_out[p] + b.commission_returned[p];
-            prop_assert_eq!(commission, (price - fee) * client_tokens);
+            prop_assert_eq!(
+                commission + b.forgiven_commission[p],
+                (price - fee) * client_tokens
+            );
             prop_assert!(
                 proxy.stake + b.stake_returned[p] <= b.deposit[p],
                 "proxy stake grew"
             );
             let drawn = b.deposit[p] - proxy.stake - b.stake_returned[p];
             let pool = proxy.worker_pool + b.pool_returned[p];
-            prop_assert_eq!(fee * worker_tokens + pool, fee * client_tokens + drawn);
+            prop_assert_eq!(
+                fee * worker_tokens + pool + b.forgiven_workers[p] - b.lost_workers[p],
+                fee * client_tokens + drawn
+            );
             if proxy.status == ContractStatus::Closed {
                 prop_assert_eq!(
                     (proxy.stake, proxy.commission, proxy.worker_pool),
                     (0, 0, 0)
                 );
             }
-            charged_all += price * client_tokens;
+            charged_all += price * client_tokens - b.forgiven_workers[p] - b.forgiven_commission[p];
             drawn_all += drawn;
-            paid_all += fee * worker_tokens;
+            paid_all += fee * worker_tokens - b.lost_workers[p];
             commission_all += commission;
             pool_all += pool;
         }

@@ -42,14 +42,14 @@ impl World {
                 !forged
                     && st.status != ContractStatus::Closed
                     && (delta == 0 || proxy.status != ContractStatus::Closed)
-                    && NanoTon::from(delta) * price <= st.balance + st.stake
             }
             None => false,
         };
         let r = l.client_grant_refund(&sc, &bytes);
         if let Ok(settlement) = &r {
             let st = state.expect("refunded client exists");
-            let amount = NanoTon::from(delta) * price;
+            // Clamped as a charge (contracts.md §3.1.9).
+            let amount = (NanoTon::from(delta) * price).min(st.balance + st.stake);
             prop_assert_eq!((settlement.tokens, settlement.amount), (delta, amount));
             let now_state = l.client_state(&sc).expect("client");
             prop_assert_eq!(
@@ -67,7 +67,7 @@ impl World {
                 wallet_of(before, &owner) + st.balance + st.stake - amount,
                 "the owner gets back exactly balance + stake − charged"
             );
-            self.check_charged(via, before, p, &sc, delta)?;
+            self.check_charged(via, before, p, &sc, delta, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }
@@ -97,26 +97,25 @@ impl World {
         );
         let delta = total.saturating_sub(settled);
         let ok = match &state {
-            Some(st) => {
-                let proxy = &before.proxies[&st.proxy_sc];
-                !forged
-                    && st.status != ContractStatus::Closed
-                    && (delta == 0
-                        || (proxy.status != ContractStatus::Closed
-                            && NanoTon::from(delta) * fee <= proxy.worker_pool + proxy.stake))
-            }
+            Some(st) => !forged && st.status != ContractStatus::Closed,
             None => false,
         };
         let r = l.worker_last_payout(&sc, &bytes);
         if let Ok(settlement) = &r {
-            let amount = NanoTon::from(delta) * fee;
+            let st = state.expect("paid worker exists");
+            let due = NanoTon::from(delta) * fee;
+            let amount = if delta == 0 {
+                0
+            } else {
+                crate::vouchers::payable(&before.proxies[&st.proxy_sc], due)
+            };
             prop_assert_eq!((settlement.tokens, settlement.amount), (delta, amount));
             let now_state = l.worker_state(&sc).expect("worker");
             prop_assert_eq!(
                 (now_state.status, now_state.tokens),
                 (ContractStatus::Closed, settled.max(total))
             );
-            self.check_paid(via, before, (w, p), &sc, amount)?;
+            self.check_paid(via, before, (w, p), &sc, due, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }

@@ -12,6 +12,16 @@ use crate::common::{proxy_key, voucher};
 use crate::ops::Pick;
 use crate::world::{wallet_of, worker_owner, Outcome, World};
 
+/// What a proxy contract in state `proxy` pays of `due` to a worker: all of it from its
+/// worker pool and stake, or nothing when it cannot (Closed, or short of money).
+pub fn payable(proxy: &cocoon_ledger::ledger::ProxyContractState, due: NanoTon) -> NanoTon {
+    if proxy.status == ContractStatus::Closed || due > proxy.worker_pool + proxy.stake {
+        0
+    } else {
+        due
+    }
+}
+
 impl World {
     /// A client charge voucher for total `tokens` (signed by a stranger key if `forged`).
     pub fn charge(
@@ -43,14 +53,14 @@ impl World {
                     && st.status != ContractStatus::Closed
                     && proxy.status != ContractStatus::Closed
                     && total > settled
-                    && NanoTon::from(total - settled) * price <= st.balance + st.stake
             }
             None => false,
         };
         let r = l.client_charge(&sc, &bytes);
         if let Ok(settlement) = &r {
             let st = state.expect("charged client exists");
-            let amount = NanoTon::from(total - settled) * price;
+            // Clamped to what the client has in; the rest is forgiven (contracts.md §3.1.8).
+            let amount = (NanoTon::from(total - settled) * price).min(st.balance + st.stake);
             prop_assert_eq!(
                 (settlement.tokens, settlement.amount),
                 (total - settled, amount)
@@ -65,7 +75,7 @@ impl World {
                     total
                 )
             );
-            self.check_charged(via, before, p, &sc, total - settled)?;
+            self.check_charged(via, before, p, &sc, total - settled, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }
@@ -94,24 +104,20 @@ impl World {
             u64::from(total as u32) ^ 0x5555,
         );
         let ok = match &state {
-            Some(st) => {
-                let proxy = &before.proxies[&st.proxy_sc];
-                !forged
-                    && st.status != ContractStatus::Closed
-                    && proxy.status != ContractStatus::Closed
-                    && total > settled
-                    && NanoTon::from(total - settled) * fee <= proxy.worker_pool + proxy.stake
-            }
+            Some(st) => !forged && st.status != ContractStatus::Closed && total > settled,
             None => false,
         };
         let r = l.worker_payout(&sc, &bytes);
         if let Ok(settlement) = &r {
-            let amount = NanoTon::from(total - settled) * fee;
+            let st = state.expect("paid worker exists");
+            let due = NanoTon::from(total - settled) * fee;
+            let amount = payable(&before.proxies[&st.proxy_sc], due);
             prop_assert_eq!(
                 (settlement.tokens, settlement.amount),
                 (total - settled, amount)
             );
-            self.check_paid(via, before, (w, p), &sc, amount)?;
+            prop_assert_eq!(l.worker_state(&sc).expect("worker").tokens, total);
+            self.check_paid(via, before, (w, p), &sc, due, amount)?;
         }
         Ok((ok, r.map(|_| ())))
     }
@@ -126,18 +132,25 @@ impl World {
         p: usize,
         client_sc: &TonAddress,
         tokens: u64,
+        amount: NanoTon,
     ) -> Result<(), TestCaseError> {
         let (price, fee) = (self.price(), self.fee());
         let proxy_sc = self.proxy_sc(p);
         let proxy_was = &before.proxies[&proxy_sc.to_hex()];
         let proxy_now = self.ledgers[via].proxy_state(&proxy_sc).expect("proxy");
+        // What moved books the workers' part first, the rest as commission.
         let t = NanoTon::from(tokens);
-        prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + t * fee);
+        let to_workers = (t * fee).min(amount);
+        prop_assert!(amount <= t * price);
+        *self.books.forgiven.entry(client_sc.to_hex()).or_default() += t * price - amount;
+        self.books.forgiven_workers[p] += t * fee - to_workers;
+        self.books.forgiven_commission[p] += t * (price - fee) - (amount - to_workers);
+        prop_assert_eq!(proxy_now.worker_pool, proxy_was.worker_pool + to_workers);
         prop_assert_eq!(
             proxy_now.commission,
-            proxy_was.commission + t * (price - fee)
+            proxy_was.commission + amount - to_workers
         );
-        *self.books.charged.entry(client_sc.to_hex()).or_default() += t * price;
+        *self.books.charged.entry(client_sc.to_hex()).or_default() += amount;
         Ok(())
     }
 
@@ -150,8 +163,12 @@ impl World {
         before: &DevnetSnapshot,
         (w, p): (usize, usize),
         worker_sc: &TonAddress,
+        due: NanoTon,
         amount: NanoTon,
     ) -> Result<(), TestCaseError> {
+        // What the proxy contract could not pay is lost to the worker (voucher used up).
+        *self.books.lost.entry(worker_sc.to_hex()).or_default() += due - amount;
+        self.books.lost_workers[p] += due - amount;
         let l = &self.ledgers[via];
         let proxy_sc = self.proxy_sc(p);
         let proxy_was = &before.proxies[&proxy_sc.to_hex()];

@@ -30,7 +30,16 @@ pub struct Books {
     pub commission_returned: [NanoTon; SLOTS],
     pub commission_paid_out: [NanoTon; SLOTS],
     pub charged: BTreeMap<String, NanoTon>,
+    /// Per client contract: what charges beyond its money forgave (tokens × price − moved).
+    pub forgiven: BTreeMap<String, NanoTon>,
+    /// Per proxy: the forgiven workers' part and commission part of those charges.
+    pub forgiven_workers: [NanoTon; SLOTS],
+    pub forgiven_commission: [NanoTon; SLOTS],
     pub paid: BTreeMap<String, NanoTon>,
+    /// Per worker contract: what its proxy contract could not pay (vouchers used up).
+    pub lost: BTreeMap<String, NanoTon>,
+    /// Per proxy: the same, summed.
+    pub lost_workers: [NanoTon; SLOTS],
 }
 
 pub fn proxy_owner(p: usize) -> TonAddress {
@@ -268,8 +277,8 @@ impl World {
             }
             Op::Refund { c, p, owner } => {
                 let sc = self.client_sc(c, p);
-                // Active: starts closing. Closing, strictly after the unlock time: closes
-                // and returns balance + stake to the owner.
+                // Active: starts closing and returns the money above the stake at once.
+                // Closing, strictly after the unlock time: closes and returns the rest.
                 let st = before.clients.get(&sc.to_hex());
                 let opening = st.is_some_and(|st| st.status == ContractStatus::Active);
                 let closing =
@@ -282,7 +291,7 @@ impl World {
                         prop_assert_eq!(*unlock, now + u64::from(self.setup.client_delay));
                         prop_assert_eq!(
                             l.wallet_balance(&o).expect("wallet"),
-                            wallet_of(&before, &o)
+                            wallet_of(&before, &o) + st.balance
                         );
                     } else {
                         prop_assert_eq!(*unlock, st.unlock_ts);

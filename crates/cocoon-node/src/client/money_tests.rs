@@ -274,13 +274,17 @@ fn an_outdated_contract_not_refunded_by_the_proxy_is_closed_by_our_two_refund_re
         net.ledger.client_state(&sc).expect("state").status,
         ContractStatus::Active
     );
+    let wallet = net.ledger.wallet_balance(&address(CLIENT)).expect("wallet");
     net.ledger.devnet_advance_clock(1).expect("clock");
     money.tick(&book);
+    let closing = net.ledger.client_state(&sc).expect("state");
+    assert_eq!(closing.status, ContractStatus::Closing);
+    // The first request returned the money above the stake at once (contracts.md §3.1.7).
+    assert_eq!(closing.balance, 0);
     assert_eq!(
-        net.ledger.client_state(&sc).expect("state").status,
-        ContractStatus::Closing
+        net.ledger.wallet_balance(&address(CLIENT)).expect("wallet"),
+        wallet + held - closing.stake
     );
-    let wallet = net.ledger.wallet_balance(&address(CLIENT)).expect("wallet");
     // At the unlock time the contract still refuses the second request; one second later.
     net.ledger.devnet_advance_clock(300).expect("clock");
     money.tick(&book);

@@ -2,7 +2,8 @@
 //! `ProxyContract::on_transaction` reads them:
 //! * `client_proxy_request | qid | owner | ^state | Maybe ^payload` from a client contract,
 //!   where `state = status:2 balance:coins stake:coins tokens_used:u64 secret_hash:256` and
-//!   the payload is `top_up`, `register nonce:u64`, `refund_granted` or `refund_force`;
+//!   the payload is `top_up`, `refund_granted` or `refund_force` (each `amount:coins
+//!   send_excesses_to:addr`, contracts.md §3.1) or `register nonce:u64`;
 //! * `worker_proxy_request | qid | owner | status:2 | tokens:u64 | Maybe ^payload` from a
 //!   worker contract, payload `payout_request worker_part:coins proxy_part:coins
 //!   send_excesses_to:addr` (contracts.md §3.2: money amounts, not a token count);
@@ -59,20 +60,40 @@ pub struct ClientStateUpdate {
     pub secret_hash: [u8; 32],
 }
 
-/// The payload of a `client_proxy_request`.
+/// The payload of a `client_proxy_request` (contracts.md §3.1, the table of shapes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientProxyPayload {
-    /// The client topped up.
-    TopUp,
+    /// `ext_client_top_up` (or change-secret-and-top-up): the proxy contract keeps `amount`
+    /// (or, when the proxy contract is closing, pays it back to the client owner).
+    TopUp {
+        /// nanoTON credited to the client's balance.
+        amount: NanoTon,
+        /// Where the proxy contract returns the excess of the message value.
+        excess_to: TonAddress,
+    },
     /// The client registered for long authentication with `nonce`.
     Register {
         /// Nonce the proxy asked for.
         nonce: u64,
     },
-    /// The proxy's final refund was applied.
-    RefundGranted,
-    /// The client forced a refund.
-    RefundForce,
+    /// An immediate refund: `owner_client_withdraw`, a first `owner_client_request_refund`
+    /// with balance > stake (`balance − stake`), or the proxy-signed
+    /// `ext_client_grant_refund_signed` (the whole balance). The proxy contract pays
+    /// `amount` to the client owner, uncapped.
+    RefundGranted {
+        /// nanoTON the proxy contract pays to the client owner.
+        amount: NanoTon,
+        /// Where the proxy contract returns the excess.
+        excess_to: TonAddress,
+    },
+    /// A second `owner_client_request_refund` after the unlock time closed the client
+    /// contract: the proxy contract pays `min(amount, its stake)` to the client owner.
+    RefundForce {
+        /// The client's whole balance at the close.
+        amount: NanoTon,
+        /// Where the proxy contract returns the excess.
+        excess_to: TonAddress,
+    },
     /// A payload opcode the reference does not know (it logs and ignores it).
     Unknown(u32),
 }
@@ -296,18 +317,22 @@ pub fn client_proxy_request_body(
         Some(p) => {
             let mut b = CellBuilder::new();
             match p {
-                ClientProxyPayload::TopUp => b.store_u32(32, op::CLIENT_PROXY_TOP_UP)?,
+                ClientProxyPayload::TopUp { amount, excess_to } => {
+                    money_payload(&mut b, op::CLIENT_PROXY_TOP_UP, *amount, excess_to)?
+                }
                 ClientProxyPayload::Register { nonce } => {
                     b.store_u32(32, op::CLIENT_PROXY_REGISTER)?;
-                    b.store_u64(64, *nonce)?
+                    b.store_u64(64, *nonce)?;
                 }
-                ClientProxyPayload::RefundGranted => {
-                    b.store_u32(32, op::CLIENT_PROXY_REFUND_GRANTED)?
+                ClientProxyPayload::RefundGranted { amount, excess_to } => {
+                    money_payload(&mut b, op::CLIENT_PROXY_REFUND_GRANTED, *amount, excess_to)?
                 }
-                ClientProxyPayload::RefundForce => {
-                    b.store_u32(32, op::CLIENT_PROXY_REFUND_FORCE)?
+                ClientProxyPayload::RefundForce { amount, excess_to } => {
+                    money_payload(&mut b, op::CLIENT_PROXY_REFUND_FORCE, *amount, excess_to)?
                 }
-                ClientProxyPayload::Unknown(other) => b.store_u32(32, *other)?,
+                ClientProxyPayload::Unknown(other) => {
+                    b.store_u32(32, *other)?;
+                }
             };
             Some(finish(b)?)
         }
@@ -369,16 +394,43 @@ pub fn worker_proxy_request_body(
     finish(b)
 }
 
+/// `op amount:coins send_excesses_to:addr`: the TOPUP and REFUND payloads.
+fn money_payload(
+    b: &mut CellBuilder,
+    payload_op: u32,
+    amount: NanoTon,
+    excess_to: &TonAddress,
+) -> Result<(), CellError> {
+    b.store_u32(32, payload_op)?;
+    store_coins(b, amount)?;
+    store_addr(b, excess_to)
+}
+
 fn client_payload(cell: &Cell) -> Result<ClientProxyPayload, CellError> {
     let mut p = cell.parser();
     let payload_op = p.load_u32(32)?;
+    let mut money = |what: &str| -> Result<(NanoTon, TonAddress), CellError> {
+        let amount = load_coins(&mut p)?;
+        let excess_to = load_addr(&mut p)?;
+        expect_end(&mut p, what)?;
+        Ok((amount, excess_to))
+    };
     Ok(match payload_op {
-        op::CLIENT_PROXY_TOP_UP => ClientProxyPayload::TopUp,
+        op::CLIENT_PROXY_TOP_UP => {
+            let (amount, excess_to) = money("the top-up payload")?;
+            ClientProxyPayload::TopUp { amount, excess_to }
+        }
         op::CLIENT_PROXY_REGISTER => ClientProxyPayload::Register {
             nonce: p.load_u64(64)?,
         },
-        op::CLIENT_PROXY_REFUND_GRANTED => ClientProxyPayload::RefundGranted,
-        op::CLIENT_PROXY_REFUND_FORCE => ClientProxyPayload::RefundForce,
+        op::CLIENT_PROXY_REFUND_GRANTED => {
+            let (amount, excess_to) = money("the refund_granted payload")?;
+            ClientProxyPayload::RefundGranted { amount, excess_to }
+        }
+        op::CLIENT_PROXY_REFUND_FORCE => {
+            let (amount, excess_to) = money("the refund_force payload")?;
+            ClientProxyPayload::RefundForce { amount, excess_to }
+        }
         other => ClientProxyPayload::Unknown(other),
     })
 }

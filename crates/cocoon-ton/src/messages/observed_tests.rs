@@ -105,6 +105,7 @@ fn client_request_from_the_derived_contract_is_accepted() {
     let f = Fixture::new();
     let owner = addr(0x33);
     let sc = f.client_sc(&owner);
+    let excess = addr(0x44);
     let cases = [
         (None, None),
         (
@@ -112,16 +113,37 @@ fn client_request_from_the_derived_contract_is_accepted() {
             Some(ClientProxyPayload::Register { nonce: 77 }),
         ),
         (
-            Some(payload(op::CLIENT_PROXY_TOP_UP, None)),
-            Some(ClientProxyPayload::TopUp),
+            Some(money_payload_cell(
+                op::CLIENT_PROXY_TOP_UP,
+                7_000_000_000,
+                &excess,
+            )),
+            Some(ClientProxyPayload::TopUp {
+                amount: 7_000_000_000,
+                excess_to: excess.clone(),
+            }),
         ),
         (
-            Some(payload(op::CLIENT_PROXY_REFUND_GRANTED, None)),
-            Some(ClientProxyPayload::RefundGranted),
+            Some(money_payload_cell(
+                op::CLIENT_PROXY_REFUND_GRANTED,
+                9_000_000_000,
+                &excess,
+            )),
+            Some(ClientProxyPayload::RefundGranted {
+                amount: 9_000_000_000,
+                excess_to: excess.clone(),
+            }),
         ),
         (
-            Some(payload(op::CLIENT_PROXY_REFUND_FORCE, None)),
-            Some(ClientProxyPayload::RefundForce),
+            Some(money_payload_cell(
+                op::CLIENT_PROXY_REFUND_FORCE,
+                ONE,
+                &excess,
+            )),
+            Some(ClientProxyPayload::RefundForce {
+                amount: ONE,
+                excess_to: excess.clone(),
+            }),
         ),
         (
             Some(payload(0x1234_5678, None)),
@@ -224,6 +246,45 @@ fn malformed_client_requests_are_errors() {
         .bits("01")
         .cell(vec![client_state_cell()]);
     assert!(parse_proxy_inbound(&f.ctx(), &sc, &body).is_err());
+}
+
+const ONE: u128 = 1_000_000_000;
+
+/// A client contract's TOPUP / REFUND payload (contracts.md §3.1):
+/// `op amount:coins send_excesses_to:addr`.
+fn money_payload_cell(op: u32, amount: u128, excess: &TonAddress) -> ArcCell {
+    Bits::new()
+        .uint(u128::from(op), 32)
+        .coins(amount)
+        .addr(excess)
+        .arc(vec![])
+}
+
+#[test]
+fn client_money_payloads_must_end() {
+    let f = Fixture::new();
+    let owner = addr(0x33);
+    let sc = f.client_sc(&owner);
+    for payload_op in [
+        op::CLIENT_PROXY_TOP_UP,
+        op::CLIENT_PROXY_REFUND_GRANTED,
+        op::CLIENT_PROXY_REFUND_FORCE,
+    ] {
+        let short = Bits::new()
+            .uint(u128::from(payload_op), 32)
+            .coins(ONE)
+            .arc(vec![]);
+        let long = Bits::new()
+            .uint(u128::from(payload_op), 32)
+            .coins(ONE)
+            .addr(&owner)
+            .uint(1, 1)
+            .arc(vec![]);
+        for cell in [short, long] {
+            let body = client_request(&owner, Some(cell));
+            assert!(parse_proxy_inbound(&f.ctx(), &sc, &body).is_err());
+        }
+    }
 }
 
 /// The worker contract's payout payload (contracts.md §3.2):

@@ -17,7 +17,7 @@ use super::decode::{
     body_boc, parse_external, parse_internal, parse_state_init, parse_wallet_order,
     state_init_address, InternalOut,
 };
-use super::notify::notify_proxy;
+use super::notify::{notify_proxy, Before};
 use super::{accounts, Deployed, MessageFailure, MockChain, MockState, MockWallet};
 use crate::cells::{load_addr, load_bits256, load_coins};
 use crate::chain::{ChainError, InMsg};
@@ -144,10 +144,13 @@ fn deliver(chain: &MockChain, st: &mut MockState, from: &TonAddress, now: u64, m
     let mut body_op = 0;
     if let (Ok(()), Some(body)) = (&result, &msg.body) {
         body_op = body.parser().load_u32(32).unwrap_or(0);
-        let worker_tokens_before = chain.engine.worker_state(&msg.dest).ok().map(|w| w.tokens);
+        let before = Before {
+            worker_tokens: chain.engine.worker_state(&msg.dest).ok().map(|w| w.tokens),
+            client: chain.engine.client_state(&msg.dest).ok(),
+        };
         result = apply_body(chain, st, from, &msg.dest, body);
         if result.is_ok() {
-            result = notify_proxy(chain, st, &msg.dest, now, body, worker_tokens_before);
+            result = notify_proxy(chain, st, &msg.dest, now, body, &before);
         }
     }
     if let Err(error) = result {

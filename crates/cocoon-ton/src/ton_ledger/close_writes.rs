@@ -28,13 +28,9 @@ impl Shared {
             let kind = VoucherKind::ClientGrantRefund;
             let offered = Self::voucher_total(s, kind, client_sc, &state.proxy_sc, signed)?;
             let tokens = offered.saturating_sub(state.tokens_used);
-            let amount = Self::root_parts(s)?.prices.client_charge(tokens);
-            if amount > state.balance + state.stake {
-                return Err(LedgerError::InsufficientFunds {
-                    needed: amount,
-                    available: state.balance + state.stake,
-                });
-            }
+            // Charged as a charge: clamped to what the client has in (contracts.md §3.1.9).
+            let cost = Self::root_parts(s)?.prices.client_charge(tokens);
+            let amount = cost.min(state.balance + state.stake);
             let body = messages::repacked_voucher_body(signed, kind, &self.wallet_address);
             let msg = Self::message(client_sc, value::REGISTER_AND_CLOSE_FLOW, body)?;
             self.submit(s, "client_grant_refund", msg)?;

@@ -368,12 +368,27 @@ fn observe_proxy_inbound(ctx: &ProxyContractContext<'_>, txs: &[ChainTx]) -> Obs
                 payload,
                 ..
             })) => {
-                if let Some(ClientProxyPayload::Register { nonce }) = payload {
-                    out.registrations.push(ClientRegistration {
-                        nonce,
-                        owner: client_owner.to_hex(),
-                        client_sc: client_sc.to_hex(),
-                    });
+                match payload {
+                    Some(ClientProxyPayload::Register { nonce }) => {
+                        out.registrations.push(ClientRegistration {
+                            nonce,
+                            owner: client_owner.to_hex(),
+                            client_sc: client_sc.to_hex(),
+                        });
+                    }
+                    // The proxy contract pays these to the client owner (a forced refund
+                    // capped by its stake); the proxy only reports them.
+                    Some(ClientProxyPayload::RefundGranted { amount, .. }) => tracing::info!(
+                        client_sc = %client_sc.to_hex(),
+                        amount,
+                        "ton ledger: client refund granted by its contract"
+                    ),
+                    Some(ClientProxyPayload::RefundForce { amount, .. }) => tracing::info!(
+                        client_sc = %client_sc.to_hex(),
+                        amount,
+                        "ton ledger: client forced a refund (paid up to the proxy's stake)"
+                    ),
+                    _ => {}
                 }
                 out.notified.push(client_sc);
             }

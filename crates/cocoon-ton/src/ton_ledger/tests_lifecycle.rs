@@ -107,6 +107,12 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
     let state = client.client_state(&csc).expect("state");
     assert_eq!(state.status, ContractStatus::Closing);
     assert_eq!(state.unlock_ts, unlock);
+    // The money above the stake came back at once: only the stake is still locked.
+    assert_eq!(state.balance, 0);
+    assert_eq!(
+        client.wallet_balance(&me).expect("wallet"),
+        100 * ONE_TON - ONE_TON - 2000
+    );
     // Withdraw is refused outside Active (the contract: exit 1006); a second refund
     // request waits until strictly after the unlock time (exit 1011).
     assert!(matches!(
@@ -124,10 +130,12 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
         .client_request_refund(&me, &csc)
         .expect("second request");
     assert_eq!(again, unlock);
+    // The first request already returned the money above the stake (contracts.md
+    // §3.1.7); the second one returns the stake.
     assert_eq!(
-        before.balance + before.stake,
-        10 * ONE_TON - 2000 + ONE_TON,
-        "balance + stake"
+        (before.balance, before.stake),
+        (0, ONE_TON),
+        "balance, stake"
     );
     settle(&[&client], 2).await;
     assert_eq!(

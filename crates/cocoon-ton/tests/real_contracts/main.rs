@@ -10,4 +10,6 @@ mod world;
 
 mod a_client_close;
 mod b_worker_payout;
+mod c_notifications;
+mod d_money_model;
 mod e_proxy_stake;

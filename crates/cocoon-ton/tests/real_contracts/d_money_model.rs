@@ -1,0 +1,234 @@
+//! D (part): a charge beyond the client's balance clamps the balance to 0 and the rest is
+//! forgiven (contracts.md §3.1.8); nothing is refused, and what really moved is what
+//! `TonLedger` reports (not tokens × price).
+
+use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::ledger::{ContractStatus, Ledger};
+use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms};
+use cocoon_ton::messages::{self, op};
+use tonlib_core::TonAddress;
+
+use super::ours::{after_sync, chain, ledger, proxy_key, settle};
+use super::world::{addr, Real, STANDARD};
+
+/// 1 200 000 tokens × 10 000 = 12 TON, beyond the 11 TON the client has in.
+const FIRST: u64 = 1_200_000;
+/// Another 100 000 tokens (1 TON) on an empty balance.
+const SECOND: u64 = 1_300_000;
+
+/// What one charge did: the balance drop (stake included) and the tokens used after it.
+#[derive(Debug, PartialEq, Eq)]
+struct Charged {
+    moved: NanoTon,
+    tokens_used: u64,
+}
+
+#[tokio::test]
+async fn d_charge_beyond_balance_is_clamped() {
+    let ours = ours().await;
+    let Some(mut real) = Real::start() else {
+        return;
+    };
+    let real = real_contracts(&mut real);
+    println!("real: {real:?}; ours: {ours:?}");
+    assert_eq!(ours, real);
+}
+
+fn real_contracts(real: &mut Real) -> Vec<Charged> {
+    let proxy_owner = real.proxy_owner.clone();
+    assert_eq!(
+        real.increase_stake(&proxy_owner, 2 * ONE_TON).first_exit(),
+        Some(0)
+    );
+    let owner = addr(0x0c);
+    let csc = real.deploy_client(&owner);
+    // 11 TON in = 10 TON above the 1 TON stake (the mock takes the stake at the deploy).
+    assert_eq!(
+        real.top_up(&owner, &csc, 11 * ONE_TON).first_exit(),
+        Some(0)
+    );
+    let mut out = Vec::new();
+    for (qid, tokens) in [(80, FIRST), (81, SECOND)] {
+        let before = real.account(&csc).field("balance");
+        let terms = VoucherTerms {
+            kind: VoucherKind::ClientCharge,
+            qid,
+            tokens,
+            target: csc.clone(),
+        };
+        let body =
+            messages::signed_voucher_body(&real.proxy_key, &terms, &proxy_owner).expect("voucher");
+        let trace = real
+            .sb
+            .send(&proxy_owner, &csc, STANDARD, Some(&body), None);
+        // Not refused: the charge succeeds and no money leaves the proxy contract.
+        assert_eq!(
+            trace.tx_on(&csc, op::EXT_CLIENT_CHARGE_SIGNED).exit_code(),
+            Some(0),
+            "{trace:#?}"
+        );
+        let client = real.account(&csc);
+        assert_eq!(client.field("balance"), 0, "clamped to 0");
+        out.push(Charged {
+            moved: NanoTon::try_from(before - client.field("balance")).expect("amount"),
+            tokens_used: u64::try_from(client.field("tokens_used")).expect("tokens"),
+        });
+    }
+    // A refund request now has nothing above the stake: no refund, the contract closes.
+    let trace = real.request_refund(&owner, &csc);
+    assert_eq!(trace.first_exit(), Some(0));
+    assert!(Real::payouts_to(&trace, &owner).is_empty(), "{trace:#?}");
+    assert_eq!(real.account(&csc).field("state"), 1);
+    out
+}
+
+async fn ours() -> Vec<Charged> {
+    let chain = chain();
+    let proxy = ledger(&chain, 1, 100 * ONE_TON);
+    let client = ledger(&chain, 2, 100 * ONE_TON);
+    settle(&[&proxy, &client], 1).await;
+    let key = proxy_key(1);
+    let psc = proxy
+        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
+        .expect("proxy deploy");
+    settle(&[&proxy, &client], 2).await;
+    let me: TonAddress = client.wallet_address().clone();
+    let csc = after_sync(&client, || client.client_deploy(&me, &psc))
+        .await
+        .expect("client deploy");
+    settle(&[&client], 2).await;
+    client
+        .client_top_up(&me, &csc, 10 * ONE_TON)
+        .expect("top up");
+    settle(&[&client, &proxy], 2).await;
+    let mut out = Vec::new();
+    for (qid, tokens) in [(80, FIRST), (81, SECOND)] {
+        let terms = VoucherTerms {
+            kind: VoucherKind::ClientCharge,
+            qid,
+            tokens,
+            target: csc.clone(),
+        };
+        let v = voucher::sign(&key, terms, proxy.wallet_address()).expect("voucher");
+        let settled = after_sync(&proxy, || proxy.client_charge(&csc, &v.boc))
+            .await
+            .expect("a charge beyond the balance is not refused");
+        settle(&[&proxy, &client], 2).await;
+        let state = client.client_state(&csc).expect("state");
+        assert_eq!((state.balance, state.stake), (0, 0), "clamped to 0");
+        out.push(Charged {
+            moved: settled.amount,
+            tokens_used: state.tokens_used,
+        });
+    }
+    let wallet = client.wallet_balance(&me).expect("wallet");
+    client
+        .client_request_refund(&me, &csc)
+        .expect("refund request");
+    settle(&[&client], 2).await;
+    assert_eq!(client.wallet_balance(&me).expect("wallet"), wallet);
+    assert_eq!(
+        client.client_state(&csc).expect("state").status,
+        ContractStatus::Closing
+    );
+    assert!(
+        chain.failed_messages().is_empty(),
+        "{:?}",
+        chain.failed_messages()
+    );
+    out
+}
+
+/// 500 000 tokens × worker fee 9 000 = 4.5 TON: more than a proxy contract holding only
+/// its deploy TON and a 2 TON stake can pay.
+const UNPAYABLE: u64 = 500_000;
+
+/// D (part): a worker voucher the proxy contract cannot pay (exit 5 there) is still used
+/// up: the worker contract counts the tokens, the worker owner gets nothing, and the same
+/// voucher cannot be submitted again.
+#[tokio::test]
+async fn d_unpaid_worker_voucher_is_used_up() {
+    let ours = unpaid_ours().await;
+    let Some(mut real) = Real::start() else {
+        return;
+    };
+    let real = unpaid_real(&mut real);
+    println!("real (tokens counted, paid to the owner): {real:?}; ours: {ours:?}");
+    assert_eq!(ours, real);
+}
+
+fn unpaid_real(real: &mut Real) -> (u64, NanoTon) {
+    let proxy_owner = real.proxy_owner.clone();
+    assert_eq!(
+        real.increase_stake(&proxy_owner, 2 * ONE_TON).first_exit(),
+        Some(0)
+    );
+    let worker = addr(0x0e);
+    let wsc = real.deploy_worker(&worker);
+    let proxy_sc = real.proxy_sc.clone();
+    let terms = VoucherTerms {
+        kind: VoucherKind::WorkerPayout,
+        qid: 90,
+        tokens: UNPAYABLE,
+        target: wsc.clone(),
+    };
+    let body = messages::signed_voucher_body(&real.proxy_key, &terms, &worker).expect("voucher");
+    let trace = real.sb.send(&worker, &wsc, ONE_TON / 2, Some(&body), None);
+    assert_eq!(trace.first_exit(), Some(0), "{trace:#?}");
+    // The proxy contract cannot reserve its balance minus 4.5 TON: exit 5.
+    assert_eq!(
+        trace.tx_on(&proxy_sc, op::WORKER_PROXY_REQUEST).exit_code(),
+        Some(5),
+        "{trace:#?}"
+    );
+    let paid: NanoTon = Real::payouts_to(&trace, &worker).iter().sum();
+    let tokens = u64::try_from(real.account(&wsc).field("tokens")).expect("tokens");
+    // Used up: the same voucher again is refused by the worker contract (1000).
+    let again = real.sb.send(&worker, &wsc, ONE_TON / 2, Some(&body), None);
+    assert_eq!(again.first_exit(), Some(1000), "{again:#?}");
+    (tokens, paid)
+}
+
+async fn unpaid_ours() -> (u64, NanoTon) {
+    let chain = chain();
+    let proxy = ledger(&chain, 1, 100 * ONE_TON);
+    let worker = ledger(&chain, 3, 10 * ONE_TON);
+    settle(&[&proxy, &worker], 1).await;
+    let key = proxy_key(1);
+    let psc = proxy
+        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
+        .expect("proxy deploy");
+    settle(&[&proxy, &worker], 3).await;
+    let me = worker.wallet_address().clone();
+    let wsc = after_sync(&worker, || worker.worker_deploy(&me, &psc))
+        .await
+        .expect("worker deploy");
+    settle(&[&worker], 2).await;
+    let wallet = worker.wallet_balance(&me).expect("wallet");
+    let terms = VoucherTerms {
+        kind: VoucherKind::WorkerPayout,
+        qid: 90,
+        tokens: UNPAYABLE,
+        target: wsc.clone(),
+    };
+    let v = voucher::sign(&key, terms, proxy.wallet_address()).expect("voucher");
+    worker
+        .worker_payout(&wsc, &v.boc)
+        .expect("payout submitted");
+    settle(&[&worker], 2).await;
+    assert!(
+        chain.failed_messages().is_empty(),
+        "{:?}",
+        chain.failed_messages()
+    );
+    let tokens = worker.worker_state(&wsc).expect("worker").tokens;
+    let paid = worker
+        .wallet_balance(&me)
+        .expect("wallet")
+        .saturating_sub(wallet);
+    assert!(
+        worker.worker_payout(&wsc, &v.boc).is_err(),
+        "the used-up voucher is refused"
+    );
+    (tokens, paid)
+}
