@@ -12,7 +12,7 @@ use ed25519_dalek::VerifyingKey;
 use tonlib_core::cell::Cell;
 use tonlib_core::TonAddress;
 
-use super::ours::{after_sync, chain, ledger, proxy_key, settle};
+use super::ours::{after_sync, ledger, proxy_key, settle, with_deployed_proxy, WithProxy};
 use super::world::{addr, Real};
 
 const TOKENS: u64 = 250_000;
@@ -92,15 +92,13 @@ fn real_contracts(real: &mut Real) {
 }
 
 async fn ours() {
-    let chain = chain();
-    let proxy = ledger(&chain, 1, 100 * ONE_TON);
-    let worker = ledger(&chain, 3, 10 * ONE_TON);
-    settle(&[&proxy, &worker], 1).await;
+    let WithProxy {
+        chain,
+        proxy,
+        party: worker,
+        psc,
+    } = with_deployed_proxy(3, 10 * ONE_TON, 3).await;
     let key = proxy_key(1);
-    let psc = proxy
-        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
-        .expect("proxy deploy");
-    settle(&[&proxy, &worker], 3).await;
     // The devnet engine pays workers from what clients were charged: a client is charged
     // the same tokens first.
     let client = ledger(&chain, 2, 100 * ONE_TON);

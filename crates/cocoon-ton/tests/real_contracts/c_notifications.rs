@@ -16,7 +16,7 @@ use ed25519_dalek::VerifyingKey;
 use tonlib_core::cell::Cell;
 use tonlib_core::TonAddress;
 
-use super::ours::{after_sync, chain, ledger, proxy_key, settle};
+use super::ours::{after_sync, proxy_key, settle, with_deployed_proxy, WithProxy};
 use super::world::{addr, Real};
 
 /// One step's notification and the money the client owner received in that step.
@@ -149,15 +149,13 @@ fn real_contracts(real: &mut Real) -> (Vec<Seen>, TonAddress) {
 
 /// The same life on `TonLedger` over the mock chain.
 async fn ours() -> (Vec<Seen>, TonAddress) {
-    let chain = chain();
-    let proxy = ledger(&chain, 1, 100 * ONE_TON);
-    let client = ledger(&chain, 2, 100 * ONE_TON);
-    settle(&[&proxy, &client], 1).await;
+    let WithProxy {
+        chain,
+        proxy: _proxy,
+        party: client,
+        psc,
+    } = with_deployed_proxy(2, 100 * ONE_TON, 2).await;
     let key = proxy_key(1);
-    let psc = proxy
-        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
-        .expect("proxy deploy");
-    settle(&[&proxy, &client], 2).await;
     let me = client.wallet_address().clone();
     let csc = after_sync(&client, || client.client_deploy(&me, &psc))
         .await

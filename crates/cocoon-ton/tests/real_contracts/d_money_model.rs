@@ -8,7 +8,7 @@ use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms};
 use cocoon_ton::messages::{self, op};
 use tonlib_core::TonAddress;
 
-use super::ours::{after_sync, chain, ledger, proxy_key, settle};
+use super::ours::{after_sync, proxy_key, settle, with_deployed_proxy, WithProxy};
 use super::world::{addr, Real, STANDARD};
 
 /// 1 200 000 tokens × 10 000 = 12 TON, beyond the 11 TON the client has in.
@@ -83,15 +83,13 @@ fn real_contracts(real: &mut Real) -> Vec<Charged> {
 }
 
 async fn ours() -> Vec<Charged> {
-    let chain = chain();
-    let proxy = ledger(&chain, 1, 100 * ONE_TON);
-    let client = ledger(&chain, 2, 100 * ONE_TON);
-    settle(&[&proxy, &client], 1).await;
+    let WithProxy {
+        chain,
+        proxy,
+        party: client,
+        psc,
+    } = with_deployed_proxy(2, 100 * ONE_TON, 2).await;
     let key = proxy_key(1);
-    let psc = proxy
-        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
-        .expect("proxy deploy");
-    settle(&[&proxy, &client], 2).await;
     let me: TonAddress = client.wallet_address().clone();
     let csc = after_sync(&client, || client.client_deploy(&me, &psc))
         .await
@@ -190,15 +188,13 @@ fn unpaid_real(real: &mut Real) -> (u64, NanoTon) {
 }
 
 async fn unpaid_ours() -> (u64, NanoTon) {
-    let chain = chain();
-    let proxy = ledger(&chain, 1, 100 * ONE_TON);
-    let worker = ledger(&chain, 3, 10 * ONE_TON);
-    settle(&[&proxy, &worker], 1).await;
+    let WithProxy {
+        chain,
+        proxy,
+        party: worker,
+        psc,
+    } = with_deployed_proxy(3, 10 * ONE_TON, 3).await;
     let key = proxy_key(1);
-    let psc = proxy
-        .proxy_deploy(proxy.wallet_address(), &key.verifying_key(), 2 * ONE_TON)
-        .expect("proxy deploy");
-    settle(&[&proxy, &worker], 3).await;
     let me = worker.wallet_address().clone();
     let wsc = after_sync(&worker, || worker.worker_deploy(&me, &psc))
         .await

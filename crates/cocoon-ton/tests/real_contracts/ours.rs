@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use cocoon_ledger::accounting::NanoTon;
-use cocoon_ledger::ledger::LedgerError;
+use cocoon_ledger::accounting::{NanoTon, ONE_TON};
+use cocoon_ledger::ledger::{Ledger, LedgerError};
 use cocoon_ledger::root_config::RootConfig;
 use cocoon_ton::chain::ChainAccess;
 use cocoon_ton::mock_chain::MockChain;
 use cocoon_ton::ton_ledger::{TonLedger, TonLedgerConfig};
 use ed25519_dalek::SigningKey;
 use tonlib_core::cell::{ArcCell, CellBuilder};
+use tonlib_core::TonAddress;
 
 use super::world::{addr, params};
 
@@ -76,5 +77,36 @@ pub async fn after_sync<T>(
             op()
         }
         other => other,
+    }
+}
+
+/// The start of most scenarios on our side: a proxy node (seed 1, 100 TON) whose contract is
+/// deployed with a 2 TON stake, and a second node (`seed`, `funds`), refreshed `rounds` rounds
+/// after the deploy.
+pub struct WithProxy {
+    pub chain: Arc<MockChain>,
+    pub proxy: TonLedger,
+    pub party: TonLedger,
+    pub psc: TonAddress,
+}
+
+pub async fn with_deployed_proxy(seed: u8, funds: NanoTon, rounds: usize) -> WithProxy {
+    let chain = chain();
+    let proxy = ledger(&chain, 1, 100 * ONE_TON);
+    let party = ledger(&chain, seed, funds);
+    settle(&[&proxy, &party], 1).await;
+    let psc = proxy
+        .proxy_deploy(
+            proxy.wallet_address(),
+            &proxy_key(1).verifying_key(),
+            2 * ONE_TON,
+        )
+        .expect("proxy deploy");
+    settle(&[&proxy, &party], rounds).await;
+    WithProxy {
+        chain,
+        proxy,
+        party,
+        psc,
     }
 }
