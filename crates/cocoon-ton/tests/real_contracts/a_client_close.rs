@@ -5,7 +5,7 @@ use cocoon_ledger::accounting::ONE_TON;
 use cocoon_ledger::ledger::{ContractStatus, Ledger, LedgerError};
 use cocoon_ton::messages::op;
 
-use super::ours::{after_sync, chain, ledger, proxy_key, settle};
+use super::ours::{chain, funded_client, ledger, proxy_key, settle};
 use super::world::{addr, Real, START};
 
 #[tokio::test]
@@ -88,14 +88,7 @@ async fn ours() {
         .expect("proxy deploy");
     settle(&[&proxy, &client], 2).await;
     let me = client.wallet_address().clone();
-    let csc = after_sync(&client, || client.client_deploy(&me, &psc))
-        .await
-        .expect("client deploy");
-    settle(&[&client], 2).await;
-    client
-        .client_top_up(&me, &csc, 10 * ONE_TON)
-        .expect("top up");
-    settle(&[&client], 2).await;
+    let csc = funded_client(&client, &psc, 10 * ONE_TON, &[&client]).await;
 
     let unlock = client
         .client_request_refund(&me, &csc)

@@ -12,7 +12,9 @@ use ed25519_dalek::VerifyingKey;
 use tonlib_core::cell::Cell;
 use tonlib_core::TonAddress;
 
-use super::ours::{after_sync, ledger, proxy_key, settle, with_deployed_proxy, WithProxy};
+use super::ours::{
+    after_sync, funded_client, ledger, proxy_key, settle, with_deployed_proxy, WithProxy,
+};
 use super::world::{addr, Real};
 
 const TOKENS: u64 = 250_000;
@@ -103,15 +105,7 @@ async fn ours() {
     // the same tokens first.
     let client = ledger(&chain, 2, 100 * ONE_TON);
     settle(&[&client], 1).await;
-    let owner = client.wallet_address().clone();
-    let csc = after_sync(&client, || client.client_deploy(&owner, &psc))
-        .await
-        .expect("client deploy");
-    settle(&[&client], 2).await;
-    client
-        .client_top_up(&owner, &csc, 10 * ONE_TON)
-        .expect("top up");
-    settle(&[&client, &proxy], 2).await;
+    let csc = funded_client(&client, &psc, 10 * ONE_TON, &[&client, &proxy]).await;
     let charge = VoucherTerms {
         kind: VoucherKind::ClientCharge,
         qid: 76,

@@ -16,7 +16,7 @@ use ed25519_dalek::VerifyingKey;
 use tonlib_core::cell::Cell;
 use tonlib_core::TonAddress;
 
-use super::ours::{after_sync, proxy_key, settle, with_deployed_proxy, WithProxy};
+use super::ours::{deploy_client, proxy_key, settle, with_deployed_proxy, WithProxy};
 use super::world::{addr, Real};
 
 /// One step's notification and the money the client owner received in that step.
@@ -157,10 +157,7 @@ async fn ours() -> (Vec<Seen>, TonAddress) {
     } = with_deployed_proxy(2, 100 * ONE_TON, 2).await;
     let key = proxy_key(1);
     let me = client.wallet_address().clone();
-    let csc = after_sync(&client, || client.client_deploy(&me, &psc))
-        .await
-        .expect("client deploy");
-    settle(&[&client], 2).await;
+    let csc = deploy_client(&client, &psc).await;
 
     let mut paid = Vec::new();
     let mut wallet = client.wallet_balance(&me).expect("wallet");

@@ -8,7 +8,7 @@ use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms};
 use cocoon_ton::messages::{self, op};
 use tonlib_core::TonAddress;
 
-use super::ours::{after_sync, proxy_key, settle, with_deployed_proxy, WithProxy};
+use super::ours::{after_sync, funded_client, proxy_key, settle, with_deployed_proxy, WithProxy};
 use super::world::{addr, Real, STANDARD};
 
 /// 1 200 000 tokens × 10 000 = 12 TON, beyond the 11 TON the client has in.
@@ -91,14 +91,7 @@ async fn ours() -> Vec<Charged> {
     } = with_deployed_proxy(2, 100 * ONE_TON, 2).await;
     let key = proxy_key(1);
     let me: TonAddress = client.wallet_address().clone();
-    let csc = after_sync(&client, || client.client_deploy(&me, &psc))
-        .await
-        .expect("client deploy");
-    settle(&[&client], 2).await;
-    client
-        .client_top_up(&me, &csc, 10 * ONE_TON)
-        .expect("top up");
-    settle(&[&client, &proxy], 2).await;
+    let csc = funded_client(&client, &psc, 10 * ONE_TON, &[&client, &proxy]).await;
     let mut out = Vec::new();
     for (qid, tokens) in [(80, FIRST), (81, SECOND)] {
         let terms = VoucherTerms {

@@ -110,3 +110,30 @@ pub async fn with_deployed_proxy(seed: u8, funds: NanoTon, rounds: usize) -> Wit
         psc,
     }
 }
+
+/// Deploys the client contract of `client`'s wallet at the proxy contract `psc` (once more after
+/// a refresh if the ledger had not synced yet), then refreshes twice.
+pub async fn deploy_client(client: &TonLedger, psc: &TonAddress) -> TonAddress {
+    let me = client.wallet_address().clone();
+    let csc = after_sync(client, || client.client_deploy(&me, psc))
+        .await
+        .expect("client deploy");
+    settle(&[client], 2).await;
+    csc
+}
+
+/// [`deploy_client`], then a top-up of `amount` from the wallet, then two refresh rounds of
+/// `refresh` (the ledgers that must see it).
+pub async fn funded_client(
+    client: &TonLedger,
+    psc: &TonAddress,
+    amount: NanoTon,
+    refresh: &[&TonLedger],
+) -> TonAddress {
+    let csc = deploy_client(client, psc).await;
+    client
+        .client_top_up(client.wallet_address(), &csc, amount)
+        .expect("top up");
+    settle(refresh, 2).await;
+    csc
+}
