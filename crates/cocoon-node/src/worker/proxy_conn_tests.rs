@@ -79,6 +79,18 @@ fn payment(key: &SigningKey, tokens: u64) -> Vec<u8> {
     })
 }
 
+/// The answer to a fresh worker's balance compare: nothing earned, nothing committed.
+fn fresh_compare_result() -> Vec<u8> {
+    to_bytes(&types::worker::CompareBalanceWithProxyResult {
+        signed_payment: enums::proxy::SignedPayment::SignedPaymentEmpty(
+            types::proxy::SignedPaymentEmpty {},
+        ),
+        tokens_committed_to_db: 0,
+        max_tokens: 0,
+        error_code: 0,
+    })
+}
+
 /// Accepts one worker's link as a proxy does (PoW 0, fake TEE): the acceptor's session.
 async fn accept_worker(listener: TcpListener) -> (Session, cocoon_net::Inbound) {
     let opts = GateOptions {
@@ -125,14 +137,7 @@ async fn scripted_proxy(listener: TcpListener, key: SigningKey) -> Session {
                     })
                 }
                 Some(functions::worker::CompareBalanceWithProxy::CONSTRUCTOR_ID) => {
-                    to_bytes(&types::worker::CompareBalanceWithProxyResult {
-                        signed_payment: enums::proxy::SignedPayment::SignedPaymentEmpty(
-                            types::proxy::SignedPaymentEmpty {},
-                        ),
-                        tokens_committed_to_db: 0,
-                        max_tokens: 0,
-                        error_code: 0,
-                    })
+                    fresh_compare_result()
                 }
                 Some(functions::worker::ProxyHandshakeComplete::CONSTRUCTOR_ID) => {
                     let _ = q
@@ -249,14 +254,7 @@ async fn december_proxy(
                     })
                 }
                 Some(functions::worker::CompareBalanceWithProxy::CONSTRUCTOR_ID) => {
-                    to_bytes(&types::worker::CompareBalanceWithProxyResult {
-                        signed_payment: enums::proxy::SignedPayment::SignedPaymentEmpty(
-                            types::proxy::SignedPaymentEmpty {},
-                        ),
-                        tokens_committed_to_db: 0,
-                        max_tokens: 0,
-                        error_code: 0,
-                    })
+                    fresh_compare_result()
                 }
                 Some(functions::worker::ProxyHandshakeComplete::CONSTRUCTOR_ID) => {
                     let _ = q
