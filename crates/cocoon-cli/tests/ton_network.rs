@@ -237,6 +237,7 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
     client_closes_and_withdraws(
         ton,
         client,
+        proxy,
         net.client_admin,
         &client_sc,
         &proxy_sc,

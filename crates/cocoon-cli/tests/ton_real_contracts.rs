@@ -8,8 +8,9 @@
 //! One client's whole life and a worker's payouts: the proxy deploys its contract and raises
 //! its stake; the client deploys, tops up, registers (long auth) and sends a request; the
 //! proxy charges the client contract; the worker's voucher is paid through its contract and
-//! the proxy contract; the proxy withdraws its commission; the client closes its contract
-//! (two refund requests) and gets its money back. At the end a table of where every
+//! the proxy contract; the proxy withdraws its commission; the client asks to close its
+//! contract and the proxy grants the final refund (from the client money its contract
+//! holds, leaving its stake alone); the client gets its money back. At the end a table of where every
 //! nanoTON went is printed and checked against the contracts' rules (contracts.md §3–§4).
 //!
 //! Needs `COCOON_VECTORS` (the code cells), `node` and `contracts-sandbox/node_modules`
@@ -202,10 +203,12 @@ async fn a_client_life_and_worker_payouts_on_the_real_contract_code() {
         Some(2 * ONE_TON),
     );
 
-    // The client's close flow, by hand on its admin port: the first refund request
-    // refunds balance − stake at once (REFUND(G), §3.1.7) and moves to Closing; the
-    // second, after unlock, closes and asks the proxy for a forced refund of the rest,
-    // paid from the proxy's stake (REFUND(F), §3.3.2).
+    // The client's close flow, by hand on its admin port: the first refund request moves
+    // the contract to Closing (and refunds balance − stake at once if there is any,
+    // REFUND(G), §3.1.7); the proxy then sends the final charge and refund itself
+    // (`ext_client_grant_refund_signed`, §3.1.9): the contract closes and the proxy contract
+    // refunds the whole balance from the money it holds (REFUND(G)) — not a forced refund
+    // from its stake (REFUND(F), §3.3.2), which would drain the stake.
     let proxy_text = proxy_sc.to_hex();
     let (status, body) = admin_post(
         net.client_admin,
@@ -213,29 +216,17 @@ async fn a_client_life_and_worker_payouts_on_the_real_contract_code() {
     )
     .await;
     assert!(status == 200, "close: HTTP {status} {body}\n{}", logs());
-    let closing = || field(&account(chain, &client_sc), "state") == 1;
-    wait_until("the client contract closing", deadline, logs, closing).await;
-    loop {
-        let (status, body) = admin_post(
-            net.client_admin,
-            &format!("/request/close?proxy={proxy_text}"),
-        )
-        .await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "second close: HTTP {status} {body}\n{}",
-            logs()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
     let closed = || field(&account(chain, &client_sc), "state") == 2;
-    wait_until("the client contract closed", deadline, logs, closed).await;
+    wait_until(
+        "the client contract closed by the proxy's grant refund",
+        deadline,
+        logs,
+        closed,
+    )
+    .await;
     let refunds = || paid(chain, &client_wallet, &proxy_sc);
     wait_until(
-        "the refunds paid to the client wallet",
+        "the refund paid to the client wallet",
         deadline,
         logs,
         || refunds() >= charged_balance,
@@ -243,9 +234,9 @@ async fn a_client_life_and_worker_payouts_on_the_real_contract_code() {
     .await;
     let client = account(chain, &client_sc);
     let proxy = account(chain, &proxy_sc);
-    let stake = ONE_TON.min(charged_balance);
+    let proxy_wallet = net.ton.wallet_of(&net.proxy);
     table.row(
-        "client wallet: refunds from the proxy SC",
+        "client wallet: refund from the proxy SC",
         refunds(),
         Some(charged_balance),
     );
@@ -255,9 +246,20 @@ async fn a_client_life_and_worker_payouts_on_the_real_contract_code() {
         Some(0),
     );
     table.row(
-        "proxy contract: stake after the forced refund",
+        "proxy contract: stake after the close (untouched)",
         field(&proxy, "stake"),
-        Some(2 * ONE_TON - stake),
+        Some(2 * ONE_TON),
+    );
+    let grants = count_received(
+        chain,
+        &client_sc,
+        &proxy_wallet,
+        op::EXT_CLIENT_GRANT_REFUND_SIGNED,
+    );
+    assert!(
+        grants >= 1,
+        "no grant refund from the proxy's wallet\n{}",
+        logs()
     );
     println!("{table}");
     assert!(
@@ -287,6 +289,17 @@ fn one_of_kind(chain: &SandboxChain, kind: &str) -> TonAddress {
 
 fn account(chain: &SandboxChain, address: &TonAddress) -> SandboxAccount {
     chain.account_raw(address).expect("account")
+}
+
+/// How many messages with `op` `to` received from `from`.
+fn count_received(chain: &SandboxChain, to: &TonAddress, from: &TonAddress, wanted: u32) -> usize {
+    chain
+        .history(to)
+        .iter()
+        .filter_map(|t| t.in_msg.as_ref())
+        .filter(|m| m.source.as_ref() == Some(from))
+        .filter(|m| m.body.parser().load_u32(32).ok() == Some(wanted))
+        .count()
 }
 
 /// nanoTON `to` received from `from` in payout messages (op 0xc59a7cd3).
