@@ -2,15 +2,15 @@
 //! manual money controls on its admin port (`/request/close`, with the reference's
 //! `?access_hash=`), finished by the proxy's grant refund, checked on the chain.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cocoon_ledger::ledger::devnet::DevnetSnapshot;
 use cocoon_ledger::ledger::{ClientContractState, ContractStatus};
 use cocoon_ton::messages::op;
 use tonlib_core::TonAddress;
 
-use super::network::CLIENT_ACCESS_HASH;
-use super::{ops_received, wait_until, wallet_of, MockTon, Party};
+use super::network::{TonNetwork, CLIENT_ACCESS_HASH};
+use super::{ops_received, wait_until, wallet_of};
 
 /// `POST http://127.0.0.1:port/path?query&access_hash=…` on the client's admin port:
 /// (status, body).
@@ -33,15 +33,13 @@ pub async fn admin_post(port: u16, path_and_query: &str) -> (u16, String) {
 /// as the reference proxy does) — so no forced refund from the proxy's stake is needed; the
 /// contract's balance and stake come back to the client's cocoon wallet.
 pub async fn client_closes_and_withdraws(
-    ton: &MockTon,
-    client: &Party,
-    proxy: &Party,
-    client_admin: u16,
+    net: &TonNetwork,
     client_sc: &TonAddress,
     proxy_sc: &TonAddress,
-    deadline: Instant,
     logs: impl Fn() -> String + Copy,
 ) {
+    let (ton, client, proxy) = (&net.ton, &net.client, &net.proxy);
+    let (client_admin, deadline) = (net.client_admin, net.deadline);
     let contract =
         |s: &DevnetSnapshot| -> ClientContractState { s.clients[&client_sc.to_hex()].clone() };
     let open = ton.chain.engine().devnet_snapshot();
