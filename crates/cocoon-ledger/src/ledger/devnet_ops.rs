@@ -426,6 +426,7 @@ impl Ledger for DevnetLedger {
                 status: ContractStatus::Active,
                 tokens: 0,
                 params_version,
+                payouts_bounced: 0,
             };
             s.workers.insert(key(&sc), state);
             Ok(sc)
@@ -464,6 +465,9 @@ impl Ledger for DevnetLedger {
             let amount = pay_worker(proxy, due);
             if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
                 w.tokens = offered;
+                if amount < due {
+                    w.payouts_bounced += 1;
+                }
             }
             let owner = worker.owner.clone();
             *s.wallets.entry(owner).or_insert(0) += amount;
