@@ -23,7 +23,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::request::LinkTerms;
 use super::state::ProxyLink;
-use super::{request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
+use super::{request, WorkerState, WORKER_MAX_PROTO};
 use crate::common::cancel::decode_cancel_request;
 use crate::common::dial::{dial_proxy, DialConfig};
 
@@ -87,17 +87,20 @@ async fn handshake(
     address: &str,
 ) -> Result<LinkTerms, String> {
     let s = &state.settings;
+    // Bit 2 (`machine_description_json`) only with a minimum of v4: older proxies cannot
+    // parse it (delta-2026-04 §1.2).
+    let describe = s.min_proto_version >= 4;
     let params = types::worker::Params {
-        flags: 3,
+        flags: if describe { 7 } else { 3 },
         worker_owner_address: s.owner_address.clone(),
         model: s.model_name.clone(),
         coefficient: state.coefficient(),
         is_test: Some(s.is_test),
         proxy_cnt: Some(s.proxy_connections.min(i32::MAX as usize) as i32),
         max_active_requests: Some(s.max_active_requests.min(i32::MAX as usize) as i32),
-        min_proto_version: Some(WORKER_MIN_PROTO),
+        min_proto_version: Some(s.min_proto_version),
         max_proto_version: Some(WORKER_MAX_PROTO),
-        machine_description_json: None,
+        machine_description_json: describe.then(|| s.machine_description_json.clone()),
     };
     let answer = session
         .call(
@@ -122,8 +125,11 @@ async fn handshake(
     } else {
         0
     };
-    if !(WORKER_MIN_PROTO..=WORKER_MAX_PROTO).contains(&proto) {
-        return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
+    let min = s.min_proto_version;
+    if !(min..=WORKER_MAX_PROTO).contains(&proto) {
+        return Err(format!(
+            "proxy chose protocol version {proto}, we speak [{min},{WORKER_MAX_PROTO}]"
+        ));
     }
 
     let price_per_token = connect_money(state, address, p, &connected.worker_sc_address).await;

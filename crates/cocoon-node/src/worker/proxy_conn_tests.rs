@@ -46,6 +46,8 @@ fn settings(proxy: &str) -> WorkerSettings {
         ledger: None,
         payout: PayoutPolicy::devnet(),
         contracts: ContractContext::devnet(RootConfig::devnet_default().params).expect("devnet"),
+        min_proto_version: crate::worker::WORKER_MIN_PROTO,
+        machine_description_json: "{}".into(),
     }
 }
 

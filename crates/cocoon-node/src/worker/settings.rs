@@ -75,6 +75,12 @@ pub struct WorkerSettings {
     /// Where our contract addresses are derived without a ledger: the fake-TON root
     /// config's codes and params (with a ledger, the ledger's context is used).
     pub contracts: ContractContext,
+    /// The lowest protocol version we accept (default [`super::WORKER_MIN_PROTO`]). At 4 we
+    /// send `machine_description_json` in `worker.params` — a December proxy (≤ v2) cannot
+    /// parse that field, so, as in the reference, it goes only with a minimum of 4.
+    pub min_proto_version: i32,
+    /// The config's `machine_description_json` (a JSON object; `"{}"` when unset).
+    pub machine_description_json: String,
 }
 
 impl std::fmt::Debug for WorkerSettings {
@@ -125,6 +131,8 @@ impl WorkerSettings {
             contracts: root
                 .contract_context(&cfg.root_contract_address)
                 .map_err(|e| format!("root config: {e}"))?,
+            min_proto_version: super::WORKER_MIN_PROTO,
+            machine_description_json: cfg.machine_description_json.clone(),
         })
     }
 
