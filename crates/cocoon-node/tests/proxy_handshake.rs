@@ -400,9 +400,7 @@ async fn handshake_answers_use_the_reference_wire_forms() {
 /// default minimum (1: December proxies parse no bit 2) nothing is sent and `{}` is shown.
 #[tokio::test]
 async fn a_v4_worker_describes_its_machine_and_the_proxy_shows_it() {
-    use cocoon_node::common::dial::{DialConfig, TeeMode};
     use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
-    use cocoon_node::worker::{run_worker, PayoutPolicy, WorkerSettings};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let proxy = start_proxy().await;
     let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -410,32 +408,13 @@ async fn a_v4_worker_describes_its_machine_and_the_proxy_shows_it() {
         .expect("engine");
     let engine_addr = engine.local_addr().expect("addr").to_string();
     tokio::spawn(serve_fake_engine(engine, FakeEngineOptions::default()));
-    let worker = |model: &str, min: i32| WorkerSettings {
-        owner_address: OWNER.into(),
-        model_name: model.into(),
-        coefficient: 1000,
-        max_active_requests: 4,
-        forward_requests_to: engine_addr.clone(),
-        proxy_addresses: vec![proxy.workers_addr.expect("workers port").to_string()],
-        proxy_connections: 1,
-        is_test: true,
-        multipliers: Default::default(),
-        ledger: None,
-        payout: PayoutPolicy::devnet(),
-        contracts: cocoon_ledger::ledger::ContractContext::devnet(
-            cocoon_ledger::root_config::RootConfig::devnet_default().params,
-        )
-        .expect("devnet context"),
+    let worker = |model: &str, min: i32| cocoon_node::worker::WorkerSettings {
         min_proto_version: min,
         machine_description_json: r#"{"gpu":"H200","count":8}"#.into(),
+        ..real_worker_settings(&proxy, &engine_addr, model)
     };
-    let dial = || DialConfig::new(TeeMode::Fake, "fake", None).expect("dial");
-    let described = tokio::spawn(run_worker(
-        worker("described", 4),
-        dial(),
-        Default::default(),
-    ));
-    let plain = tokio::spawn(run_worker(worker("plain", 1), dial(), Default::default()));
+    let described = spawn_real_worker(worker("described", 4));
+    let plain = spawn_real_worker(worker("plain", 1));
     wait_until("both workers ready", || {
         ready_workers(&proxy, "described") == 1 && ready_workers(&proxy, "plain") == 1
     })

@@ -280,9 +280,14 @@ async fn serve(
                     handle_packet(state, session, terms, &running, &mut requests, data, address).await;
                 }
                 Some(InboundMessage::Query(q)) => {
-                    // The reference answers unknown queries with a lost promise (code 0).
-                    tracing::debug!("unexpected query from proxy; refusing");
-                    let _ = q.error(0, cocoon_net::LOST_PROMISE_MESSAGE).await;
+                    if cocoon_wire::tl::peek_constructor_id(&q.data) == Some(functions::worker::ChangeModel::CONSTRUCTOR_ID) {
+                        // Runs beside the requests: the script may take minutes.
+                        tokio::spawn(change_model(state.clone(), q, address.to_owned()));
+                    } else {
+                        // The reference answers unknown queries with a lost promise (code 0).
+                        tracing::debug!("unexpected query from proxy; refusing");
+                        let _ = q.error(0, cocoon_net::LOST_PROMISE_MESSAGE).await;
+                    }
                 }
             },
             Some(done) = requests.tasks.join_next_with_id(), if !requests.tasks.is_empty() => {
@@ -301,6 +306,32 @@ async fn serve(
         );
     }
     requests.tasks.abort_all();
+}
+
+/// `worker.changeModel` from the proxy at `address` (see [`super::change_model`]).
+async fn change_model(state: Arc<WorkerState>, q: cocoon_net::IncomingQuery, address: String) {
+    let request: functions::worker::ChangeModel = match cocoon_wire::tl::from_bytes(&q.data) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(proxy = %address, error = %e, "malformed worker.changeModel dropped");
+            let _ = q
+                .error(super::change_model::MODEL_CHANGE_ERROR, "malformed query")
+                .await;
+            return;
+        }
+    };
+    tracing::info!(proxy = %address, model = %request.new_model, "model change asked by the proxy");
+    let outcome = state
+        .model_changer
+        .change(&state.settings.model_change, &request.new_model)
+        .await;
+    let _ = match outcome {
+        Ok(()) => {
+            let answer = enums::worker::ChangedModel::ChangedModel(types::worker::ChangedModel {});
+            q.answer(cocoon_wire::tl::to_bytes(&answer)).await
+        }
+        Err((code, message)) => q.error(code, message).await,
+    };
 }
 
 async fn handle_packet(

@@ -48,6 +48,7 @@ fn settings(proxy: &str) -> WorkerSettings {
         contracts: ContractContext::devnet(RootConfig::devnet_default().params).expect("devnet"),
         min_proto_version: crate::worker::WORKER_MIN_PROTO,
         machine_description_json: "{}".into(),
+        model_change: Default::default(),
     }
 }
 

@@ -81,6 +81,8 @@ pub struct WorkerSettings {
     pub min_proto_version: i32,
     /// The config's `machine_description_json` (a JSON object; `"{}"` when unset).
     pub machine_description_json: String,
+    /// How `worker.changeModel` is carried out ([`super::change_model`]).
+    pub model_change: super::ModelChange,
 }
 
 impl std::fmt::Debug for WorkerSettings {
@@ -133,6 +135,18 @@ impl WorkerSettings {
                 .map_err(|e| format!("root config: {e}"))?,
             min_proto_version: super::WORKER_MIN_PROTO,
             machine_description_json: cfg.machine_description_json.clone(),
+            model_change: super::ModelChange {
+                script: cfg.change_model_script.clone(),
+                // With image hashes checked (always outside test mode), only the root's models.
+                allowed_hashes: (cfg.check_proxy_hashes || !cfg.is_test).then(|| {
+                    root.accepted_model_hashes()
+                        .iter()
+                        .map(|h| h.0)
+                        .chain(root.model_hashes.iter().map(|h| h.0))
+                        .collect()
+                }),
+                ..super::ModelChange::default()
+            },
         })
     }
 
