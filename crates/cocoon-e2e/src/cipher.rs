@@ -100,7 +100,7 @@ pub fn decrypt_data(blob: &[u8], secret: &[u8; 32]) -> Result<Vec<u8>, E2eError>
     if blob.len() < MSG_KEY_LEN {
         return Err(E2eError::CipherTooShort);
     }
-    if blob.len() % 16 != 0 {
+    if !blob.len().is_multiple_of(16) {
         return Err(E2eError::CipherNotBlocks);
     }
     let (given_key, encrypted) = blob.split_at(MSG_KEY_LEN);

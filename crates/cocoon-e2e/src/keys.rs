@@ -106,7 +106,7 @@ impl std::fmt::Debug for PublicKey {
 
 /// Hex decoding with td's error texts (either case accepted).
 pub(crate) fn decode_hex(text: &[u8]) -> Result<Vec<u8>, E2eError> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(E2eError::HexLength);
     }
     hex::decode(text).map_err(|_| E2eError::HexCharacter)

@@ -48,8 +48,8 @@ pub fn boundary(content_type: &str) -> Result<&str, E2eError> {
     };
     let found = rest
         .split(' ')
-        .filter_map(|word| word.strip_prefix("boundary="))
-        .last()
+        .rev()
+        .find_map(|word| word.strip_prefix("boundary="))
         .unwrap_or("");
     let found = match found.strip_prefix('"') {
         Some(inner) => inner.strip_suffix('"').unwrap_or(inner),
@@ -62,7 +62,7 @@ pub fn boundary(content_type: &str) -> Result<&str, E2eError> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
