@@ -125,3 +125,14 @@ fn a_peer_key_off_the_curve_or_of_small_order_is_refused() {
         assert_eq!(err, E2eError::SharedSecret);
     }
 }
+
+#[test]
+fn a_zero_key_on_the_wire_means_none() {
+    assert!(cocoon_e2e::Seed::from_wire([0; 32]).is_none());
+    let seed = cocoon_e2e::Seed::from_wire([7; 32]).expect("a non-zero seed");
+    assert_eq!(seed.as_bytes(), &[7; 32]);
+    assert!(
+        !format!("{seed:?}").contains("0707"),
+        "Debug shows the public key, not the seed"
+    );
+}
