@@ -180,7 +180,10 @@ fn answers_split_anywhere_come_out_one_encrypted_line_per_value() {
         for chunk in backend.chunks(chunk_size) {
             out.push_str(&encryptor.push(chunk).unwrap());
         }
-        assert!(encryptor.pending().iter().all(u8::is_ascii_whitespace));
+        assert!(
+            encryptor.pending().is_empty(),
+            "nothing left between values"
+        );
         let lines: Vec<_> = out.lines().collect();
         assert_eq!(lines.len(), 3, "chunks of {chunk_size}");
         let opened: Vec<_> = lines
@@ -205,4 +208,26 @@ fn answer_streams_that_are_not_json_objects_fail() {
             String::from_utf8_lossy(bad)
         );
     }
+}
+
+#[test]
+fn answer_values_with_brackets_and_escapes_inside_strings_split_correctly() {
+    let backend = br#"{"a":"}{][\"\\","b":[{"c":"]"}]}{"d":"\\"}"#;
+    let caller = caller_seed();
+    let mut encryptor = AnswerEncryptor::new(km_seed(), caller.public_key());
+    let mut out = String::new();
+    for byte in backend.chunks(1) {
+        out.push_str(&encryptor.push(byte).unwrap());
+    }
+    let opened: Vec<_> = out
+        .lines()
+        .map(|line| decrypt_answer_line(line.as_bytes(), &caller, &key(KM_PUBLIC)).unwrap())
+        .collect();
+    assert_eq!(opened.len(), 2);
+    assert_eq!(opened[0]["a"], "}{][\"\\");
+    assert_eq!(opened[0]["b"][0]["c"], "]");
+    assert_eq!(opened[1]["d"], "\\");
+    // A value in progress stays pending until its closing brace.
+    assert!(encryptor.push(br#"{"e":"#).unwrap().is_empty());
+    assert_eq!(encryptor.pending(), br#"{"e":"#);
 }

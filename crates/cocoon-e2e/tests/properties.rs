@@ -182,6 +182,40 @@ proptest! {
     }
 
     #[test]
+    fn answer_streams_chunked_anywhere_open_to_the_same_objects(
+        objects in prop::collection::vec(object(), 1..4),
+        cuts in prop::collection::vec(1usize..40, 1..8),
+    ) {
+        let mut backend = Vec::new();
+        for object in &objects {
+            backend.extend_from_slice(Value::Object(object.clone()).to_string().as_bytes());
+            backend.extend_from_slice(b"\n ");
+        }
+        let caller = caller_seed();
+        let mut encryptor = AnswerEncryptor::new(km_seed(), caller.public_key());
+        let mut out = String::new();
+        let mut rest = &backend[..];
+        for cut in cuts.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, tail) = rest.split_at((*cut).min(rest.len()));
+            out.push_str(&encryptor.push(chunk).unwrap());
+            rest = tail;
+        }
+        prop_assert!(encryptor.pending().is_empty());
+        let lines: Vec<_> = out.lines().collect();
+        prop_assert_eq!(lines.len(), objects.len());
+        for (line, object) in lines.iter().zip(&objects) {
+            let mut opened = decrypt_answer_line(line.as_bytes(), &caller, &key(KM_PUBLIC)).unwrap();
+            for name in cocoon_e2e::envelope::ENVELOPE_FIELDS {
+                opened.remove(name);
+            }
+            prop_assert_eq!(&opened, object);
+        }
+    }
+
+    #[test]
     fn answer_stream_never_panics(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..5)) {
         let mut encryptor = AnswerEncryptor::new(km_seed(), caller_seed().public_key());
         for chunk in &chunks {
