@@ -1,0 +1,388 @@
+//! Admission on the proxy's RPC ports **before the handshake**: what an unauthenticated peer
+//! may hold.
+//!
+//! A connection is *pending* from `accept` until its session is established: through the
+//! PoW and RA-TLS gate (or the reference router's peer-info record behind a router) and the
+//! `tcp.connect` init. Each RPC port (workers, clients) counts its own pending connections,
+//! so a flood of one port never locks the other out:
+//!
+//! * **Global cap** ([`AdmissionLimits::max_pending`], default 1024): a connection beyond it
+//!   is closed at once, never read.
+//! * **Per-address cap** ([`AdmissionLimits::max_pending_per_address`], default 32): the same
+//!   for one source address (an IPv6 source counts by its /64, which one host usually holds
+//!   whole). Off behind a reference router, where every connection comes from the router.
+//! * **Deadline** ([`AdmissionLimits::deadline`], default 10 s): everything from `accept` to
+//!   the established session; a connection still pending then is closed. A peer solving the
+//!   default difficulty-20 PoW needs about 2^20 SHA-256 hashes, well under a second of one
+//!   core (see `docs/security.md`).
+//!
+//! Established sessions are not counted: they have passed the PoW and the attestation
+//! policy, and their own limits apply (the handshake timeout, worker liveness).
+//!
+//! Every shed connection is counted by reason; [`PortAdmission::report_if_due`] logs at most
+//! one warning per [`SHED_LOG_INTERVAL`] per port with the counts since the last one, so an
+//! operator sees a flood without one line per connection.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+pub use crate::http_server::SHED_LOG_INTERVAL;
+
+/// The limits of one RPC port before the handshake. See the module docs for each figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// Most pending connections on the port.
+    pub max_pending: usize,
+    /// Most pending connections on the port from one source address.
+    pub max_pending_per_address: usize,
+    /// Longest time from `accept` to an established session.
+    pub deadline: Duration,
+}
+
+impl AdmissionLimits {
+    /// Default global cap (per port).
+    pub const MAX_PENDING: usize = 1024;
+    /// Default per-address cap (per port).
+    pub const MAX_PENDING_PER_ADDRESS: usize = 32;
+    /// Default handshake deadline.
+    pub const DEADLINE: Duration = Duration::from_secs(10);
+}
+
+impl Default for AdmissionLimits {
+    fn default() -> Self {
+        AdmissionLimits {
+            max_pending: Self::MAX_PENDING,
+            max_pending_per_address: Self::MAX_PENDING_PER_ADDRESS,
+            deadline: Self::DEADLINE,
+        }
+    }
+}
+
+/// SHA-256 hashes per second a slow peer is assumed to try while solving the PoW: one core,
+/// shared (2^20 hashes took 0.21 s, 4.9 M/s, on a 2-core machine at load 5).
+pub const SLOW_PEER_HASHES_PER_SECOND: f64 = 4.0e6;
+
+/// Whether a peer solving a PoW of `difficulty` at [`SLOW_PEER_HASHES_PER_SECOND`] is
+/// expected to finish within a tenth of `deadline` (so the deadline leaves it a wide margin:
+/// the number of tries is geometric, and exceeding ten times its mean has odds e^-10).
+/// The default difficulty 20 takes 0.26 s there against the default 10 s.
+pub fn deadline_fits_pow(deadline: Duration, difficulty: u32) -> bool {
+    let expected = 2f64.powi(difficulty.min(64) as i32) / SLOW_PEER_HASHES_PER_SECOND;
+    deadline.as_secs_f64() >= 10.0 * expected
+}
+
+/// Why a connection was shed before its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShedReason {
+    /// The port's pending connections were at [`AdmissionLimits::max_pending`].
+    GlobalCap,
+    /// Its address's pending connections were at [`AdmissionLimits::max_pending_per_address`].
+    AddressCap,
+    /// It was still pending at [`AdmissionLimits::deadline`].
+    Deadline,
+}
+
+/// Sheds by reason (global cap, address cap, deadline).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ShedCounts {
+    pub global_cap: u64,
+    pub address_cap: u64,
+    pub deadline: u64,
+}
+
+impl ShedCounts {
+    fn add(&mut self, reason: ShedReason) {
+        let n = match reason {
+            ShedReason::GlobalCap => &mut self.global_cap,
+            ShedReason::AddressCap => &mut self.address_cap,
+            ShedReason::Deadline => &mut self.deadline,
+        };
+        *n += 1;
+    }
+
+    fn any(&self) -> bool {
+        self.global_cap + self.address_cap + self.deadline > 0
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    pending: usize,
+    by_address: HashMap<IpAddr, usize>,
+    /// Sheds not yet logged.
+    unreported: ShedCounts,
+    /// Every shed since the port started serving.
+    total: ShedCounts,
+    last_report: Option<Instant>,
+}
+
+/// The pending connections of one RPC port and its shed counters.
+#[derive(Debug)]
+pub struct PortAdmission {
+    limits: AdmissionLimits,
+    /// "workers" or "clients", for the log lines.
+    port: &'static str,
+    /// Whether the per-address cap applies (not behind a router).
+    per_address: bool,
+    state: Mutex<State>,
+}
+
+impl PortAdmission {
+    /// Admission for the port named `port` under `limits`; `per_address` = whether the
+    /// per-address cap applies.
+    pub fn new(limits: AdmissionLimits, port: &'static str, per_address: bool) -> Arc<Self> {
+        Arc::new(PortAdmission {
+            limits,
+            port,
+            per_address,
+            state: Mutex::default(),
+        })
+    }
+
+    /// The limits this port applies.
+    pub fn limits(&self) -> AdmissionLimits {
+        self.limits
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every update is one step.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection from `source` as pending, or says why it must be closed (the
+    /// shed is counted and, when due, logged). The slot is released when dropped.
+    pub fn admit(self: &Arc<Self>, source: IpAddr) -> Result<PendingSlot, ShedReason> {
+        let key = address_key(source);
+        let refused = {
+            let mut st = self.state();
+            let from_address = st.by_address.get(&key).copied().unwrap_or(0);
+            let refused = if st.pending >= self.limits.max_pending {
+                Some(ShedReason::GlobalCap)
+            } else if self.per_address && from_address >= self.limits.max_pending_per_address {
+                Some(ShedReason::AddressCap)
+            } else {
+                None
+            };
+            if refused.is_none() {
+                st.pending += 1;
+                *st.by_address.entry(key).or_insert(0) += 1;
+            }
+            refused
+        };
+        match refused {
+            Some(reason) => {
+                self.note_shed(reason);
+                Err(reason)
+            }
+            None => Ok(PendingSlot {
+                port: self.clone(),
+                key,
+            }),
+        }
+    }
+
+    /// Connections pending now.
+    pub fn pending(&self) -> usize {
+        self.state().pending
+    }
+
+    /// Every shed since this port started serving.
+    pub fn shed_total(&self) -> ShedCounts {
+        self.state().total
+    }
+
+    fn release(&self, key: IpAddr) {
+        let mut st = self.state();
+        st.pending = st.pending.saturating_sub(1);
+        if let Some(n) = st.by_address.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                st.by_address.remove(&key);
+            }
+        }
+    }
+
+    fn note_shed(&self, reason: ShedReason) {
+        {
+            let mut st = self.state();
+            st.unreported.add(reason);
+            st.total.add(reason);
+        }
+        self.report_if_due();
+    }
+
+    /// Logs the sheds not yet reported, if there are any and the last report is at least
+    /// [`SHED_LOG_INTERVAL`] old. The accept loop also calls it on a timer, so the sheds
+    /// after a report are reported too once the interval has passed.
+    pub fn report_if_due(&self) {
+        let (counts, pending, address_count) = {
+            let mut st = self.state();
+            let due = st
+                .last_report
+                .is_none_or(|t| t.elapsed() >= SHED_LOG_INTERVAL);
+            if !due || !st.unreported.any() {
+                return;
+            }
+            st.last_report = Some(Instant::now());
+            let counts = std::mem::take(&mut st.unreported);
+            (counts, st.pending, st.by_address.len())
+        };
+        warn!(
+            port = self.port,
+            shed_global_cap = counts.global_cap,
+            shed_address_cap = counts.address_cap,
+            shed_deadline = counts.deadline,
+            pending,
+            pending_addresses = address_count,
+            max_pending = self.limits.max_pending,
+            max_pending_per_address = self.limits.max_pending_per_address,
+            deadline_s = self.limits.deadline.as_secs_f64(),
+            "shedding connections before the handshake (counts since the last such line)"
+        );
+    }
+}
+
+/// One pending connection; dropping it (session established, or connection over) frees its
+/// place under the caps.
+#[derive(Debug)]
+pub struct PendingSlot {
+    port: Arc<PortAdmission>,
+    key: IpAddr,
+}
+
+impl PendingSlot {
+    /// The connection was still pending at the deadline (it is being closed).
+    pub fn timed_out(self) {
+        self.port.note_shed(ShedReason::Deadline);
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.port.release(self.key);
+    }
+}
+
+/// The address a source counts under: IPv4 (and IPv4-mapped IPv6) as is, IPv6 by its /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(max_pending: usize, per_address: usize) -> AdmissionLimits {
+        AdmissionLimits {
+            max_pending,
+            max_pending_per_address: per_address,
+            ..AdmissionLimits::default()
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn the_global_cap_counts_every_address_and_frees_on_drop() {
+        let port = PortAdmission::new(limits(2, 10), "clients", true);
+        let a = port.admit(ip("10.0.0.1")).expect("first");
+        let _b = port.admit(ip("10.0.0.2")).expect("second");
+        assert_eq!(
+            port.admit(ip("10.0.0.3")).err(),
+            Some(ShedReason::GlobalCap)
+        );
+        drop(a);
+        assert_eq!(port.pending(), 1);
+        port.admit(ip("10.0.0.3"))
+            .expect("a freed place is taken again");
+        assert_eq!(port.shed_total().global_cap, 1);
+    }
+
+    #[test]
+    fn the_address_cap_holds_one_address_and_not_another() {
+        let port = PortAdmission::new(limits(100, 2), "workers", true);
+        let _held: Vec<_> = (0..2)
+            .map(|_| port.admit(ip("127.0.0.2")).expect("under the cap"))
+            .collect();
+        assert_eq!(
+            port.admit(ip("127.0.0.2")).err(),
+            Some(ShedReason::AddressCap)
+        );
+        port.admit(ip("127.0.0.1"))
+            .expect("another address still gets in");
+        assert_eq!(port.shed_total().address_cap, 1);
+    }
+
+    #[test]
+    fn behind_a_router_only_the_global_cap_applies() {
+        let port = PortAdmission::new(limits(3, 1), "workers", false);
+        let _held: Vec<_> = (0..3)
+            .map(|_| port.admit(ip("127.0.0.1")).expect("no per-address cap"))
+            .collect();
+        assert_eq!(
+            port.admit(ip("127.0.0.1")).err(),
+            Some(ShedReason::GlobalCap)
+        );
+    }
+
+    #[test]
+    fn ipv6_sources_count_by_their_64_prefix() {
+        let port = PortAdmission::new(limits(100, 1), "clients", true);
+        let _a = port.admit(ip("2001:db8:1:2::1")).expect("first");
+        assert_eq!(
+            port.admit(ip("2001:db8:1:2:ffff::9")).err(),
+            Some(ShedReason::AddressCap),
+            "same /64"
+        );
+        port.admit(ip("2001:db8:1:3::1")).expect("another /64");
+        let _v4 = port.admit(ip("10.1.1.1")).expect("v4");
+        assert_eq!(
+            port.admit(ip("::ffff:10.1.1.1")).err(),
+            Some(ShedReason::AddressCap),
+            "an IPv4-mapped source is its IPv4 address"
+        );
+    }
+
+    #[test]
+    fn the_default_deadline_fits_the_default_pow_with_margin() {
+        assert!(deadline_fits_pow(AdmissionLimits::DEADLINE, 20));
+        assert!(deadline_fits_pow(AdmissionLimits::DEADLINE, 21));
+        assert!(!deadline_fits_pow(AdmissionLimits::DEADLINE, 24));
+        assert!(deadline_fits_pow(Duration::from_secs(60), 24));
+        assert!(!deadline_fits_pow(Duration::from_secs(3600), 64));
+    }
+
+    #[test]
+    fn sheds_are_reported_once_per_interval_and_none_are_lost() {
+        let port = PortAdmission::new(limits(0, 0), "clients", true);
+        for _ in 0..5 {
+            assert!(port.admit(ip("10.0.0.1")).is_err());
+        }
+        let st = port.state();
+        assert!(st.last_report.is_some(), "the first shed is reported");
+        assert_eq!(
+            st.unreported.global_cap, 4,
+            "the next four wait for the interval"
+        );
+        drop(st);
+        port.state().last_report = Some(Instant::now() - SHED_LOG_INTERVAL);
+        port.report_if_due();
+        assert!(
+            !port.state().unreported.any(),
+            "reported after the interval"
+        );
+        assert_eq!(port.shed_total().global_cap, 5);
+    }
+}
