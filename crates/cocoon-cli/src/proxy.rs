@@ -8,7 +8,7 @@ use cocoon_node::config::ProxyConfig;
 use cocoon_node::proxy::gate::{build_gate_with, build_router_gate};
 use cocoon_node::proxy::{
     deadline_fits_pow, spawn_cert_renewal, start, AdmissionLimits, GateOptions, MoneySettings,
-    ProxyListeners, ProxySettings,
+    ProxyListeners, ProxySettings, DEBUG_BUILD_HASHES_PER_SECOND, SLOW_PEER_HASHES_PER_SECOND,
 };
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -21,7 +21,9 @@ use crate::node_args::NodeArgs;
     after_help = "The reference runs a separate `router` process in front of the proxy's ports; \
 cocoon-rs does the proof of work and RA-TLS in-process (or, with --behind-router, takes peers from \
 such a router's records), configured by the cocoon-rs extension flags --behind-router, \
---tee, --worker-policy, --client-policy, --policy-file, --collateral, --pow-difficulty and --host.\n\n\
+--tee, --worker-policy, --client-policy, --policy-file, --collateral, --pow-difficulty and --host; \
+--max-pending-connections, --max-pending-per-address and --handshake-deadline bound the peers that \
+have not finished that handshake (docs/security.md).\n\n\
 Example (local network, simulated TEE):\n  \
 cocoon proxy --config proxy.json --disable-ton root.json --tee fake --worker-policy fake\n\
 Example (TDX workers, allowlists from a router config, collateral from a PCCS):\n  \
@@ -43,7 +45,7 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "any")]
     pub client_policy: String,
     /// Proof-of-work difficulty (leading zero bits) asked from every connecting peer; a peer
-    /// tries about 2^N SHA-256 hashes (20: a quarter second of one slow core). Above 22, raise
+    /// tries about 2^N SHA-256 hashes (20: a quarter second of one slow core). From 22 on, raise
     /// --handshake-deadline too.
     #[arg(long, default_value_t = 20)]
     pub pow_difficulty: u32,
@@ -186,11 +188,18 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         client_policy: args.client_policy,
         pow_difficulty: args.pow_difficulty,
     };
-    if !args.behind_router && !deadline_fits_pow(settings.admission.deadline, args.pow_difficulty) {
+    // Peers of a debug proxy are most likely debug builds too, which hash ~50x slower.
+    let (peer_rate, peer_build) = if cfg!(debug_assertions) {
+        (DEBUG_BUILD_HASHES_PER_SECOND, "debug-build peer")
+    } else {
+        (SLOW_PEER_HASHES_PER_SECOND, "slow peer")
+    };
+    let deadline = settings.admission.deadline;
+    if !args.behind_router && !deadline_fits_pow(deadline, args.pow_difficulty, peer_rate) {
         eprintln!(
-            "warning: --handshake-deadline {} s leaves a slow peer little margin to solve \
-             --pow-difficulty {}; raise the deadline (see docs/security.md)",
-            settings.admission.deadline.as_secs_f64(),
+            "warning: --handshake-deadline {} s leaves a {peer_build} little margin to solve \
+             --pow-difficulty {}; raise the deadline or lower the difficulty (docs/security.md)",
+            deadline.as_secs_f64(),
             args.pow_difficulty
         );
     }

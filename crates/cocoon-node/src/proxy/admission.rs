@@ -63,15 +63,20 @@ impl Default for AdmissionLimits {
 }
 
 /// SHA-256 hashes per second a slow peer is assumed to try while solving the PoW: one core,
-/// shared (2^20 hashes took 0.21 s, 4.9 M/s, on a 2-core machine at load 5).
+/// shared (release build: 2^20 hashes took 0.21 s, 4.9 M/s, on a 2-core machine at load 5).
 pub const SLOW_PEER_HASHES_PER_SECOND: f64 = 4.0e6;
 
-/// Whether a peer solving a PoW of `difficulty` at [`SLOW_PEER_HASHES_PER_SECOND`] is
-/// expected to finish within a tenth of `deadline` (so the deadline leaves it a wide margin:
-/// the number of tries is geometric, and exceeding ten times its mean has odds e^-10).
-/// The default difficulty 20 takes 0.26 s there against the default 10 s.
-pub fn deadline_fits_pow(deadline: Duration, difficulty: u32) -> bool {
-    let expected = 2f64.powi(difficulty.min(64) as i32) / SLOW_PEER_HASHES_PER_SECOND;
+/// The same for a peer running a debug build (`opt-level` 0): 2^20 hashes took 13.1 s on
+/// that machine at load 11 (0.08 M/s), so difficulty 20 does not fit the default deadline
+/// there; `cocoon up` asks difficulty 12 (0.05 s).
+pub const DEBUG_BUILD_HASHES_PER_SECOND: f64 = 8.0e4;
+
+/// Whether a peer solving a PoW of `difficulty` at `hashes_per_second` is expected to finish
+/// within a tenth of `deadline` (so the deadline leaves it a wide margin: the number of tries
+/// is geometric, and needing ten times its mean has odds e^-10). The default difficulty 20
+/// takes 0.26 s at [`SLOW_PEER_HASHES_PER_SECOND`] against the default 10 s.
+pub fn deadline_fits_pow(deadline: Duration, difficulty: u32, hashes_per_second: f64) -> bool {
+    let expected = 2f64.powi(difficulty.min(64) as i32) / hashes_per_second;
     deadline.as_secs_f64() >= 10.0 * expected
 }
 
@@ -357,11 +362,17 @@ mod tests {
 
     #[test]
     fn the_default_deadline_fits_the_default_pow_with_margin() {
-        assert!(deadline_fits_pow(AdmissionLimits::DEADLINE, 20));
-        assert!(deadline_fits_pow(AdmissionLimits::DEADLINE, 21));
-        assert!(!deadline_fits_pow(AdmissionLimits::DEADLINE, 24));
-        assert!(deadline_fits_pow(Duration::from_secs(60), 24));
-        assert!(!deadline_fits_pow(Duration::from_secs(3600), 64));
+        let fits = |deadline, difficulty| {
+            deadline_fits_pow(deadline, difficulty, SLOW_PEER_HASHES_PER_SECOND)
+        };
+        assert!(fits(AdmissionLimits::DEADLINE, 20));
+        assert!(fits(AdmissionLimits::DEADLINE, 21));
+        assert!(!fits(AdmissionLimits::DEADLINE, 24));
+        assert!(fits(Duration::from_secs(60), 24));
+        assert!(!fits(Duration::from_secs(3600), 64));
+        let debug = DEBUG_BUILD_HASHES_PER_SECOND;
+        assert!(!deadline_fits_pow(AdmissionLimits::DEADLINE, 20, debug));
+        assert!(deadline_fits_pow(AdmissionLimits::DEADLINE, 12, debug));
     }
 
     #[test]

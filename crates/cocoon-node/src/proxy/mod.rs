@@ -68,7 +68,9 @@ use std::sync::{Arc, Mutex};
 use cocoon_ledger::address::wire_form;
 use cocoon_wire::schema::types;
 
-pub use admission::{deadline_fits_pow, AdmissionLimits};
+pub use admission::{
+    deadline_fits_pow, AdmissionLimits, DEBUG_BUILD_HASHES_PER_SECOND, SLOW_PEER_HASHES_PER_SECOND,
+};
 pub use gate::{build_gate, spawn_cert_renewal, GateOptions};
 pub use listener::{start, GateConfig, ProxyHandle, ProxyListeners};
 pub use payments::{PaymentSnapshot, ProxyPayments, Side};
