@@ -18,6 +18,7 @@
 
 pub mod answer_parts;
 pub mod change_model;
+pub mod e2e;
 pub mod health;
 pub mod http;
 pub mod payout;
