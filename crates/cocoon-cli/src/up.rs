@@ -93,6 +93,9 @@ pub struct UpArgs {
     /// Limits of every HTTP server of the network (engine and nodes).
     #[command(flatten)]
     pub http: crate::node_ports::HttpLimitArgs,
+    /// Liveness of the workers' and the client's links to the proxy.
+    #[command(flatten)]
+    pub proxy_link: crate::node_args::ProxyLinkArgs,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -109,7 +112,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     args.http.limits()?;
+    args.proxy_link.silence_limit()?;
     let limit_args = args.http.to_args();
+    let link_args = args.proxy_link.to_args();
     let exe = std::env::current_exe().context("cannot find the cocoon executable")?;
     let timeout = Duration::from_secs(args.ready_timeout);
     let client_port = match args.port {
@@ -274,7 +279,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     "--proxy-policy",
                     "fake",
                 ]),
-            ),
+            )
+            .into_iter()
+            .chain(link_args.iter().cloned())
+            .collect::<Vec<_>>(),
         )?;
         let addr = format!("127.0.0.1:{port}");
         net.wait_ready(&name, timeout, || worker_handshaked(&addr))?;
@@ -305,6 +313,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         ]),
     );
     client_args.extend(["--stats-listen".to_string(), client_stats.clone()]);
+    client_args.extend(link_args.iter().cloned());
     let pid = net.spawn("client", &client_args)?;
     let client_addr = format!("127.0.0.1:{client_port}");
     let want_workers = args.workers;

@@ -60,6 +60,15 @@ impl ApiError {
         )
     }
 
+    /// 503 `no_proxy`, saying why the proxy connections are down (each slot's last error).
+    pub fn no_proxy_because(errors: &[String]) -> Self {
+        let mut e = Self::no_proxy();
+        if !errors.is_empty() {
+            e.message = format!("{}: {}", e.message, errors.join("; "));
+        }
+        e
+    }
+
     /// 504: our own deadline passed.
     pub fn timeout(seconds: f64) -> Self {
         Self::new(

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::error::ApiError;
+use super::proxy_conn::lost_connection_message;
 use super::state::ReadyProxy;
 use super::ClientState;
 use crate::common::cancel::spawn_cancel;
@@ -226,10 +227,11 @@ impl AnswerStream {
             }
             Ok(None) => {
                 self.ended = true;
-                Err(ApiError::upstream(format!(
-                    "connection to proxy {} lost",
-                    self.proxy.address
-                )))
+                let message = match self.proxy.session.close_reason() {
+                    Some(reason) => lost_connection_message(&self.proxy.address, &reason),
+                    None => format!("connection to proxy {} lost", self.proxy.address),
+                };
+                Err(ApiError::upstream(message))
             }
             Ok(Some(a)) => {
                 self.ended |= match &a {
@@ -256,12 +258,17 @@ impl Drop for AnswerStream {
     }
 }
 
-/// Sends `req`, trying the ready proxies in order until one gives a first answer.
+/// Sends `req`, trying the ready proxies in order until one gives a first answer. With
+/// no proxy ready (a lost link being dialled again) it waits for one at most the
+/// settings' `proxy_wait` (and never past the request's deadline), then fails with 503.
 pub async fn start(state: &ClientState, req: &PreparedRequest) -> Result<Started, ApiError> {
-    let deadline = Instant::now() + Duration::from_secs_f64(req.timeout) + DEADLINE_MARGIN;
-    let proxies = state.ready_proxies();
+    let now = Instant::now();
+    let deadline = now + Duration::from_secs_f64(req.timeout) + DEADLINE_MARGIN;
+    let proxies = state
+        .wait_ready_proxies(deadline.min(now + state.settings.proxy_wait))
+        .await;
     if proxies.is_empty() {
-        return Err(ApiError::no_proxy());
+        return Err(ApiError::no_proxy_because(&state.slot_errors()));
     }
     let mut last_error = ApiError::no_proxy();
     for (attempt, proxy) in proxies.into_iter().enumerate() {

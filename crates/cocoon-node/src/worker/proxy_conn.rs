@@ -3,6 +3,10 @@
 //! backoff when the connection drops. Dropping the loop aborts every request
 //! it started, which closes their engine connections (cancellation).
 //!
+//! The link pings a quiet proxy and is dropped after the dial config's
+//! `silence_limit` without a frame, so a hung proxy is left (and dialled again)
+//! within that bound.
+//!
 //! A `cocoonrs.cancelRequest` from the proxy (our extension,
 //! docs/protocol-extensions.md) aborts the one request it names the same way:
 //! the engine call is dropped (its TCP connection closes), the slot is freed
@@ -77,6 +81,9 @@ async fn connect_and_serve(
     serve(state, &session, inbound, terms, running, address).await;
     state.remove_link(link_id);
     session.close();
+    // A proxy silent for the dial config's silence limit shows here as an idle timeout.
+    let reason = session.closed().await;
+    tracing::warn!(proxy = %address, reason = %reason, "proxy link ended");
     Ok(true)
 }
 
