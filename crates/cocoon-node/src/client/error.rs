@@ -184,6 +184,20 @@ impl ApiError {
     }
 }
 
+/// A request the shared validation ([`crate::validate`]) refused: its status, type, code,
+/// param and message as they are.
+impl From<crate::validate::RequestError> for ApiError {
+    fn from(e: crate::validate::RequestError) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::BAD_REQUEST),
+            kind: e.error_type,
+            code: e.code,
+            message: e.message,
+            param: e.param,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status, self.to_json().to_string()).into_response();

@@ -1,8 +1,9 @@
 //! Preparing and sending one inference request (runners.md §4.2, delta §4.2,
-//! §5.2): the COCOON extension fields are read and removed, the body is
-//! re-serialised, the request goes to the first ready proxy as
-//! `client.runQueryEx`; if that proxy's connection is down or fails before
-//! the first byte, the next proxy is tried.
+//! §5.2): the COCOON extension fields are read and removed, the rest is checked
+//! against the worker's schema ([`crate::validate::check_request_schema`]: an
+//! unknown member is a 400 here), the body is re-serialised, the request goes to
+//! the first ready proxy as `client.runQueryEx`; if that proxy's connection is
+//! down or fails before the first byte, the next proxy is tried.
 //!
 //! Cancellation (our extension `cocoonrs.cancelRequest`, see
 //! docs/protocol-extensions.md): an [`AnswerStream`] dropped before its
@@ -27,6 +28,7 @@ use super::proxy_conn::lost_connection_message;
 use super::state::ReadyProxy;
 use super::ClientState;
 use crate::common::cancel::spawn_cancel;
+use crate::validate::{check_request_schema, Endpoint};
 
 /// Largest accepted request body (delta §5.1: 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -145,8 +147,13 @@ pub fn prepare(
             )
         }
     };
-    let body = serde_json::to_vec(&Value::Object(obj))
-        .map_err(|e| ApiError::invalid("invalid_json", e.to_string()))?;
+    let value = Value::Object(obj);
+    // The worker's schema, unknown members included: refused here, not after a network trip.
+    if let Some(endpoint) = Endpoint::from_path(path) {
+        check_request_schema(endpoint, &value)?;
+    }
+    let body =
+        serde_json::to_vec(&value).map_err(|e| ApiError::invalid("invalid_json", e.to_string()))?;
     Ok(PreparedRequest {
         path: path.to_string(),
         model,
@@ -474,5 +481,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn unknown_members_are_refused_with_the_workers_error() {
+        let cases = [
+            (
+                "/v1/chat/completions",
+                serde_json::json!({"model": "m", "messages": [], "temprature": 0.5}),
+                "temprature",
+            ),
+            (
+                "/v1/chat/completions",
+                serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi", "nmae": "x"}]}),
+                "messages[0].nmae",
+            ),
+            (
+                "/v1/completions",
+                serde_json::json!({"model": "m", "prompt": "x", "stream_options": {"include_usage": true, "extra": 1}}),
+                "stream_options.extra",
+            ),
+        ];
+        for (path, b, param) in cases {
+            let worker = crate::validate::validate_worker_request(path, &body(b.clone()))
+                .expect_err("the worker refuses it");
+            match prepare(path, Vec::new(), &body(b.clone())) {
+                Ok(_) => panic!("accepted {b}"),
+                Err(e) => {
+                    assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{b}");
+                    assert_eq!(e.code, "unknown_parameter", "{b}");
+                    assert_eq!(e.param.as_deref(), Some(param), "{b}");
+                    assert_eq!(e, ApiError::from(worker), "the worker's own error for {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn known_members_and_the_encryption_envelope_pass() {
+        let b = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.5, "stream": true, "stream_options": {"include_usage": true},
+            "max_coefficient": 2000, "timeout": 5, "receiver_public_key": "00".repeat(32)});
+        let req = prepare("/v1/chat/completions", Vec::new(), &body(b));
+        assert!(req.is_ok(), "{req:?}");
     }
 }
