@@ -455,14 +455,22 @@ pub(crate) fn init_logging() {
     };
 }
 
+/// How long a stopping node waits for its blocking tasks (a ledger call, a DNS lookup) once
+/// its async work is dropped; they are abandoned after it, so SIGINT/SIGTERM ends the
+/// process within about this bound whatever its connections are doing.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// Runs `fut` on a multi-threaded runtime until it ends or SIGINT/SIGTERM arrives
-/// (then returns `Ok(())`).
+/// (then returns `Ok(())`). Either way the runtime is shut down at once: every task (open
+/// connections, streams being served) is dropped, and blocking tasks get
+/// [`SHUTDOWN_GRACE`]. SIGINT is handled even when it came ignored (a job started in the
+/// background of a non-interactive shell).
 pub(crate) fn block_on_until_signal<F>(fut: F) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         #[cfg(unix)]
         let term = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -479,5 +487,7 @@ where
             _ = tokio::signal::ctrl_c() => Ok(()),
             _ = term => Ok(()),
         }
-    })
+    });
+    rt.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }
