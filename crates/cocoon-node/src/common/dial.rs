@@ -162,7 +162,8 @@ impl DialConfig {
         let own = cocoon_tee::tls::OwnCert::new(&cert)
             .map_err(|e| DialError::Setup(format!("cannot load our certificate into TLS: {e}")))?;
         let relayed_policy = policy.relayed();
-        let link = cocoon_tee::link::ClientLinkConfig::new(own, policy.policy);
+        let mut link = cocoon_tee::link::ClientLinkConfig::new(own, policy.policy);
+        link.challenge_timeout = DEFAULT_PROXY_SILENCE_LIMIT;
         Ok(DialConfig {
             link: Arc::new(link),
             relayed_policy,
@@ -173,9 +174,13 @@ impl DialConfig {
         })
     }
 
-    /// The same configuration with another [`silence_limit`](Self::silence_limit).
+    /// The same configuration with another [`silence_limit`](Self::silence_limit). The
+    /// limit also bounds the wait for the proxy's proof-of-work challenge when we dial
+    /// directly (a proxy sends it on accept), so a redial to a proxy that is still hung
+    /// fails within it too, and the slot can move on.
     pub fn with_silence_limit(mut self, limit: Duration) -> Self {
         self.silence_limit = limit;
+        Arc::make_mut(&mut self.link).challenge_timeout = limit;
         self
     }
 }
