@@ -81,8 +81,8 @@ fn run_fake(args: FakeArgs) -> anyhow::Result<()> {
     crate::up::init_logging();
     crate::node_ports::raise_open_files_limit();
     crate::memory_trim::start();
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    // Stops on SIGINT/SIGTERM at once, streams in progress or not.
+    crate::up::block_on_until_signal(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;

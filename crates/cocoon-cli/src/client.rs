@@ -6,7 +6,7 @@ use anyhow::Context;
 use cocoon_node::client::{run_client, ClientSettings};
 use cocoon_node::config::ClientConfig;
 
-use crate::node_args::NodeArgs;
+use crate::node_args::{NodeArgs, ProxyLinkArgs};
 
 #[derive(clap::Args)]
 #[command(
@@ -34,6 +34,8 @@ pub struct ClientArgs {
     /// tokens, as the reference).
     #[arg(long, value_name = "N")]
     pub force_charge_margin: Option<u64>,
+    #[command(flatten)]
+    pub proxy_link: ProxyLinkArgs,
 }
 
 pub fn run(args: ClientArgs) -> anyhow::Result<()> {
@@ -50,8 +52,12 @@ pub fn run(args: ClientArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?
         .with_ledger(setup.ledger.clone());
     settings.money.force_charge_margin_tokens = args.force_charge_margin;
+    let silence_limit = args.proxy_link.silence_limit()?;
+    settings.proxy_wait = silence_limit;
     let via = setup.config.connect_to_proxy_via.map(|a| a.to_string());
-    let dial = setup.dial_config(&args.proxy_policy, via)?;
+    let dial = setup
+        .dial_config(&args.proxy_policy, via)?
+        .with_silence_limit(silence_limit);
     let addr = format!("{}:{}", args.listen, setup.config.http_port);
     let plan = args.node.ports.plan(
         setup.config.http_port,

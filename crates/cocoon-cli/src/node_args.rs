@@ -81,6 +81,39 @@ pub struct NodeArgs {
     pub ports: crate::node_ports::PortArgs,
 }
 
+/// Liveness of the links a client or a worker keeps to its proxies.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProxyLinkArgs {
+    /// Seconds a proxy may stay silent before its link is dropped: we ping it every third of
+    /// this (`tcp.ping`, which every proxy answers, the reference's included), so a hung
+    /// proxy is noticed within it. Requests waiting on that proxy fail over or fail with an
+    /// error, the link is dialled again (another registered proxy first, if there is a
+    /// spare), and a client's new request waits this long for a proxy link, then fails
+    /// with 503.
+    #[arg(long, default_value_t = 6.0, value_name = "SECONDS")]
+    pub proxy_silence_limit: f64,
+}
+
+impl ProxyLinkArgs {
+    /// The silence limit, refused outside [0.3, 3600] seconds.
+    pub fn silence_limit(&self) -> anyhow::Result<Duration> {
+        let v = self.proxy_silence_limit;
+        anyhow::ensure!(
+            v.is_finite() && (0.3..=3600.0).contains(&v),
+            "--proxy-silence-limit must be between 0.3 and 3600 seconds"
+        );
+        Ok(Duration::from_secs_f64(v))
+    }
+
+    /// The same flags, for a child node's command line.
+    pub fn to_args(&self) -> Vec<String> {
+        vec![
+            "--proxy-silence-limit".into(),
+            self.proxy_silence_limit.to_string(),
+        ]
+    }
+}
+
 /// A node's configuration after the shared start-up steps.
 pub struct NodeSetup<C> {
     /// The role config (`--config`).

@@ -93,6 +93,9 @@ pub struct UpArgs {
     /// Limits of every HTTP server of the network (engine and nodes).
     #[command(flatten)]
     pub http: crate::node_ports::HttpLimitArgs,
+    /// Liveness of the workers' and the client's links to the proxy.
+    #[command(flatten)]
+    pub proxy_link: crate::node_args::ProxyLinkArgs,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -109,7 +112,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     args.http.limits()?;
+    args.proxy_link.silence_limit()?;
     let limit_args = args.http.to_args();
+    let link_args = args.proxy_link.to_args();
     let exe = std::env::current_exe().context("cannot find the cocoon executable")?;
     let timeout = Duration::from_secs(args.ready_timeout);
     let client_port = match args.port {
@@ -277,7 +282,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     "--min-protocol",
                     "4",
                 ]),
-            ),
+            )
+            .into_iter()
+            .chain(link_args.iter().cloned())
+            .collect::<Vec<_>>(),
         )?;
         let addr = format!("127.0.0.1:{port}");
         net.wait_ready(&name, timeout, || worker_handshaked(&addr))?;
@@ -308,6 +316,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         ]),
     );
     client_args.extend(["--stats-listen".to_string(), client_stats.clone()]);
+    client_args.extend(link_args.iter().cloned());
     let pid = net.spawn("client", &client_args)?;
     let client_addr = format!("127.0.0.1:{client_port}");
     let want_workers = args.workers;
@@ -449,14 +458,22 @@ pub(crate) fn init_logging() {
     };
 }
 
+/// How long a stopping node waits for its blocking tasks (a ledger call, a DNS lookup) once
+/// its async work is dropped; they are abandoned after it, so SIGINT/SIGTERM ends the
+/// process within about this bound whatever its connections are doing.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// Runs `fut` on a multi-threaded runtime until it ends or SIGINT/SIGTERM arrives
-/// (then returns `Ok(())`).
+/// (then returns `Ok(())`). Either way the runtime is shut down at once: every task (open
+/// connections, streams being served) is dropped, and blocking tasks get
+/// [`SHUTDOWN_GRACE`]. SIGINT is handled even when it came ignored (a job started in the
+/// background of a non-interactive shell).
 pub(crate) fn block_on_until_signal<F>(fut: F) -> anyhow::Result<()>
 where
     F: std::future::Future<Output = anyhow::Result<()>>,
 {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         #[cfg(unix)]
         let term = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -473,5 +490,7 @@ where
             _ = tokio::signal::ctrl_c() => Ok(()),
             _ = term => Ok(()),
         }
-    })
+    });
+    rt.shutdown_timeout(SHUTDOWN_GRACE);
+    result
 }

@@ -6,7 +6,7 @@
 use cocoon_node::config::WorkerConfig;
 use cocoon_node::worker::{run_worker, WorkerSettings};
 
-use crate::node_args::NodeArgs;
+use crate::node_args::{NodeArgs, ProxyLinkArgs};
 
 #[derive(clap::Args)]
 #[command(
@@ -37,6 +37,8 @@ pub struct WorkerArgs {
     /// proxies (protocol ≤ 2) cannot parse it and are then refused, as in the reference.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=4))]
     pub min_protocol: Option<i32>,
+    #[command(flatten)]
+    pub proxy_link: ProxyLinkArgs,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -60,7 +62,9 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         .proxy_policy
         .unwrap_or_else(|| setup.tee.matching_policy().to_string());
     let via = setup.config.connect_to_proxy_via.map(|a| a.to_string());
-    let dial = setup.dial_config(&policy, via)?;
+    let dial = setup
+        .dial_config(&policy, via)?
+        .with_silence_limit(args.proxy_link.silence_limit()?);
     let plan = args.node.ports.plan(
         setup.config.http_port,
         crate::node_ports::STATS_ON_HTTP_PORT,

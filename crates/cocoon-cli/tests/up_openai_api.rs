@@ -147,6 +147,31 @@ async fn openai_api_streams_meters_and_reports_errors() {
     )
     .await;
     assert_openai_error(s, &b, &[400], "forbidden field");
+    // An unknown member is refused by the client itself, with the worker's rule and error;
+    // the proxy sees nothing of it.
+    let proxy_stats = net.node("proxy").stats.clone().expect("proxy stats");
+    let proxy_counts = |v: Value| {
+        (
+            v["stats"]["queries"].clone(),
+            v["stats"]["rejected"].clone(),
+        )
+    };
+    let before = proxy_counts(json_stats(&http, &proxy_stats).await);
+    let (s, b) = post(
+        &http,
+        &url,
+        &json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi", "nmae": "x"}]}),
+    )
+    .await;
+    assert_openai_error(s, &b, &[400], "unknown field");
+    let v: Value = serde_json::from_str(&b).expect("error JSON");
+    assert_eq!(v["error"]["code"], "unknown_parameter", "{b}");
+    assert_eq!(v["error"]["param"], "messages[0].nmae", "{b}");
+    assert_eq!(
+        proxy_counts(json_stats(&http, &proxy_stats).await),
+        before,
+        "the request reached the proxy"
+    );
     let (s, b) = post(&http, &url, &json!({"messages": []})).await;
     assert_openai_error(s, &b, &[400], "missing model");
     let resp = http

@@ -6,6 +6,9 @@
 //!   level), then the rewrites of §4.8 (`stream_options.include_usage` forced on streaming
 //!   requests, `stream_options` dropped otherwise, `max_tokens`/`max_completion_tokens` unified),
 //!   and a compact re-serialisation with sorted keys, as the reference's `nlohmann::dump()`.
+//! * **Both** ([`check_request_schema`]): the worker's schema walk alone; the client's OpenAI
+//!   port runs it too (after taking out the cocoon control fields), so a body with an unknown
+//!   member gets the worker's 400 at once, without a round trip through the network.
 //! * **Client** ([`validate_client_request`]): the light checks of §4.2 — `model`, the cocoon
 //!   control fields (removed from the body) and the default `max_tokens` injection.
 //!
@@ -217,16 +220,24 @@ pub fn validate_worker_request(url: &str, body: &[u8]) -> Result<ValidatedReques
     validate_worker_json(endpoint, value)
 }
 
+/// Checks a parsed body against the worker's schema for `endpoint` (the same walker and
+/// rules as [`validate_worker_json`], unknown members included) without rewriting it;
+/// returns its `model`. The client runs it before sending, so a body every worker would
+/// refuse is refused at the client's port, with the same error, without a network trip.
+pub fn check_request_schema(endpoint: Endpoint, value: &Value) -> Result<String, RequestError> {
+    match endpoint {
+        Endpoint::ChatCompletions => schema::check_chat_completions(value),
+        Endpoint::Completions => schema::check_completions(value),
+    }
+}
+
 /// Validates and rewrites an already parsed (and, for encrypted requests, decrypted) body.
 /// The envelope members of [`ENVELOPE_FIELDS`] are accepted at the top level and kept.
 pub fn validate_worker_json(
     endpoint: Endpoint,
     mut value: Value,
 ) -> Result<ValidatedRequest, RequestError> {
-    let model = match endpoint {
-        Endpoint::ChatCompletions => schema::check_chat_completions(&value)?,
-        Endpoint::Completions => schema::check_completions(&value)?,
-    };
+    let model = check_request_schema(endpoint, &value)?;
     let Value::Object(map) = &mut value else {
         return Err(not_an_object());
     };

@@ -774,6 +774,7 @@ async fn our_client_in_a_reference_conversation() {
             config_version: connect.min_config_version,
             ledger: None,
             money: ClientMoneyPolicy::default(),
+            proxy_wait: std::time::Duration::from_secs(6),
             contracts: cocoon_ledger::ledger::ContractContext::devnet(
                 cocoon_ledger::root_config::RootConfig::devnet_default().params,
             )

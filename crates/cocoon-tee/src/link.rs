@@ -66,19 +66,25 @@ pub struct ClientLinkConfig {
     pub policy: Arc<dyn AttestationPolicy>,
     /// Hardest PoW challenge we solve (reference default 28).
     pub max_pow_difficulty: u32,
+    /// The whole proof-of-work phase, solving included.
     pub pow_timeout: Duration,
+    /// How long the server may take to send its challenge (it sends it on accept; a
+    /// server that does not is hung). At most `pow_timeout` in effect.
+    pub challenge_timeout: Duration,
     pub tls_timeout: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
 impl ClientLinkConfig {
-    /// Defaults: max difficulty 28, 120 s PoW timeout, 30 s TLS timeout, system clock.
+    /// Defaults: max difficulty 28, 120 s PoW timeout (the challenge may take all of it),
+    /// 30 s TLS timeout, system clock.
     pub fn new(own_cert: OwnCert, policy: Arc<dyn AttestationPolicy>) -> Self {
         Self {
             own_cert,
             policy,
             max_pow_difficulty: pow::DEFAULT_MAX_DIFFICULTY,
             pow_timeout: DEFAULT_CLIENT_POW_TIMEOUT,
+            challenge_timeout: DEFAULT_CLIENT_POW_TIMEOUT,
             tls_timeout: DEFAULT_TLS_TIMEOUT,
             clock: Arc::new(SystemClock),
         }
@@ -91,6 +97,8 @@ impl ClientLinkConfig {
 pub enum LinkError {
     #[error("proof-of-work phase timed out after {0:?}")]
     PowTimeout(Duration),
+    #[error("the server sent no proof-of-work challenge within {0:?}")]
+    PowNoChallenge(Duration),
     #[error("peer's proof of work is invalid: {0}")]
     PowInvalid(PowError),
     #[error("server asks proof-of-work difficulty {asked}, more than our maximum {max}")]
@@ -117,6 +125,7 @@ impl From<PowError> for LinkError {
     fn from(err: PowError) -> Self {
         match err {
             PowError::Timeout(limit) => LinkError::PowTimeout(limit),
+            PowError::NoChallenge(limit) => LinkError::PowNoChallenge(limit),
             PowError::TooHard { asked, max } => LinkError::PowTooHard { asked, max },
             PowError::Io(io) => LinkError::PowIo(io),
             PowError::BadDifficulty(_) | PowError::SolverStopped => LinkError::PowConfig(err),
@@ -163,7 +172,13 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    pow::client_solve(&mut stream, config.max_pow_difficulty, config.pow_timeout).await?;
+    pow::client_solve(
+        &mut stream,
+        config.max_pow_difficulty,
+        config.challenge_timeout,
+        config.pow_timeout,
+    )
+    .await?;
     let verifier = Arc::new(PeerVerifier::new(
         config.policy.clone(),
         config.clock.clone(),

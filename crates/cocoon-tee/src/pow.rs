@@ -39,6 +39,8 @@ pub enum PowError {
     Io(#[from] std::io::Error),
     #[error("proof-of-work phase timed out after {0:?}")]
     Timeout(Duration),
+    #[error("the server sent no proof-of-work challenge within {0:?}")]
+    NoChallenge(Duration),
     #[error("peer sent a challenge with magic {got:#010x}, expected {CHALLENGE_MAGIC:#010x}")]
     BadChallengeMagic { got: u32 },
     #[error("peer sent an answer with magic {got:#010x}, expected {ANSWER_MAGIC:#010x}")]
@@ -192,13 +194,15 @@ where
     }
 }
 
-/// Client side: read the challenge, refuse it if harder than
+/// Client side: read the challenge (within `challenge_timeout`: a server sends it as
+/// soon as it accepts, so one that does not is hung), refuse it if harder than
 /// `max_difficulty`, solve it on a blocking thread and send the answer, all
 /// within `timeout` (the solver is stopped when the timeout fires).
 /// Returns the challenge and the nonce sent.
 pub async fn client_solve<S>(
     stream: &mut S,
     max_difficulty: u32,
+    challenge_timeout: Duration,
     timeout: Duration,
 ) -> Result<(PowChallenge, i64), PowError>
 where
@@ -208,7 +212,9 @@ where
     let _stop_on_exit = StopOnDrop(stop.clone());
     let exchange = async {
         let mut bytes = [0u8; CHALLENGE_LEN];
-        stream.read_exact(&mut bytes).await?;
+        tokio::time::timeout(challenge_timeout, stream.read_exact(&mut bytes))
+            .await
+            .map_err(|_| PowError::NoChallenge(challenge_timeout))??;
         let challenge = PowChallenge::decode(&bytes)?;
         if i64::from(challenge.difficulty) > i64::from(max_difficulty) {
             return Err(PowError::TooHard {

@@ -325,3 +325,18 @@ async fn server_stalling_after_pow_times_out_in_tls_phase() {
         result.map(|(_, peer)| peer)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_sends_no_challenge_is_left_after_the_challenge_timeout() {
+    let mut client = client_config(own(&fake_cert()), fake_policy());
+    client.challenge_timeout = Duration::from_secs(2);
+    // The server end is held open but never written: a hung (stopped) server.
+    let (client_io, _hung_server) = tokio::io::duplex(4096);
+    let result = link::connect(client_io, &client)
+        .await
+        .map(|(_, peer)| peer);
+    assert!(
+        matches!(result, Err(LinkError::PowNoChallenge(d)) if d == Duration::from_secs(2)),
+        "{result:?}"
+    );
+}

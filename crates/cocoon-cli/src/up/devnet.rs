@@ -344,8 +344,16 @@ impl UpDevnet {
     pub fn watch(self: Arc<Self>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || {
             let mut last = self.snapshot().ok();
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_secs(1));
+            let stopped = || stop.load(Ordering::Relaxed);
+            while !stopped() {
+                // A second in short naps, so `up` stops promptly on Ctrl-C.
+                let nap_started = std::time::Instant::now();
+                while !stopped() && nap_started.elapsed() < Duration::from_secs(1) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if stopped() {
+                    break;
+                }
                 let Ok(now) = self.snapshot() else {
                     continue;
                 };

@@ -60,6 +60,15 @@ impl ApiError {
         )
     }
 
+    /// 503 `no_proxy`, saying why the proxy connections are down (each slot's last error).
+    pub fn no_proxy_because(errors: &[String]) -> Self {
+        let mut e = Self::no_proxy();
+        if !errors.is_empty() {
+            e.message = format!("{}: {}", e.message, errors.join("; "));
+        }
+        e
+    }
+
     /// 504: our own deadline passed.
     pub fn timeout(seconds: f64) -> Self {
         Self::new(
@@ -172,6 +181,20 @@ impl ApiError {
     /// The error as one SSE event (for a stream that already started).
     pub fn to_sse_event(&self) -> String {
         format!("data: {}\n\n", self.to_json())
+    }
+}
+
+/// A request the shared validation ([`crate::validate`]) refused: its status, type, code,
+/// param and message as they are.
+impl From<crate::validate::RequestError> for ApiError {
+    fn from(e: crate::validate::RequestError) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(e.http_status).unwrap_or(StatusCode::BAD_REQUEST),
+            kind: e.error_type,
+            code: e.code,
+            message: e.message,
+            param: e.param,
+        }
     }
 }
 

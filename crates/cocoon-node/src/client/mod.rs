@@ -91,12 +91,13 @@ pub async fn run_client(
         tokio::spawn(money_http::run_money_loop(state.clone()));
     }
     let dial = Arc::new(dial);
-    for (index, address) in targets.into_iter().enumerate() {
+    let spares = state.settings.proxy_spares();
+    for index in 0..targets.len() {
         tokio::spawn(proxy_conn::run_proxy_target(
             state.clone(),
             dial.clone(),
             index,
-            address,
+            proxy_conn::slot_candidates(&targets, &spares, index),
         ));
     }
     let mut others = tokio::task::JoinSet::new();

@@ -3,13 +3,19 @@
 //! answer loop that routes `client.queryAnswer*Ex` to waiting requests by id.
 //! When the connection ends, every waiting request sees its channel close at
 //! once (and fails over or ends with an error); then we reconnect with backoff.
+//!
+//! Liveness: the link pings a quiet proxy and closes after the dial config's
+//! `silence_limit` without a frame ([`DialConfig::silence_limit`]), so a hung proxy
+//! (stopped, or its host gone) is noticed within that bound instead of a TCP timeout.
+//! After a failed or lost connection the slot dials its next candidate: the proxies
+//! registered beyond `proxy_connections` are shared out as spares among the slots.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cocoon_ledger::voucher::VoucherKind;
-use cocoon_net::{Inbound, InboundMessage, Session};
+use cocoon_net::{CloseReason, Inbound, InboundMessage, Session};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
 use sha2::{Digest, Sha256};
@@ -29,23 +35,40 @@ pub const LONG_AUTH_QUERY_TIMEOUT: Duration = Duration::from_secs(310);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-/// Keeps one proxy connection alive forever.
+/// The addresses slot `index` of `slots` dials in turn: its own target first, then the
+/// spares (registered proxies beyond the targets) whose position modulo `slots` is `index`.
+pub fn slot_candidates(targets: &[String], spares: &[String], index: usize) -> Vec<String> {
+    let slots = targets.len().max(1);
+    targets
+        .get(index)
+        .into_iter()
+        .chain(spares.iter().skip(index).step_by(slots))
+        .cloned()
+        .collect()
+}
+
+/// Keeps one proxy slot connected forever, dialling `candidates` in turn (the first is
+/// preferred; the next one is tried after a failure or a lost connection).
 pub async fn run_proxy_target(
     state: Arc<ClientState>,
     dial: Arc<DialConfig>,
     index: usize,
-    address: String,
+    candidates: Vec<String>,
 ) {
     let mut backoff = BACKOFF_MIN;
+    let mut turn = 0usize;
     loop {
+        let Some(address) = candidates.get(turn % candidates.len().max(1)).cloned() else {
+            return;
+        };
+        state.set_address(index, &address);
         let result = connect_and_serve(&state, &dial, index, &address).await;
         let error = match result {
-            Ok(served) => {
-                if served {
-                    backoff = BACKOFF_MIN;
-                }
-                tracing::warn!(proxy = %address, "proxy connection closed");
-                "connection closed".to_string()
+            Ok(reason) => {
+                backoff = BACKOFF_MIN;
+                let error = lost_connection_message(&address, &reason);
+                tracing::warn!(proxy = %address, reason = %reason, "proxy connection closed");
+                error
             }
             Err(e) => {
                 tracing::warn!(proxy = %address, error = %e, "proxy connection failed");
@@ -53,17 +76,31 @@ pub async fn run_proxy_target(
             }
         };
         state.set_ready(index, None, Some(error));
+        turn = turn.wrapping_add(1);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
+/// How a lost proxy connection is reported to requests and on the stats page.
+pub(crate) fn lost_connection_message(address: &str, reason: &CloseReason) -> String {
+    match reason {
+        CloseReason::IdleTimeout(limit) => format!(
+            "proxy {address} went silent: no answer to pings for {:.1} s (connection dropped)",
+            limit.as_secs_f64()
+        ),
+        other => format!("connection to proxy {address} lost: {other}"),
+    }
+}
+
+/// Dials, handshakes and serves until the connection ends; `Ok` with why it ended
+/// once it was ready.
 async fn connect_and_serve(
     state: &ClientState,
     dial: &DialConfig,
     index: usize,
     address: &str,
-) -> Result<bool, String> {
+) -> Result<CloseReason, String> {
     let (session, inbound, peer) = dial_proxy(address, dial).await.map_err(|e| e.to_string())?;
     tracing::info!(proxy = %address, tee = %peer.tee, "connected to proxy, handshaking");
     let proto = match handshake(state, &session, address).await {
@@ -84,9 +121,10 @@ async fn connect_and_serve(
     route_answers(state, &ready, inbound).await;
     state.set_ready(index, None, None);
     session.close();
+    let reason = session.closed().await;
     // Wake every waiting request: their senders go away with the map entries.
     ready.lock_pending().clear();
-    Ok(true)
+    Ok(reason)
 }
 
 /// The client side of §3.2; returns the negotiated protocol version.
@@ -275,5 +313,38 @@ pub(crate) fn answer_request_id(a: &enums::client::QueryAnswerEx) -> [u8; 32] {
         enums::client::QueryAnswerEx::QueryAnswerEx(x) => x.request_id,
         enums::client::QueryAnswerEx::QueryAnswerPartEx(x) => x.request_id,
         enums::client::QueryAnswerEx::QueryAnswerErrorEx(x) => x.request_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn spares_are_shared_out_among_the_slots() {
+        let targets = names(&["a", "b"]);
+        let spares = names(&["c", "d", "e"]);
+        assert_eq!(
+            slot_candidates(&targets, &spares, 0),
+            names(&["a", "c", "e"])
+        );
+        assert_eq!(slot_candidates(&targets, &spares, 1), names(&["b", "d"]));
+        assert_eq!(slot_candidates(&targets, &[], 0), names(&["a"]));
+    }
+
+    #[test]
+    fn a_silent_proxy_is_named_as_such() {
+        let silent =
+            lost_connection_message("p:1", &CloseReason::IdleTimeout(Duration::from_secs(6)));
+        assert!(
+            silent.contains("p:1 went silent") && silent.contains("6.0 s"),
+            "{silent}"
+        );
+        let closed = lost_connection_message("p:1", &CloseReason::PeerClosed);
+        assert!(closed.contains("lost: peer closed"), "{closed}");
     }
 }

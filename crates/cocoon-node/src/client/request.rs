@@ -1,8 +1,9 @@
 //! Preparing and sending one inference request (runners.md §4.2, delta §4.2,
-//! §5.2): the COCOON extension fields are read and removed, the body is
-//! re-serialised, the request goes to the first ready proxy as
-//! `client.runQueryEx`; if that proxy's connection is down or fails before
-//! the first byte, the next proxy is tried.
+//! §5.2): the COCOON extension fields are read and removed, the rest is checked
+//! against the worker's schema ([`crate::validate::check_request_schema`]: an
+//! unknown member is a 400 here), the body is re-serialised, the request goes to
+//! the first ready proxy as `client.runQueryEx`; if that proxy's connection is
+//! down or fails before the first byte, the next proxy is tried.
 //!
 //! Cancellation (our extension `cocoonrs.cancelRequest`, see
 //! docs/protocol-extensions.md): an [`AnswerStream`] dropped before its
@@ -23,9 +24,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::error::ApiError;
+use super::proxy_conn::lost_connection_message;
 use super::state::ReadyProxy;
 use super::ClientState;
 use crate::common::cancel::spawn_cancel;
+use crate::validate::{check_request_schema, Endpoint};
 
 /// Largest accepted request body (delta §5.1: 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -144,8 +147,13 @@ pub fn prepare(
             )
         }
     };
-    let body = serde_json::to_vec(&Value::Object(obj))
-        .map_err(|e| ApiError::invalid("invalid_json", e.to_string()))?;
+    let value = Value::Object(obj);
+    // The worker's schema, unknown members included: refused here, not after a network trip.
+    if let Some(endpoint) = Endpoint::from_path(path) {
+        check_request_schema(endpoint, &value)?;
+    }
+    let body =
+        serde_json::to_vec(&value).map_err(|e| ApiError::invalid("invalid_json", e.to_string()))?;
     Ok(PreparedRequest {
         path: path.to_string(),
         model,
@@ -226,10 +234,11 @@ impl AnswerStream {
             }
             Ok(None) => {
                 self.ended = true;
-                Err(ApiError::upstream(format!(
-                    "connection to proxy {} lost",
-                    self.proxy.address
-                )))
+                let message = match self.proxy.session.close_reason() {
+                    Some(reason) => lost_connection_message(&self.proxy.address, &reason),
+                    None => format!("connection to proxy {} lost", self.proxy.address),
+                };
+                Err(ApiError::upstream(message))
             }
             Ok(Some(a)) => {
                 self.ended |= match &a {
@@ -256,12 +265,17 @@ impl Drop for AnswerStream {
     }
 }
 
-/// Sends `req`, trying the ready proxies in order until one gives a first answer.
+/// Sends `req`, trying the ready proxies in order until one gives a first answer. With
+/// no proxy ready (a lost link being dialled again) it waits for one at most the
+/// settings' `proxy_wait` (and never past the request's deadline), then fails with 503.
 pub async fn start(state: &ClientState, req: &PreparedRequest) -> Result<Started, ApiError> {
-    let deadline = Instant::now() + Duration::from_secs_f64(req.timeout) + DEADLINE_MARGIN;
-    let proxies = state.ready_proxies();
+    let now = Instant::now();
+    let deadline = now + Duration::from_secs_f64(req.timeout) + DEADLINE_MARGIN;
+    let proxies = state
+        .wait_ready_proxies(deadline.min(now + state.settings.proxy_wait))
+        .await;
     if proxies.is_empty() {
-        return Err(ApiError::no_proxy());
+        return Err(ApiError::no_proxy_because(&state.slot_errors()));
     }
     let mut last_error = ApiError::no_proxy();
     for (attempt, proxy) in proxies.into_iter().enumerate() {
@@ -385,87 +399,5 @@ async fn start_on(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(v: serde_json::Value) -> Vec<u8> {
-        serde_json::to_vec(&v).unwrap_or_default()
-    }
-
-    #[test]
-    fn extension_fields_are_read_and_removed() {
-        let req = prepare(
-            "/v1/chat/completions",
-            Vec::new(),
-            &body(
-                serde_json::json!({"model": "m", "messages": [], "max_coefficient": 1500, "timeout": 7.5,
-                "enable_debug": true, "request_guid": "g", "stream": true, "max_tokens": 33}),
-            ),
-        );
-        let req = req.unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
-        assert_eq!(
-            (req.max_coefficient, req.max_tokens, req.timeout),
-            (1500, 33, 7.5)
-        );
-        assert!(req.enable_debug && req.stream);
-        assert_eq!(req.request_guid.as_deref(), Some("g"));
-        let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
-        for gone in ["max_coefficient", "timeout", "enable_debug", "request_guid"] {
-            assert!(
-                sent.get(gone).is_none(),
-                "{gone} must not be forwarded: {sent}"
-            );
-        }
-        assert_eq!(sent["max_tokens"], 33);
-    }
-
-    #[test]
-    fn defaults_and_injected_max_tokens() {
-        let req = prepare(
-            "/v1/completions",
-            Vec::new(),
-            &body(serde_json::json!({"model": "m", "prompt": "x"})),
-        );
-        let req = req.unwrap_or_else(|e| panic!("prepare failed: {e:?}"));
-        assert_eq!(req.max_coefficient as u64, DEFAULT_MAX_COEFFICIENT);
-        assert_eq!(req.timeout, DEFAULT_TIMEOUT_S);
-        assert!(!req.stream);
-        let sent: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
-        assert_eq!(sent["max_tokens"], DEFAULT_MAX_TOKENS);
-    }
-
-    #[test]
-    fn bad_requests_are_400_with_param() {
-        let cases = [
-            (b"{not json".to_vec(), None),
-            (b"[1,2]".to_vec(), None),
-            (body(serde_json::json!({"messages": []})), Some("model")),
-            (body(serde_json::json!({"model": 5})), Some("model")),
-            (
-                body(serde_json::json!({"model": "m", "max_coefficient": -1})),
-                Some("max_coefficient"),
-            ),
-            (
-                body(serde_json::json!({"model": "m", "timeout": "soon"})),
-                Some("timeout"),
-            ),
-            (
-                body(serde_json::json!({"model": "m", "stream": "yes"})),
-                Some("stream"),
-            ),
-            (
-                body(serde_json::json!({"model": "m", "max_tokens": 1.5})),
-                Some("max_tokens"),
-            ),
-        ];
-        for (b, param) in cases {
-            match prepare("/v1/chat/completions", Vec::new(), &b) {
-                Ok(_) => panic!("accepted {}", String::from_utf8_lossy(&b)),
-                Err(e) => {
-                    assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
-                    assert_eq!(e.param.as_deref(), param, "{}", String::from_utf8_lossy(&b));
-                }
-            }
-        }
-    }
-}
+#[path = "request_tests.rs"]
+mod tests;

@@ -47,6 +47,9 @@ pub struct ClientSettings {
     pub ledger: Option<Arc<dyn Ledger>>,
     /// Money management with a ledger.
     pub money: ClientMoneyPolicy,
+    /// How long a request waits for a proxy connection when none is ready (a lost link
+    /// being dialled again) before it fails with 503 `no_proxy`.
+    pub proxy_wait: Duration,
     /// Where our contract addresses are derived without a ledger: the fake-TON root
     /// config's codes and params (with a ledger, the ledger's context is used).
     pub contracts: ContractContext,
@@ -62,6 +65,7 @@ impl std::fmt::Debug for ClientSettings {
             .field("config_version", &self.config_version)
             .field("ledger", &self.ledger.is_some())
             .field("money", &self.money)
+            .field("proxy_wait", &self.proxy_wait)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +87,7 @@ impl ClientSettings {
             config_version: root.version,
             ledger: None,
             money: ClientMoneyPolicy::default(),
+            proxy_wait: crate::common::dial::DEFAULT_PROXY_SILENCE_LIMIT,
             contracts: root
                 .contract_context(&cfg.root_contract_address)
                 .map_err(|e| format!("root config: {e}"))?,
@@ -93,6 +98,19 @@ impl ClientSettings {
     pub fn with_ledger(mut self, ledger: Option<Arc<dyn Ledger>>) -> Self {
         self.ledger = ledger;
         self
+    }
+
+    /// The distinct registered proxy addresses beyond [`proxy_targets`](Self::proxy_targets):
+    /// spares a slot dials after its own target failed.
+    pub fn proxy_spares(&self) -> Vec<String> {
+        let targets = self.proxy_targets();
+        let mut out: Vec<String> = Vec::new();
+        for a in &self.proxy_addresses {
+            if !targets.contains(a) && !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
     }
 
     /// Up to `proxy_connections` distinct proxy addresses, in registration order.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use cocoon_net::Session;
 use cocoon_wire::schema::enums;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::debug::{DebugLog, DEBUG_LOG_CAPACITY};
 use super::ClientSettings;
@@ -51,6 +51,8 @@ pub struct ClientState {
     pub payments: crate::common::vouchers::PaymentsBook,
     /// Our contracts on the ledger (`None` without a ledger: no money moves).
     pub money: Option<Arc<super::money::ClientMoney>>,
+    /// Bumped whenever a slot becomes ready, so requests waiting for a proxy wake up.
+    ready_changed: watch::Sender<u64>,
 }
 
 #[derive(Default)]
@@ -112,6 +114,7 @@ impl ClientState {
             debug_log: DebugLog::new(DEBUG_LOG_CAPACITY),
             payments: Default::default(),
             money,
+            ready_changed: watch::Sender::new(0),
         }
     }
 
@@ -120,12 +123,54 @@ impl ClientState {
     }
 
     pub(crate) fn set_ready(&self, index: usize, proxy: Option<ReadyProxy>, error: Option<String>) {
+        let now_ready = proxy.is_some();
         if let Some(slot) = self.lock_slots().get_mut(index) {
             slot.ready = proxy;
             if error.is_some() {
                 slot.last_error = error;
             }
         }
+        if now_ready {
+            self.ready_changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// The address slot `index` is dialling now (it moves on to a spare after a failure).
+    pub(crate) fn set_address(&self, index: usize, address: &str) {
+        if let Some(slot) = self.lock_slots().get_mut(index) {
+            if slot.address != address {
+                slot.address = address.to_string();
+            }
+        }
+    }
+
+    /// The ready proxies, waiting until `deadline` for one when none is (a lost link
+    /// being dialled again); empty if none got ready in time.
+    pub(crate) async fn wait_ready_proxies(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Vec<ReadyProxy> {
+        let mut changed = self.ready_changed.subscribe();
+        loop {
+            let ready = self.ready_proxies();
+            if !ready.is_empty() {
+                return ready;
+            }
+            match tokio::time::timeout_at(deadline, changed.changed()).await {
+                Ok(Ok(())) => {}
+                // Deadline passed (the sender lives as long as `self`).
+                _ => return self.ready_proxies(),
+            }
+        }
+    }
+
+    /// The last connection error of each slot that is not ready, for error messages.
+    pub(crate) fn slot_errors(&self) -> Vec<String> {
+        self.lock_slots()
+            .iter()
+            .filter(|s| s.ready.as_ref().is_none_or(|r| r.session.is_closed()))
+            .filter_map(|s| s.last_error.clone())
+            .collect()
     }
 
     /// Ready proxies in target order (the first is preferred, the rest are failover).

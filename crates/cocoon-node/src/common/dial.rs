@@ -23,6 +23,11 @@ use super::policy::{NamedPolicy, PolicyBuilder};
 /// How long the plain TCP connect (or the SOCKS5 exchange) may take.
 pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default [`DialConfig::silence_limit`]: a proxy that sends nothing (not even a
+/// `tcp.pong` to our pings, sent every third of it) for this long is taken for hung and
+/// its connection dropped, so requests fail over and the link is dialled again.
+pub const DEFAULT_PROXY_SILENCE_LIMIT: Duration = Duration::from_secs(6);
+
 /// How long a reference router may take, after its SOCKS5 reply, to write the
 /// peer-info record: it first does the proof of work (up to difficulty 28)
 /// and the RA-TLS handshake with the proxy, quote verification included.
@@ -117,6 +122,9 @@ pub struct DialConfig {
     pub policy_name: String,
     /// The proxy policy as re-checked on a router's peer-info record.
     relayed_policy: RelayedPolicy,
+    /// A proxy link without a frame from the proxy for this long is closed; we ping it
+    /// every third of this (`tcp.ping`, which every reference proxy answers).
+    pub silence_limit: Duration,
 }
 
 impl std::fmt::Debug for DialConfig {
@@ -125,6 +133,7 @@ impl std::fmt::Debug for DialConfig {
             .field("via", &self.via)
             .field("tee", &self.tee)
             .field("policy", &self.policy_name)
+            .field("silence_limit", &self.silence_limit)
             .finish()
     }
 }
@@ -153,14 +162,26 @@ impl DialConfig {
         let own = cocoon_tee::tls::OwnCert::new(&cert)
             .map_err(|e| DialError::Setup(format!("cannot load our certificate into TLS: {e}")))?;
         let relayed_policy = policy.relayed();
-        let link = cocoon_tee::link::ClientLinkConfig::new(own, policy.policy);
+        let mut link = cocoon_tee::link::ClientLinkConfig::new(own, policy.policy);
+        link.challenge_timeout = DEFAULT_PROXY_SILENCE_LIMIT;
         Ok(DialConfig {
             link: Arc::new(link),
             relayed_policy,
             via: via.filter(|v| !v.is_empty()),
             tee,
             policy_name: policy.name,
+            silence_limit: DEFAULT_PROXY_SILENCE_LIMIT,
         })
+    }
+
+    /// The same configuration with another [`silence_limit`](Self::silence_limit). The
+    /// limit also bounds the wait for the proxy's proof-of-work challenge when we dial
+    /// directly (a proxy sends it on accept), so a redial to a proxy that is still hung
+    /// fails within it too, and the slot can move on.
+    pub fn with_silence_limit(mut self, limit: Duration) -> Self {
+        self.silence_limit = limit;
+        Arc::make_mut(&mut self.link).challenge_timeout = limit;
+        self
     }
 }
 
@@ -206,7 +227,7 @@ async fn dial_direct(
             addr: addr.into(),
             reason: e.to_string(),
         })?;
-    let (session, inbound) = establish_dialer(tls, addr).await?;
+    let (session, inbound) = establish_dialer(tls, addr, cfg.silence_limit).await?;
     Ok((session, inbound, peer))
 }
 
@@ -246,15 +267,25 @@ async fn dial_via_router(
             cfg.policy_name
         ))
     })?;
-    let (session, inbound) = establish_dialer(tcp, addr).await?;
+    let (session, inbound) = establish_dialer(tcp, addr, cfg.silence_limit).await?;
     Ok((session, inbound, peer))
 }
 
-async fn establish_dialer<S>(io: S, addr: &str) -> Result<(Session, Inbound), DialError>
+/// The session init as the dialer, with liveness: a ping after a third of `silence_limit`
+/// without a frame, the link closed after `silence_limit` (the handshake keeps the
+/// reference's 20 s).
+async fn establish_dialer<S>(
+    io: S,
+    addr: &str,
+    silence_limit: Duration,
+) -> Result<(Session, Inbound), DialError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    cocoon_net::establish(io, SessionConfig::dialer())
+    let config = SessionConfig::dialer()
+        .with_liveness(silence_limit)
+        .with_label(format!("proxy {addr}"));
+    cocoon_net::establish(io, config)
         .await
         .map_err(|e| DialError::Session {
             addr: addr.into(),

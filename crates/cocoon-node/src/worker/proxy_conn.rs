@@ -3,6 +3,10 @@
 //! backoff when the connection drops. Dropping the loop aborts every request
 //! it started, which closes their engine connections (cancellation).
 //!
+//! The link pings a quiet proxy and is dropped after the dial config's
+//! `silence_limit` without a frame, so a hung proxy is left (and dialled again)
+//! within that bound.
+//!
 //! A `cocoonrs.cancelRequest` from the proxy (our extension,
 //! docs/protocol-extensions.md) aborts the one request it names the same way:
 //! the engine call is dropped (its TCP connection closes), the slot is freed
@@ -16,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cocoon_ledger::voucher::VoucherKind;
-use cocoon_net::{Inbound, InboundMessage, Session};
+use cocoon_net::{CloseReason, Inbound, InboundMessage, Session};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::from_bytes;
 use tokio::task::{AbortHandle, JoinSet};
@@ -37,11 +41,10 @@ pub async fn run_proxy_target(state: Arc<WorkerState>, dial: Arc<DialConfig>, ad
     let mut backoff = BACKOFF_MIN;
     loop {
         match connect_and_serve(&state, &dial, &address).await {
-            Ok(served) => {
-                tracing::warn!(proxy = %address, "proxy connection closed");
-                if served {
-                    backoff = BACKOFF_MIN;
-                }
+            Ok(reason) => {
+                // A proxy silent for the dial config's silence limit shows as an idle timeout.
+                tracing::warn!(proxy = %address, reason = %reason, "proxy connection closed");
+                backoff = BACKOFF_MIN;
             }
             Err(e) => tracing::warn!(proxy = %address, error = %e, "proxy connection failed"),
         }
@@ -50,12 +53,12 @@ pub async fn run_proxy_target(state: Arc<WorkerState>, dial: Arc<DialConfig>, ad
     }
 }
 
-/// Dials, handshakes and serves; `Ok(true)` when the connection got ready.
+/// Dials, handshakes and serves; once the connection got ready, `Ok` with why it ended.
 async fn connect_and_serve(
     state: &Arc<WorkerState>,
     dial: &DialConfig,
     address: &str,
-) -> Result<bool, String> {
+) -> Result<CloseReason, String> {
     let (session, inbound, peer) = dial_proxy(address, dial).await.map_err(|e| e.to_string())?;
     tracing::info!(proxy = %address, tee = %peer.tee, "connected to proxy, handshaking");
     let terms = match handshake(state, &session, address).await {
@@ -77,7 +80,7 @@ async fn connect_and_serve(
     serve(state, &session, inbound, terms, running, address).await;
     state.remove_link(link_id);
     session.close();
-    Ok(true)
+    Ok(session.closed().await)
 }
 
 /// The worker side of §3.3; returns the negotiated protocol version and the price per token.

@@ -15,8 +15,9 @@ use cocoon_node::common::dial::{dial_proxy, DialConfig, TeeMode};
 use cocoon_node::proxy::{self, GateOptions, ProxyHandle, ProxyListeners, ProxySettings};
 use cocoon_wire::schema::{enums, functions, types};
 use cocoon_wire::tl::{from_bytes, to_bytes};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Upper bound for anything a test waits for.
@@ -691,4 +692,47 @@ pub fn spawn_real_worker(settings: cocoon_node::worker::WorkerSettings) -> JoinH
     tokio::spawn(async move {
         let _ = cocoon_node::worker::run_worker(settings, dial, Default::default()).await;
     })
+}
+
+/// A one-connection TCP relay to `target` that stops moving bytes either way
+/// while its switch is true: the far side then looks like a stopped process
+/// (the kernel still takes the bytes, nothing answers).
+pub async fn freezable_relay(target: SocketAddr) -> (SocketAddr, watch::Sender<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+    let addr = listener.local_addr().expect("relay addr");
+    let (freeze, frozen) = watch::channel(false);
+    tokio::spawn(async move {
+        let Ok((inner, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(outer) = TcpStream::connect(target).await else {
+            return;
+        };
+        let (ir, iw) = inner.into_split();
+        let (or, ow) = outer.into_split();
+        tokio::spawn(pump(ir, ow, frozen.clone()));
+        tokio::spawn(pump(or, iw, frozen));
+    });
+    (addr, freeze)
+}
+
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut frozen: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if frozen.wait_for(|f| !*f).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Bytes read just before the freeze are held too.
+        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
