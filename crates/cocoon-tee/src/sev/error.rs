@@ -91,6 +91,8 @@ pub enum SevError {
     SignatureInvalid,
     #[error("SEV-SNP report data mismatch: the report is not bound to the expected key")]
     ReportDataMismatch,
+    #[error("SEV report-data certificate extension is not SHA-512 of the certificate key")]
+    ReportDataExtensionMismatch,
 
     // --- guest policy and TCB ---
     #[error("SEV-SNP guest policy {policy:#x} allows debugging, so the host can read the guest's memory")]

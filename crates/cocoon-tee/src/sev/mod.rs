@@ -1,7 +1,8 @@
 //! AMD SEV-SNP attestation: the ATTESTATION_REPORT ([`report`]), the VCEK
 //! ([`vcek`]), the VCEK → ASK → ARK chain with AMD's roots pinned and the
 //! ARK's CRL ([`chain`], [`collateral`]), and the acceptance decision
-//! ([`verify`], [`policy`]), offline at a given time. Every rejection is its
+//! ([`verify`], [`policy`]), offline at a given time; [`ratls`] applies it
+//! to the SEV extensions of an RA-TLS certificate. Every rejection is its
 //! own [`SevError`] variant.
 //!
 //! Crates: the report is a fixed 1184-byte layout read by hand (as our TDX
@@ -19,6 +20,7 @@ pub mod collateral;
 pub mod error;
 pub mod policy;
 pub mod product;
+pub mod ratls;
 pub mod report;
 pub mod vcek;
 pub mod verify;
@@ -28,6 +30,7 @@ pub use collateral::SevCollateral;
 pub use error::{ChainLink, SevError};
 pub use policy::SevPolicy;
 pub use product::{Product, TcbVersion};
+pub use ratls::{verify_sev_evidence, SevEvidence};
 pub use report::SnpReport;
 pub use vcek::Vcek;
 pub use verify::{SevVerifier, VerifiedSnpReport};

@@ -87,15 +87,18 @@ fn le_u64(raw: &[u8; SNP_REPORT_LEN], at: usize) -> u64 {
 impl SnpReport {
     /// Read a report; only its size is checked.
     pub fn parse(bytes: &[u8]) -> Result<Self, SevError> {
-        let raw: Box<[u8; SNP_REPORT_LEN]> =
-            bytes
-                .to_vec()
-                .into_boxed_slice()
-                .try_into()
-                .map_err(|_| SevError::ReportSize {
-                    len: bytes.len(),
-                    expected: SNP_REPORT_LEN,
-                })?;
+        let size_error = || SevError::ReportSize {
+            len: bytes.len(),
+            expected: SNP_REPORT_LEN,
+        };
+        if bytes.len() != SNP_REPORT_LEN {
+            return Err(size_error());
+        }
+        let raw: Box<[u8; SNP_REPORT_LEN]> = bytes
+            .to_vec()
+            .into_boxed_slice()
+            .try_into()
+            .map_err(|_| size_error())?;
         let key_flags = le_u32(&raw, OFF_KEY_FLAGS);
         Ok(SnpReport {
             version: le_u32(&raw, OFF_VERSION),
