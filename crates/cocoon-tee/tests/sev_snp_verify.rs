@@ -320,7 +320,17 @@ fn expired_or_not_yet_valid_vcek_is_refused() {
 fn turin_vcek_chains_to_the_pinned_turin_roots_only() {
     let vcek = Vcek::parse(TURIN_VCEK).expect("Turin VCEK");
     assert_eq!((vcek.product, vcek.hw_id.len()), (Product::Turin, 8));
-    assert!(vcek.tcb.fmc.is_some());
+    // Its extensions: fmcSPL 0, blSPL 0, teeSPL 0, snpSPL 0, ucodeSPL 9.
+    assert_eq!(
+        (
+            vcek.tcb.fmc,
+            vcek.tcb.bootloader,
+            vcek.tcb.snp,
+            vcek.tcb.microcode
+        ),
+        (Some(0), 0, 0, 9)
+    );
+    assert_eq!(vcek.hw_id, [0x1E, 0x55, 0x0A, 0x8E, 0xE5, 0xCF, 0x9F, 0x4D]);
     verify_vcek_chain(&vcek, &SevTrust::amd(), &SevCollateral::empty(), NOW, false)
         .expect("Turin chain");
     let milan = SevTrust::amd()

@@ -110,3 +110,60 @@ impl TcbVersion {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milan_and_genoa_tcb_use_the_v0_layout() {
+        // The genuine Milan report's reported TCB: 03 00 00 00 00 00 08 73.
+        let raw = u64::from_le_bytes([0x03, 0, 0, 0, 0, 0, 0x08, 0x73]);
+        let tcb = TcbVersion::decode(raw, Product::Milan);
+        assert_eq!(tcb, TcbVersion::decode(raw, Product::Genoa));
+        assert_eq!(
+            (tcb.fmc, tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode),
+            (None, 3, 0, 8, 0x73)
+        );
+    }
+
+    #[test]
+    fn turin_tcb_uses_the_v1_layout_with_fmc() {
+        let raw = u64::from_le_bytes([1, 2, 3, 4, 0xEE, 0xEE, 0xEE, 5]);
+        let tcb = TcbVersion::decode(raw, Product::Turin);
+        assert_eq!(
+            (tcb.fmc, tcb.bootloader, tcb.tee, tcb.snp, tcb.microcode),
+            (Some(1), 2, 3, 4, 5)
+        );
+        assert_eq!(tcb.components().first(), Some(&("FMC", 1)));
+    }
+
+    #[test]
+    fn vcek_product_names_split_at_the_stepping() {
+        assert_eq!(
+            Product::from_vcek_product_name("Milan-B0"),
+            Some(Product::Milan)
+        );
+        assert_eq!(
+            Product::from_vcek_product_name("Genoa"),
+            Some(Product::Genoa)
+        );
+        assert_eq!(
+            Product::from_vcek_product_name("Turin-C1"),
+            Some(Product::Turin)
+        );
+        assert_eq!(Product::from_vcek_product_name("milan"), None);
+        assert_eq!(Product::from_vcek_product_name("Naples-B2"), None);
+        assert_eq!(Product::from_vcek_product_name(""), None);
+    }
+
+    #[test]
+    fn cpuid_family_and_model_name_the_product() {
+        assert_eq!(Product::from_cpuid(0x19, 0x01), Some(Product::Milan));
+        assert_eq!(Product::from_cpuid(0x19, 0x11), Some(Product::Genoa));
+        assert_eq!(Product::from_cpuid(0x19, 0xA0), Some(Product::Genoa));
+        assert_eq!(Product::from_cpuid(0x1A, 0x02), Some(Product::Turin));
+        assert_eq!(Product::from_cpuid(0, 0), None);
+        assert_eq!(Product::from_cpuid(0x17, 0x31), None);
+    }
+}

@@ -93,21 +93,7 @@ impl SevVerifier {
         let report = SnpReport::parse(report)?;
         check_format(&report)?;
         let vcek = Vcek::parse(vcek)?;
-        if let Some(cpu) = report.cpu_product() {
-            if cpu != vcek.product {
-                return Err(SevError::ProductMismatch {
-                    vcek_product: vcek.product_name.clone(),
-                    family: report.cpuid_family,
-                    model: report.cpuid_model,
-                });
-            }
-        } else if report.cpuid_family != 0 {
-            return Err(SevError::ProductMismatch {
-                vcek_product: vcek.product_name.clone(),
-                family: report.cpuid_family,
-                model: report.cpuid_model,
-            });
-        }
+        check_product(&report, &vcek)?;
         verify_vcek_chain(&vcek, &self.trust, collateral, now, self.policy.require_crl)?;
         check_chip_id(&report, &vcek)?;
         check_signature(&report, &vcek)?;
@@ -144,6 +130,24 @@ fn check_format(report: &SnpReport) -> Result<(), SevError> {
         });
     }
     Ok(())
+}
+
+/// The report's CPUID family/model (version ≥ 3; zero before) must name the
+/// VCEK's product.
+fn check_product(report: &SnpReport, vcek: &Vcek) -> Result<(), SevError> {
+    let same = match report.cpu_product() {
+        Some(cpu) => cpu == vcek.product,
+        None => report.cpuid_family == 0,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(SevError::ProductMismatch {
+            vcek_product: vcek.product_name.clone(),
+            family: report.cpuid_family,
+            model: report.cpuid_model,
+        })
+    }
 }
 
 /// The VCEK's hwID is the chip id (Turin: its first 8 bytes).
