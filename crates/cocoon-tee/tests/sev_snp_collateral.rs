@@ -82,3 +82,30 @@ fn foreign_pem_blocks_and_certificates_are_refused() {
     assert!(matches!(err, SevError::CollateralMalformed { .. }), "{err}");
     assert!(SevCollateral::load(std::path::Path::new("/nonexistent/sev")).is_err());
 }
+
+#[test]
+fn substituted_ask_under_the_pinned_ark_is_refused() {
+    // Collateral offering only an ASK (no ARK) that AMD's ARK did not sign:
+    // it replaces the pinned ASK, so its signature must be checked.
+    let mut collateral = SevCollateral::empty();
+    collateral.add_pem(SYN_ASK).expect("ask");
+    let err = amd_verifier()
+        .verify(
+            MILAN_REPORT,
+            MILAN_VCEK,
+            &collateral,
+            &milan_report_data(),
+            NOW,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SevError::ChainSignatureInvalid {
+                link: cocoon_tee::sev::ChainLink::Ask,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
