@@ -54,6 +54,8 @@ pub enum AttestError {
     SgxQuoteRejected,
     #[error("AMD SEV-SNP evidence is not supported by this verifier (policy {policy})")]
     SevSnpUnsupported { policy: String },
+    #[error("SEV-SNP evidence rejected: {0}")]
+    SevSnp(#[from] crate::sev::SevError),
     #[error("TDX and SEV-SNP evidence are mutually exclusive")]
     ConflictingEvidence,
     #[error(

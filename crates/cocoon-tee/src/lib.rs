@@ -5,7 +5,8 @@
 //! gate placed in front of every listening port.
 //!
 //! Attestation side: [`quote`], [`image_hash`], [`dcap`], [`policy`],
-//! [`router_config`], [`cache`], [`fake`], [`configfs_tsm`].
+//! [`router_config`], [`cache`], [`fake`], [`configfs_tsm`], and [`sev`]
+//! (AMD SEV-SNP report verification, not yet used by the policies).
 //! Link side: [`cert`], [`tls`], [`pow`], [`link`], and [`peer_info`] (the
 //! record a reference router puts in front of a stream it verified).
 
@@ -20,6 +21,7 @@ pub mod image_hash;
 pub mod policy;
 pub mod quote;
 pub mod router_config;
+pub mod sev;
 
 pub mod cert;
 pub mod link;
