@@ -239,9 +239,11 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
     let (unlock_ts, just_requested) = match found.status {
         ContractStatus::Active => {
             // A client's first request returns the money above its stake at once
-            // (contracts.md §3.1.7); the stake waits for the unlock time.
+            // (contracts.md §3.1.7); the rest (the stake inside the balance) waits for the
+            // unlock time.
             let above_stake = if role == "client" {
-                devnet.client_state(&sc)?.balance
+                let state = devnet.client_state(&sc)?;
+                state.balance.saturating_sub(state.stake)
             } else {
                 0
             };
@@ -297,17 +299,22 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
     let (amount, parts) = if role == "client" {
         let before = devnet.client_state(&sc)?;
         // The second `owner_client_request_refund` closes it (withdraw is Active-only).
+        let wallet = devnet.wallet_balance(owner)?;
         let amount = devnet
             .client_request_refund(owner, &sc)
-            .map(|_| before.balance + before.stake);
-        let parts = format!("balance {} + stake {}", before.balance, before.stake);
+            .and_then(|_| devnet.wallet_balance(owner))
+            .map(|now| now.saturating_sub(wallet));
+        let parts = format!(
+            "a forced refund of the balance {}, capped by the proxy's stake",
+            before.balance
+        );
         (amount, parts)
     } else {
         let before = devnet.proxy_state(&sc)?;
         let amount = devnet.proxy_complete_close(owner, &sc);
         let parts = format!(
-            "stake {} + commission {} + worker pool {}",
-            before.stake, before.commission, before.worker_pool
+            "everything it held: stake {}, commission {} and unrefunded client money",
+            before.stake, before.commission
         );
         (amount, parts)
     };
@@ -338,12 +345,11 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
             .push(json!({"role": "wallet", "address": address, "balance_nanoton": nano(*balance)}));
     }
     for (address, p) in &s.proxies {
-        let held = p.stake + p.commission + p.worker_pool;
+        let held = p.funds;
         accounts.push(
             json!({"role": "proxy", "address": address, "owner": p.owner,
             "status": format!("{:?}", p.status), "balance_nanoton": nano(held),
             "stake_nanoton": nano(p.stake), "commission_nanoton": nano(p.commission),
-            "worker_pool_nanoton": nano(p.worker_pool),
             "unlock_ts": p.unlock_ts, "params_version": p.params_version,
             "last_saved_seqno": p.saved_states.last().map(|st| st.seqno)}),
         );

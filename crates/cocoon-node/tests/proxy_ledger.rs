@@ -232,7 +232,7 @@ async fn served_tokens_move_money_on_the_ledger() {
         u128::from(served) * FEE
     );
     let proxy_state = ledger.proxy_state(&proxy_sc).expect("proxy");
-    assert_eq!(proxy_state.worker_pool, 0);
+    assert_eq!(proxy_state.commission, 0, "paid out");
     assert_eq!(
         ledger.wallet_balance(&addr(OWNER)).expect("owner wallet") - owner_wallet_before,
         u128::from(served) * (PRICE - FEE),

@@ -105,12 +105,18 @@ pub struct ProxyContractState {
     pub public_key: [u8; 32],
     /// Lifecycle.
     pub status: ContractStatus,
-    /// Stake locked by the proxy owner.
+    /// Stake: the figure that caps forced client refunds (`ext_proxy_increase_stake` is the
+    /// only way it grows; its money is part of [`Self::funds`]).
     pub stake: NanoTon,
-    /// Commission ready for `proxy_payout`.
+    /// Commission booked (the contract's `balance`): the proxy's part of every worker payout
+    /// that arrived, ready for `proxy_payout`; paid out of [`Self::funds`].
     pub commission: NanoTon,
-    /// Charged client money set aside for worker payouts.
-    pub worker_pool: NanoTon,
+    /// The money the contract holds, gas excepted: client top-ups and stake increases, less
+    /// refunds, worker payouts and commission payouts (on TON: its TON balance; not in the
+    /// data cell, so 0 where a state is parsed from one). Close-complete pays all of it to
+    /// the owner.
+    #[serde(default, alias = "worker_pool")]
+    pub funds: NanoTon,
     /// When a closing contract may complete.
     pub unlock_ts: u64,
     /// Recent `save_state` messages, oldest first.
@@ -145,9 +151,11 @@ pub struct ClientContractState {
     pub proxy_sc: String,
     /// Lifecycle.
     pub status: ContractStatus,
-    /// Unspent prepaid nanoTON.
+    /// Prepaid nanoTON not yet charged (an accounting figure: the money is in the proxy
+    /// contract). The stake is counted inside it.
     pub balance: NanoTon,
-    /// Stake.
+    /// Stake: the part of `balance` the owner cannot withdraw while Active (not extra
+    /// money; starts at `min_client_stake`, may exceed the balance).
     pub stake: NanoTon,
     /// Tokens charged so far.
     pub tokens_used: u64,

@@ -30,7 +30,7 @@ impl Shared {
             let tokens = offered.saturating_sub(state.tokens_used);
             // Charged as a charge: clamped to what the client has in (contracts.md §3.1.9).
             let cost = Self::root_parts(s)?.prices.client_charge(tokens);
-            let amount = cost.min(state.balance + state.stake);
+            let amount = cost.min(state.balance);
             let body = messages::repacked_voucher_body(signed, kind, &self.wallet_address);
             let msg = Self::message(client_sc, value::REGISTER_AND_CLOSE_FLOW, body)?;
             self.submit(s, "client_grant_refund", msg)?;

@@ -16,7 +16,7 @@ const FIRST: u64 = 1_200_000;
 /// Another 100 000 tokens (1 TON) on an empty balance.
 const SECOND: u64 = 1_300_000;
 
-/// What one charge did: the balance drop (stake included) and the tokens used after it.
+/// What one charge did: the balance drop and the tokens used after it.
 #[derive(Debug, PartialEq, Eq)]
 struct Charged {
     moved: NanoTon,
@@ -42,7 +42,7 @@ fn real_contracts(real: &mut Real) -> Vec<Charged> {
     );
     let owner = addr(0x0c);
     let csc = real.deploy_client(&owner);
-    // 11 TON in = 10 TON above the 1 TON stake (the mock takes the stake at the deploy).
+    // 11 TON in: the 1 TON stake is a figure inside the balance.
     assert_eq!(
         real.top_up(&owner, &csc, 11 * ONE_TON).first_exit(),
         Some(0)
@@ -91,7 +91,7 @@ async fn ours() -> Vec<Charged> {
     } = with_deployed_proxy(2, 100 * ONE_TON, 2).await;
     let key = proxy_key(1);
     let me: TonAddress = client.wallet_address().clone();
-    let csc = funded_client(&client, &psc, 10 * ONE_TON, &[&client, &proxy]).await;
+    let csc = funded_client(&client, &psc, 11 * ONE_TON, &[&client, &proxy]).await;
     let mut out = Vec::new();
     for (qid, tokens) in [(80, FIRST), (81, SECOND)] {
         let terms = VoucherTerms {
@@ -106,7 +106,8 @@ async fn ours() -> Vec<Charged> {
             .expect("a charge beyond the balance is not refused");
         settle(&[&proxy, &client], 2).await;
         let state = client.client_state(&csc).expect("state");
-        assert_eq!((state.balance, state.stake), (0, 0), "clamped to 0");
+        // The balance goes to 0; the stake figure stays (it is inside the balance, not money).
+        assert_eq!((state.balance, state.stake), (0, ONE_TON), "clamped to 0");
         out.push(Charged {
             moved: settled.amount,
             tokens_used: state.tokens_used,
