@@ -8,27 +8,15 @@
 
 use std::sync::Arc;
 
-use cocoon_ledger::contracts::{ClientPayload, Emitted};
-use cocoon_ledger::ledger::ContractStatus;
+use cocoon_ledger::contracts::Emitted;
 use tonlib_core::cell::Cell;
 use tonlib_core::TonAddress;
 
-use super::exec::address_of;
 use super::{MockChain, MockState};
 use crate::cells::{load_addr, load_bits256, load_coins};
 use crate::chain::InMsg;
-use crate::messages::{
-    client_proxy_request_body, op, worker_proxy_request_body, ClientProxyPayload,
-    ClientStateUpdate, WorkerProxyPayload,
-};
-
-fn status_bits(status: ContractStatus) -> u8 {
-    match status {
-        ContractStatus::Active => 0,
-        ContractStatus::Closing => 1,
-        ContractStatus::Closed => 2,
-    }
-}
+use crate::messages::model_notice::model_notice_body;
+use crate::messages::op;
 
 /// The `send_excesses_to` address of an inbound body `op | query_id | …`.
 fn excess_address(opcode: u32, body: &Cell) -> Result<TonAddress, String> {
@@ -66,76 +54,15 @@ pub(super) fn notify_proxy(
     let (Ok(opcode), Ok(qid)) = (p.load_u32(32), p.load_u64(64)) else {
         return Ok(());
     };
-    for msg in emitted {
-        let (proxy_sc, notification) = match msg {
-            Emitted::ClientNotice {
-                owner,
-                proxy_sc,
-                report,
-                payload,
-            } => {
-                let excess = || excess_address(opcode, body);
-                let payload = match payload {
-                    None => None,
-                    Some(ClientPayload::Register { nonce }) => {
-                        Some(ClientProxyPayload::Register { nonce })
-                    }
-                    Some(ClientPayload::TopUp { amount }) => Some(ClientProxyPayload::TopUp {
-                        amount,
-                        excess_to: excess()?,
-                    }),
-                    Some(ClientPayload::RefundGranted { amount }) => {
-                        Some(ClientProxyPayload::RefundGranted {
-                            amount,
-                            excess_to: excess()?,
-                        })
-                    }
-                    Some(ClientPayload::RefundForce { amount }) => {
-                        Some(ClientProxyPayload::RefundForce {
-                            amount,
-                            excess_to: excess()?,
-                        })
-                    }
-                };
-                let update = ClientStateUpdate {
-                    status: status_bits(report.status),
-                    balance: report.balance,
-                    stake: report.stake,
-                    tokens_used: report.tokens_used,
-                    secret_hash: report.secret_hash,
-                };
-                let body =
-                    client_proxy_request_body(qid, &address_of(&owner)?, &update, payload.as_ref())
-                        .map_err(|e| e.to_string())?;
-                (address_of(&proxy_sc)?, body)
-            }
-            Emitted::WorkerNotice {
-                owner,
-                proxy_sc,
-                status,
-                tokens,
-                payout,
-            } => {
-                let payload = match payout {
-                    Some(payout) => Some(WorkerProxyPayload::PayoutRequest {
-                        worker_part: payout.worker_part,
-                        proxy_part: payout.proxy_part,
-                        excess_to: excess_address(opcode, body)?,
-                    }),
-                    None => None,
-                };
-                let body = worker_proxy_request_body(
-                    qid,
-                    &address_of(&owner)?,
-                    status_bits(status),
-                    tokens,
-                    payload.as_ref(),
-                )
-                .map_err(|e| e.to_string())?;
-                (address_of(&proxy_sc)?, body)
-            }
-            // Payouts go to wallets (the engine credits them).
-            Emitted::Payout { .. } => continue,
+    for msg in &emitted {
+        if matches!(msg, Emitted::Payout { .. }) {
+            continue;
+        }
+        let excess_to = excess_address(opcode, body)?;
+        let Some((proxy_sc, notification)) =
+            model_notice_body(msg, qid, &excess_to).map_err(|e| e.to_string())?
+        else {
+            continue;
         };
         MockChain::record_tx(
             st,
