@@ -83,10 +83,11 @@ pub enum DevnetCommand {
     },
     /// Close a client or proxy contract as its owner (devnet: the CLI acts for every owner).
     ///
-    /// A client contract is closed by a refund request and, once unlocked
-    /// (`client_delay_before_close`), a withdrawal that returns balance + stake to the
-    /// owner's wallet; a proxy contract by a close request and, after
-    /// `proxy_delay_before_close`, a completion returning stake + commission + worker pool.
+    /// A client contract is closed by a refund request (which returns the money above the
+    /// stake at once) and, once unlocked (`client_delay_before_close`), a second one: a
+    /// forced refund of the rest, capped by the proxy's stake; a proxy contract by a close
+    /// request and, after `proxy_delay_before_close`, a completion paying everything it
+    /// holds (stake, commission, unrefunded client money) to its owner.
     /// Without --advance-time, run it again once the devnet clock passes the unlock time.
     /// On TON only the owner's own wallet could send these messages.
     Close {

@@ -291,7 +291,8 @@ pub trait Ledger: Send + Sync {
         sender: &TonAddress,
         proxy_sc: &TonAddress,
     ) -> Result<u64, LedgerError>;
-    /// After the delay: returns stake, commission and the unused worker pool to the owner.
+    /// After the delay: pays everything the contract holds (stake, commission, client money
+    /// not refunded) to the owner; returns the amount.
     fn proxy_complete_close(
         &self,
         sender: &TonAddress,
@@ -306,14 +307,17 @@ pub trait Ledger: Send + Sync {
     ) -> Result<TonAddress, LedgerError>;
     /// Client contract state.
     fn client_state(&self, client_sc: &TonAddress) -> Result<ClientContractState, LedgerError>;
-    /// Moves `amount` from the owner's wallet to the contract balance.
+    /// `ext_client_top_up` (anyone may send it): moves `amount` from `sender`'s wallet to the
+    /// proxy contract and adds it to the client contract's balance (a proxy that is not
+    /// Active returns it to the client owner, the balance counts it anyway).
     fn client_top_up(
         &self,
         sender: &TonAddress,
         client_sc: &TonAddress,
         amount: NanoTon,
     ) -> Result<(), LedgerError>;
-    /// Moves `amount` from the owner's wallet to the contract stake.
+    /// Raises the client contract's stake figure by `amount` (`owner_client_increase_stake`
+    /// to `stake + amount`): no money moves, the stake is a floor inside the balance.
     fn client_increase_stake(
         &self,
         sender: &TonAddress,
@@ -344,8 +348,9 @@ pub trait Ledger: Send + Sync {
     ) -> Result<VoucherSettlement, LedgerError>;
     /// Applies a proxy-signed final refund (`ext_client_grant_refund_signed`, total
     /// `tokens`): charges `(tokens − tokens_used) × price` like a charge (nothing when
-    /// `tokens ≤ tokens_used`; refused like a charge when balance + stake cannot cover it),
-    /// then closes the contract and returns what is left (balance + stake) to its owner.
+    /// `tokens = tokens_used`; refused below it; beyond the balance: balance 0, the rest
+    /// forgiven), then closes the contract and has the proxy contract pay the whole balance
+    /// left (the stake is inside it) to its owner, uncapped.
     /// The price is the one of the contract's own params. Refused on a closed contract.
     fn client_grant_refund(
         &self,
