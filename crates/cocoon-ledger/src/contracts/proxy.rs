@@ -122,6 +122,30 @@ pub fn close_request(p: &ProxyContractState, now: u64, delay: u64) -> ProxyHandl
     Ok((p, Vec::new()))
 }
 
+/// `owner_proxy_close` or the owner's text "c": Active only (1006), then the owner (1010);
+/// close step 1.
+pub fn owner_close(p: &ProxyContractState, sender: &str, now: u64, delay: u64) -> ProxyHandled {
+    require(p.status, ContractStatus::Active)?;
+    owner(p, sender)?;
+    close_request(p, now, delay)
+}
+
+/// The owner's text "w": not Closed (1006), the owner (1010); pays the booked commission
+/// to the owner (in one message with the excess of the value attached).
+pub fn owner_withdraw(p: &ProxyContractState, sender: &str) -> ProxyHandled {
+    not_closed(p.status)?;
+    owner(p, sender)?;
+    payout_request(p)
+}
+
+fn owner(p: &ProxyContractState, sender: &str) -> Result<(), Exit> {
+    if p.owner == sender {
+        Ok(())
+    } else {
+        Err(Exit::NotOwner(1010))
+    }
+}
+
 /// Close step 2 (signed): Closing only, `now ≥ unlock_ts`; pays everything it holds —
 /// stake, booked commission and any client money not refunded — to the owner; Closed with
 /// commission, stake and unlock 0.

@@ -137,9 +137,10 @@ impl Ledger for DevnetLedger {
             let version = s.proxy(proxy_sc)?.params_version;
             let delay = s.params_of(version)?.proxy_delay_before_close;
             let now = s.clock;
-            let proxy = s.owned_proxy(sender, proxy_sc)?;
-            let (next, _) = contracts::proxy::close_request(proxy, now, u64::from(delay))
-                .map_err(|e| exit_error(e, proxy_sc, Kind::Proxy))?;
+            let proxy = s.proxy(proxy_sc)?;
+            let (next, _) =
+                contracts::proxy::owner_close(proxy, &key(sender), now, u64::from(delay))
+                    .map_err(|e| exit_error(e, proxy_sc, Kind::Proxy))?;
             *proxy = next;
             Ok(proxy.unlock_ts)
         })

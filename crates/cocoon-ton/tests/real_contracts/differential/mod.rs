@@ -32,6 +32,10 @@ pub enum Op {
     TopUp { c: usize, tons: u8 },
     /// `owner_client_register` with `nonce`.
     Register { c: usize, nonce: u64 },
+    /// `owner_client_change_secret_hash` to `[byte; 32]`.
+    ChangeSecret { c: usize, byte: u8 },
+    /// `owner_worker_register` from the owner or a stranger (1010).
+    WorkerRegister { w: usize, stranger: bool },
     /// `owner_client_increase_stake` to `tons` TON (not above the current one: 1003).
     ClientStake { c: usize, tons: u8 },
     /// A charge voucher `units` × [`TOKEN_UNIT`] above the tokens used (0: refused).
@@ -50,6 +54,10 @@ pub enum Op {
     ProxyPayout,
     /// The signed close request.
     ProxyClose,
+    /// `owner_proxy_close` from the owner or a stranger (1010).
+    OwnerClose { stranger: bool },
+    /// The owner's text command "w" (withdraw the commission), or a stranger's (1010).
+    OwnerWithdraw { stranger: bool },
     /// The signed close completion.
     ProxyComplete,
     /// The clock moves on.
@@ -59,7 +67,10 @@ pub enum Op {
 impl Op {
     /// Whether a payout this step causes carries gas in its value.
     pub fn gas_in_payouts(&self) -> bool {
-        matches!(self, Op::TopUp { .. } | Op::ProxyComplete)
+        matches!(
+            self,
+            Op::TopUp { .. } | Op::ProxyComplete | Op::OwnerWithdraw { .. }
+        )
     }
 
     /// The message value a payout of this step also carries: a close-complete sweep
@@ -67,6 +78,7 @@ impl Op {
     pub fn value_in_payouts(&self) -> NanoTon {
         match self {
             Op::ProxyComplete => cocoon_ton::messages::value::REGISTER_AND_CLOSE_FLOW,
+            Op::OwnerWithdraw { .. } => cocoon_ton::messages::value::PROXY_PAYOUT_REQUEST,
             _ => 0,
         }
     }
@@ -143,6 +155,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         4 => (c.clone(), 1u8..=5).prop_map(|(c, tons)| Op::TopUp { c, tons }),
         1 => (c.clone(), any::<u64>()).prop_map(|(c, nonce)| Op::Register { c, nonce }),
         1 => (c.clone(), 0u8..=4).prop_map(|(c, tons)| Op::ClientStake { c, tons }),
+        1 => (c.clone(), any::<u8>()).prop_map(|(c, byte)| Op::ChangeSecret { c, byte }),
+        1 => (c.clone(), prop::bool::weighted(0.2)).prop_map(|(w, stranger)| Op::WorkerRegister { w, stranger }),
         4 => (c.clone(), 0u64..=80).prop_map(|(c, units)| Op::Charge { c, units }),
         1 => (c.clone(), 0u64..=30).prop_map(|(c, units)| Op::GrantRefund { c, units }),
         2 => (c.clone(), prop::bool::weighted(0.15)).prop_map(|(c, stranger)| Op::Withdraw { c, stranger }),
@@ -152,6 +166,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (1u8..=3).prop_map(|tons| Op::ProxyStake { tons }),
         1 => Just(Op::ProxyPayout),
         1 => Just(Op::ProxyClose),
+        1 => prop::bool::weighted(0.3).prop_map(|stranger| Op::OwnerClose { stranger }),
+        1 => prop::bool::weighted(0.3).prop_map(|stranger| Op::OwnerWithdraw { stranger }),
         1 => Just(Op::ProxyComplete),
         3 => prop_oneof![Just(1u64), Just(3601), Just(7201)].prop_map(|seconds| Op::Advance { seconds }),
     ]

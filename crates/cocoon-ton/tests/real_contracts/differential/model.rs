@@ -165,6 +165,28 @@ impl ModelWorld {
                 let h = client::register(&self.clients[c], &owner(c, false, &self.at), nonce);
                 self.client_step(c, qid, h)
             }
+            Op::ChangeSecret { c, byte } => {
+                let owner = owner(c, false, &self.at);
+                let h = client::change_secret_hash(&self.clients[c], &owner, [byte; 32]);
+                self.client_step(c, qid, h)
+            }
+            Op::WorkerRegister { w, stranger } => {
+                let sender = if stranger {
+                    self.at.stranger.to_hex()
+                } else {
+                    self.at.workers[w].1.to_hex()
+                };
+                let mut seen = empty();
+                match worker::register(&self.workers[w], &sender) {
+                    Ok((next, out)) => {
+                        self.workers[w] = next;
+                        seen.exit = Some(0);
+                        self.deliver(out, qid, &mut seen);
+                    }
+                    Err(e) => seen.exit = exit_code(&e),
+                }
+                seen
+            }
             Op::ClientStake { c, tons } => {
                 let new_stake = NanoTon::from(tons) * ONE_TON;
                 let h =
@@ -217,6 +239,20 @@ impl ModelWorld {
                 delay(p.proxy_delay_before_close),
             )),
             Op::ProxyComplete => self.proxy_op(proxy::close_complete(&self.proxy, self.now)),
+            Op::OwnerClose { stranger } | Op::OwnerWithdraw { stranger } => {
+                let sender = if stranger {
+                    self.at.stranger.to_hex()
+                } else {
+                    self.at.proxy_owner.to_hex()
+                };
+                let h = if matches!(op, Op::OwnerClose { .. }) {
+                    let delay = delay(p.proxy_delay_before_close);
+                    proxy::owner_close(&self.proxy, &sender, self.now, delay)
+                } else {
+                    proxy::owner_withdraw(&self.proxy, &sender)
+                };
+                self.proxy_op(h)
+            }
             Op::Advance { seconds } => {
                 self.now += seconds;
                 empty()

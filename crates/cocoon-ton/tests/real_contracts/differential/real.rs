@@ -25,6 +25,10 @@ use crate::world::{addr, params, START};
 /// `owner_client_increase_stake` (contracts.md §3.1.5; no builder in `messages`: the
 /// runners never send it).
 const OWNER_CLIENT_INCREASE_STAKE: u32 = 0x6a1f_6a60;
+/// `owner_proxy_close` (contracts.md §3.3.7).
+const OWNER_PROXY_CLOSE: u32 = 0xb51d_5a01;
+/// `owner_worker_register` (contracts.md §3.2.2; not sent by our nodes).
+const OWNER_WORKER_REGISTER: u32 = 0x26ed_7f65;
 
 /// Every address of a case.
 #[derive(Clone, Debug)]
@@ -208,6 +212,29 @@ impl<'a> RealWorld<'a> {
                     body,
                 )
             }
+            Op::ChangeSecret { c, byte } => {
+                let body =
+                    messages::client_change_secret_hash_body(qid, &[byte; 32], ex).expect("body");
+                (
+                    at.clients[c].1.clone(),
+                    at.clients[c].0.clone(),
+                    value::STANDARD,
+                    body,
+                )
+            }
+            Op::WorkerRegister { w, stranger } => {
+                let mut b = CellBuilder::new();
+                b.store_u32(32, OWNER_WORKER_REGISTER).expect("op");
+                b.store_u64(64, qid).expect("qid");
+                store_addr(&mut b, ex).expect("addr");
+                let body = b.build().expect("body");
+                let from = if stranger {
+                    at.stranger.clone()
+                } else {
+                    at.workers[w].1.clone()
+                };
+                (from, at.workers[w].0.clone(), value::STANDARD, body)
+            }
             Op::ClientStake { c, tons } => {
                 let mut b = CellBuilder::new();
                 b.store_u32(32, OWNER_CLIENT_INCREASE_STAKE).expect("op");
@@ -292,6 +319,25 @@ impl<'a> RealWorld<'a> {
                     .expect("body");
                 let value = value::REGISTER_AND_CLOSE_FLOW;
                 (at.stranger.clone(), at.proxy_sc.clone(), value, body)
+            }
+            Op::OwnerClose { stranger } | Op::OwnerWithdraw { stranger } => {
+                let mut b = CellBuilder::new();
+                if matches!(op, Op::OwnerClose { .. }) {
+                    b.store_u32(32, OWNER_PROXY_CLOSE).expect("op");
+                    b.store_u64(64, qid).expect("qid");
+                    store_addr(&mut b, ex).expect("addr");
+                } else {
+                    // Text command: op 0, then the one byte "w".
+                    b.store_u32(32, 0).expect("op");
+                    b.store_u8(8, b'w').expect("w");
+                }
+                let body = b.build().expect("body");
+                let from = if stranger {
+                    at.stranger.clone()
+                } else {
+                    at.proxy_owner.clone()
+                };
+                (from, at.proxy_sc.clone(), value::PROXY_PAYOUT_REQUEST, body)
             }
             Op::Advance { seconds } => {
                 self.sb.advance(seconds);
