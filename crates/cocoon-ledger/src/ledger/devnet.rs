@@ -34,7 +34,9 @@ use store::{FileStore, LockMode};
 /// Devnet genesis time (2026-01-01T00:00:00Z).
 pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
 /// Format tag of the devnet state file.
-pub const DEVNET_FORMAT: &str = "cocoon-devnet-ledger/1";
+/// (2: the contract model — client contracts hold no money, proxy contracts hold `funds`;
+/// files of format 1 kept money in client contracts and are refused.)
+pub const DEVNET_FORMAT: &str = "cocoon-devnet-ledger/2";
 /// How many `save_state` records a devnet proxy contract keeps.
 pub const DEVNET_SAVED_STATES_KEPT: usize = 64;
 

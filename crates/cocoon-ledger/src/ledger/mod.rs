@@ -115,7 +115,7 @@ pub struct ProxyContractState {
     /// refunds, worker payouts and commission payouts (on TON: its TON balance; not in the
     /// data cell, so 0 where a state is parsed from one). Close-complete pays all of it to
     /// the owner.
-    #[serde(default, alias = "worker_pool")]
+    #[serde(default)]
     pub funds: NanoTon,
     /// When a closing contract may complete.
     pub unlock_ts: u64,
