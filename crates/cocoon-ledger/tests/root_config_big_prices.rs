@@ -154,7 +154,6 @@ fn devnet_keeps_and_charges_prices_above_2_pow_31() {
     // The top-up is held by the proxy contract; a charge books no commission.
     assert_eq!(proxy.funds, 1_000_000_000 + 10 * NanoTon::from(price));
     assert_eq!(proxy.commission, 0);
-    let _ = fee;
 }
 
 fn proxy_of(ledger: &DevnetLedger, client_sc: &tonlib_core::TonAddress) -> tonlib_core::TonAddress {

@@ -142,7 +142,7 @@ fn closing_a_client_refunds_the_excess_at_once_then_forces_the_rest_capped_by_th
 #[test]
 fn commission_is_booked_when_a_worker_payout_arrives() {
     let mut p = proxy();
-    let (c, out) = client::top_up(&client(), 5 * ONE_TON).expect("top up");
+    let (_, out) = client::top_up(&client(), 5 * ONE_TON).expect("top up");
     via_proxy(&mut p, &out).expect("kept");
     let w = worker::deployed(WORKER_OWNER.into(), PROXY_SC.into(), 1);
     let (w, out) = worker::payout(&w, 250_000, false, &prices()).expect("payout");
@@ -164,7 +164,6 @@ fn commission_is_booked_when_a_worker_payout_arrives() {
             .map(|_| ()),
         Err(1006)
     );
-    drop(c);
 }
 
 #[test]
