@@ -11,11 +11,13 @@
 //    "init":{"code":NAME|B64,"data":B64}|null}    one internal message, the whole trace
 //   {"cmd":"external","to":A,"body":B64,"init":{...}|null}       one external-in message
 //   {"cmd":"account","address":A}                 {"account":ACCOUNT}
+//   {"cmd":"message","boc":B64}                   a whole serialized message (an external-in
+//                                                 a node sent to a liteserver), the whole trace
 // Addresses are raw "0:<hex>"; amounts are decimal strings (nanoTON); cells are BoC base64.
 // A trace answer is {"transactions":[TX...],"accounts":{A:ACCOUNT}} where
-//   TX = {account, lt, in:{src,value,bounce,bounced,op,body}, compute:{skipped,exit_code,success},
+//   TX = {account, lt, hash, now, in:{src,value,bounce,bounced,op,body}, compute:{skipped,exit_code,success},
 //         aborted, action_result, bounced_back, fees, out:[{dest,value,bounce,op,body}]}
-//   ACCOUNT = {status, balance, kind, data, fields}; kind is root/proxy/client/worker/wallet
+//   ACCOUNT = {status, balance, kind, code, data, fields}; kind is root/proxy/client/worker/wallet
 //   when the code is one of the vectors, and fields are the data cell's fields (contracts.md §2).
 'use strict';
 
@@ -23,7 +25,7 @@ const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
 const { Blockchain, internal } = require('@ton/sandbox');
-const { Address, Cell, beginCell, external } = require('@ton/core');
+const { Address, Cell, beginCell, external, loadMessage } = require('@ton/core');
 
 const NAMES = ['root', 'proxy', 'client', 'worker', 'wallet'];
 
@@ -141,6 +143,7 @@ async function accountOf(address) {
   if (st && st.type === 'active') {
     const kind = st.state.code ? KIND_BY_HASH.get(st.state.code.hash().toString('hex')) : undefined;
     out.kind = kind ?? null;
+    out.code = st.state.code ? b64(st.state.code) : null;
     out.data = st.state.data ? b64(st.state.data) : null;
     out.fields = null;
     if (kind && st.state.data) {
@@ -175,6 +178,8 @@ function txOf(tx) {
   const out = {
     account: raw(new Address(0, Buffer.from(tx.address.toString(16).padStart(64, '0'), 'hex'))),
     lt: tx.lt.toString(),
+    hash: tx.hash().toString('hex'),
+    now: tx.now,
     in: tx.inMessage ? msgOf(tx.inMessage) : null,
     fees: tx.totalFees.coins.toString(),
     out: tx.outMessages.values().map(msgOf),
@@ -240,6 +245,8 @@ async function handle(req) {
       });
       return trace(msg);
     }
+    case 'message':
+      return trace(loadMessage(cellOf(req.boc).beginParse()));
     case 'account':
       return { account: await accountOf(Address.parse(req.address)) };
     default:

@@ -87,6 +87,10 @@ impl ProxyProcess {
             .arg("--pow-difficulty")
             .arg(opts.pow_difficulty.to_string())
             .args(["--admin-listen", "off"])
+            // Every simulated worker and client dials from 127.0.0.1, up to
+            // --handshake-concurrency at a time: the per-address cap (32 by default) is
+            // for floods from one host, not for this.
+            .args(["--max-pending-per-address", "1000000"])
             .env("RUST_LOG", opts.rust_log)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

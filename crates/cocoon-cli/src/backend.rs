@@ -80,6 +80,7 @@ fn run_fake(args: FakeArgs) -> anyhow::Result<()> {
     };
     crate::up::init_logging();
     crate::node_ports::raise_open_files_limit();
+    crate::memory_trim::start();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))

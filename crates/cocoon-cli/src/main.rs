@@ -8,6 +8,7 @@ mod client;
 mod devnet;
 mod gen_cert;
 mod inspect;
+mod memory_trim;
 mod node_args;
 mod node_ports;
 mod proxy;
@@ -30,7 +31,9 @@ private AI inference between clients, proxies and GPU workers running in TEEs, p
 Run `cocoon <COMMAND> --help` for the details of each command.",
     after_help = "Logging (all node roles, to stderr): RUST_LOG sets the level/filter (default info); \
 COCOON_LOG_FORMAT=json writes one JSON object per line. Request log lines carry the request id \
-in the `request` field (the proxy also logs `worker_request`, the id the worker logs as `request`)."
+in the `request` field (the proxy also logs `worker_request`, the id the worker logs as `request`).\n\n\
+Memory (node roles, glibc): COCOON_MALLOC_TRIM_INTERVAL sets how often, in seconds, freed memory \
+is handed back to the system with malloc_trim (default 5; 0 turns it off)."
 )]
 struct Cli {
     #[command(subcommand)]

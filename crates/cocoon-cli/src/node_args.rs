@@ -104,6 +104,7 @@ impl NodeArgs {
     ) -> anyhow::Result<NodeSetup<C>> {
         crate::up::init_logging();
         crate::node_ports::raise_open_files_limit();
+        crate::memory_trim::start();
         let config = read_config(self.config.clone())
             .with_context(|| format!("reading {}", self.config.display()))?;
         let tee = TeeMode::parse(&self.tee)?;

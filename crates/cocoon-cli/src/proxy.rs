@@ -7,7 +7,8 @@ use anyhow::Context;
 use cocoon_node::config::ProxyConfig;
 use cocoon_node::proxy::gate::{build_gate_with, build_router_gate};
 use cocoon_node::proxy::{
-    spawn_cert_renewal, start, GateOptions, MoneySettings, ProxyListeners, ProxySettings,
+    deadline_fits_pow, spawn_cert_renewal, start, AdmissionLimits, GateOptions, MoneySettings,
+    ProxyListeners, ProxySettings, DEBUG_BUILD_HASHES_PER_SECOND, SLOW_PEER_HASHES_PER_SECOND,
 };
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -20,7 +21,9 @@ use crate::node_args::NodeArgs;
     after_help = "The reference runs a separate `router` process in front of the proxy's ports; \
 cocoon-rs does the proof of work and RA-TLS in-process (or, with --behind-router, takes peers from \
 such a router's records), configured by the cocoon-rs extension flags --behind-router, \
---tee, --worker-policy, --client-policy, --policy-file, --collateral, --pow-difficulty and --host.\n\n\
+--tee, --worker-policy, --client-policy, --policy-file, --collateral, --pow-difficulty and --host; \
+--max-pending-connections, --max-pending-per-address and --handshake-deadline bound the peers that \
+have not finished that handshake (docs/security.md).\n\n\
 Example (local network, simulated TEE):\n  \
 cocoon proxy --config proxy.json --disable-ton root.json --tee fake --worker-policy fake\n\
 Example (TDX workers, allowlists from a router config, collateral from a PCCS):\n  \
@@ -41,7 +44,9 @@ pub struct ProxyArgs {
     /// client port accepts any).
     #[arg(long, default_value = "any")]
     pub client_policy: String,
-    /// Proof-of-work difficulty (leading zero bits) asked from every connecting peer.
+    /// Proof-of-work difficulty (leading zero bits) asked from every connecting peer; a peer
+    /// tries about 2^N SHA-256 hashes (20: a quarter second of one slow core). From 22 on, raise
+    /// --handshake-deadline too.
     #[arg(long, default_value_t = 20)]
     pub pow_difficulty: u32,
     /// The RPC ports take plain TCP from a local reference router that does PoW and RA-TLS
@@ -64,7 +69,48 @@ pub struct ProxyArgs {
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub stream_stall_limit: f64,
     #[command(flatten)]
+    pub admission: AdmissionArgs,
+    #[command(flatten)]
     pub money: MoneyArgs,
+}
+
+/// Limits of each RPC port before a peer's session is established (PoW, RA-TLS or the
+/// router's record, then `tcp.connect`); established sessions do not count against them.
+/// Sheds are logged at most once per 10 s per port, with counts by reason.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdmissionArgs {
+    /// Connections each RPC port holds before their session is established; more are
+    /// closed at once, unread.
+    #[arg(long, default_value_t = AdmissionLimits::MAX_PENDING, value_name = "N")]
+    pub max_pending_connections: usize,
+    /// The same cap for one source address (IPv6: one /64); not applied with
+    /// --behind-router, where every connection comes from the router.
+    #[arg(long, default_value_t = AdmissionLimits::MAX_PENDING_PER_ADDRESS, value_name = "N")]
+    pub max_pending_per_address: usize,
+    /// Seconds from accepting a connection to its established session; a connection still
+    /// pending then is closed. Raise it along with a high --pow-difficulty.
+    #[arg(long, default_value_t = AdmissionLimits::DEADLINE.as_secs_f64(), value_name = "SECONDS")]
+    pub handshake_deadline: f64,
+}
+
+impl AdmissionArgs {
+    /// The proxy's admission limits from these flags.
+    pub fn limits(&self) -> anyhow::Result<AdmissionLimits> {
+        for (v, what) in [
+            (self.max_pending_connections, "--max-pending-connections"),
+            (self.max_pending_per_address, "--max-pending-per-address"),
+        ] {
+            anyhow::ensure!(
+                (1..=1_000_000).contains(&v),
+                "{what} must be between 1 and 1000000"
+            );
+        }
+        Ok(AdmissionLimits {
+            max_pending: self.max_pending_connections,
+            max_pending_per_address: self.max_pending_per_address,
+            deadline: limit_seconds(self.handshake_deadline, 0.1, "--handshake-deadline")?,
+        })
+    }
 }
 
 /// `v` seconds as a duration, refused outside `[min, 3600]`.
@@ -131,6 +177,7 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         limit_seconds(args.worker_silence_limit, 0.3, "--worker-silence-limit")?;
     settings.stream_stall_limit =
         limit_seconds(args.stream_stall_limit, 0.1, "--stream-stall-limit")?;
+    settings.admission = args.admission.limits()?;
     settings.ledger = setup.ledger;
     let tee = setup.tee;
     let gate_opts = GateOptions {
@@ -141,6 +188,21 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         client_policy: args.client_policy,
         pow_difficulty: args.pow_difficulty,
     };
+    // Peers of a debug proxy are most likely debug builds too, which hash ~50x slower.
+    let (peer_rate, peer_build) = if cfg!(debug_assertions) {
+        (DEBUG_BUILD_HASHES_PER_SECOND, "debug-build peer")
+    } else {
+        (SLOW_PEER_HASHES_PER_SECOND, "slow peer")
+    };
+    let deadline = settings.admission.deadline;
+    if !args.behind_router && !deadline_fits_pow(deadline, args.pow_difficulty, peer_rate) {
+        eprintln!(
+            "warning: --handshake-deadline {} s leaves a {peer_build} little margin to solve \
+             --pow-difficulty {}; raise the deadline or lower the difficulty (docs/security.md)",
+            deadline.as_secs_f64(),
+            args.pow_difficulty
+        );
+    }
     let (gate, own_cert) = if args.behind_router {
         (build_router_gate(&gate_opts, &setup.policies)?, None)
     } else {
@@ -247,5 +309,34 @@ mod tests {
         let cli = Cli::try_parse_from(base.iter().chain(&["--save-state-interval", "0"]))
             .expect("parses");
         assert!(cli.proxy.money.settings().is_err());
+    }
+
+    #[test]
+    fn admission_flags_default_to_the_node_defaults_and_are_validated() {
+        let base = ["proxy", "--config", "p.json"];
+        let cli = Cli::try_parse_from(base).expect("parses");
+        let limits = cli.proxy.admission.limits().expect("defaults are valid");
+        assert_eq!(limits, cocoon_node::proxy::AdmissionLimits::default());
+        let cli = Cli::try_parse_from(base.iter().chain(&[
+            "--max-pending-connections",
+            "100",
+            "--max-pending-per-address",
+            "4",
+            "--handshake-deadline",
+            "2.5",
+        ]))
+        .expect("parses");
+        let limits = cli.proxy.admission.limits().expect("valid");
+        assert_eq!(limits.max_pending, 100);
+        assert_eq!(limits.max_pending_per_address, 4);
+        assert_eq!(limits.deadline.as_millis(), 2500);
+        for bad in [
+            ["--max-pending-connections", "0"],
+            ["--max-pending-per-address", "0"],
+            ["--handshake-deadline", "0"],
+        ] {
+            let cli = Cli::try_parse_from(base.iter().chain(&bad)).expect("parses");
+            assert!(cli.proxy.admission.limits().is_err(), "{bad:?} is refused");
+        }
     }
 }

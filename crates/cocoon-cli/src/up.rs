@@ -273,6 +273,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
                     "fake",
                     "--proxy-policy",
                     "fake",
+                    // Our own proxy speaks v4: the machine description goes along.
+                    "--min-protocol",
+                    "4",
                 ]),
             ),
         )?;

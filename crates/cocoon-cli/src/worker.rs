@@ -32,6 +32,11 @@ pub struct WorkerArgs {
     /// (devnet default 1; the reference uses 0.2 TON).
     #[arg(long, value_name = "N")]
     pub payout_idle_threshold: Option<u64>,
+    /// Lowest protocol version to accept from a proxy (1–4, default 1). At 4 the config's
+    /// `machine_description_json` is sent to the proxy (shown in its stats) — December
+    /// proxies (protocol ≤ 2) cannot parse it and are then refused, as in the reference.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=4))]
+    pub min_protocol: Option<i32>,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -47,6 +52,9 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     }
     if let Some(n) = args.payout_idle_threshold {
         settings.payout.idle_threshold_nanoton = n.into();
+    }
+    if let Some(n) = args.min_protocol {
+        settings.min_proto_version = n;
     }
     let policy = args
         .proxy_policy

@@ -234,16 +234,7 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
     assert!(unexpected.is_empty(), "refused messages: {unexpected:?}");
     let paid_at = started.elapsed();
 
-    client_closes_and_withdraws(
-        ton,
-        client,
-        net.client_admin,
-        &client_sc,
-        &proxy_sc,
-        deadline,
-        logs,
-    )
-    .await;
+    client_closes_and_withdraws(&net, &client_sc, &proxy_sc, logs).await;
     eprintln!(
         "ton network: proxy ready after {proxy_ready:?}, client serving after \
          {network_ready:?}, {tokens} tokens settled after {settled_at:?}, commission paid \

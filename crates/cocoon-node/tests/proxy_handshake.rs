@@ -394,3 +394,48 @@ async fn handshake_answers_use_the_reference_wire_forms() {
         }
     }
 }
+
+/// A worker whose minimum protocol is 4 sends `machine_description_json` (`worker.params`
+/// flags bit 2); the proxy shows it in `/jsonstats` as `machine_description`. With the
+/// default minimum (1: December proxies parse no bit 2) nothing is sent and `{}` is shown.
+#[tokio::test]
+async fn a_v4_worker_describes_its_machine_and_the_proxy_shows_it() {
+    use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let proxy = start_proxy().await;
+    let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("engine");
+    let engine_addr = engine.local_addr().expect("addr").to_string();
+    tokio::spawn(serve_fake_engine(engine, FakeEngineOptions::default()));
+    let worker = |model: &str, min: i32| cocoon_node::worker::WorkerSettings {
+        min_proto_version: min,
+        machine_description_json: r#"{"gpu":"H200","count":8}"#.into(),
+        ..real_worker_settings(&proxy, &engine_addr, model)
+    };
+    let described = spawn_real_worker(worker("described", 4));
+    let plain = spawn_real_worker(worker("plain", 1));
+    wait_until("both workers ready", || {
+        ready_workers(&proxy, "described") == 1 && ready_workers(&proxy, "plain") == 1
+    })
+    .await;
+    let stats: serde_json::Value =
+        serde_json::from_str(&http_get(proxy.stats_addr.expect("stats"), "/jsonstats").await)
+            .expect("json");
+    let shown = |model: &str| {
+        stats["worker_connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["model"] == model)
+            .map(|c| c["machine_description"].clone())
+    };
+    assert_eq!(
+        shown("described"),
+        Some(serde_json::json!({"gpu": "H200", "count": 8})),
+        "{stats}"
+    );
+    assert_eq!(shown("plain"), Some(serde_json::json!({})), "{stats}");
+    described.abort();
+    plain.abort();
+}

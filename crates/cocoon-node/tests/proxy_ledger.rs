@@ -386,6 +386,52 @@ impl Ledger for LossyLedger {
     }
 }
 
+/// Issue 13: a client contract in Closing gets its final charge and refund from the proxy
+/// (`ext_client_grant_refund_signed`, as the reference proxy does) once its tokens are
+/// committed — not, after the unlock time, a forced refund that the real proxy contract
+/// pays from its stake.
+#[tokio::test]
+async fn a_closing_client_is_refunded_by_the_proxy_not_from_its_stake() {
+    let ledger = devnet();
+    let proxy = ledger_proxy(&ledger).await;
+    let proxy_sc = addr(&proxy.shared.settings.proxy_sc_address);
+    let client_sc = open_client(&ledger, &proxy.shared.settings.proxy_sc_address, ONE_TON);
+    let tokens: u64 = 12;
+    let (_worker, _sc, _payments) =
+        scripted_worker(&proxy, tokens as i64, false, WORKER_OWNER).await;
+    let mut client = connect_client(&proxy).await;
+    let id = client.send_request(MODEL, 1000, 30.0).await;
+    assert_eq!(client.outcome(id).await.error, None);
+    let owner_before = ledger.wallet_balance(&addr(OWNER)).expect("wallet");
+    let stake_before = ledger.proxy_state(&proxy_sc).expect("proxy").stake;
+
+    // The owner asks for its refund: Closing, unlocked only after the close delay (300 s).
+    ledger
+        .client_request_refund(&addr(OWNER), &client_sc)
+        .expect("refund request");
+    wait_until("the proxy's final refund closes the contract", || {
+        ledger.client_state(&client_sc).expect("client").status == ContractStatus::Closed
+    })
+    .await;
+    let closed = ledger.client_state(&client_sc).expect("client");
+    assert_eq!(
+        closed.tokens_used, tokens,
+        "the final charge covers every token"
+    );
+    let refunded = ledger.wallet_balance(&addr(OWNER)).expect("wallet") - owner_before;
+    // The whole balance left comes back (the stake is a figure inside it, as on TON).
+    assert_eq!(
+        refunded,
+        ONE_TON - u128::from(tokens) * PRICE,
+        "what was left came back to the owner"
+    );
+    assert_eq!(
+        ledger.proxy_state(&proxy_sc).expect("proxy").stake,
+        stake_before,
+        "the proxy's stake is untouched"
+    );
+}
+
 #[tokio::test]
 async fn vouchers_wait_until_save_state_is_read_back() {
     let inner = devnet();

@@ -616,6 +616,9 @@ async fn our_worker_in_a_reference_conversation() {
                 cocoon_ledger::root_config::RootConfig::devnet_default().params,
             )
             .expect("devnet context"),
+            min_proto_version: cocoon_node::worker::WORKER_MIN_PROTO,
+            machine_description_json: "{}".into(),
+            model_change: Default::default(),
         };
         let price = settings.contracts.params.price_per_token;
         let dial = DialConfig::new(TeeMode::Fake, "fake", None).unwrap();

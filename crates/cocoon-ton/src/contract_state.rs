@@ -90,6 +90,7 @@ pub fn parse_worker_state(data: &Cell) -> Result<WorkerContractState, CellError>
         status: contract_status(state),
         tokens,
         params_version,
+        payouts_bounced: 0,
     })
 }
 

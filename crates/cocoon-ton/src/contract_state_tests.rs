@@ -55,6 +55,7 @@ fn init_data_cells_parse_as_fresh_contracts() {
             status: ContractStatus::Active,
             tokens: 0,
             params_version: params.params_version,
+            payouts_bounced: 0,
         }
     );
     let proxy =

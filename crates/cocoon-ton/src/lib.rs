@@ -24,6 +24,8 @@
 //!   contracts on the devnet engine, for tests without TON.
 //! * `mock_lite` (feature `mock`) — serves that simulated chain through mock liteservers, so
 //!   tests run `TonLedger → LiteChain → liteserver protocol → simulated contracts`.
+//! * `sandbox` (feature `mock`) — the REAL contracts' code executed in `@ton/sandbox`
+//!   (Node, `contracts-sandbox/driver.js`) as a chain the mock liteservers can serve instead.
 
 pub mod cells;
 pub mod chain;
@@ -36,6 +38,8 @@ pub mod mock_chain;
 #[cfg(feature = "mock")]
 pub mod mock_lite;
 pub mod root_state;
+#[cfg(feature = "mock")]
+pub mod sandbox;
 pub mod ton_ledger;
 pub mod wallet;
 

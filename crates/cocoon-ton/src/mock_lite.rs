@@ -1,6 +1,7 @@
-//! **Mock liteservers over the simulated chain** (feature `mock`; tests only): the
-//! contract-SIMULATING [`MockChain`] served through `cocoon-liteclient`'s mock liteservers,
-//! so a test drives `TonLedger → LiteChain → ADNL/lite_api → mock liteservers → MockChain`.
+//! **Mock liteservers over a test chain** (feature `mock`; tests only): a [`ServedChain`] —
+//! the contract-SIMULATING [`MockChain`], or the real contract code run by
+//! [`crate::sandbox::SandboxChain`] — served through `cocoon-liteclient`'s mock liteservers,
+//! so a test drives `TonLedger → LiteChain → ADNL/lite_api → mock liteservers → chain`.
 //!
 //! [`MockLiteBridge::pump`] does one step of the bridge:
 //! 1. every external message a liteserver received since the last pump is handed to
@@ -11,8 +12,9 @@
 //!    TL-B `Message` cell: internal with sender and value, or external-in) and pushed to
 //!    every server as the next masterchain block.
 //!
-//! Accounts served: the root, every wallet and contract the devnet engine knows, and those
-//! named with [`MockLiteBridge::serve_also`]. Transaction hashes are the liteserver mock's
+//! Accounts served: the chain's own list ([`ServedChain::served_accounts`]: for the mock
+//! chain the root and every wallet and contract the devnet engine knows), and those named
+//! with [`MockLiteBridge::serve_also`]. Transaction hashes are the liteserver mock's
 //! (real cell hashes of simulated transactions), not `MockChain`'s own ids.
 //!
 //! With [`MockLiteBridge::follow_wall_clock`] the simulated chain's clock is moved to the
@@ -22,7 +24,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cocoon_ledger::ledger::Ledger;
 use cocoon_liteclient::mock::{
     MockAccount, MockChain as MockBlocks, MockLiteServer, MockNetwork, MockTransactionSpec,
 };
@@ -57,9 +58,58 @@ struct BridgeState {
     last_pushed: Option<(u32, usize)>,
 }
 
+/// A chain the bridge can serve: the contract-simulating [`MockChain`], or the real code in
+/// the sandbox ([`crate::sandbox::SandboxChain`]).
+pub trait ServedChain: ChainAccess {
+    /// Every account to serve (the root first).
+    fn served_accounts(&self) -> Result<Vec<TonAddress>, String>;
+    /// Every transaction of `address`, oldest first.
+    fn transactions_of(&self, address: &TonAddress) -> Vec<ChainTx>;
+    /// The chain clock (unix seconds).
+    fn clock(&self) -> u64;
+    /// Moves the chain clock forward to `now`.
+    fn move_clock_to(&self, now: u64) -> Result<(), String>;
+}
+
+impl ServedChain for MockChain {
+    fn served_accounts(&self) -> Result<Vec<TonAddress>, String> {
+        let snapshot = self.engine().try_devnet_snapshot().map_err(err)?;
+        let mut addresses = vec![self.root_address()];
+        let known = snapshot
+            .wallets
+            .keys()
+            .chain(snapshot.proxies.keys())
+            .chain(snapshot.clients.keys())
+            .chain(snapshot.workers.keys());
+        for key in known {
+            let address = TonAddress::from_hex_str(key).map_err(err)?;
+            if !addresses.contains(&address) {
+                addresses.push(address);
+            }
+        }
+        Ok(addresses)
+    }
+
+    fn transactions_of(&self, address: &TonAddress) -> Vec<ChainTx> {
+        MockChain::transactions_of(self, address)
+    }
+
+    fn clock(&self) -> u64 {
+        cocoon_ledger::ledger::Ledger::now(self.engine())
+    }
+
+    fn move_clock_to(&self, now: u64) -> Result<(), String> {
+        let chain_now = self.clock();
+        if now > chain_now {
+            self.advance_clock(now - chain_now).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
 /// The bridge (see the module doc).
-pub struct MockLiteBridge {
-    chain: Arc<MockChain>,
+pub struct MockLiteBridge<C: ServedChain = MockChain> {
+    chain: Arc<C>,
     servers: Vec<MockLiteServer>,
     follow_wall_clock: bool,
     state: tokio::sync::Mutex<BridgeState>,
@@ -70,10 +120,10 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-impl MockLiteBridge {
+impl<C: ServedChain + 'static> MockLiteBridge<C> {
     /// `servers` mock liteservers (ADNL keys from seeds 1, 2, …) serving `chain`.
-    pub async fn new(chain: Arc<MockChain>, servers: u8) -> Result<MockLiteBridge, String> {
-        let first = build_blocks(&chain, 1, &[]).await?;
+    pub async fn new(chain: Arc<C>, servers: u8) -> Result<MockLiteBridge<C>, String> {
+        let first = build_blocks(&*chain, 1, &[]).await?;
         let servers = (1..=servers.max(1))
             .map(|seed| MockLiteServer::new(seed, &first))
             .collect::<Result<Vec<_>, _>>()?;
@@ -92,13 +142,13 @@ impl MockLiteBridge {
     }
 
     /// Moves the simulated clock to the local clock before every pump.
-    pub fn follow_wall_clock(mut self) -> MockLiteBridge {
+    pub fn follow_wall_clock(mut self) -> MockLiteBridge<C> {
         self.follow_wall_clock = true;
         self
     }
 
     /// The simulated chain.
-    pub fn chain(&self) -> &Arc<MockChain> {
+    pub fn chain(&self) -> &Arc<C> {
         &self.chain
     }
 
@@ -157,9 +207,8 @@ impl MockLiteBridge {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            let chain_now = cocoon_ledger::ledger::Ledger::now(self.chain.engine());
-            if now > chain_now {
-                self.chain.advance_clock(now - chain_now).map_err(err)?;
+            if now > self.chain.clock() {
+                self.chain.move_clock_to(now)?;
             }
         }
         let extra = self.extra.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -169,7 +218,7 @@ impl MockLiteBridge {
         );
         if st.last_pushed != Some(version) {
             st.mc_seqno += 1;
-            let blocks = build_blocks(&self.chain, st.mc_seqno, &extra).await?;
+            let blocks = build_blocks(&*self.chain, st.mc_seqno, &extra).await?;
             for server in &self.servers {
                 server.push_chain(&blocks)?;
             }
@@ -198,25 +247,12 @@ impl MockLiteBridge {
 }
 
 /// Every account the simulated chain knows, as liteserver mock chain data at `mc_seqno`.
-async fn build_blocks(
-    chain: &MockChain,
+async fn build_blocks<C: ServedChain>(
+    chain: &C,
     mc_seqno: u32,
     extra: &[TonAddress],
 ) -> Result<MockBlocks, String> {
-    let snapshot = chain.engine().try_devnet_snapshot().map_err(err)?;
-    let mut addresses = vec![chain.root_address()];
-    let known = snapshot
-        .wallets
-        .keys()
-        .chain(snapshot.proxies.keys())
-        .chain(snapshot.clients.keys())
-        .chain(snapshot.workers.keys());
-    for key in known {
-        let address = TonAddress::from_hex_str(key).map_err(err)?;
-        if !addresses.contains(&address) {
-            addresses.push(address);
-        }
-    }
+    let mut addresses = chain.served_accounts()?;
     for address in extra {
         if !addresses.contains(address) {
             addresses.push(address.clone());
@@ -242,8 +278,7 @@ async fn build_blocks(
             transactions,
         });
     }
-    // The chain clock is the engine's clock (the devnet ledger's `now`).
-    let now = u32::try_from(chain.engine().now()).map_err(err)?;
+    let now = u32::try_from(chain.clock()).map_err(err)?;
     Ok(MockBlocks {
         mc_seqno,
         global_id: GLOBAL_ID,

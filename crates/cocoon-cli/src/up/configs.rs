@@ -168,6 +168,7 @@ impl Layout {
                 "forward_requests_to": forward,
                 "check_proxy_hashes": false,
                 "max_active_requests": self.max_active_requests,
+                "machine_description_json": machine_description(&forward),
             });
             write_json(dir, &format!("worker{}.json", i + 1), &worker)?;
         }
@@ -230,6 +231,21 @@ fn random_b64() -> String {
 /// A random user-friendly TON address (the generated owner identities of a local network).
 pub fn ton_address() -> String {
     cocoon_ledger::address::random_friendly_address()
+}
+
+/// What `cocoon up` says about the machine of its workers (`machine_description_json`):
+/// facts it knows, no guesses — a local network with no TEE.
+fn machine_description(engine: &str) -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    serde_json::json!({
+        "launcher": "cocoon up (local network)",
+        "tee": "fake",
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "cpus": cpus,
+        "engine": engine,
+    })
+    .to_string()
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! Shared helpers of the TON-backend process tests (`ton_node.rs`, `ton_network.rs`):
-//! the simulated chain served by mock liteservers on loopback ([`MockTon`]: the
-//! contract-SIMULATING `cocoon_ton::mock_chain::MockChain` behind two
-//! `cocoon_ton::mock_lite` liteservers, pumped in the background; nothing touches TON),
+//! Shared helpers of the TON-backend process tests (`ton_node.rs`, `ton_network.rs`,
+//! `ton_real_contracts.rs`): a test chain served by mock liteservers on loopback
+//! ([`MockTon`]: the contract-SIMULATING `cocoon_ton::mock_chain::MockChain`, or the REAL
+//! contract code in `cocoon_ton::sandbox::SandboxChain`, behind two `cocoon_ton::mock_lite`
+//! liteservers, pumped in the background; nothing touches TON),
 //! a test-only wallet code, cocoon wallet addresses, a scratch directory, `cocoon`
 //! node processes logging to files (killed on drop) and small HTTP/JSON helpers.
 
@@ -23,7 +24,8 @@ use cocoon_ledger::ledger::devnet::DevnetSnapshot;
 use cocoon_ledger::root_config::RootConfig;
 use cocoon_liteclient::mock::global_config_json;
 use cocoon_ton::mock_chain::MockChain;
-use cocoon_ton::mock_lite::MockLiteBridge;
+use cocoon_ton::mock_lite::{MockLiteBridge, ServedChain};
+use cocoon_ton::sandbox::SandboxChain;
 use cocoon_ton::wallet::CocoonWallet;
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
@@ -224,22 +226,75 @@ pub fn logs_of(nodes: &[&Node], lines: usize) -> String {
         .join("\n")
 }
 
-/// The simulated chain behind two mock liteservers on loopback TCP, pumped every
+/// A chain the TON process tests can run on: the contract-SIMULATING `MockChain`, or the
+/// REAL contract code in `@ton/sandbox` (`cocoon_ton::sandbox::SandboxChain`).
+pub trait TestChain: ServedChain + Send + Sync + 'static {
+    /// The root contract address.
+    fn root_address(&self) -> TonAddress;
+    /// The cocoon wallet code the nodes derive their wallets with (`--wallet-code`).
+    fn wallet_code(&self) -> ArcCell;
+    /// Mints `nanoton` into `address` (served from the next pump).
+    fn fund(&self, address: &TonAddress, nanoton: u128);
+    /// The messages the chain refused, for failure messages.
+    fn failures(&self) -> String;
+}
+
+impl TestChain for MockChain {
+    fn root_address(&self) -> TonAddress {
+        MockChain::root_address(self)
+    }
+    fn wallet_code(&self) -> ArcCell {
+        wallet_code()
+    }
+    fn fund(&self, address: &TonAddress, nanoton: u128) {
+        MockChain::fund(self, address, nanoton).expect("fund");
+    }
+    fn failures(&self) -> String {
+        format!("{:?}", self.failed_messages())
+    }
+}
+
+impl TestChain for SandboxChain {
+    fn root_address(&self) -> TonAddress {
+        SandboxChain::root_address(self)
+    }
+    fn wallet_code(&self) -> ArcCell {
+        self.code("wallet").expect("the real wallet code")
+    }
+    fn fund(&self, address: &TonAddress, nanoton: u128) {
+        SandboxChain::fund(self, address, nanoton).expect("fund");
+    }
+    fn failures(&self) -> String {
+        format!("{:?}", SandboxChain::failures(self))
+    }
+}
+
+/// A test chain behind two mock liteservers on loopback TCP, pumped every
 /// [`PUMP_EVERY`]; the global config and the wallet code BoC written to the scratch dir.
-pub struct MockTon {
-    pub chain: Arc<MockChain>,
-    pub bridge: Arc<MockLiteBridge>,
+pub struct MockTon<C: TestChain = MockChain> {
+    pub chain: Arc<C>,
+    pub bridge: Arc<MockLiteBridge<C>>,
     /// Path of the TON global config naming the two liteservers.
     pub global_config: String,
-    /// Path of the [`wallet_code`] BoC (`--wallet-code`).
+    /// Path of the chain's wallet code BoC (`--wallet-code`).
     pub wallet_code_file: String,
     pump: tokio::task::JoinHandle<()>,
 }
 
-impl MockTon {
+impl MockTon<MockChain> {
     /// Serves `config` from the root contract at [`MockChain::root_address`].
     pub async fn start(scratch: &Scratch, config: RootConfig) -> MockTon {
-        let chain = Arc::new(MockChain::new(config).expect("mock chain"));
+        MockTon::serve(
+            scratch,
+            Arc::new(MockChain::new(config).expect("mock chain")),
+        )
+        .await
+    }
+}
+
+impl<C: TestChain> MockTon<C> {
+    /// Serves `chain` through two mock liteservers on loopback.
+    pub async fn serve(scratch: &Scratch, chain: Arc<C>) -> MockTon<C> {
         let bridge = Arc::new(
             MockLiteBridge::new(chain.clone(), 2)
                 .await
@@ -253,7 +308,7 @@ impl MockTon {
         );
         let wallet_code_file = scratch.write(
             "wallet-code.boc",
-            &cocoon_ledger::boc::serialize((*wallet_code()).clone()).expect("boc"),
+            &cocoon_ledger::boc::serialize((*chain.wallet_code()).clone()).expect("boc"),
         );
         bridge.pump().await.expect("first pump");
         let pump = bridge.spawn_pump(PUMP_EVERY);
@@ -266,8 +321,8 @@ impl MockTon {
         }
     }
 
-    /// One bridge step now: what changed on the simulated chain (funding, say) is served
-    /// by the liteservers when this returns.
+    /// One bridge step now: what changed on the chain (funding, say) is served by the
+    /// liteservers when this returns.
     pub async fn pump(&self) {
         self.bridge.pump().await.expect("pump");
     }
@@ -277,13 +332,25 @@ impl MockTon {
         self.chain.root_address().to_hex()
     }
 
-    /// Mints `nanoton` into `address` on the simulated chain (served from the next pump).
+    /// Mints `nanoton` into `address` (served from the next pump).
     pub fn fund(&self, address: &TonAddress, nanoton: u128) {
-        self.chain.fund(address, nanoton).expect("fund");
+        self.chain.fund(address, nanoton);
+    }
+
+    /// `party`'s cocoon wallet under this chain's wallet code.
+    pub fn wallet_of(&self, party: &Party) -> TonAddress {
+        CocoonWallet::new(
+            self.chain.wallet_code(),
+            SigningKey::from_bytes(&party.key).verifying_key(),
+            party.owner(),
+        )
+        .expect("wallet")
+        .address()
+        .clone()
     }
 }
 
-impl Drop for MockTon {
+impl<C: TestChain> Drop for MockTon<C> {
     fn drop(&mut self) {
         self.pump.abort();
     }
@@ -302,7 +369,7 @@ pub fn ops_received(ton: &MockTon, account: &TonAddress, from: &TonAddress) -> V
 /// A node config on the simulated TON: the TON fields every role has (test mode,
 /// testnet, `party`'s owner and wallet key, the root contract, the global config) plus the
 /// role's own `fields` (its `@type` among them).
-pub fn node_config(ton: &MockTon, party: &Party, fields: Value) -> Value {
+pub fn node_config<C: TestChain>(ton: &MockTon<C>, party: &Party, fields: Value) -> Value {
     let mut config = serde_json::json!({
         "is_test": true, "is_testnet": true, "owner_address": party.owner,
         "node_wallet_key": b64(&party.key), "root_contract_address": ton.root(),

@@ -11,7 +11,13 @@ use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
 use cocoon_node::fake_engine::{serve_fake_engine, FakeEngineOptions};
 use serde_json::json;
 
-use super::{b64, free_port, logs_of, node_config, wait_until, MockTon, Node, Party, Scratch};
+use std::sync::Arc;
+
+use cocoon_ton::mock_chain::MockChain;
+
+use super::{
+    b64, free_port, logs_of, node_config, wait_until, MockTon, Node, Party, Scratch, TestChain,
+};
 
 /// The model the worker serves.
 pub const MODEL: &str = "Qwen/Qwen3-8B";
@@ -20,12 +26,12 @@ pub const CLIENT_ACCESS_HASH: &str = "ton-test-client-admin";
 
 /// The running network. Field order is drop order: processes first, the scratch directory
 /// last.
-pub struct TonNetwork {
+pub struct TonNetwork<C: TestChain = MockChain> {
     pub proxy_node: Node,
     pub worker_node: Node,
     pub client_node: Node,
     pub engine_task: tokio::task::JoinHandle<()>,
-    pub ton: MockTon,
+    pub ton: MockTon<C>,
     pub proxy: Party,
     pub worker: Party,
     pub client: Party,
@@ -43,7 +49,7 @@ pub struct TonNetwork {
 }
 
 /// The node flags every role shares on TON.
-fn ton_flags<'a>(ton: &'a MockTon, config: &'a str) -> Vec<&'a str> {
+fn ton_flags<'a, C: TestChain>(ton: &'a MockTon<C>, config: &'a str) -> Vec<&'a str> {
     vec![
         "--config",
         config,
@@ -56,15 +62,30 @@ fn ton_flags<'a>(ton: &'a MockTon, config: &'a str) -> Vec<&'a str> {
     ]
 }
 
-impl TonNetwork {
-    /// Starts the chain and the three processes (`name` names the scratch directory;
-    /// `tweak` adjusts the root config, e.g. its close delays); returns once the proxy is
-    /// ready (the worker and client are started, not waited for).
+impl TonNetwork<MockChain> {
+    /// Starts the simulated chain and the three processes (`name` names the scratch
+    /// directory; `tweak` adjusts the root config, e.g. its close delays); returns once the
+    /// proxy is ready (the worker and client are started, not waited for).
     pub async fn start(
         name: &str,
         budget: Duration,
         tweak: impl FnOnce(&mut RootConfig),
     ) -> TonNetwork {
+        TonNetwork::start_on(name, budget, tweak, |root| {
+            Arc::new(MockChain::new(root.clone()).expect("mock chain"))
+        })
+        .await
+    }
+}
+
+impl<C: TestChain> TonNetwork<C> {
+    /// As [`TonNetwork::start`], on the chain `make_chain` builds for the root config.
+    pub async fn start_on(
+        name: &str,
+        budget: Duration,
+        tweak: impl FnOnce(&mut RootConfig),
+        make_chain: impl FnOnce(&RootConfig) -> Arc<C>,
+    ) -> TonNetwork<C> {
         // reqwest's TLS stack wants a process-wide provider, even for plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let started = Instant::now();
@@ -82,11 +103,11 @@ impl TonNetwork {
         }];
         root.last_proxy_seqno = 1;
         tweak(&mut root);
-        let ton = MockTon::start(&scratch, root.clone()).await;
-        ton.fund(&proxy.wallet(), 20 * ONE_TON);
+        let ton = MockTon::serve(&scratch, make_chain(&root)).await;
+        ton.fund(&ton.wallet_of(&proxy), 20 * ONE_TON);
         ton.fund(&proxy.owner(), 3 * ONE_TON);
-        ton.fund(&worker.wallet(), 10 * ONE_TON);
-        ton.fund(&client.wallet(), 20 * ONE_TON);
+        ton.fund(&ton.wallet_of(&worker), 10 * ONE_TON);
+        ton.fund(&ton.wallet_of(&client), 20 * ONE_TON);
         ton.pump().await;
 
         let engine = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -230,12 +251,12 @@ impl TonNetwork {
     /// The last log lines of every process and the chain's refused messages.
     pub fn logs(&self) -> String {
         format!(
-            "{}\n--- failed chain messages: {:?}",
+            "{}\n--- failed chain messages: {}",
             logs_of(
                 &[&self.proxy_node, &self.worker_node, &self.client_node],
                 40
             ),
-            self.ton.chain.failed_messages()
+            self.ton.chain.failures()
         )
     }
 }

@@ -15,6 +15,7 @@ pub fn deployed(owner: String, proxy_sc: String, params_version: u32) -> WorkerC
         status: ContractStatus::Active,
         tokens: 0,
         params_version,
+        payouts_bounced: 0,
     }
 }
 

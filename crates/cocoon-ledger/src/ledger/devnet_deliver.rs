@@ -90,20 +90,35 @@ fn to_proxy(s: &mut DevnetState, notice: &Emitted) -> Option<Result<Vec<Emitted>
     }))
 }
 
+/// What a delivery did.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Delivered {
+    /// Total paid out to wallets.
+    pub paid: NanoTon,
+    /// Notices the proxy contract refused (bounced back, ignored by their sender).
+    pub refused: u32,
+}
+
 /// Delivers `emitted` (and what it causes), appending every message to the outbox.
 /// Returns the total paid out to wallets.
 pub(super) fn deliver(s: &mut DevnetState, emitted: Vec<Emitted>) -> NanoTon {
-    let mut paid = 0;
+    deliver_counted(s, emitted).paid
+}
+
+/// [`deliver`], also counting the notices the proxy contract refused.
+pub(super) fn deliver_counted(s: &mut DevnetState, emitted: Vec<Emitted>) -> Delivered {
+    let mut done = Delivered::default();
     let mut queue: std::collections::VecDeque<Emitted> = emitted.into();
     while let Some(msg) = queue.pop_front() {
         match &msg {
             Emitted::Payout { to, amount } => {
                 *s.wallets.entry(to.clone()).or_insert(0) += amount;
-                paid += amount;
+                done.paid += amount;
             }
             notice => match to_proxy(s, notice) {
                 Some(Ok(out)) => queue.extend(out),
                 Some(Err(exit)) => {
+                    done.refused += 1;
                     tracing::warn!(?notice, %exit, "devnet: the proxy contract refused a notice; the sender ignores the bounce");
                 }
                 None => {}
@@ -111,5 +126,5 @@ pub(super) fn deliver(s: &mut DevnetState, emitted: Vec<Emitted>) -> NanoTon {
         }
         s.outbox.push(msg);
     }
-    paid
+    done
 }

@@ -4,7 +4,7 @@
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
-use super::deliver::{deliver, exit_error, Kind};
+use super::deliver::{deliver, deliver_counted, exit_error, Kind};
 use super::{debit, key, DevnetLedger, DevnetState, DEVNET_SAVED_STATES_KEPT};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
@@ -437,10 +437,13 @@ fn worker_voucher(
     let (next, out) = contracts::worker::payout(&worker, offered, last, &prices)
         .map_err(|e| exit_error(e, worker_sc, Kind::Worker))?;
     let tokens = offered - worker.tokens;
+    let delivered = deliver_counted(s, out);
+    let amount = delivered.paid;
     if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
         *w = next;
+        // Observed by the ledger: the proxy contract bounced the payout notice.
+        w.payouts_bounced += delivered.refused;
     }
-    let amount = deliver(s, out);
     let due = prices.worker_payout(tokens);
     if amount < due {
         tracing::warn!(worker_sc = %key(worker_sc), tokens, due, "devnet: the proxy contract could not pay the worker; the voucher is used up");

@@ -186,6 +186,11 @@ pub struct WorkerContractState {
     /// before this field existed.
     #[serde(default)]
     pub params_version: u32,
+    /// Payouts whose notification the proxy contract bounced (it could not pay, contracts.md
+    /// §3.3.1 exit 5): their vouchers are used up — the tokens count as paid — but the money
+    /// never reached the owner. Observed by the ledger, not stored in the contract.
+    #[serde(default)]
+    pub payouts_bounced: u32,
 }
 
 /// Effect of an accepted voucher.

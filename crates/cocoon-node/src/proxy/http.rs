@@ -4,7 +4,8 @@
 //! reference (runners.md §6.5, §9): `/request/payout?worker=<owner>`,
 //! `/request/charge?client=<owner>`, `/request/withdraw`, and `/request/disable` (leave and
 //! close our contract; serve nobody until the root params change). Without a ledger they
-//! answer 409.
+//! answer 409. `/request/change_worker_model` (April 2026) asks one worker connection to
+//! change its model (`connection_id`, `new_model_name`, in the query or as a form body).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub fn proxy_admin_routes(shared: Arc<ProxyShared>) -> Router {
         .route("/request/charge", post(charge))
         .route("/request/withdraw", post(withdraw))
         .route("/request/disable", post(disable))
+        .route("/request/change_worker_model", post(change_worker_model))
         .with_state(shared)
 }
 
@@ -125,4 +127,67 @@ async fn withdraw(State(shared): State<Arc<ProxyShared>>) -> Response {
             .map(|n| json!({"nanoton": u64::try_from(n).unwrap_or(u64::MAX)}))
     })
     .await
+}
+
+/// How long a worker may take to answer `worker.changeModel` (its script runs meanwhile).
+const CHANGE_MODEL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `/request/change_worker_model`: `connection_id=<id>&new_model_name=<model>` (query or
+/// `x-www-form-urlencoded` body, as the reference's form sends it). The connection must be
+/// a ready worker; `worker.changeModel` is sent and the worker's answer reported (the
+/// reference answers "request sent" and drops it). 504 when the worker does not answer in
+/// time — its script may still be running.
+async fn change_worker_model(
+    State(shared): State<Arc<ProxyShared>>,
+    Query(mut q): Params,
+    body: axum::body::Bytes,
+) -> Response {
+    let bad = |e: String| answer(StatusCode::BAD_REQUEST, json!({"ok": false, "error": e}));
+    if !body.is_empty() {
+        match serde_urlencoded::from_bytes::<BTreeMap<String, String>>(&body) {
+            Ok(form) => q.extend(form),
+            Err(e) => return bad(format!("body is not a urlencoded form: {e}")),
+        }
+    }
+    let Some(id) = q
+        .get("connection_id")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return bad(
+            "missing or invalid connection_id (a worker connection id from /jsonstats)".into(),
+        );
+    };
+    let Some(model) = q.get("new_model_name").filter(|m| !m.is_empty()).cloned() else {
+        return bad("missing new_model_name".into());
+    };
+    let conn = shared
+        .registry
+        .snapshot()
+        .into_iter()
+        .flat_map(|(_, conns)| conns)
+        .find(|c| c.id == id);
+    let Some(conn) = conn else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({"ok": false, "error": format!("no ready worker connection {id}")}),
+        );
+    };
+    tracing::info!(worker_conn = id, model = %model, "asking the worker to change its model");
+    let query = cocoon_wire::schema::functions::worker::ChangeModel {
+        new_model: model.clone(),
+    };
+    match conn.session.call(&query, CHANGE_MODEL_TIMEOUT).await {
+        Ok(_) => answer(
+            StatusCode::OK,
+            json!({"ok": true, "result": {"connection_id": id, "model": model, "note": "the worker's script succeeded; its announced model changes when it reconnects"}}),
+        ),
+        Err(cocoon_net::QueryError::Timeout) => answer(
+            StatusCode::GATEWAY_TIMEOUT,
+            json!({"ok": false, "error": "the worker did not answer in 60 s (its script may still be running)"}),
+        ),
+        Err(e) => answer(
+            StatusCode::BAD_GATEWAY,
+            json!({"ok": false, "error": format!("the worker refused: {e}")}),
+        ),
+    }
 }

@@ -1,28 +1,22 @@
-//! The proxy's listening ports. Each accepted TCP connection goes through the
-//! PoW + RA-TLS gate in-process (`cocoon_tee::link::accept`, with the peer
-//! policy of that port) — or, behind a reference router, through the router's
-//! peer-info record ([`super::gate::admit_from_router`]) — then the
-//! `tcp.connect` init as acceptor (`cocoon_net::establish`), then the client
-//! or worker handler.
+//! The proxy's listening ports: starting, serving and restarting them. Each
+//! RPC port runs the accept loop of [`super::accept`] (admission caps, the
+//! PoW + RA-TLS gate or the router's record, the `tcp.connect` init, then the
+//! client or worker handler).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cocoon_net::{establish, Inbound, Session, SessionConfig};
-use cocoon_tee::link::{accept, ServerLinkConfig};
+use cocoon_tee::link::ServerLinkConfig;
 use cocoon_tee::peer_info::RelayedPolicy;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use super::client_conn::serve_client;
-use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
+use super::accept::{accept_loop, PeerKind};
 use super::http::{proxy_admin_routes, proxy_stats_router};
 use super::registry::lock;
-use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
 use crate::common::admin::{admin_router, AdminPort, AdminToken};
 use crate::common::ports::serve_logged;
@@ -118,12 +112,6 @@ impl Drop for ProxyHandle {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum PeerKind {
-    Worker,
-    Client,
-}
-
 /// The proxy's sockets, kept so that a restart serves the same ones.
 struct Sockets {
     workers: Option<std::net::TcpListener>,
@@ -202,12 +190,10 @@ fn serve(
 ) -> io::Result<JoinSet<()>> {
     let mut tasks = JoinSet::new();
     if let Some(l) = from_std(&sockets.workers)? {
-        info!(addr = ?l.local_addr().ok(), "listening for workers");
         let link = Arc::new(gate.workers.clone());
         tasks.spawn(accept_loop(l, PeerKind::Worker, link, shared.clone()));
     }
     if let Some(l) = from_std(&sockets.clients)? {
-        info!(addr = ?l.local_addr().ok(), "listening for clients");
         let link = Arc::new(gate.clients.clone());
         tasks.spawn(accept_loop(l, PeerKind::Client, link, shared.clone()));
     }
@@ -325,99 +311,6 @@ async fn flush_loop(shared: Arc<ProxyShared>) {
         let step = tokio::task::spawn_blocking(move || lock(&shared.payments).flush_if_due());
         if let Err(e) = step.await {
             warn!(error = %e, "flush step panicked");
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    kind: PeerKind,
-    link: Arc<PortGate>,
-    shared: Arc<ProxyShared>,
-) {
-    let mut conns: JoinSet<()> = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, addr)) => {
-                    conns.spawn(handle_connection(tcp, addr, kind, link.clone(), shared.clone()));
-                }
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-}
-
-async fn handle_connection(
-    mut tcp: TcpStream,
-    addr: SocketAddr,
-    kind: PeerKind,
-    gate: Arc<PortGate>,
-    shared: Arc<ProxyShared>,
-) {
-    let _ = tcp.set_nodelay(true);
-    let established = match &*gate {
-        PortGate::Attested(link) => match accept(tcp, link).await {
-            Ok((tls, peer)) => establish_as(tls, kind, &addr.to_string(), &shared.settings)
-                .await
-                .map(|(s, i)| (s, i, peer)),
-            Err(e) => {
-                debug!(%addr, kind = ?kind, error = %e, "attested link refused");
-                return;
-            }
-        },
-        PortGate::BehindRouter(policy) => {
-            match admit_from_router(&mut tcp, policy, ROUTER_RECORD_TIMEOUT).await {
-                // Name the peer by the address the router saw, not the router's.
-                Ok((peer, source)) => {
-                    establish_as(tcp, kind, &source.to_string(), &shared.settings)
-                        .await
-                        .map(|(s, i)| (s, i, peer))
-                }
-                Err(e) => {
-                    warn!(%addr, kind = ?kind, error = %e, "peer refused behind the router; connection closed");
-                    return;
-                }
-            }
-        }
-    };
-    let Some((session, inbound, peer)) = established else {
-        return;
-    };
-    match kind {
-        PeerKind::Worker => serve_worker(shared, session, inbound, peer).await,
-        PeerKind::Client => serve_client(shared, session, inbound, peer).await,
-    }
-}
-
-/// Worker links are pinged and closed after `worker_silence_limit` without a
-/// frame (a hung worker leaves selection); client links keep the reference's
-/// acceptor timers.
-async fn establish_as<S>(
-    io: S,
-    kind: PeerKind,
-    peer_addr: &str,
-    settings: &ProxySettings,
-) -> Option<(Session, Inbound)>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let cfg = match kind {
-        PeerKind::Worker => SessionConfig::acceptor()
-            .with_liveness(settings.worker_silence_limit)
-            .with_label(format!("worker {peer_addr}")),
-        PeerKind::Client => SessionConfig::acceptor().with_label(format!("client {peer_addr}")),
-    };
-    match establish(io, cfg).await {
-        Ok(ok) => Some(ok),
-        Err(e) => {
-            debug!(addr = %peer_addr, kind = ?kind, error = %e, "session init failed");
-            None
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Structure:
 //! * [`listener`] — the two RPC ports, each connection through the PoW +
 //!   RA-TLS gate (`cocoon_tee::link::accept`) and then `cocoon_net::establish`;
+//! * [`admission`] — the caps and deadline a connection is under until then;
 //! * [`client_conn`] / [`worker_conn`] — the handshakes and message loops of
 //!   one client / worker connection;
 //! * [`registry`] — ready worker connections by model and worker selection;
@@ -42,6 +43,8 @@
 //!
 //! Not done yet (later issues): end-to-end encrypted requests (rejected with an error).
 
+mod accept;
+pub mod admission;
 pub mod books;
 pub mod client_auth;
 pub mod client_conn;
@@ -65,6 +68,9 @@ use std::sync::{Arc, Mutex};
 use cocoon_ledger::address::wire_form;
 use cocoon_wire::schema::types;
 
+pub use admission::{
+    deadline_fits_pow, AdmissionLimits, DEBUG_BUILD_HASHES_PER_SECOND, SLOW_PEER_HASHES_PER_SECOND,
+};
 pub use gate::{build_gate, spawn_cert_renewal, GateOptions};
 pub use listener::{start, GateConfig, ProxyHandle, ProxyListeners};
 pub use payments::{PaymentSnapshot, ProxyPayments, Side};

@@ -106,6 +106,8 @@ pub struct WorkerConn {
     pub version: i32,
     /// `ceil(max_active_requests / proxy_cnt)`.
     pub max_active: u32,
+    /// What the worker says about its machine (`machine_description_json`; `{}` if none).
+    pub machine_description: serde_json::Value,
     pub session: Session,
     state: Mutex<ConnState>,
     routes: Mutex<HashMap<[u8; 32], mpsc::Sender<WorkerEvent>>>,
@@ -132,6 +134,7 @@ impl WorkerConn {
             image_hash,
             version,
             max_active,
+            machine_description: serde_json::Value::Object(Default::default()),
             session,
             state: Mutex::new(ConnState {
                 coefficient,

@@ -10,6 +10,7 @@ use cocoon_ledger::root_config::RootConfig;
 
 use sha2::{Digest, Sha256};
 
+use super::admission::AdmissionLimits;
 use super::registry::model_base_name;
 use crate::config::{LocalRootConfig, ProxyConfig};
 
@@ -98,6 +99,9 @@ pub struct ProxySettings {
     pub http_access_hash: String,
     /// Time a client or worker gets to finish its handshake.
     pub handshake_timeout: Duration,
+    /// Caps and deadline of each RPC port before the session is established (PoW, TLS,
+    /// `tcp.connect`), see [`super::admission`].
+    pub admission: AdmissionLimits,
     /// A worker link with no frame for this long is closed and its worker taken
     /// out of selection; the proxy pings a quiet worker link every third of it
     /// (a live worker answers at once). Requests on it that have no answer yet
@@ -133,6 +137,7 @@ impl std::fmt::Debug for ProxySettings {
             .field("root_address", &self.root_address)
             .field("ledger", &self.ledger.is_some())
             .field("money", &self.money)
+            .field("admission", &self.admission)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +161,7 @@ impl ProxySettings {
             root_address: String::new(),
             http_access_hash: String::new(),
             handshake_timeout: Duration::from_secs(60),
+            admission: AdmissionLimits::default(),
             worker_silence_limit: DEFAULT_WORKER_SILENCE_LIMIT,
             stream_stall_limit: DEFAULT_STREAM_STALL_LIMIT,
             relay_buffer: 256,

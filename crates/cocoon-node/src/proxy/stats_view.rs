@@ -57,6 +57,7 @@ impl StatsSource for ProxyStats {
                     "queries_failed": st.failed,
                     "average_query_time_10m": st.latency.average(),
                     "proto_version": conn.version,
+                    "machine_description": conn.machine_description,
                     "enabled": !st.disabled,
                 })
             })

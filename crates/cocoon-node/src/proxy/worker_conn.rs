@@ -40,6 +40,8 @@ struct Announced {
     coefficient: i32,
     max_active: u32,
     version: i32,
+    /// `machine_description_json` (v4 workers), shown in the stats.
+    machine_description: serde_json::Value,
 }
 
 enum State {
@@ -290,6 +292,7 @@ fn check_connect(
         coefficient: p.coefficient,
         max_active: per_connection,
         version,
+        machine_description: machine_description(p.machine_description_json.as_deref()),
     })
 }
 
@@ -301,7 +304,7 @@ fn register(
     a: Announced,
     h: functions::worker::ProxyHandshakeComplete,
 ) -> Arc<WorkerConn> {
-    let conn = Arc::new(WorkerConn::new(
+    let mut conn = WorkerConn::new(
         shared.registry.next_conn_id(),
         a.owner,
         a.model,
@@ -311,9 +314,62 @@ fn register(
         i64::from(a.coefficient),
         h.is_disabled,
         session.clone(),
-    ));
+    );
+    conn.machine_description = a.machine_description;
+    let conn = Arc::new(conn);
     shared.registry.insert(conn.clone());
     info!(worker_conn = conn.id, model = %conn.model, coefficient = a.coefficient, max_active = conn.max_active,
         disabled = h.is_disabled, version = conn.version, "worker ready");
     conn
+}
+
+/// The longest `machine_description_json` kept (bytes); longer ones are shown as `{}`.
+pub const MACHINE_DESCRIPTION_MAX: usize = 16 * 1024;
+
+/// A worker's `machine_description_json` as shown in the stats: the JSON object it sent, or
+/// `{}` when it sent none, one that is not a JSON object, or one over
+/// [`MACHINE_DESCRIPTION_MAX`] (the worker is not refused for it; a line is logged).
+fn machine_description(sent: Option<&str>) -> serde_json::Value {
+    let empty = || serde_json::Value::Object(Default::default());
+    let Some(text) = sent else {
+        return empty();
+    };
+    if text.len() > MACHINE_DESCRIPTION_MAX {
+        warn!(
+            bytes = text.len(),
+            "worker machine description too long; shown as {{}}"
+        );
+        return empty();
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => v,
+        _ => {
+            warn!("worker machine description is not a JSON object; shown as {{}}");
+            empty()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{machine_description, MACHINE_DESCRIPTION_MAX};
+    use serde_json::json;
+
+    #[test]
+    fn machine_descriptions_are_json_objects_or_shown_empty() {
+        assert_eq!(machine_description(None), json!({}));
+        assert_eq!(
+            machine_description(Some(r#"{"gpu":"H100"}"#)),
+            json!({"gpu": "H100"})
+        );
+        for bad in ["[1,2]", "\"text\"", "{not json", "", "null"] {
+            assert_eq!(machine_description(Some(bad)), json!({}), "{bad:?}");
+        }
+        let long = format!(r#"{{"x":"{}"}}"#, "a".repeat(MACHINE_DESCRIPTION_MAX));
+        assert_eq!(
+            machine_description(Some(&long)),
+            json!({}),
+            "over the limit"
+        );
+    }
 }

@@ -17,6 +17,8 @@
 //! see `proxy_conn` and docs/protocol-extensions.md.
 
 pub mod answer_parts;
+pub mod change_model;
+pub mod e2e;
 pub mod health;
 pub mod http;
 pub mod payout;
@@ -25,6 +27,7 @@ pub mod request;
 mod settings;
 mod state;
 
+pub use change_model::ModelChange;
 pub use settings::{PayoutPolicy, WorkerSettings};
 pub use state::{WorkerState, WorkerStatsSnapshot};
 

@@ -48,6 +48,8 @@ struct ContractEntry {
     last_error: Option<String>,
     /// nanoTON paid to us by this contract since we started.
     paid_out: NanoTon,
+    /// Bounced payouts already logged ([`bounced_payouts_error`]).
+    bounces_reported: u32,
 }
 
 /// The worker's ledger side (one per process).
@@ -102,6 +104,7 @@ impl WorkerMoney {
                 state: None,
                 last_error: None,
                 paid_out: 0,
+                bounces_reported: 0,
             },
         };
         if let Err(e) = self.deploy(&mut entry, params) {
@@ -168,7 +171,12 @@ impl WorkerMoney {
                 }
             }
             match self.maybe_pay(&mut entry, &view, idle, false) {
-                Ok(_) => entry.last_error = None,
+                Ok(_) => {
+                    entry.last_error = match entry.worker_sc.clone() {
+                        Some(sc) => bounced_payouts_error(&sc, &mut entry),
+                        None => None,
+                    }
+                }
                 Err(e) => {
                     if entry.last_error.as_deref() != Some(&e.to_string()) {
                         tracing::warn!(proxy = %address, error = %e, "worker payout");
@@ -276,6 +284,7 @@ impl WorkerMoney {
             "sc_address": e.worker_sc.as_ref().map(|a| a.to_hex()),
             "state": e.state.as_ref().map(|s| format!("{:?}", s.status)),
             "paid": e.state.as_ref().map_or(0, |s| s.tokens),
+            "payouts_bounced": e.state.as_ref().map_or(0, |s| s.payouts_bounced),
             "paid_out_nanoton": nano_json(e.paid_out),
             "money_error": e.last_error,
         }))
@@ -284,6 +293,25 @@ impl WorkerMoney {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ContractEntry>> {
         self.contracts.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A payout the proxy contract could not pay (it bounced, contracts.md §3.3.1): the voucher's
+/// tokens count as paid on our contract, the money never came. Logged as an error once per
+/// new bounce and kept as the contract's `money_error` (/jsonstats) — nothing here can get
+/// that money back; the proxy's operator must. Later vouchers are still submitted.
+fn bounced_payouts_error(sc: &TonAddress, entry: &mut ContractEntry) -> Option<String> {
+    let bounced = entry.state.as_ref().map_or(0, |s| s.payouts_bounced);
+    if bounced == 0 {
+        return None;
+    }
+    if bounced > entry.bounces_reported {
+        tracing::error!(worker_sc = %sc.to_hex(), bounced,
+            "worker payout bounced: the proxy contract could not pay; those tokens count as paid but their money did not arrive");
+        entry.bounces_reported = bounced;
+    }
+    Some(format!(
+        "{bounced} payout(s) bounced at the proxy contract (it could not pay): those tokens count as paid, their money did not arrive"
+    ))
 }
 
 /// The proxy params a view was made from (enough to derive our contract again).

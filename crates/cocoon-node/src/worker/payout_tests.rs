@@ -1,5 +1,6 @@
 //! Tests of [`super::WorkerMoney`] on an in-memory **devnet** ledger: deployment at first
-//! contact, thresholds in nanoTON (runners.md §13.15), idle payouts, manual payout.
+//! contact, thresholds in nanoTON (runners.md §13.15), idle payouts, manual payout, and a
+//! payout the proxy contract could not pay.
 
 use std::sync::Arc;
 
@@ -200,4 +201,26 @@ fn an_outdated_contract_is_paid_out_at_once_and_forgotten_when_closed() {
         "closed contract forgotten"
     );
     assert_eq!(wallet(&ledger), 40);
+}
+
+#[test]
+fn a_payout_the_proxy_contract_cannot_pay_is_reported_not_hidden() {
+    let (ledger, key, money, book, sc) = setup(1, PayoutPolicy::devnet());
+    // 6 TON owed (fee 1 nanoTON per token) and the proxy contract holds a 5 TON stake: the
+    // proxy contract cannot pay; the voucher is used up all the same (contracts.md §3.3.1).
+    let tokens = u64::try_from(6 * ONE_TON).expect("tokens");
+    earn(&key, &book, &sc, tokens);
+    money.tick(&book, true);
+    let state = ledger.worker_state(&sc).expect("state");
+    assert_eq!(state.tokens, tokens, "the voucher is used up");
+    assert_eq!(state.payouts_bounced, 1);
+    assert_eq!(wallet(&ledger), 0, "no money arrived");
+    let stats = money.contract_json(PROXY).expect("stats");
+    assert_eq!(stats["payouts_bounced"], 1);
+    let error = stats["money_error"].as_str().unwrap_or_default();
+    assert!(error.contains("bounced at the proxy contract"), "{stats}");
+    // Still said on later rounds (nothing can get that money back from here).
+    money.tick(&book, true);
+    let stats = money.contract_json(PROXY).expect("stats");
+    assert!(stats["money_error"].as_str().is_some(), "{stats}");
 }

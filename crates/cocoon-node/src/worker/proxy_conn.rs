@@ -23,7 +23,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use super::request::LinkTerms;
 use super::state::ProxyLink;
-use super::{request, WorkerState, WORKER_MAX_PROTO, WORKER_MIN_PROTO};
+use super::{request, WorkerState, WORKER_MAX_PROTO};
 use crate::common::cancel::decode_cancel_request;
 use crate::common::dial::{dial_proxy, DialConfig};
 
@@ -87,17 +87,20 @@ async fn handshake(
     address: &str,
 ) -> Result<LinkTerms, String> {
     let s = &state.settings;
+    // Bit 2 (`machine_description_json`) only with a minimum of v4: older proxies cannot
+    // parse it (delta-2026-04 §1.2).
+    let describe = s.min_proto_version >= 4;
     let params = types::worker::Params {
-        flags: 3,
+        flags: if describe { 7 } else { 3 },
         worker_owner_address: s.owner_address.clone(),
         model: s.model_name.clone(),
         coefficient: state.coefficient(),
         is_test: Some(s.is_test),
         proxy_cnt: Some(s.proxy_connections.min(i32::MAX as usize) as i32),
         max_active_requests: Some(s.max_active_requests.min(i32::MAX as usize) as i32),
-        min_proto_version: Some(WORKER_MIN_PROTO),
+        min_proto_version: Some(s.min_proto_version),
         max_proto_version: Some(WORKER_MAX_PROTO),
-        machine_description_json: None,
+        machine_description_json: describe.then(|| s.machine_description_json.clone()),
     };
     let answer = session
         .call(
@@ -122,8 +125,11 @@ async fn handshake(
     } else {
         0
     };
-    if !(WORKER_MIN_PROTO..=WORKER_MAX_PROTO).contains(&proto) {
-        return Err(format!("proxy chose protocol version {proto}, we speak [{WORKER_MIN_PROTO},{WORKER_MAX_PROTO}]"));
+    let min = s.min_proto_version;
+    if !(min..=WORKER_MAX_PROTO).contains(&proto) {
+        return Err(format!(
+            "proxy chose protocol version {proto}, we speak [{min},{WORKER_MAX_PROTO}]"
+        ));
     }
 
     let price_per_token = connect_money(state, address, p, &connected.worker_sc_address).await;
@@ -274,9 +280,14 @@ async fn serve(
                     handle_packet(state, session, terms, &running, &mut requests, data, address).await;
                 }
                 Some(InboundMessage::Query(q)) => {
-                    // The reference answers unknown queries with a lost promise (code 0).
-                    tracing::debug!("unexpected query from proxy; refusing");
-                    let _ = q.error(0, cocoon_net::LOST_PROMISE_MESSAGE).await;
+                    if cocoon_wire::tl::peek_constructor_id(&q.data) == Some(functions::worker::ChangeModel::CONSTRUCTOR_ID) {
+                        // Runs beside the requests: the script may take minutes.
+                        tokio::spawn(change_model(state.clone(), q, address.to_owned()));
+                    } else {
+                        // The reference answers unknown queries with a lost promise (code 0).
+                        tracing::debug!("unexpected query from proxy; refusing");
+                        let _ = q.error(0, cocoon_net::LOST_PROMISE_MESSAGE).await;
+                    }
                 }
             },
             Some(done) = requests.tasks.join_next_with_id(), if !requests.tasks.is_empty() => {
@@ -295,6 +306,32 @@ async fn serve(
         );
     }
     requests.tasks.abort_all();
+}
+
+/// `worker.changeModel` from the proxy at `address` (see [`super::change_model`]).
+async fn change_model(state: Arc<WorkerState>, q: cocoon_net::IncomingQuery, address: String) {
+    let request: functions::worker::ChangeModel = match cocoon_wire::tl::from_bytes(&q.data) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(proxy = %address, error = %e, "malformed worker.changeModel dropped");
+            let _ = q
+                .error(super::change_model::MODEL_CHANGE_ERROR, "malformed query")
+                .await;
+            return;
+        }
+    };
+    tracing::info!(proxy = %address, model = %request.new_model, "model change asked by the proxy");
+    let outcome = state
+        .model_changer
+        .change(&state.settings.model_change, &request.new_model)
+        .await;
+    let _ = match outcome {
+        Ok(()) => {
+            let answer = enums::worker::ChangedModel::ChangedModel(types::worker::ChangedModel {});
+            q.answer(cocoon_wire::tl::to_bytes(&answer)).await
+        }
+        Err((code, message)) => q.error(code, message).await,
+    };
 }
 
 async fn handle_packet(

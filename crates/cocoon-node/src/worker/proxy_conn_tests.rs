@@ -46,6 +46,9 @@ fn settings(proxy: &str) -> WorkerSettings {
         ledger: None,
         payout: PayoutPolicy::devnet(),
         contracts: ContractContext::devnet(RootConfig::devnet_default().params).expect("devnet"),
+        min_proto_version: crate::worker::WORKER_MIN_PROTO,
+        machine_description_json: "{}".into(),
+        model_change: Default::default(),
     }
 }
 
@@ -207,6 +210,22 @@ async fn december_proxy(
     types::worker::Params,
     tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
+    let body = br#"{"model":"test/model","messages":[{"role":"user","content":"hi"}]}"#;
+    proxy_with_one_request(listener, key, 2, body.to_vec(), None).await
+}
+
+/// As [`december_proxy`], speaking up to `max_proto` and sending `body` with `private_key`
+/// (flags bit 1 from v3, as the April proxy does).
+async fn proxy_with_one_request(
+    listener: TcpListener,
+    key: SigningKey,
+    max_proto: i32,
+    body: Vec<u8>,
+    private_key: Option<[u8; 32]>,
+) -> (
+    types::worker::Params,
+    tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+) {
     let (session, mut inbound) = accept_worker(listener).await;
     let (params_tx, params_rx) = tokio::sync::oneshot::channel();
     let (packets_tx, packets_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -233,7 +252,7 @@ async fn december_proxy(
                     if let Some(tx) = params_tx.take() {
                         let _ = tx.send(c.params);
                     }
-                    if max < 0 || 2 < min {
+                    if max < 0 || max_proto < min {
                         let _ = q.error(621, "cannot choose common protocol version").await;
                         continue;
                     }
@@ -248,7 +267,7 @@ async fn december_proxy(
                                 PROXY_SC, false,
                             ),
                             is_test: Some(true),
-                            proto_version: Some(max.min(2)),
+                            proto_version: Some(max.min(max_proto)),
                         },
                         worker_sc_address: String::new(),
                     })
@@ -268,11 +287,11 @@ async fn december_proxy(
                             name: "Host".into(),
                             value: "127.0.0.1:10000".into(),
                         }],
-                        payload:
-                            br#"{"model":"test/model","messages":[{"role":"user","content":"hi"}]}"#
-                                .to_vec(),
+                        payload: body.clone(),
                     });
-                    // v2: flags bit 0 only (no key field), as the December proxy sends.
+                    // v2: flags bit 0 only (no key field), as the December proxy sends;
+                    // from v3 bit 1 and the key (zero when none), as the April proxy.
+                    let keyed = max_proto >= 3;
                     let run = to_bytes(&functions::proxy::RunQueryEx {
                         query: request,
                         signed_payment: enums::proxy::SignedPayment::SignedPaymentEmpty(
@@ -281,9 +300,9 @@ async fn december_proxy(
                         coefficient: 1000,
                         timeout: 30.0,
                         request_id: [9; 32],
-                        flags: 1,
+                        flags: if keyed { 3 } else { 1 },
                         enable_debug: Some(false),
-                        private_key: None,
+                        private_key: keyed.then(|| private_key.unwrap_or([0; 32])),
                     });
                     s.send(run).await.expect("send the request");
                     continue;
@@ -375,4 +394,125 @@ async fn a_december_proxy_gets_a_v2_worker_and_the_reference_usage_costs() {
     let value: serde_json::Value = serde_json::from_str(usage_line).expect("JSON line");
     assert_eq!(value["usage"]["total_cost"], total * price);
     worker.abort();
+}
+
+/// The April reference's encrypted request (`vectors/encryption/enc*.json`, made by its
+/// `encrypt-message`), sent by an April-style proxy with the key manager's seed: the engine
+/// sees the clear request, the tokens are metered, and every answer value comes back
+/// encrypted to the caller's key — decryptable with the caller's seed and the key manager's
+/// public key — for a JSON answer and an SSE stream alike.
+#[tokio::test]
+async fn an_encrypted_request_is_opened_for_the_engine_and_its_answer_sealed_for_the_caller() {
+    use crate::fake_engine::{serve_fake_engine, FakeEngineOptions};
+    use cocoon_e2e::stream::decrypt_answer_line;
+    use cocoon_e2e::{PublicKey, Seed};
+    let Some(vectors) = std::env::var_os("COCOON_VECTORS").map(std::path::PathBuf::from) else {
+        assert!(std::env::var_os("CI").is_none(), "CI needs COCOON_VECTORS");
+        println!("skipped: COCOON_VECTORS not set (the April-2026 encryption vectors)");
+        return;
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let seed = |hex_text: &str| -> [u8; 32] {
+        hex::decode(hex_text)
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes")
+    };
+    let km_seed = seed("070ad82e6132dab32067fb720afd0060555a64f905bbec0dc2849088951b3a63");
+    let km_public = PublicKey(seed(
+        "fb67d0fcd338f20e0d4957d9e82adc101d2e3513a448a3ab46052ee1b88c5818",
+    ));
+    let caller: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let caller = Seed::from_bytes(caller);
+
+    for (file, streamed) in [("enc.json", false), ("enc-stream.json", true)] {
+        let body = std::fs::read(vectors.join("encryption").join(file)).expect("vector");
+        let engine = TcpListener::bind("127.0.0.1:0").await.expect("bind engine");
+        let engine_addr = engine.local_addr().expect("addr").to_string();
+        tokio::spawn(serve_fake_engine(
+            engine,
+            FakeEngineOptions {
+                chunks: 3,
+                model: "Qwen/Qwen3-8B".into(),
+                ..FakeEngineOptions::default()
+            },
+        ));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let proxy = listener.local_addr().expect("addr").to_string();
+        let server = tokio::spawn(proxy_with_one_request(
+            listener,
+            SigningKey::from_bytes(&[3; 32]),
+            4,
+            body,
+            Some(km_seed),
+        ));
+        let mut settings = settings(&proxy);
+        settings.forward_requests_to = engine_addr;
+        settings.model_name = "Qwen/Qwen3-8B".into();
+        let state = Arc::new(WorkerState::new(settings).expect("state"));
+        let dial = Arc::new(DialConfig::new(TeeMode::Fake, "fake", None).expect("dial"));
+        let worker = tokio::spawn(run_proxy_target(state.clone(), dial, proxy.clone()));
+        let (_params, mut packets) = tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("handshake in time")
+            .expect("proxy task");
+        let mut body = Vec::new();
+        let final_info = loop {
+            let data = tokio::time::timeout(Duration::from_secs(20), packets.recv())
+                .await
+                .expect("answer in time")
+                .expect("link open");
+            match peek_constructor_id(&data) {
+                Some(types::proxy::QueryAnswerEx::CONSTRUCTOR_ID) => {}
+                Some(types::proxy::QueryAnswerPartEx::CONSTRUCTOR_ID) => {
+                    let part: types::proxy::QueryAnswerPartEx =
+                        cocoon_wire::tl::from_bytes(&data).expect("part");
+                    body.extend_from_slice(&part.answer);
+                    if part.flags & 1 != 0 {
+                        break part.final_info.expect("final info");
+                    }
+                }
+                Some(types::proxy::QueryAnswerErrorEx::CONSTRUCTOR_ID) => {
+                    let e: types::proxy::QueryAnswerErrorEx =
+                        cocoon_wire::tl::from_bytes(&data).expect("error");
+                    panic!("{file}: the worker refused: {} {}", e.error_code, e.error);
+                }
+                other => panic!("unexpected packet {other:x?}"),
+            }
+        };
+        assert!(
+            final_info.tokens_used.total_tokens_used > 0,
+            "{file}: metered on the clear text"
+        );
+        let text = String::from_utf8(body).expect("utf-8");
+        assert!(
+            !text.contains("Hello"),
+            "{file}: nothing of the answer in clear: {text}"
+        );
+        let mut opened = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let payload = match (streamed, line.strip_prefix("data: ")) {
+                (true, Some("[DONE]")) => continue,
+                (true, Some(p)) => p,
+                (true, None) => continue,
+                (false, _) => line,
+            };
+            let clear = decrypt_answer_line(payload.as_bytes(), &caller, &km_public)
+                .unwrap_or_else(|e| panic!("{file}: line {payload}: {e}"));
+            opened.push(serde_json::Value::Object(clear));
+        }
+        assert!(!opened.is_empty(), "{file}: some answer values: {text}");
+        let all = serde_json::Value::Array(opened).to_string();
+        assert!(
+            all.contains("\"usage\""),
+            "{file}: the usage value is among them: {all}"
+        );
+        if streamed {
+            assert!(
+                text.lines().filter(|l| l.starts_with("data: {")).count() >= 3,
+                "{text}"
+            );
+        }
+        worker.abort();
+    }
 }

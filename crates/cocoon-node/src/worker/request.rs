@@ -209,7 +209,10 @@ async fn relay(
         .counters
         .bytes_received
         .fetch_add(http_req.payload.len() as u64, Ordering::Relaxed);
-    let validated = crate::validate::validate_worker_request(&http_req.url, &http_req.payload)
+    // An encrypted body is opened first (delta §2.5 step 4); the clear one is validated.
+    let key = super::e2e::private_key(q);
+    let (clear, caller) = super::e2e::open_json_body(&http_req.payload, key.as_ref())?;
+    let validated = crate::validate::validate_worker_request(&http_req.url, &clear)
         .map_err(|e| (e.ton_code, format!("worker: invalid http request: {e}")))?;
     validated
         .check_model(&state.settings.model_name)
@@ -275,6 +278,18 @@ async fn relay(
         .await
         .map_err(|e| (CODE_ERROR, format!("worker: proxy link: {e}")))?;
 
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut sealer = match (key, caller) {
+        (Some(key), Some(caller)) => {
+            Some(super::e2e::AnswerSealer::new(&content_type, key, caller))
+        }
+        _ => None,
+    };
     let mut parts = AnswerParts::new(resp.bytes_stream(), COALESCE_LIMIT);
     loop {
         let part = parts
@@ -283,8 +298,15 @@ async fn relay(
             .map_err(|e| (CODE_ERROR, format!("worker: failed to get payload: {e}")))?;
         let Some(part) = part else { break };
         // Metered as a whole (a part is its chunks in order), with the reference's cost
-        // fields added inside `usage`.
+        // fields added inside `usage` — on the plaintext, before any encryption.
         let part = meter.feed_priced(part, &pricing);
+        let part = match sealer.as_mut() {
+            Some(s) => s.push(&part)?,
+            None => part,
+        };
+        if part.is_empty() {
+            continue;
+        }
         state
             .counters
             .bytes_sent
@@ -293,6 +315,20 @@ async fn relay(
             let part = types::proxy::QueryAnswerPartEx {
                 request_id: q.request_id,
                 answer: piece.to_vec(),
+                flags: 0,
+                final_info: None,
+            };
+            session
+                .send(to_bytes(&part))
+                .await
+                .map_err(|e| (CODE_ERROR, format!("worker: proxy link: {e}")))?;
+        }
+    }
+    if let Some(rest) = sealer.as_mut().map(|s| s.finish()).transpose()? {
+        if !rest.is_empty() {
+            let part = types::proxy::QueryAnswerPartEx {
+                request_id: q.request_id,
+                answer: rest,
                 flags: 0,
                 final_info: None,
             };

@@ -75,6 +75,14 @@ pub struct WorkerSettings {
     /// Where our contract addresses are derived without a ledger: the fake-TON root
     /// config's codes and params (with a ledger, the ledger's context is used).
     pub contracts: ContractContext,
+    /// The lowest protocol version we accept (default [`super::WORKER_MIN_PROTO`]). At 4 we
+    /// send `machine_description_json` in `worker.params` — a December proxy (≤ v2) cannot
+    /// parse that field, so, as in the reference, it goes only with a minimum of 4.
+    pub min_proto_version: i32,
+    /// The config's `machine_description_json` (a JSON object; `"{}"` when unset).
+    pub machine_description_json: String,
+    /// How `worker.changeModel` is carried out ([`super::change_model`]).
+    pub model_change: super::ModelChange,
 }
 
 impl std::fmt::Debug for WorkerSettings {
@@ -125,6 +133,20 @@ impl WorkerSettings {
             contracts: root
                 .contract_context(&cfg.root_contract_address)
                 .map_err(|e| format!("root config: {e}"))?,
+            min_proto_version: super::WORKER_MIN_PROTO,
+            machine_description_json: cfg.machine_description_json.clone(),
+            model_change: super::ModelChange {
+                script: cfg.change_model_script.clone(),
+                // With image hashes checked (always outside test mode), only the root's models.
+                allowed_hashes: (cfg.check_proxy_hashes || !cfg.is_test).then(|| {
+                    root.accepted_model_hashes()
+                        .iter()
+                        .map(|h| h.0)
+                        .chain(root.model_hashes.iter().map(|h| h.0))
+                        .collect()
+                }),
+                ..super::ModelChange::default()
+            },
         })
     }
 

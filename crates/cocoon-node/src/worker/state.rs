@@ -38,6 +38,8 @@ pub struct WorkerState {
     pub payments: crate::common::vouchers::PaymentsBook,
     /// Our worker contracts on the ledger (`None` without a ledger: no money moves).
     pub money: Option<std::sync::Arc<super::payout::WorkerMoney>>,
+    /// Runs `worker.changeModel` scripts, one at a time.
+    pub(crate) model_changer: super::change_model::ModelChanger,
 }
 
 /// Monotone counters shown on `/jsonstats` and `/metrics`.
@@ -127,6 +129,7 @@ impl WorkerState {
             links: Mutex::new(HashMap::new()),
             payments: Default::default(),
             counters: Counters::default(),
+            model_changer: Default::default(),
         })
     }
 

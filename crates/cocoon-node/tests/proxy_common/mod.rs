@@ -655,3 +655,40 @@ fn final_info_of(tokens_used: types::TokensUsed) -> types::proxy::QueryFinalInfo
         worker_end_time: None,
     }
 }
+
+/// Settings of a REAL cocoon-rs worker (`cocoon_node::worker::run_worker`) serving `model`
+/// from the engine at `engine` to `proxy` (fake TEE, no ledger, protocol minimum 1).
+pub fn real_worker_settings(
+    proxy: &ProxyHandle,
+    engine: &str,
+    model: &str,
+) -> cocoon_node::worker::WorkerSettings {
+    cocoon_node::worker::WorkerSettings {
+        owner_address: OWNER.into(),
+        model_name: model.into(),
+        coefficient: 1000,
+        max_active_requests: 4,
+        forward_requests_to: engine.into(),
+        proxy_addresses: vec![proxy.workers_addr.expect("workers port").to_string()],
+        proxy_connections: 1,
+        is_test: true,
+        multipliers: Default::default(),
+        ledger: None,
+        payout: cocoon_node::worker::PayoutPolicy::devnet(),
+        contracts: cocoon_ledger::ledger::ContractContext::devnet(
+            cocoon_ledger::root_config::RootConfig::devnet_default().params,
+        )
+        .expect("devnet context"),
+        min_proto_version: cocoon_node::worker::WORKER_MIN_PROTO,
+        machine_description_json: "{}".into(),
+        model_change: Default::default(),
+    }
+}
+
+/// Runs a real worker with `settings` (fake TEE) until the task is aborted.
+pub fn spawn_real_worker(settings: cocoon_node::worker::WorkerSettings) -> JoinHandle<()> {
+    let dial = DialConfig::new(TeeMode::Fake, "fake", None).expect("dial");
+    tokio::spawn(async move {
+        let _ = cocoon_node::worker::run_worker(settings, dial, Default::default()).await;
+    })
+}

@@ -218,7 +218,7 @@ impl Shared {
     ) -> Result<(), ChainError> {
         let account = self.account(address).await?;
         let newest = account.as_ref().and_then(|a| a.last_tx);
-        let txs = if kind == WatchKind::Proxy {
+        let txs = if matches!(kind, WatchKind::Proxy | WatchKind::Worker) {
             self.new_transactions(address, newest, last_seen).await?
         } else {
             Vec::new()
@@ -276,6 +276,14 @@ impl Shared {
             w.registrations.extend(observed.registrations);
             let excess = w.registrations.len().saturating_sub(REGISTRATIONS_KEPT);
             w.registrations.drain(..excess);
+            w.last_seen_tx = newest.or(w.last_seen_tx);
+        } else if let Some(Parsed::Worker(state)) = &w.parsed {
+            let bounced = bounced_payouts(&state.proxy_sc, &txs);
+            if bounced > 0 {
+                tracing::error!(worker_sc = %address.to_hex(), bounced,
+                    "ton ledger: the proxy contract bounced a worker payout (it could not pay): the voucher is used up, its money stayed in the worker contract");
+            }
+            w.payouts_bounced += bounced;
             w.last_seen_tx = newest.or(w.last_seen_tx);
         } else if kind != WatchKind::Proxy || w.parsed.is_none() {
             // Not deployed yet (or not a proxy): nothing in its history matters to us.
@@ -398,4 +406,20 @@ fn observe_proxy_inbound(ctx: &ProxyContractContext<'_>, txs: &[ChainTx]) -> Obs
         }
     }
     out
+}
+
+/// How many of `txs` carry a bounced `worker_proxy_request` from the proxy contract
+/// `proxy_sc` (hex): body `0xffffffff | op 0x4d725d2c | …`, contracts.md §3.3.1.
+fn bounced_payouts(proxy_sc: &str, txs: &[ChainTx]) -> u32 {
+    let count = txs
+        .iter()
+        .filter_map(|tx| tx.in_msg.as_ref())
+        .filter(|m| m.source.as_ref().is_some_and(|s| s.to_hex() == proxy_sc))
+        .filter(|m| {
+            let mut p = m.body.parser();
+            p.load_u32(32).ok() == Some(0xffff_ffff)
+                && p.load_u32(32).ok() == Some(crate::messages::op::WORKER_PROXY_REQUEST)
+        })
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
 }

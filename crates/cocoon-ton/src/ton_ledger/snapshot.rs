@@ -57,6 +57,8 @@ pub(crate) struct Watched {
     pub saved_states: Vec<SavedState>,
     /// Observed client registrations (proxy contracts), oldest first.
     pub registrations: Vec<ClientRegistration>,
+    /// Payout notifications its proxy contract bounced back (worker contracts).
+    pub payouts_bounced: u32,
     /// Highest `save_state` seqno submitted from this ledger.
     pub save_submitted: Option<u32>,
     /// When it was last read from the chain.
@@ -76,6 +78,7 @@ impl Watched {
             last_seen_tx: None,
             saved_states: Vec::new(),
             registrations: Vec::new(),
+            payouts_bounced: 0,
             save_submitted: None,
             last_read: None,
             hot_until: None,
@@ -279,8 +282,12 @@ impl Snapshot {
     }
 
     pub fn worker(&mut self, address: &TonAddress) -> Result<WorkerContractState, LedgerError> {
-        match &self.synced(address, WatchKind::Worker)?.parsed {
-            Some(Parsed::Worker(state)) => Ok(state.clone()),
+        let w = self.synced(address, WatchKind::Worker)?;
+        match &w.parsed {
+            Some(Parsed::Worker(state)) => Ok(WorkerContractState {
+                payouts_bounced: w.payouts_bounced,
+                ..state.clone()
+            }),
             _ => Err(LedgerError::UnknownContract(address.to_hex())),
         }
     }

@@ -8,13 +8,16 @@
 //!   ⇒ the worker voucher goes to the worker contract (the worker may also submit it itself);
 //! * commission: `ready_for_withdraw ≥ commission_payout_threshold` ⇒ `proxy_payout`.
 //!
+//! A client contract in Closing is not charged here: it gets its final charge and refund
+//! ([`super::closing`]).
+//!
 //! The manual controls (`/request/charge`, `/request/payout`, `/request/withdraw`) run the
 //! same steps with the threshold waived.
 
 use std::sync::Mutex;
 
 use cocoon_ledger::accounting::NanoTon;
-use cocoon_ledger::ledger::{LedgerError, VoucherSettlement};
+use cocoon_ledger::ledger::{ContractStatus, LedgerError, VoucherSettlement};
 use tracing::{debug, info, warn};
 
 use super::{LoopState, Money};
@@ -91,7 +94,11 @@ impl Money {
         };
         lock(payments).set_client_chain(owner, ClientChain::fetched(&state));
         let charged = state.tokens_used;
+        let closing = state.status == ContractStatus::Closing;
         st.view.clients.insert(owner.to_owned(), state);
+        if closing && !forced {
+            return self.grant_closing_refund(st, payments, owner, &sc, charged);
+        }
         let Some((tokens, boc)) = self.voucher_due(payments, Side::Client, owner, charged, forced)
         else {
             return Ok(None);

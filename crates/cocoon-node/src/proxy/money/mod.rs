@@ -14,7 +14,8 @@
 //!   promoted ([`super::ProxyPayments::confirm_on_chain`]). Nothing is promoted on the
 //!   strength of having sent it.
 //! * **Charging and paying** ([`charging`]): client charges, worker payouts and the
-//!   commission withdrawal, each when what is owed reaches its nanoTON threshold.
+//!   commission withdrawal, each when what is owed reaches its nanoTON threshold; a client
+//!   contract in Closing gets its final charge and refund from us ([`closing`]).
 //! * **Leaving an outdated contract** ([`Money::retire`]): when the root `params_version`
 //!   rises above our contract's, everything is committed, the counters move into an
 //!   old-contract record of the books, and [`Money::restart_requested`] asks the listener
@@ -25,6 +26,7 @@
 //! on the blocking pool.
 
 mod charging;
+mod closing;
 mod leave;
 pub mod old_contract;
 mod view;
@@ -89,6 +91,8 @@ struct LoopState {
     old: Vec<(OldContractRecord, SendGuard)>,
     /// Our contract was retired: nothing more is done here and the proxy restarts.
     retired: bool,
+    /// When the grant refund of each Closing client was last sent ([`closing`]).
+    granted: std::collections::HashMap<String, Instant>,
 }
 
 /// Why a `save_state` was not sent.
@@ -157,6 +161,7 @@ impl Money {
                 view: MoneyView::default(),
                 old: Vec::new(),
                 retired: false,
+                granted: std::collections::HashMap::new(),
             }),
         };
         if !old.is_empty() {

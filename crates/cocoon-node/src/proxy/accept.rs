@@ -1,0 +1,172 @@
+//! The accept loop of one RPC port. Each accepted TCP connection is first admitted under
+//! the port's pre-handshake caps ([`super::admission`]; beyond them it is closed unread),
+//! then goes through the PoW + RA-TLS gate in-process (`cocoon_tee::link::accept`, with the
+//! peer policy of that port) — or, behind a reference router, through the router's peer-info
+//! record ([`super::gate::admit_from_router`]) — then the `tcp.connect` init as acceptor
+//! (`cocoon_net::establish`), all within the admission deadline; then it leaves the pending
+//! count and runs the client or worker handler.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cocoon_net::{establish, Inbound, Session, SessionConfig};
+use cocoon_tee::link::accept;
+use cocoon_tee::PeerIdentity;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use super::admission::{PendingSlot, PortAdmission, SHED_LOG_INTERVAL};
+use super::client_conn::serve_client;
+use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
+use super::listener::PortGate;
+use super::worker_conn::serve_worker;
+use super::{ProxySettings, ProxyShared};
+
+/// Which RPC port a connection came in on.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PeerKind {
+    Worker,
+    Client,
+}
+
+impl PeerKind {
+    fn port_name(self) -> &'static str {
+        match self {
+            PeerKind::Worker => "workers",
+            PeerKind::Client => "clients",
+        }
+    }
+}
+
+/// Accepts connections on `listener` until the task is aborted (the proxy stops or restarts,
+/// which drops every connection it spawned).
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    kind: PeerKind,
+    link: Arc<PortGate>,
+    shared: Arc<ProxyShared>,
+) {
+    // Behind a router every connection comes from the router: no per-address cap there.
+    let per_address = matches!(*link, PortGate::Attested(_));
+    let admission = PortAdmission::new(shared.settings.admission, kind.port_name(), per_address);
+    let limits = admission.limits();
+    info!(addr = ?listener.local_addr().ok(), max_pending = limits.max_pending,
+        max_pending_per_address = per_address.then_some(limits.max_pending_per_address),
+        handshake_deadline_s = limits.deadline.as_secs_f64(),
+        "listening for {}", kind.port_name());
+    let mut report = tokio::time::interval(SHED_LOG_INTERVAL);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut conns: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => match admission.admit(addr.ip()) {
+                    Ok(slot) => {
+                        let conn = handle_connection(tcp, addr, kind, link.clone(), shared.clone(), slot);
+                        conns.spawn(conn);
+                    }
+                    // Shed (counted and reported by the admission): closed unread.
+                    Err(_) => drop(tcp),
+                },
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = report.tick() => admission.report_if_due(),
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn handle_connection(
+    tcp: TcpStream,
+    addr: SocketAddr,
+    kind: PeerKind,
+    gate: Arc<PortGate>,
+    shared: Arc<ProxyShared>,
+    slot: PendingSlot,
+) {
+    let _ = tcp.set_nodelay(true);
+    let deadline = shared.settings.admission.deadline;
+    let handshake = admit_and_establish(tcp, addr, kind, &gate, &shared.settings);
+    let (session, inbound, peer) = match tokio::time::timeout(deadline, handshake).await {
+        Ok(Some(established)) => established,
+        Ok(None) => return,
+        Err(_) => {
+            debug!(%addr, kind = ?kind, ?deadline, "handshake deadline passed; connection closed");
+            slot.timed_out();
+            return;
+        }
+    };
+    // Established: no longer counted against the pre-handshake caps.
+    drop(slot);
+    match kind {
+        PeerKind::Worker => serve_worker(shared, session, inbound, peer).await,
+        PeerKind::Client => serve_client(shared, session, inbound, peer).await,
+    }
+}
+
+/// The gate of the port, then the `tcp.connect` init. `None` (logged) when either fails.
+async fn admit_and_establish(
+    mut tcp: TcpStream,
+    addr: SocketAddr,
+    kind: PeerKind,
+    gate: &PortGate,
+    settings: &ProxySettings,
+) -> Option<(Session, Inbound, PeerIdentity)> {
+    match gate {
+        PortGate::Attested(link) => match accept(tcp, link).await {
+            Ok((tls, peer)) => establish_as(tls, kind, &addr.to_string(), settings)
+                .await
+                .map(|(s, i)| (s, i, peer)),
+            Err(e) => {
+                debug!(%addr, kind = ?kind, error = %e, "attested link refused");
+                None
+            }
+        },
+        PortGate::BehindRouter(policy) => {
+            match admit_from_router(&mut tcp, policy, ROUTER_RECORD_TIMEOUT).await {
+                // Name the peer by the address the router saw, not the router's.
+                Ok((peer, source)) => establish_as(tcp, kind, &source.to_string(), settings)
+                    .await
+                    .map(|(s, i)| (s, i, peer)),
+                Err(e) => {
+                    warn!(%addr, kind = ?kind, error = %e, "peer refused behind the router; connection closed");
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Worker links are pinged and closed after `worker_silence_limit` without a
+/// frame (a hung worker leaves selection); client links keep the reference's
+/// acceptor timers.
+async fn establish_as<S>(
+    io: S,
+    kind: PeerKind,
+    peer_addr: &str,
+    settings: &ProxySettings,
+) -> Option<(Session, Inbound)>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let cfg = match kind {
+        PeerKind::Worker => SessionConfig::acceptor()
+            .with_liveness(settings.worker_silence_limit)
+            .with_label(format!("worker {peer_addr}")),
+        PeerKind::Client => SessionConfig::acceptor().with_label(format!("client {peer_addr}")),
+    };
+    match establish(io, cfg).await {
+        Ok(ok) => Some(ok),
+        Err(e) => {
+            debug!(addr = %peer_addr, kind = ?kind, error = %e, "session init failed");
+            None
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! End-to-end encrypted requests at the worker (delta-2026-04 §2.5 steps 4–5, with
+//! `cocoon-e2e`). The proxy hands the key manager seed matching the caller's chosen key in
+//! `proxy.runQueryEx.private_key` (flags bit 1; all zero = none). The worker decrypts the
+//! JSON body (every encrypted string value, the caller's `sender_public_key` remembered),
+//! drops the four envelope members and validates the clear request like any other; the
+//! engine sees plaintext. The answer is metered on the plaintext, then every JSON value is
+//! encrypted to the caller's key with a fresh nonce:
+//! * a JSON-value stream (what the reference's engines emit): one encrypted object per line,
+//!   as the reference does;
+//! * an SSE stream: each `data: {…}` payload is encrypted in place and the SSE framing kept
+//!   (`data: [DONE]` and comments stay clear) — the April reference drops SSE answers to
+//!   encrypted requests entirely (an empty body, its §8 defect), so this is our extension.
+//!
+//! Errors are not encrypted (as in the reference): decrypt failures answer with the
+//! reference's texts and codes.
+
+use cocoon_e2e::json::{decrypt_request_body, encrypt_json};
+use cocoon_e2e::stream::AnswerEncryptor;
+use cocoon_e2e::{Direction, E2eError, PublicKey, Seed};
+use cocoon_wire::schema::functions;
+use serde_json::Value;
+
+use crate::validate::{ENVELOPE_FIELDS, WORKER_ERROR_PREFIX};
+
+/// Largest unfinished answer value kept while it streams (the frame limit of the wire).
+pub const MAX_PENDING_ANSWER: usize = 16 * 1024 * 1024;
+
+/// The seed the proxy sent with `q`, if the request may be encrypted.
+pub(crate) fn private_key(q: &functions::proxy::RunQueryEx) -> Option<Seed> {
+    if q.flags & 2 == 0 {
+        return None;
+    }
+    q.private_key.and_then(Seed::from_wire)
+}
+
+fn refused(e: E2eError) -> (i32, String) {
+    (e.code(), format!("{WORKER_ERROR_PREFIX}{e}"))
+}
+
+/// A JSON request body opened: the clear body (envelope removed) and, when it was
+/// encrypted, the caller's key for the answer. A clear body passes unchanged.
+pub(crate) fn open_json_body(
+    body: &[u8],
+    key: Option<&Seed>,
+) -> Result<(Vec<u8>, Option<PublicKey>), (i32, String)> {
+    let probe = serde_json::from_slice::<Value>(body).ok();
+    let encrypted = probe
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .is_some_and(|o| o.contains_key("is_encrypted"));
+    if !encrypted {
+        return Ok((body.to_vec(), None));
+    }
+    let (mut object, caller) = decrypt_request_body(body, key).map_err(refused)?;
+    for field in ENVELOPE_FIELDS {
+        object.remove(field);
+    }
+    Ok((Value::Object(object).to_string().into_bytes(), caller))
+}
+
+/// Encrypts an answer as it streams (see the module doc).
+pub(crate) enum AnswerSealer {
+    /// Concatenated JSON values, one encrypted object per line out.
+    Values(AnswerEncryptor),
+    /// Server-sent events: `data:` JSON payloads encrypted in place.
+    Events(SseSealer),
+}
+
+impl AnswerSealer {
+    /// The sealer for an answer of `content_type` to `caller`, with the request's seed.
+    pub(crate) fn new(content_type: &str, worker: Seed, caller: PublicKey) -> Self {
+        if content_type
+            .to_ascii_lowercase()
+            .starts_with("text/event-stream")
+        {
+            AnswerSealer::Events(SseSealer {
+                worker,
+                caller,
+                pending: Vec::new(),
+            })
+        } else {
+            AnswerSealer::Values(AnswerEncryptor::new(worker, caller))
+        }
+    }
+
+    /// Seals one metered chunk; what is not complete yet waits for the next one.
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, (i32, String)> {
+        let fail = |e: E2eError| (e.code(), format!("worker: cannot encrypt the answer: {e}"));
+        let (out, pending) = match self {
+            AnswerSealer::Values(enc) => {
+                let out = enc.push(chunk).map_err(fail)?.into_bytes();
+                (out, enc.pending().len())
+            }
+            AnswerSealer::Events(sse) => {
+                let out = sse.push(chunk).map_err(fail)?;
+                (out, sse.pending.len())
+            }
+        };
+        if pending > MAX_PENDING_ANSWER {
+            return Err((
+                crate::worker::request::CODE_ERROR,
+                "worker: cannot encrypt the answer: a value over 16 MiB".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The end of the answer: an unfinished value is an error (nothing leaks in clear).
+    pub(crate) fn finish(&mut self) -> Result<Vec<u8>, (i32, String)> {
+        match self {
+            AnswerSealer::Values(enc) if !enc.pending().iter().all(u8::is_ascii_whitespace) => {
+                Err((
+                    crate::worker::request::CODE_ERROR,
+                    "worker: cannot encrypt the answer: it ends inside a JSON value".into(),
+                ))
+            }
+            AnswerSealer::Values(_) => Ok(Vec::new()),
+            AnswerSealer::Events(sse) => {
+                let rest = std::mem::take(&mut sse.pending);
+                if rest.iter().all(u8::is_ascii_whitespace) {
+                    Ok(Vec::new())
+                } else {
+                    let mut line = rest;
+                    line.push(b'\n');
+                    sse.push(&line)
+                        .map_err(|e| (e.code(), format!("worker: cannot encrypt the answer: {e}")))
+                }
+            }
+        }
+    }
+}
+
+/// Line-based SSE sealer.
+pub(crate) struct SseSealer {
+    worker: Seed,
+    caller: PublicKey,
+    pending: Vec<u8>,
+}
+
+impl SseSealer {
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, E2eError> {
+        self.pending.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(self.pending.len());
+        let mut start = 0;
+        while let Some(nl) = self.pending[start..].iter().position(|b| *b == b'\n') {
+            let line = &self.pending[start..start + nl];
+            out.extend_from_slice(&self.seal_line(line)?);
+            out.push(b'\n');
+            start += nl + 1;
+        }
+        self.pending.drain(..start);
+        Ok(out)
+    }
+
+    fn seal_line(&self, line: &[u8]) -> Result<Vec<u8>, E2eError> {
+        let body = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(payload) = body.strip_prefix(b"data:") else {
+            return Ok(line.to_vec());
+        };
+        let payload = payload.strip_prefix(b" ").unwrap_or(payload);
+        if payload.first() != Some(&b'{') {
+            // `[DONE]` and other non-object payloads carry no content.
+            return Ok(line.to_vec());
+        }
+        let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(payload) else {
+            return Err(E2eError::BadAnswerStream);
+        };
+        encrypt_json(
+            &mut object,
+            &self.worker,
+            &self.caller,
+            Direction::WorkerToCaller,
+        )?;
+        let mut sealed = b"data: ".to_vec();
+        sealed.extend_from_slice(Value::Object(object).to_string().as_bytes());
+        Ok(sealed)
+    }
+}
