@@ -83,10 +83,11 @@ pub enum DevnetCommand {
     },
     /// Close a client or proxy contract as its owner (devnet: the CLI acts for every owner).
     ///
-    /// A client contract is closed by a refund request and, once unlocked
-    /// (`client_delay_before_close`), a withdrawal that returns balance + stake to the
-    /// owner's wallet; a proxy contract by a close request and, after
-    /// `proxy_delay_before_close`, a completion returning stake + commission + worker pool.
+    /// A client contract is closed by a refund request (which returns the money above the
+    /// stake at once) and, once unlocked (`client_delay_before_close`), a second one: a
+    /// forced refund of the rest, capped by the proxy's stake; a proxy contract by a close
+    /// request and, after `proxy_delay_before_close`, a completion paying everything it
+    /// holds (stake, commission, unrefunded client money) to its owner.
     /// Without --advance-time, run it again once the devnet clock passes the unlock time.
     /// On TON only the owner's own wallet could send these messages.
     Close {
@@ -239,9 +240,11 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
     let (unlock_ts, just_requested) = match found.status {
         ContractStatus::Active => {
             // A client's first request returns the money above its stake at once
-            // (contracts.md §3.1.7); the stake waits for the unlock time.
+            // (contracts.md §3.1.7); the rest (the stake inside the balance) waits for the
+            // unlock time.
             let above_stake = if role == "client" {
-                devnet.client_state(&sc)?.balance
+                let state = devnet.client_state(&sc)?;
+                state.balance.saturating_sub(state.stake)
             } else {
                 0
             };
@@ -297,17 +300,22 @@ fn close(path: &Path, contract: &str, advance_time: bool) -> anyhow::Result<()> 
     let (amount, parts) = if role == "client" {
         let before = devnet.client_state(&sc)?;
         // The second `owner_client_request_refund` closes it (withdraw is Active-only).
+        let wallet = devnet.wallet_balance(owner)?;
         let amount = devnet
             .client_request_refund(owner, &sc)
-            .map(|_| before.balance + before.stake);
-        let parts = format!("balance {} + stake {}", before.balance, before.stake);
+            .and_then(|_| devnet.wallet_balance(owner))
+            .map(|now| now.saturating_sub(wallet));
+        let parts = format!(
+            "a forced refund of the balance {}, capped by the proxy's stake",
+            before.balance
+        );
         (amount, parts)
     } else {
         let before = devnet.proxy_state(&sc)?;
         let amount = devnet.proxy_complete_close(owner, &sc);
         let parts = format!(
-            "stake {} + commission {} + worker pool {}",
-            before.stake, before.commission, before.worker_pool
+            "everything it held: stake {}, commission {} and unrefunded client money",
+            before.stake, before.commission
         );
         (amount, parts)
     };
@@ -338,12 +346,11 @@ fn status_json(path: &Path, s: &DevnetSnapshot) -> Value {
             .push(json!({"role": "wallet", "address": address, "balance_nanoton": nano(*balance)}));
     }
     for (address, p) in &s.proxies {
-        let held = p.stake + p.commission + p.worker_pool;
+        let held = p.funds;
         accounts.push(
             json!({"role": "proxy", "address": address, "owner": p.owner,
             "status": format!("{:?}", p.status), "balance_nanoton": nano(held),
             "stake_nanoton": nano(p.stake), "commission_nanoton": nano(p.commission),
-            "worker_pool_nanoton": nano(p.worker_pool),
             "unlock_ts": p.unlock_ts, "params_version": p.params_version,
             "last_saved_seqno": p.saved_states.last().map(|st| st.seqno)}),
         );

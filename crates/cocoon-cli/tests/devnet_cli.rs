@@ -119,7 +119,8 @@ fn parse(text: &str) -> cocoon_ledger::address::FriendlyAddress {
     parse_address(text).expect("address")
 }
 
-/// Deploys a proxy (stake 1 TON), a client (balance 3 TON, stake 1 TON) and a worker.
+/// Deploys a proxy (stake 1 TON), a client (balance 3 TON with the 1 TON stake inside it:
+/// the proxy contract holds 4 TON) and a worker.
 fn deploy_network(ledger: &DevnetLedger) -> (String, String, String) {
     let (proxy_owner, client_owner, worker_owner) = (
         parse(&raw(0x51)).address,
@@ -140,9 +141,6 @@ fn deploy_network(ledger: &DevnetLedger) -> (String, String, String) {
     ledger
         .client_top_up(&client_owner, &client_sc, 3 * ONE_TON)
         .expect("top up");
-    ledger
-        .client_increase_stake(&client_owner, &client_sc, ONE_TON)
-        .expect("stake");
     let worker_sc = ledger
         .worker_deploy(&worker_owner, &proxy_sc)
         .expect("worker");
@@ -185,7 +183,7 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     assert!(
         out.contains(&format!(
             "returned {} nanoTON above its stake at once",
-            3 * ONE_TON
+            2 * ONE_TON
         )),
         "{out}"
     );
@@ -215,13 +213,14 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     );
 
     // --advance-time moves the clock just past the unlock time (the contract wants a second
-    // refund request strictly after it), which closes it and returns the stake.
+    // refund request strictly after it), which closes it: a forced refund of the 1 TON
+    // left, capped by the proxy's 1 TON stake.
     let (ok, out, err) = close(&client_sc, true);
     assert!(ok, "{err}");
     let returned: NanoTon = ONE_TON;
     assert!(
         out.contains(&format!(
-            "returned {returned} nanoTON (balance 0 + stake {ONE_TON})"
+            "returned {returned} nanoTON (a forced refund of the balance {ONE_TON}, capped by the proxy's stake)"
         )),
         "{out}"
     );
@@ -254,7 +253,7 @@ fn close_client_and_proxy_contracts_as_their_owners() {
     assert!(out.contains("clock advanced by 600 s"), "{out}");
     assert!(
         out.contains(&format!(
-            "returned {ONE_TON} nanoTON (stake {ONE_TON} + commission 0 + worker pool 0)"
+            "returned {ONE_TON} nanoTON (everything it held: stake 0, commission 0 and unrefunded client money)"
         )),
         "{out}"
     );
@@ -284,7 +283,7 @@ fn status_json_lists_every_account_with_role_balance_and_tokens() {
             .find(|a| a["address"] == address)
             .unwrap_or_else(|| panic!("{address} missing from {status}"))
     };
-    for (byte, balance) in [(0x51, ONE_TON), (0x52, ONE_TON)] {
+    for (byte, balance) in [(0x51, ONE_TON), (0x52, 2 * ONE_TON)] {
         let wallet = find(&raw(byte));
         assert_eq!(wallet["role"], "wallet");
         assert_eq!(wallet["balance_nanoton"], balance as u64);
@@ -294,7 +293,8 @@ fn status_json_lists_every_account_with_role_balance_and_tokens() {
         (proxy["role"].as_str(), proxy["status"].as_str()),
         (Some("proxy"), Some("Active"))
     );
-    assert_eq!(proxy["balance_nanoton"], ONE_TON as u64);
+    // The proxy contract holds its stake and the client's money.
+    assert_eq!(proxy["balance_nanoton"], 4 * ONE_TON as u64);
     let client = find(&client_sc);
     assert_eq!(client["role"], "client");
     assert_eq!(client["balance_nanoton"], 3 * ONE_TON as u64);

@@ -17,7 +17,7 @@
 //! (price − fee), through a signed charge on the client contract, a signed payout on the
 //! worker contract and a payout request on the proxy contract; then the client closes its
 //! contract by hand (`/request/close`, and `/request/close` again once unlocked) and gets its
-//! balance and stake back. Every message is sent through a cocoon wallet and seen on chain.
+//! balance back (the stake is a figure inside it). Every message is sent through a cocoon wallet and seen on chain.
 
 mod ton_common;
 

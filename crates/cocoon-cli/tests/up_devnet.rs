@@ -130,7 +130,8 @@ fn up_once_moves_the_money_the_formulas_give() {
     assert!(ok, "{err}");
     let status: Value = serde_json::from_str(&out).expect("status JSON");
 
-    // Client: staked 1 TON, topped up by the stake (a multiple of the price), then charged.
+    // Client: the 1 TON stake of its init data (a figure inside the balance, no money),
+    // topped up by the stake (a multiple of the price), then charged.
     let clients = accounts(&status, "client");
     assert_eq!(clients.len(), 1, "{status}");
     let client = clients[0];
@@ -141,7 +142,7 @@ fn up_once_moves_the_money_the_formulas_give() {
         ONE_TON - tokens * PRICE,
         "the client contract balance fell by tokens × price"
     );
-    assert_eq!(wallet(&status, &client["owner"]), 98 * ONE_TON);
+    assert_eq!(wallet(&status, &client["owner"]), 99 * ONE_TON);
 
     // Workers: their wallets rose by tokens × fee in total (whichever served it).
     let workers = accounts(&status, "worker");
@@ -151,7 +152,8 @@ fn up_once_moves_the_money_the_formulas_give() {
     assert_eq!(paid_tokens, tokens);
     assert_eq!(earned, tokens * FEE, "worker wallets rose by tokens × fee");
 
-    // Proxy: the commission (held or paid out to its wallet) is tokens × (price − fee).
+    // Proxy: the commission (booked by the worker payouts, held or paid out to its wallet)
+    // is tokens × (price − fee).
     let proxies = accounts(&status, "proxy");
     assert_eq!(proxies.len(), 1, "{status}");
     let proxy = proxies[0];

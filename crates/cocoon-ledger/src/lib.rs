@@ -8,6 +8,8 @@
 //! * [`address`] — contract address derivation from StateInit and user-friendly addresses.
 //! * [`root_config`] — the root contract parameters and the params cell.
 //!
+//! * [`contracts`] — the executable model of the payment contracts, rule for rule.
+//!
 //! Local machinery (ours, not part of the wire protocol):
 //! * [`books`] — the proxy's durable, signed and hash-chained books (redb).
 //! * [`ledger`] — the [`ledger::Ledger`] trait the nodes use, and [`ledger::devnet`], a
@@ -18,6 +20,7 @@ pub mod accounting;
 pub mod address;
 pub mod boc;
 pub mod books;
+pub mod contracts;
 pub mod ledger;
 pub mod root_config;
 pub mod voucher;

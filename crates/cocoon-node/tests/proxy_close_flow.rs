@@ -119,8 +119,8 @@ async fn a_params_bump_redeploys_and_closes_the_old_contract_with_money_conserve
     .await;
     let client = ledger.client_state(&old_client).expect("client");
     assert_eq!(
-        (client.tokens_used, client.balance, client.stake),
-        (served, 0, 0),
+        (client.tokens_used, client.balance),
+        (served, 0),
         "charged exactly what was served, the rest returned"
     );
     assert_eq!(
@@ -171,7 +171,7 @@ async fn a_params_bump_redeploys_and_closes_the_old_contract_with_money_conserve
     })
     .await;
     let old = ledger.proxy_state(&old_proxy).expect("old proxy");
-    assert_eq!((old.stake, old.commission, old.worker_pool), (0, 0, 0));
+    assert_eq!((old.stake, old.commission, old.funds), (0, 0, 0));
     assert_eq!(
         ledger.devnet_holdings(),
         ledger.devnet_minted(),
@@ -181,7 +181,7 @@ async fn a_params_bump_redeploys_and_closes_the_old_contract_with_money_conserve
     // what the worker earned and what the new proxy contract holds.
     let in_new_proxy = {
         let p = ledger.proxy_state(&new_proxy).expect("new proxy");
-        p.stake + p.commission + p.worker_pool
+        p.funds
     };
     assert_eq!(
         ledger.wallet_balance(&addr(OWNER)).expect("owner wallet"),

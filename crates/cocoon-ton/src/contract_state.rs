@@ -10,8 +10,8 @@
 //! ```
 //! Of `^params` only `params_version` is read (a contract with a lower one than the root's
 //! is outdated). The 2-bit state is 0 active, 1 closing, 2 (or 3) closed, as the reference runners read it.
-//! Fields the data cells do not hold: the proxy contract's `worker_pool` (charged client
-//! money is part of the account balance, not of the data) is set to 0, and its
+//! Fields the data cells do not hold: the proxy contract's `funds` (the money it holds is its
+//! account balance, not part of the data) is set to 0, and its
 //! `saved_states` come from transactions ([`crate::messages::observed`]), not from data, so
 //! they are left empty. The proxy's data `balance` is what the reference calls
 //! `ready_for_withdraw`, reported as `commission`. An account without data (not deployed)
@@ -97,7 +97,7 @@ pub fn parse_worker_state(data: &Cell) -> Result<WorkerContractState, CellError>
 /// A proxy contract's data: the ledger state plus the root address it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyContractData {
-    /// Ledger view (`worker_pool` 0 and `saved_states` empty: not in the data cell).
+    /// Ledger view (`funds` 0 and `saved_states` empty: not in the data cell).
     pub state: ProxyContractState,
     /// Root contract the proxy contract belongs to.
     pub root: TonAddress,
@@ -123,7 +123,7 @@ pub fn parse_proxy_state(data: &Cell) -> Result<ProxyContractData, CellError> {
             status: contract_status(state),
             stake,
             commission: balance,
-            worker_pool: 0,
+            funds: 0,
             unlock_ts: u64::from(unlock_ts),
             saved_states: Vec::new(),
             registrations: Vec::new(),

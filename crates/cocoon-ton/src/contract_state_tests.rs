@@ -119,7 +119,7 @@ fn live_states_parse_every_field() {
     assert_eq!(parsed.state.commission, 12 * ONE_TON);
     assert_eq!(parsed.state.stake, 20 * ONE_TON);
     assert_eq!(parsed.state.unlock_ts, 1_700_000_600);
-    assert_eq!(parsed.state.worker_pool, 0);
+    assert_eq!(parsed.state.funds, 0);
     assert!(parsed.state.saved_states.is_empty());
 
     // Trailing data or a missing reference is an error.

@@ -126,7 +126,8 @@ impl UpDevnet {
         }
         for (address, p) in &s.proxies {
             out.push(format!(
-                "devnet:   proxy    contract {address}  stake {}",
+                "devnet:   proxy    contract {address}  holds {}, stake {}",
+                fmt_ton(p.funds),
                 fmt_ton(p.stake)
             ));
         }
@@ -183,19 +184,18 @@ impl UpDevnet {
                 after.params_version, current.0, current.1
             ));
         }
-        // Commission earned per proxy contract: its clients' newly charged tokens, with
-        // what was forgiven (a charge beyond the client's money, contracts.md §3.1.8).
-        let mut commission: BTreeMap<&str, (u64, NanoTon, NanoTon)> = BTreeMap::new();
+        // A client contract's balance is a figure (the money is in the proxy contract) with
+        // the stake inside it; a charge only lowers it (contracts.md §3.1.8).
         for (address, c) in &after.clients {
-            let (price, fee) = self.prices_of(c.params_version, current);
+            let (price, _) = self.prices_of(c.params_version, current);
             let old = before.clients.get(address);
             let tokens = c.tokens_used - old.map_or(0, |o| o.tokens_used.min(c.tokens_used));
-            let (old_balance, old_stake) = old.map_or((0, 0), |o| (o.balance, o.stake));
+            let old_balance = old.map_or(0, |o| o.balance);
             let cost = NanoTon::from(tokens) * NanoTon::from(price);
-            // A charge beyond the client's money takes all of it and forgives the rest
-            // (as the contract does); a top-up in the same interval is not told apart.
-            let charged = if c.balance + c.stake == 0 {
-                cost.min(old_balance + old_stake)
+            // A charge beyond the balance takes all of it and forgives the rest (as the
+            // contract does); a top-up in the same interval is not told apart.
+            let charged = if c.balance == 0 {
+                cost.min(old_balance)
             } else {
                 cost
             };
@@ -212,41 +212,33 @@ impl UpDevnet {
                         fmt_ton(c.balance)
                     ));
                 }
-                let to_workers = (NanoTon::from(tokens) * NanoTon::from(fee)).min(charged);
-                let earned = commission.entry(c.proxy_sc.as_str()).or_default();
-                earned.0 += tokens;
-                earned.1 += charged - to_workers;
-                earned.2 += NanoTon::from(tokens) * NanoTon::from(price.saturating_sub(fee))
-                    - (charged - to_workers);
             }
+            let owner_rose = |s: &DevnetSnapshot| s.wallets.get(&c.owner).copied().unwrap_or(0);
+            let refunded = owner_rose(after).saturating_sub(owner_rose(before));
             match old.map(|o| o.status) {
                 Some(was) if was != c.status && c.status == ContractStatus::Closed => {
-                    let returned = (old_balance + old_stake).saturating_sub(charged);
                     out.push(format!(
-                        "devnet: client contract {address} closed; {} returned to the client wallet",
-                        fmt_ton(returned)
+                        "devnet: client contract {address} closed; its proxy contract paid {} to the client wallet (a forced refund is capped by the proxy's stake)",
+                        fmt_ton(refunded)
                     ));
                     continue;
                 }
                 // The first refund request returns the money above the stake at once; the
-                // stake comes back after a second request past the unlock time.
+                // rest after a second request past the unlock time.
                 Some(was) if was != c.status => {
-                    let returned = (old_balance + old_stake)
-                        .saturating_sub(charged)
-                        .saturating_sub(c.balance + c.stake);
                     out.push(format!(
-                        "devnet: client contract {address} is closing; {} above the stake returned to the client wallet, the stake {} after ledger time {}",
-                        fmt_ton(returned),
-                        fmt_ton(c.stake),
+                        "devnet: client contract {address} is closing; {} above the stake returned to the client wallet, the rest ({}) after ledger time {}",
+                        fmt_ton(refunded),
+                        fmt_ton(c.balance),
                         c.unlock_ts
                     ));
                 }
                 _ => {}
             }
-            let added = (c.balance + c.stake + charged).saturating_sub(old_balance + old_stake);
+            let added = (c.balance + charged).saturating_sub(old_balance);
             if added > 0 && old.is_some() {
                 out.push(format!(
-                    "devnet: client contract topped up by {} from the client wallet",
+                    "devnet: client contract topped up by {} from the client wallet (held by the proxy contract)",
                     fmt_ton(added)
                 ));
             }
@@ -281,15 +273,14 @@ impl UpDevnet {
             }
         }
         for (address, p) in &after.proxies {
-            if let Some((tokens, earned, forgiven)) = commission.get(address.as_str()) {
+            // Commission is booked when a worker payout arrives: the worker's tokens ×
+            // (price − fee) (contracts.md §3.3.1).
+            let old_commission = before.proxies.get(address).map_or(0, |o| o.commission);
+            if p.commission > old_commission {
                 let (price, fee) = self.prices_of(p.params_version, current);
-                let forgiven = if *forgiven > 0 {
-                    format!(" − {forgiven} forgiven")
-                } else {
-                    String::new()
-                };
                 out.push(format!(
-                    "devnet: proxy commission rose by {earned} nanoTON = {tokens} tokens × (price {price} − fee {fee}){forgiven} (held {} nanoTON)",
+                    "devnet: proxy commission rose by {} nanoTON = worker tokens × (price {price} − fee {fee}) (held {} nanoTON)",
+                    p.commission - old_commission,
                     p.commission
                 ));
             }
@@ -298,7 +289,7 @@ impl UpDevnet {
                 let wallet = after.wallets.get(&p.owner).copied().unwrap_or(0);
                 out.push(match p.status {
                     ContractStatus::Closed => format!(
-                        "devnet: proxy contract {address} closed; stake, commission and unpaid worker pool returned to the proxy wallet (now {})",
+                        "devnet: proxy contract {address} closed; everything it held (stake, commission, unrefunded client money) paid to the proxy wallet (now {})",
                         fmt_ton(wallet)
                     ),
                     _ => format!(

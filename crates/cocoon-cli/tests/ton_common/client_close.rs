@@ -31,7 +31,8 @@ pub async fn admin_post(port: u16, path_and_query: &str) -> (u16, String) {
 /// wallet) puts the contract in Closing; the proxy, seeing it Closing with every token
 /// committed, sends the final charge and refund itself (`ext_client_grant_refund_signed`,
 /// as the reference proxy does) — so no forced refund from the proxy's stake is needed; the
-/// contract's balance and stake come back to the client's cocoon wallet.
+/// contract's balance (the stake is a figure inside it) comes back to the client's cocoon
+/// wallet.
 pub async fn client_closes_and_withdraws(
     net: &TonNetwork,
     client_sc: &TonAddress,
@@ -64,8 +65,8 @@ pub async fn client_closes_and_withdraws(
     let was = contract(&open);
     assert_eq!(
         wallet_of(&after, &ton.wallet_of(client)),
-        wallet_of(&open, &ton.wallet_of(client)) + was.balance + was.stake,
-        "balance and stake back in the client's wallet"
+        wallet_of(&open, &ton.wallet_of(client)) + was.balance,
+        "the balance back in the client's wallet"
     );
     let ops = ops_received(ton, client_sc, &ton.wallet_of(client));
     let requests = ops

@@ -23,18 +23,20 @@ use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use tonlib_core::{TonAddress, TonHash};
 
-use super::{
-    ClientContractState, ContractStatus, LedgerError, ProxyContractState, WorkerContractState,
-};
+use super::{ClientContractState, LedgerError, ProxyContractState, WorkerContractState};
 use crate::accounting::{NanoTon, Prices};
 use crate::address::{derive_contract_address, devnet_placeholder_codes, ContractSpec};
+use crate::contracts::{self, Emitted};
 use crate::root_config::{ContractCodes, RootConfig, RootParams};
+use deliver::{exit_error, Kind};
 use store::{FileStore, LockMode};
 
 /// Devnet genesis time (2026-01-01T00:00:00Z).
 pub const DEVNET_GENESIS_TIME: u64 = 1_767_225_600;
 /// Format tag of the devnet state file.
-pub const DEVNET_FORMAT: &str = "cocoon-devnet-ledger/1";
+/// (2: the contract model — client contracts hold no money, proxy contracts hold `funds`;
+/// files of format 1 kept money in client contracts and are refused.)
+pub const DEVNET_FORMAT: &str = "cocoon-devnet-ledger/2";
 /// How many `save_state` records a devnet proxy contract keeps.
 pub const DEVNET_SAVED_STATES_KEPT: usize = 64;
 
@@ -61,6 +63,10 @@ struct DevnetState {
     /// them keep charging, paying and closing with their own params.
     #[serde(default)]
     retired_params: BTreeMap<u32, RootParams>,
+    /// What the contracts emitted in the last operation (not persisted): the mock chain
+    /// turns it into transactions.
+    #[serde(skip)]
+    outbox: Vec<Emitted>,
 }
 
 /// Every account of a devnet, keyed by raw address (`0:hex`).
@@ -107,45 +113,6 @@ fn storage(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
-/// A charge of `cost` as the client contract applies it (contracts.md §3.1.8): taken from
-/// the balance, then from the stake (on TON the stake is inside the balance); what is not
-/// there is forgiven. Returns the new balance and stake, and the amount that moved.
-pub(super) fn clamped_charge(
-    client: &ClientContractState,
-    cost: NanoTon,
-) -> (NanoTon, NanoTon, NanoTon) {
-    let from_balance = cost.min(client.balance);
-    let from_stake = (cost - from_balance).min(client.stake);
-    (
-        client.balance - from_balance,
-        client.stake - from_stake,
-        from_balance + from_stake,
-    )
-}
-
-/// Books `amount` charged for tokens whose workers' part is `worker_part`: the workers'
-/// part first, as far as the money goes, the rest as the proxy's commission.
-pub(super) fn book_charge(proxy: &mut ProxyContractState, worker_part: NanoTon, amount: NanoTon) {
-    let to_workers = worker_part.min(amount);
-    proxy.worker_pool += to_workers;
-    proxy.commission += amount - to_workers;
-}
-
-/// Pays `amount` to a worker as the proxy contract does on a worker's payout notification:
-/// from the worker pool, then the stake. A proxy contract that cannot pay (Closed: exit
-/// 1006; short of money: exit 5) pays nothing — but the worker contract has already counted
-/// the tokens, so the voucher is used up (contracts.md §3.2.1, §3.3.1). Returns what was
-/// paid.
-pub(super) fn pay_worker(proxy: &mut ProxyContractState, amount: NanoTon) -> NanoTon {
-    if proxy.status == ContractStatus::Closed || amount > proxy.worker_pool + proxy.stake {
-        return 0;
-    }
-    let from_pool = amount.min(proxy.worker_pool);
-    proxy.worker_pool -= from_pool;
-    proxy.stake -= amount - from_pool;
-    amount
-}
-
 fn debit(balance: &mut NanoTon, amount: NanoTon) -> Result<(), LedgerError> {
     if *balance < amount {
         return Err(LedgerError::InsufficientFunds {
@@ -170,6 +137,7 @@ impl DevnetState {
             clients: BTreeMap::new(),
             workers: BTreeMap::new(),
             retired_params: BTreeMap::new(),
+            outbox: Vec::new(),
         }
     }
     /// The params a contract deployed under `params_version` was written with (0: a
@@ -198,6 +166,11 @@ impl DevnetState {
             .get_mut(&key(sc))
             .ok_or_else(|| LedgerError::UnknownContract(key(sc)))
     }
+    fn client(&mut self, sc: &TonAddress) -> Result<&mut ClientContractState, LedgerError> {
+        self.clients
+            .get_mut(&key(sc))
+            .ok_or_else(|| LedgerError::UnknownContract(key(sc)))
+    }
     fn owned_proxy(
         &mut self,
         sender: &TonAddress,
@@ -209,20 +182,6 @@ impl DevnetState {
         }
         Ok(proxy)
     }
-    fn owned_client(
-        &mut self,
-        sender: &TonAddress,
-        sc: &TonAddress,
-    ) -> Result<&mut ClientContractState, LedgerError> {
-        let client = self
-            .clients
-            .get_mut(&key(sc))
-            .ok_or_else(|| LedgerError::UnknownContract(key(sc)))?;
-        if client.owner != key(sender) {
-            return Err(LedgerError::NotOwner(key(sc)));
-        }
-        Ok(client)
-    }
     fn proxy_key(&self, proxy_sc: &str) -> Result<VerifyingKey, LedgerError> {
         let proxy = self
             .proxies
@@ -230,16 +189,12 @@ impl DevnetState {
             .ok_or_else(|| LedgerError::UnknownContract(proxy_sc.to_string()))?;
         VerifyingKey::from_bytes(&proxy.public_key).map_err(|e| LedgerError::Invalid(e.to_string()))
     }
-    /// Sum of every holding; equals `minted` at all times.
+    /// Sum of every holding (wallets and the proxy contracts' money: client contracts hold
+    /// none); equals `minted` at all times.
     fn holdings(&self) -> NanoTon {
         let wallets: NanoTon = self.wallets.values().sum();
-        let proxies: NanoTon = self
-            .proxies
-            .values()
-            .map(|p| p.stake + p.commission + p.worker_pool)
-            .sum();
-        let clients: NanoTon = self.clients.values().map(|c| c.balance + c.stake).sum();
-        wallets + proxies + clients
+        let proxies: NanoTon = self.proxies.values().map(|p| p.funds).sum();
+        wallets + proxies
     }
     fn snapshot(&self) -> DevnetSnapshot {
         DevnetSnapshot {
@@ -349,6 +304,7 @@ impl DevnetLedger {
         let inner = &mut *guard;
         let Some(store) = inner.store.as_mut() else {
             let mut next = inner.state.clone();
+            next.outbox.clear();
             let out = f(&mut next)?;
             debug_assert_eq!(next.holdings(), next.minted, "devnet money not conserved");
             next.generation = next.generation.wrapping_add(1);
@@ -360,6 +316,7 @@ impl DevnetLedger {
             inner.state = fresh;
         }
         let mut next = inner.state.clone();
+        next.outbox.clear();
         let out = f(&mut next)?;
         debug_assert_eq!(next.holdings(), next.minted, "devnet money not conserved");
         next.generation = next.generation.wrapping_add(1);
@@ -404,18 +361,7 @@ impl DevnetLedger {
             }
             s.proxies.insert(
                 key(&sc),
-                ProxyContractState {
-                    owner: key(owner),
-                    public_key: proxy_key.to_bytes(),
-                    status: ContractStatus::Active,
-                    stake: 0,
-                    commission: 0,
-                    worker_pool: 0,
-                    unlock_ts: 0,
-                    saved_states: Vec::new(),
-                    registrations: Vec::new(),
-                    params_version,
-                },
+                contracts::proxy::deployed(key(owner), proxy_key.to_bytes(), 0, params_version),
             );
             tracing::info!(proxy_sc = %key(&sc), "devnet: proxy contract deployed");
             Ok(sc)
@@ -432,15 +378,20 @@ impl DevnetLedger {
         amount: NanoTon,
     ) -> Result<NanoTon, LedgerError> {
         self.mutate(|s| {
-            if s.proxy(proxy_sc)?.status == ContractStatus::Closed {
-                return Err(LedgerError::WrongState("proxy contract is closed"));
-            }
+            let (next, _) = contracts::proxy::increase_stake(s.proxy(proxy_sc)?, amount)
+                .map_err(|e| exit_error(e, proxy_sc, Kind::Proxy))?;
             debit(s.wallet(sender), amount)?;
-            let proxy = s.proxy(proxy_sc)?;
-            proxy.stake += amount;
-            tracing::info!(proxy_sc = %key(proxy_sc), amount, stake = proxy.stake, "devnet: proxy stake raised");
-            Ok(proxy.stake)
+            let stake = next.stake;
+            *s.proxy(proxy_sc)? = next;
+            tracing::info!(proxy_sc = %key(proxy_sc), amount, stake, "devnet: proxy stake raised");
+            Ok(stake)
         })
+    }
+
+    /// The messages the contracts emitted in the last operation of this instance (notices
+    /// to proxy contracts, payouts), in order, and forgets them.
+    pub fn devnet_take_emitted(&self) -> Vec<Emitted> {
+        std::mem::take(&mut self.lock().state.outbox)
     }
 
     /// Advances the devnet clock.
@@ -535,8 +486,8 @@ impl DevnetLedger {
 #[path = "devnet_ops.rs"]
 mod ops;
 
-#[path = "devnet_close.rs"]
-mod close;
+#[path = "devnet_deliver.rs"]
+mod deliver;
 
 #[path = "devnet_store.rs"]
 mod store;

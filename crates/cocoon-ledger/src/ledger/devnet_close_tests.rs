@@ -94,11 +94,13 @@ fn old_contracts_close_with_their_own_params_after_a_params_bump() {
     let price = u128::from(old_params.price_per_token);
     assert_eq!((settled.tokens, settled.amount), (50, 50 * price));
     let after = l.wallet_balance(&client_owner).expect("wallet");
-    assert_eq!(after - before, 1500 - 150 * price);
+    // The whole balance (1000 in, 150 tokens charged) comes back; the stake was only a
+    // figure inside it and stays written in the closed contract.
+    assert_eq!(after - before, 1000 - 150 * price);
     let cs = l.client_state(&client_sc).expect("client");
     assert_eq!(
         (cs.status, cs.balance, cs.stake, cs.tokens_used),
-        (ContractStatus::Closed, 0, 0, 150)
+        (ContractStatus::Closed, 0, ONE_TON + 500, 150)
     );
     assert!(l.client_grant_refund(&client_sc, &grant).is_err(), "closed");
 
@@ -123,13 +125,14 @@ fn old_contracts_close_with_their_own_params_after_a_params_bump() {
     let returned = l
         .proxy_complete_close(&proxy_owner, &proxy_sc)
         .expect("complete");
-    // Stake + commission (150 × (price − fee)) + what is left of the pool.
+    // Everything the proxy contract holds: its stake, and the client money neither refunded
+    // nor paid to the worker (150 × price charged − 120 × fee paid).
     assert_eq!(returned, ONE_TON + 150 * price - 120 * fee);
     assert_eq!(l.devnet_holdings(), l.devnet_minted());
 }
 
 #[test]
-fn a_refund_at_or_below_the_charged_total_charges_nothing() {
+fn a_refund_below_the_charged_total_is_refused_and_one_at_it_charges_nothing() {
     let l = DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet");
     let key = SigningKey::from_bytes(&[0x22; 32]);
     let (proxy_owner, client_owner) = (wallet(1), wallet(2));
@@ -156,10 +159,18 @@ fn a_refund_at_or_below_the_charged_total_charges_nothing() {
         l.client_grant_refund(&client_sc, &forged),
         Err(LedgerError::Voucher(_))
     ));
+    // Below the charged total: exit 1000 (contracts.md §3.1.9); at it: nothing charged.
+    assert!(matches!(
+        l.client_grant_refund(
+            &client_sc,
+            &signed(&key, VoucherKind::ClientGrantRefund, 5, &client_sc),
+        ),
+        Err(LedgerError::VoucherNotHigher { .. })
+    ));
     let settled = l
         .client_grant_refund(
             &client_sc,
-            &signed(&key, VoucherKind::ClientGrantRefund, 5, &client_sc),
+            &signed(&key, VoucherKind::ClientGrantRefund, 10, &client_sc),
         )
         .expect("refund");
     assert_eq!((settled.tokens, settled.amount), (0, 0));

@@ -4,12 +4,11 @@
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
 
-use super::{
-    book_charge, clamped_charge, close, debit, key, pay_worker, DevnetLedger,
-    DEVNET_SAVED_STATES_KEPT,
-};
+use super::deliver::{deliver, deliver_counted, exit_error, Kind};
+use super::{debit, key, DevnetLedger, DevnetState, DEVNET_SAVED_STATES_KEPT};
 use crate::accounting::NanoTon;
 use crate::address::ContractSpec;
+use crate::contracts;
 use crate::ledger::{
     ClientContractState, ClientRegistration, ContractContext, ContractStatus, Ledger, LedgerError,
     ProxyContractState, SavedState, VoucherSettlement, WorkerContractState, REGISTRATIONS_KEPT,
@@ -115,13 +114,15 @@ impl Ledger for DevnetLedger {
 
     fn proxy_payout(
         &self,
-        sender: &TonAddress,
+        _sender: &TonAddress,
         proxy_sc: &TonAddress,
     ) -> Result<NanoTon, LedgerError> {
+        // Anyone may ask; the commission goes to the owner (contracts.md §3.3.3).
         self.mutate(|s| {
-            let proxy = s.owned_proxy(sender, proxy_sc)?;
-            let amount = std::mem::take(&mut proxy.commission);
-            *s.wallet(sender) += amount;
+            let (next, out) = contracts::proxy::payout_request(s.proxy(proxy_sc)?)
+                .map_err(|e| exit_error(e, proxy_sc, Kind::Proxy))?;
+            *s.proxy(proxy_sc)? = next;
+            let amount = deliver(s, out);
             tracing::info!(proxy_sc = %key(proxy_sc), amount, "devnet: proxy commission paid out");
             Ok(amount)
         })
@@ -135,14 +136,13 @@ impl Ledger for DevnetLedger {
         self.mutate(|s| {
             let version = s.proxy(proxy_sc)?.params_version;
             let delay = s.params_of(version)?.proxy_delay_before_close;
-            let unlock_ts = s.clock.saturating_add(u64::from(delay));
-            let proxy = s.owned_proxy(sender, proxy_sc)?;
-            if proxy.status != ContractStatus::Active {
-                return Err(LedgerError::WrongState("proxy contract is not active"));
-            }
-            proxy.status = ContractStatus::Closing;
-            proxy.unlock_ts = unlock_ts;
-            Ok(unlock_ts)
+            let now = s.clock;
+            let proxy = s.proxy(proxy_sc)?;
+            let (next, _) =
+                contracts::proxy::owner_close(proxy, &key(sender), now, u64::from(delay))
+                    .map_err(|e| exit_error(e, proxy_sc, Kind::Proxy))?;
+            *proxy = next;
+            Ok(proxy.unlock_ts)
         })
     }
 
@@ -154,21 +154,11 @@ impl Ledger for DevnetLedger {
         self.mutate(|s| {
             let now = s.clock;
             let proxy = s.owned_proxy(sender, proxy_sc)?;
-            if proxy.status != ContractStatus::Closing {
-                return Err(LedgerError::WrongState("proxy contract is not closing"));
-            }
-            if now < proxy.unlock_ts {
-                return Err(LedgerError::Locked {
-                    unlock_ts: proxy.unlock_ts,
-                    now,
-                });
-            }
-            let amount = std::mem::take(&mut proxy.stake)
-                + std::mem::take(&mut proxy.commission)
-                + std::mem::take(&mut proxy.worker_pool);
-            proxy.status = ContractStatus::Closed;
-            *s.wallet(sender) += amount;
-            tracing::info!(proxy_sc = %key(proxy_sc), amount, "devnet: proxy contract closed");
+            let (next, out) = contracts::proxy::close_complete(proxy, now)
+                .map_err(|e| exit_error(e, proxy_sc, Kind::Proxy))?;
+            *proxy = next;
+            let amount = deliver(s, out);
+            tracing::info!(proxy_sc = %key(proxy_sc), amount, "devnet: proxy contract closed, everything it held paid to its owner");
             Ok(amount)
         })
     }
@@ -183,21 +173,13 @@ impl Ledger for DevnetLedger {
             // A contract is written with the params of its proxy contract.
             let params_version = s.proxy(proxy_sc)?.params_version;
             let params = s.params_of(params_version)?;
+            let stake = params.min_client_stake;
             let sc = self.derive(params, ContractSpec::Client { owner, proxy_sc }, &proxy_key)?;
             if s.clients.contains_key(&key(&sc)) {
                 return Err(LedgerError::AlreadyExists(key(&sc)));
             }
-            let state = ClientContractState {
-                owner: key(owner),
-                proxy_sc: key(proxy_sc),
-                status: ContractStatus::Active,
-                balance: 0,
-                stake: 0,
-                tokens_used: 0,
-                unlock_ts: 0,
-                secret_hash: [0; 32],
-                params_version,
-            };
+            let state =
+                contracts::client::deployed(key(owner), key(proxy_sc), stake, params_version);
             s.clients.insert(key(&sc), state);
             Ok(sc)
         })
@@ -218,13 +200,13 @@ impl Ledger for DevnetLedger {
         client_sc: &TonAddress,
         amount: NanoTon,
     ) -> Result<(), LedgerError> {
+        // Anyone may top up (contracts.md §3.1.1); the money goes on to the proxy contract.
         self.mutate(|s| {
+            let (next, out) = contracts::client::top_up(s.client(client_sc)?, amount)
+                .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
             debit(s.wallet(sender), amount)?;
-            let client = s.owned_client(sender, client_sc)?;
-            if client.status != ContractStatus::Active {
-                return Err(LedgerError::WrongState("client contract is not active"));
-            }
-            client.balance += amount;
+            *s.client(client_sc)? = next;
+            deliver(s, out);
             Ok(())
         })
     }
@@ -235,13 +217,14 @@ impl Ledger for DevnetLedger {
         client_sc: &TonAddress,
         amount: NanoTon,
     ) -> Result<(), LedgerError> {
+        // Only the figure grows: no money moves (contracts.md §3.1.5).
         self.mutate(|s| {
-            debit(s.wallet(sender), amount)?;
-            let client = s.owned_client(sender, client_sc)?;
-            if client.status != ContractStatus::Active {
-                return Err(LedgerError::WrongState("client contract is not active"));
-            }
-            client.stake += amount;
+            let client = s.client(client_sc)?;
+            let new_stake = client.stake + amount;
+            let (next, out) = contracts::client::increase_stake(client, &key(sender), new_stake)
+                .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
+            *s.client(client_sc)? = next;
+            deliver(s, out);
             Ok(())
         })
     }
@@ -253,7 +236,11 @@ impl Ledger for DevnetLedger {
         hash: [u8; 32],
     ) -> Result<(), LedgerError> {
         self.mutate(|s| {
-            s.owned_client(sender, client_sc)?.secret_hash = hash;
+            let (next, out) =
+                contracts::client::change_secret_hash(s.client(client_sc)?, &key(sender), hash)
+                    .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
+            *s.client(client_sc)? = next;
+            deliver(s, out);
             Ok(())
         })
     }
@@ -267,11 +254,13 @@ impl Ledger for DevnetLedger {
         // The devnet keeps no message fees: registering costs nothing (on TON the 1 TON
         // attached comes back as excess, less fees).
         self.mutate(|s| {
-            let client = s.owned_client(sender, client_sc)?;
-            if client.status == ContractStatus::Closed {
-                return Err(LedgerError::WrongState("client contract is closed"));
-            }
-            let proxy_sc = client.proxy_sc.clone();
+            let (next, out) =
+                contracts::client::register(s.client(client_sc)?, &key(sender), nonce)
+                    .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
+            let proxy_sc = next.proxy_sc.clone();
+            *s.client(client_sc)? = next;
+            deliver(s, out);
+            // The proxy contract never executes the notice; its node sees the transaction.
             let proxy = s
                 .proxies
                 .get_mut(&proxy_sc)
@@ -293,32 +282,19 @@ impl Ledger for DevnetLedger {
         voucher_boc: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
         self.mutate(|s| {
-            let client = s.clients.get(&key(client_sc)).ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))?.clone();
-            let prices = s.prices_of(client.params_version)?;
-            if client.status == ContractStatus::Closed {
-                return Err(LedgerError::WrongState("client contract is closed"));
-            }
+            let client = s.client(client_sc)?.clone();
             let proxy_key = s.proxy_key(&client.proxy_sc)?;
-            let voucher = voucher::verify(voucher_boc, VoucherKind::ClientCharge, client_sc, &proxy_key)?;
+            let voucher =
+                voucher::verify(voucher_boc, VoucherKind::ClientCharge, client_sc, &proxy_key)?;
+            let prices = s.prices_of(client.params_version)?;
             let offered = voucher.terms.tokens;
-            if offered <= client.tokens_used {
-                return Err(LedgerError::VoucherNotHigher { offered, settled: client.tokens_used });
-            }
+            // Beyond the balance the contract takes it all and forgives the rest; no money
+            // moves and no commission is booked (contracts.md §3.1.8).
+            let (next, out, amount) = contracts::client::charge(&client, offered, &prices)
+                .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
             let tokens = offered - client.tokens_used;
-            // The contract never refuses a charge beyond the balance: it takes everything
-            // and forgives the rest (contracts.md §3.1.8).
-            let (balance, stake, amount) = clamped_charge(&client, prices.client_charge(tokens));
-            let proxy = s.proxies.get_mut(&client.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(client.proxy_sc.clone()))?;
-            if proxy.status == ContractStatus::Closed {
-                // Its worker pool could never be paid out again.
-                return Err(LedgerError::WrongState("proxy contract is closed"));
-            }
-            book_charge(proxy, prices.worker_payout(tokens), amount);
-            if let Some(c) = s.clients.get_mut(&key(client_sc)) {
-                c.balance = balance;
-                c.stake = stake;
-                c.tokens_used = offered;
-            }
+            *s.client(client_sc)? = next;
+            deliver(s, out);
             let forgiven = prices.client_charge(tokens) - amount;
             tracing::info!(client_sc = %key(client_sc), tokens, amount, forgiven, "devnet: client charged by voucher");
             Ok(VoucherSettlement { tokens, amount })
@@ -330,7 +306,21 @@ impl Ledger for DevnetLedger {
         client_sc: &TonAddress,
         signed: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
-        self.mutate(|s| close::grant_refund(s, client_sc, signed))
+        self.mutate(|s| {
+            let client = s.client(client_sc)?.clone();
+            let proxy_key = s.proxy_key(&client.proxy_sc)?;
+            let granted =
+                voucher::verify(signed, VoucherKind::ClientGrantRefund, client_sc, &proxy_key)?;
+            let prices = s.prices_of(client.params_version)?;
+            let offered = granted.terms.tokens;
+            let (next, out, amount) = contracts::client::grant_refund(&client, offered, &prices)
+                .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
+            let tokens = offered - client.tokens_used;
+            *s.client(client_sc)? = next;
+            let refund = deliver(s, out);
+            tracing::info!(client_sc = %key(client_sc), tokens, amount, refund, "devnet: client charged, refunded and closed by the proxy");
+            Ok(VoucherSettlement { tokens, amount })
+        })
     }
 
     fn client_request_refund(
@@ -339,47 +329,20 @@ impl Ledger for DevnetLedger {
         client_sc: &TonAddress,
     ) -> Result<u64, LedgerError> {
         self.mutate(|s| {
-            let version = s
-                .clients
-                .get(&key(client_sc))
-                .ok_or_else(|| LedgerError::UnknownContract(key(client_sc)))?
-                .params_version;
-            let delay = s.params_of(version)?.client_delay_before_close;
+            let client = s.client(client_sc)?.clone();
+            let delay = s
+                .params_of(client.params_version)?
+                .client_delay_before_close;
             let now = s.clock;
-            let client = s.owned_client(sender, client_sc)?;
-            match client.status {
-                // The first request starts the close, and the money above the stake comes
-                // back at once (contracts.md §3.1.7: REFUND(G) when balance > stake).
-                ContractStatus::Active => {
-                    client.status = ContractStatus::Closing;
-                    client.unlock_ts = now.saturating_add(u64::from(delay));
-                    let unlock_ts = client.unlock_ts;
-                    let refund = std::mem::take(&mut client.balance);
-                    if refund > 0 {
-                        *s.wallet(sender) += refund;
-                        tracing::info!(client_sc = %key(client_sc), refund, "devnet: client closing, money above the stake refunded");
-                    }
-                    Ok(unlock_ts)
-                }
-                // The second request, strictly after the unlock time, closes the contract
-                // and returns what is left (contracts.md §3.1.7).
-                ContractStatus::Closing => {
-                    if now <= client.unlock_ts {
-                        return Err(LedgerError::Locked {
-                            unlock_ts: client.unlock_ts,
-                            now,
-                        });
-                    }
-                    let unlock_ts = client.unlock_ts;
-                    let amount =
-                        std::mem::take(&mut client.balance) + std::mem::take(&mut client.stake);
-                    client.status = ContractStatus::Closed;
-                    *s.wallet(sender) += amount;
-                    tracing::info!(client_sc = %key(client_sc), amount, "devnet: client refunded and closed");
-                    Ok(unlock_ts)
-                }
-                ContractStatus::Closed => Err(LedgerError::WrongState("client contract is closed")),
-            }
+            let (next, out) =
+                contracts::client::request_refund(&client, &key(sender), now, u64::from(delay))
+                    .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
+            // The unlock time it starts (first request) or waited for (second).
+            let unlock_ts = next.unlock_ts;
+            *s.client(client_sc)? = next;
+            let refund = deliver(s, out);
+            tracing::info!(client_sc = %key(client_sc), refund, "devnet: client refund requested");
+            Ok(unlock_ts)
         })
     }
 
@@ -389,19 +352,10 @@ impl Ledger for DevnetLedger {
         client_sc: &TonAddress,
     ) -> Result<NanoTon, LedgerError> {
         self.mutate(|s| {
-            let client = s.owned_client(sender, client_sc)?;
-            // Only while Active, and only the money above the stake (contracts.md §3.1.6).
-            if client.status != ContractStatus::Active {
-                return Err(LedgerError::WrongState("client contract is not active"));
-            }
-            if client.balance == 0 {
-                return Err(LedgerError::InsufficientFunds {
-                    needed: 1,
-                    available: 0,
-                });
-            }
-            let amount = std::mem::take(&mut client.balance);
-            *s.wallet(sender) += amount;
+            let (next, out) = contracts::client::withdraw(s.client(client_sc)?, &key(sender))
+                .map_err(|e| exit_error(e, client_sc, Kind::Client))?;
+            *s.client(client_sc)? = next;
+            let amount = deliver(s, out);
             tracing::info!(client_sc = %key(client_sc), amount, "devnet: client withdrew above its stake");
             Ok(amount)
         })
@@ -420,14 +374,7 @@ impl Ledger for DevnetLedger {
             if s.workers.contains_key(&key(&sc)) {
                 return Err(LedgerError::AlreadyExists(key(&sc)));
             }
-            let state = WorkerContractState {
-                owner: key(owner),
-                proxy_sc: key(proxy_sc),
-                status: ContractStatus::Active,
-                tokens: 0,
-                params_version,
-                payouts_bounced: 0,
-            };
+            let state = contracts::worker::deployed(key(owner), key(proxy_sc), params_version);
             s.workers.insert(key(&sc), state);
             Ok(sc)
         })
@@ -447,37 +394,7 @@ impl Ledger for DevnetLedger {
         worker_sc: &TonAddress,
         voucher_boc: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
-        self.mutate(|s| {
-            let worker = s.workers.get(&key(worker_sc)).ok_or_else(|| LedgerError::UnknownContract(key(worker_sc)))?.clone();
-            if worker.status == ContractStatus::Closed {
-                return Err(LedgerError::WrongState("worker contract is closed"));
-            }
-            let prices = s.prices_of(worker.params_version)?;
-            let proxy_key = s.proxy_key(&worker.proxy_sc)?;
-            let voucher = voucher::verify(voucher_boc, VoucherKind::WorkerPayout, worker_sc, &proxy_key)?;
-            let offered = voucher.terms.tokens;
-            if offered <= worker.tokens {
-                return Err(LedgerError::VoucherNotHigher { offered, settled: worker.tokens });
-            }
-            let tokens = offered - worker.tokens;
-            let due = prices.worker_payout(tokens);
-            let proxy = s.proxies.get_mut(&worker.proxy_sc).ok_or_else(|| LedgerError::UnknownContract(worker.proxy_sc.clone()))?;
-            let amount = pay_worker(proxy, due);
-            if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
-                w.tokens = offered;
-                if amount < due {
-                    w.payouts_bounced += 1;
-                }
-            }
-            let owner = worker.owner.clone();
-            *s.wallets.entry(owner).or_insert(0) += amount;
-            if amount < due {
-                tracing::warn!(worker_sc = %key(worker_sc), tokens, due, "devnet: the proxy contract could not pay the worker; the voucher is used up");
-            } else {
-                tracing::info!(worker_sc = %key(worker_sc), tokens, amount, "devnet: worker paid by voucher");
-            }
-            Ok(VoucherSettlement { tokens, amount })
-        })
+        self.mutate(|s| worker_voucher(s, worker_sc, voucher_boc, false))
     }
 
     fn worker_last_payout(
@@ -485,6 +402,53 @@ impl Ledger for DevnetLedger {
         worker_sc: &TonAddress,
         signed: &[u8],
     ) -> Result<VoucherSettlement, LedgerError> {
-        self.mutate(|s| close::last_payout(s, worker_sc, signed))
+        self.mutate(|s| worker_voucher(s, worker_sc, signed, true))
     }
+}
+
+/// A worker payout (`last`: the last payout, which closes the worker): the worker counts
+/// the tokens, then the proxy contract pays `worker_part` if it can. A proxy that cannot
+/// (Closed: 1006, short of money: exit 5) pays nothing, and the voucher is used up
+/// (contracts.md §3.2.1, §3.3.1). `amount` is what was paid.
+fn worker_voucher(
+    s: &mut DevnetState,
+    worker_sc: &TonAddress,
+    signed: &[u8],
+    last: bool,
+) -> Result<VoucherSettlement, LedgerError> {
+    let worker = s
+        .workers
+        .get(&key(worker_sc))
+        .ok_or_else(|| LedgerError::UnknownContract(key(worker_sc)))?
+        .clone();
+    // A Closed worker answers 1006 before reading the voucher.
+    if worker.status == ContractStatus::Closed {
+        return Err(LedgerError::WrongState("worker contract is closed"));
+    }
+    let kind = if last {
+        VoucherKind::WorkerLastPayout
+    } else {
+        VoucherKind::WorkerPayout
+    };
+    let proxy_key = s.proxy_key(&worker.proxy_sc)?;
+    let voucher = voucher::verify(signed, kind, worker_sc, &proxy_key)?;
+    let prices = s.prices_of(worker.params_version)?;
+    let offered = voucher.terms.tokens;
+    let (next, out) = contracts::worker::payout(&worker, offered, last, &prices)
+        .map_err(|e| exit_error(e, worker_sc, Kind::Worker))?;
+    let tokens = offered - worker.tokens;
+    let delivered = deliver_counted(s, out);
+    let amount = delivered.paid;
+    if let Some(w) = s.workers.get_mut(&key(worker_sc)) {
+        *w = next;
+        // Observed by the ledger: the proxy contract bounced the payout notice.
+        w.payouts_bounced += delivered.refused;
+    }
+    let due = prices.worker_payout(tokens);
+    if amount < due {
+        tracing::warn!(worker_sc = %key(worker_sc), tokens, due, "devnet: the proxy contract could not pay the worker; the voucher is used up");
+    } else {
+        tracing::info!(worker_sc = %key(worker_sc), tokens, amount, last, "devnet: worker paid by voucher");
+    }
+    Ok(VoucherSettlement { tokens, amount })
 }

@@ -199,7 +199,7 @@ fn load(path: &Path) -> Result<DevnetState, LedgerError> {
     let state: DevnetState = serde_json::from_slice(&bytes).map_err(storage)?;
     if state.format != DEVNET_FORMAT {
         return Err(LedgerError::Storage(format!(
-            "unknown devnet file format {:?}",
+            "unknown devnet file format {:?} (this build reads {DEVNET_FORMAT}; start a new devnet file)",
             state.format
         )));
     }

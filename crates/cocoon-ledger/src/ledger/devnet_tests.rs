@@ -92,7 +92,8 @@ fn full_payment_lifecycle_on_devnet() {
     );
     conserved(l);
 
-    // Client funds its contract and stakes.
+    // Client funds its contract and raises its stake (a figure inside the balance: no money
+    // moves for it, contracts.md §3.1.5).
     l.client_top_up(&w.client_owner, &w.client_sc, 3 * ONE_TON)
         .expect("top up");
     l.client_increase_stake(&w.client_owner, &w.client_sc, ONE_TON)
@@ -101,7 +102,13 @@ fn full_payment_lifecycle_on_devnet() {
         .expect("secret");
     assert_eq!(
         l.wallet_balance(&w.client_owner).expect("balance"),
-        6 * ONE_TON
+        7 * ONE_TON
+    );
+    let cs = l.client_state(&w.client_sc).expect("state");
+    assert_eq!((cs.balance, cs.stake), (3 * ONE_TON, 2 * ONE_TON));
+    assert_eq!(
+        l.proxy_state(&w.proxy_sc).expect("proxy").funds,
+        4 * ONE_TON
     );
     conserved(l);
 
@@ -163,6 +170,9 @@ fn full_payment_lifecycle_on_devnet() {
         l.client_state(&w.client_sc).expect("state").balance,
         3 * ONE_TON - 2000
     );
+    // A charge moves no money and books no commission (contracts.md §7.6).
+    let proxy = l.proxy_state(&w.proxy_sc).expect("proxy");
+    assert_eq!((proxy.commission, proxy.funds), (0, 4 * ONE_TON));
     conserved(l);
     assert!(matches!(
         l.client_charge(&w.client_sc, &charge),
@@ -215,12 +225,17 @@ fn full_payment_lifecycle_on_devnet() {
     assert_eq!(l.worker_state(&w.worker_sc).expect("worker").tokens, 1000);
     conserved(l);
 
-    // Proxy commission is the difference.
-    assert!(l.proxy_payout(&w.client_owner, &w.proxy_sc).is_err());
+    // The proxy's commission was booked by the worker payout (price − fee per token); anyone
+    // may ask for its payout, which goes to the owner.
+    assert_eq!(l.proxy_state(&w.proxy_sc).expect("proxy").commission, 1000);
     assert_eq!(
-        l.proxy_payout(&w.proxy_owner, &w.proxy_sc)
+        l.proxy_payout(&w.client_owner, &w.proxy_sc)
             .expect("commission"),
         1000
+    );
+    assert_eq!(
+        l.wallet_balance(&w.proxy_owner).expect("balance"),
+        ONE_TON + 1000
     );
     conserved(l);
 
@@ -234,7 +249,7 @@ fn full_payment_lifecycle_on_devnet() {
     assert_eq!(unlock, DEVNET_GENESIS_TIME + 300);
     assert_eq!(
         l.wallet_balance(&w.client_owner).expect("balance"),
-        wallet + 3 * ONE_TON - 2000
+        wallet + ONE_TON - 2000
     );
     conserved(l);
     assert!(matches!(
@@ -253,18 +268,21 @@ fn full_payment_lifecycle_on_devnet() {
             .expect("second request"),
         unlock
     );
-    assert_eq!((before.balance, before.stake), (0, ONE_TON));
+    // The forced refund of the 2 TON left is capped by the proxy's 1 TON stake.
+    assert_eq!((before.balance, before.stake), (2 * ONE_TON, 2 * ONE_TON));
     assert_eq!(
         l.wallet_balance(&w.client_owner).expect("balance"),
-        10 * ONE_TON - 2000
+        9 * ONE_TON - 2000
     );
+    assert_eq!(l.proxy_state(&w.proxy_sc).expect("proxy").stake, 0);
     assert_eq!(
         l.client_state(&w.client_sc).expect("state").status,
         ContractStatus::Closed
     );
     conserved(l);
 
-    // Proxy closes after its own delay and gets its stake back.
+    // Proxy closes after its own delay and gets everything it holds: the client's unrefunded
+    // TON (contracts.md §3.3.6).
     l.proxy_request_close(&w.proxy_owner, &w.proxy_sc)
         .expect("close");
     l.devnet_advance_clock(599).expect("clock");
@@ -276,35 +294,38 @@ fn full_payment_lifecycle_on_devnet() {
     assert_eq!(
         l.proxy_complete_close(&w.proxy_owner, &w.proxy_sc)
             .expect("closed"),
-        ONE_TON
+        2 * ONE_TON
     );
     assert_eq!(
         l.wallet_balance(&w.proxy_owner).expect("balance"),
-        2 * ONE_TON + 1000
+        3 * ONE_TON + 1000
     );
     conserved(l);
     assert_eq!(l.devnet_minted(), 12 * ONE_TON);
 }
 
 #[test]
-fn charge_beyond_balance_and_stake_is_clamped() {
+fn charge_beyond_the_balance_is_clamped_and_books_nothing() {
     let w = world(DevnetLedger::in_memory(RootConfig::devnet_default()).expect("devnet"));
     let l = &w.ledger;
     l.client_top_up(&w.client_owner, &w.client_sc, 100)
         .expect("top up");
-    l.client_increase_stake(&w.client_owner, &w.client_sc, 20)
-        .expect("stake");
-    let pool = l.proxy_state(&w.proxy_sc).expect("proxy");
-    // 61 tokens cost 122; the client has 120 in: all of it moves, 2 are forgiven
-    // (contracts.md §3.1.8), and the workers' part (61) is booked first.
+    let before = l.proxy_state(&w.proxy_sc).expect("proxy");
+    // 61 tokens cost 122; the balance is 100 (the 1 TON stake is a figure inside it, not
+    // money): the balance goes to 0 and the rest is forgiven (contracts.md §3.1.8).
     let too_much = sign(&w, VoucherKind::ClientCharge, 61, &w.client_sc, 1);
     let settled = l.client_charge(&w.client_sc, &too_much).expect("clamped");
-    assert_eq!((settled.tokens, settled.amount), (61, 120));
+    assert_eq!((settled.tokens, settled.amount), (61, 100));
     let state = l.client_state(&w.client_sc).expect("state");
-    assert_eq!((state.balance, state.stake, state.tokens_used), (0, 0, 61));
-    let proxy = l.proxy_state(&w.proxy_sc).expect("proxy");
-    assert_eq!(proxy.worker_pool - pool.worker_pool, 61);
-    assert_eq!(proxy.commission - pool.commission, 59);
+    assert_eq!(
+        (state.balance, state.stake, state.tokens_used),
+        (0, ONE_TON, 61)
+    );
+    assert_eq!(
+        l.proxy_state(&w.proxy_sc).expect("proxy"),
+        before,
+        "a charge moves nothing"
+    );
     conserved(l);
     // On an empty balance a charge moves nothing and is still accepted.
     let more = sign(&w, VoucherKind::ClientCharge, 70, &w.client_sc, 2);

@@ -105,12 +105,18 @@ pub struct ProxyContractState {
     pub public_key: [u8; 32],
     /// Lifecycle.
     pub status: ContractStatus,
-    /// Stake locked by the proxy owner.
+    /// Stake: the figure that caps forced client refunds (`ext_proxy_increase_stake` is the
+    /// only way it grows; its money is part of [`Self::funds`]).
     pub stake: NanoTon,
-    /// Commission ready for `proxy_payout`.
+    /// Commission booked (the contract's `balance`): the proxy's part of every worker payout
+    /// that arrived, ready for `proxy_payout`; paid out of [`Self::funds`].
     pub commission: NanoTon,
-    /// Charged client money set aside for worker payouts.
-    pub worker_pool: NanoTon,
+    /// The money the contract holds, gas excepted: client top-ups and stake increases, less
+    /// refunds, worker payouts and commission payouts (on TON: its TON balance; not in the
+    /// data cell, so 0 where a state is parsed from one). Close-complete pays all of it to
+    /// the owner.
+    #[serde(default)]
+    pub funds: NanoTon,
     /// When a closing contract may complete.
     pub unlock_ts: u64,
     /// Recent `save_state` messages, oldest first.
@@ -145,9 +151,11 @@ pub struct ClientContractState {
     pub proxy_sc: String,
     /// Lifecycle.
     pub status: ContractStatus,
-    /// Unspent prepaid nanoTON.
+    /// Prepaid nanoTON not yet charged (an accounting figure: the money is in the proxy
+    /// contract). The stake is counted inside it.
     pub balance: NanoTon,
-    /// Stake.
+    /// Stake: the part of `balance` the owner cannot withdraw while Active (not extra
+    /// money; starts at `min_client_stake`, may exceed the balance).
     pub stake: NanoTon,
     /// Tokens charged so far.
     pub tokens_used: u64,
@@ -288,7 +296,8 @@ pub trait Ledger: Send + Sync {
         sender: &TonAddress,
         proxy_sc: &TonAddress,
     ) -> Result<u64, LedgerError>;
-    /// After the delay: returns stake, commission and the unused worker pool to the owner.
+    /// After the delay: pays everything the contract holds (stake, commission, client money
+    /// not refunded) to the owner; returns the amount.
     fn proxy_complete_close(
         &self,
         sender: &TonAddress,
@@ -303,14 +312,17 @@ pub trait Ledger: Send + Sync {
     ) -> Result<TonAddress, LedgerError>;
     /// Client contract state.
     fn client_state(&self, client_sc: &TonAddress) -> Result<ClientContractState, LedgerError>;
-    /// Moves `amount` from the owner's wallet to the contract balance.
+    /// `ext_client_top_up` (anyone may send it): moves `amount` from `sender`'s wallet to the
+    /// proxy contract and adds it to the client contract's balance (a proxy that is not
+    /// Active returns it to the client owner, the balance counts it anyway).
     fn client_top_up(
         &self,
         sender: &TonAddress,
         client_sc: &TonAddress,
         amount: NanoTon,
     ) -> Result<(), LedgerError>;
-    /// Moves `amount` from the owner's wallet to the contract stake.
+    /// Raises the client contract's stake figure by `amount` (`owner_client_increase_stake`
+    /// to `stake + amount`): no money moves, the stake is a floor inside the balance.
     fn client_increase_stake(
         &self,
         sender: &TonAddress,
@@ -341,8 +353,9 @@ pub trait Ledger: Send + Sync {
     ) -> Result<VoucherSettlement, LedgerError>;
     /// Applies a proxy-signed final refund (`ext_client_grant_refund_signed`, total
     /// `tokens`): charges `(tokens − tokens_used) × price` like a charge (nothing when
-    /// `tokens ≤ tokens_used`; refused like a charge when balance + stake cannot cover it),
-    /// then closes the contract and returns what is left (balance + stake) to its owner.
+    /// `tokens = tokens_used`; refused below it; beyond the balance: balance 0, the rest
+    /// forgiven), then closes the contract and has the proxy contract pay the whole balance
+    /// left (the stake is inside it) to its owner, uncapped.
     /// The price is the one of the contract's own params. Refused on a closed contract.
     fn client_grant_refund(
         &self,

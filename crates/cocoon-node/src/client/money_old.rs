@@ -1,7 +1,7 @@
 //! The client's outdated contracts (runners.md §6.4, close flow): a contract whose
 //! `params_version` is below the root's, or one replaced because the proxy announced another
 //! proxy contract, is kept here until it is closed. The proxy gets the first chance to close
-//! it (its grant refund returns balance + stake); if the contract is still active
+//! it (its grant refund returns the whole balance); if the contract is still active
 //! `(proxy_delay_before_close − client_delay_before_close) / 2` seconds after we noticed, we
 //! request the refund ourselves, and withdraw once its `unlock_ts` has passed.
 

@@ -216,7 +216,7 @@ fn nano(n: NanoTon) -> u64 {
 }
 
 /// `smartcontract{address, params_version, balance, ready_for_withdraw}` plus the stake,
-/// the worker pool and the save_state seqnos (null fields without a ledger), and the old
+/// the money it holds and the save_state seqnos (null fields without a ledger), and the old
 /// contracts being closed (`old_contracts[{proxy_sc, step, close_at, clients_left,
 /// workers_left}]`; `leaving`: this contract was left, a restart is pending).
 fn smartcontract_json(s: &ProxyShared, money: Option<&MoneyView>) -> Value {
@@ -225,9 +225,9 @@ fn smartcontract_json(s: &ProxyShared, money: Option<&MoneyView>) -> Value {
         "address": s.settings.proxy_sc_address,
         "params_version": s.money.as_ref().map(|m| m.params_version()),
         "status": proxy.map(|p| format!("{:?}", p.status)),
-        "balance": proxy.map(|p| nano(p.stake + p.commission + p.worker_pool)),
+        "balance": proxy.map(|p| nano(p.funds)),
         "stake": proxy.map(|p| nano(p.stake)),
-        "worker_pool": proxy.map(|p| nano(p.worker_pool)),
+
         "ready_for_withdraw": proxy.map(|p| nano(p.commission)),
         "save_state_sent_seqno": money.map(|m| m.sent_seqno),
         "save_state_confirmed_seqno": money.map(|m| m.confirmed_seqno),

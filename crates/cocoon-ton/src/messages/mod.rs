@@ -10,6 +10,7 @@
 
 pub mod bodies;
 pub mod envelope;
+pub mod model_notice;
 pub mod observed;
 
 pub use bodies::*;

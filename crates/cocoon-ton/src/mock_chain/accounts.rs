@@ -96,9 +96,9 @@ pub fn worker_data(
     finish(b)
 }
 
-/// The balance a contract account holds in the simulation.
+/// The balance a proxy contract account holds in the simulation (gas aside).
 pub fn proxy_balance(state: &ProxyContractState) -> NanoTon {
-    state.stake + state.commission + state.worker_pool
+    state.funds
 }
 
 /// Wraps a built cell.

@@ -17,7 +17,7 @@ use super::decode::{
     body_boc, parse_external, parse_internal, parse_state_init, parse_wallet_order,
     state_init_address, InternalOut,
 };
-use super::notify::{notify_proxy, Before};
+use super::notify::notify_proxy;
 use super::{accounts, Deployed, MessageFailure, MockChain, MockState, MockWallet};
 use crate::cells::{load_addr, load_bits256, load_coins};
 use crate::chain::{ChainError, InMsg};
@@ -144,13 +144,9 @@ fn deliver(chain: &MockChain, st: &mut MockState, from: &TonAddress, now: u64, m
     let mut body_op = 0;
     if let (Ok(()), Some(body)) = (&result, &msg.body) {
         body_op = body.parser().load_u32(32).unwrap_or(0);
-        let before = Before {
-            worker_tokens: chain.engine.worker_state(&msg.dest).ok().map(|w| w.tokens),
-            client: chain.engine.client_state(&msg.dest).ok(),
-        };
         result = apply_body(chain, st, from, &msg.dest, body);
         if result.is_ok() {
-            result = notify_proxy(chain, st, &msg.dest, now, body, &before);
+            result = notify_proxy(chain, st, &msg.dest, now, body);
         }
     }
     if let Err(error) = result {
@@ -223,14 +219,8 @@ fn deploy(
                 engine.devnet_party_address(true, &owner, &proxy_sc),
                 &msg.dest,
             )?;
-            let sc = engine.client_deploy(&owner, &proxy_sc).map_err(e)?;
-            let stake = engine.root_config().map_err(e)?.params.min_client_stake;
-            if stake > 0 {
-                engine
-                    .client_increase_stake(&owner, &sc, stake)
-                    .map_err(e)?;
-            }
-            sc
+            // The init data carries `stake = min_client_stake`; no money is deposited.
+            engine.client_deploy(&owner, &proxy_sc).map_err(e)?
         }
         ContractKind::Worker => {
             let mut p = data.parser();
@@ -431,10 +421,8 @@ pub(super) fn contract_data(
         }
         ContractKind::Client => {
             let s = snapshot.clients.get(key).ok_or_else(missing)?;
-            Ok((
-                s.balance + s.stake,
-                accounts::client_data(s, &deployed.init_data).map_err(c)?,
-            ))
+            // A client contract holds no money (gas aside): its balance is a figure.
+            Ok((0, accounts::client_data(s, &deployed.init_data).map_err(c)?))
         }
         ContractKind::Worker => {
             let s = snapshot.workers.get(key).ok_or_else(missing)?;

@@ -2,8 +2,8 @@
 //! clients and workers): the proxy-signed `ext_client_grant_refund_signed` and
 //! `ext_worker_last_payout_request_signed`, repacked with our wallet as `excess_to` and sent
 //! with 1 TON each (runners.md §6.7). Checked against the snapshot first: the signature by
-//! the contract's proxy key, the contract not closed, and (for a refund) the charge covered
-//! by balance + stake. The returned settlement is the snapshot's prediction, priced with
+//! the contract's proxy key and the contract not closed; a refund's charge is predicted as
+//! `min(cost, balance)` (the stake is inside the balance). The returned settlement is the snapshot's prediction, priced with
 //! the root's current params: the contract charges with its own (an outdated contract's
 //! may differ); the caller observes the effect in later reads.
 
@@ -30,7 +30,7 @@ impl Shared {
             let tokens = offered.saturating_sub(state.tokens_used);
             // Charged as a charge: clamped to what the client has in (contracts.md §3.1.9).
             let cost = Self::root_parts(s)?.prices.client_charge(tokens);
-            let amount = cost.min(state.balance + state.stake);
+            let amount = cost.min(state.balance);
             let body = messages::repacked_voucher_body(signed, kind, &self.wallet_address);
             let msg = Self::message(client_sc, value::REGISTER_AND_CLOSE_FLOW, body)?;
             self.submit(s, "client_grant_refund", msg)?;

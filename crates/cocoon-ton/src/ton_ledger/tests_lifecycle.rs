@@ -73,7 +73,9 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
     client
         .client_top_up(&me, &csc, 10 * ONE_TON)
         .expect("top up");
-    settle(&[&client], 2).await;
+    // The proxy learns the new balance from the top-up's notice (it predicts a charge
+    // from it: at most the balance moves).
+    settle(&[&client, &proxy], 2).await;
     assert_eq!(
         client.client_state(&csc).expect("state").balance,
         10 * ONE_TON
@@ -97,8 +99,9 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
     let state = client.client_state(&csc).expect("state");
     assert_eq!(state.tokens_used, 1000);
     assert_eq!(state.balance, 10 * ONE_TON - 2000);
+    // A charge books no commission: that comes with worker payouts (contracts.md §7.6).
     let commission = proxy.proxy_state(&psc).expect("proxy").commission;
-    assert_eq!(commission, 1000, "(price − worker fee) × tokens");
+    assert_eq!(commission, 0, "no commission at charge time");
 
     // Refund request, then the close delay.
     let unlock = client.client_request_refund(&me, &csc).expect("refund");
@@ -107,8 +110,8 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
     let state = client.client_state(&csc).expect("state");
     assert_eq!(state.status, ContractStatus::Closing);
     assert_eq!(state.unlock_ts, unlock);
-    // The money above the stake came back at once: only the stake is still locked.
-    assert_eq!(state.balance, 0);
+    // The money above the stake came back at once: the balance is down to the stake.
+    assert_eq!(state.balance, ONE_TON);
     assert_eq!(
         client.wallet_balance(&me).expect("wallet"),
         100 * ONE_TON - ONE_TON - 2000
@@ -131,10 +134,10 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
         .expect("second request");
     assert_eq!(again, unlock);
     // The first request already returned the money above the stake (contracts.md
-    // §3.1.7); the second one returns the stake.
+    // §3.1.7); the second one forces the refund of the rest, capped by the proxy's stake.
     assert_eq!(
         (before.balance, before.stake),
-        (0, ONE_TON),
+        (ONE_TON, ONE_TON),
         "balance, stake"
     );
     settle(&[&client], 2).await;
@@ -142,7 +145,7 @@ async fn client_lifecycle_register_top_up_charge_refund_withdraw() {
         client.client_state(&csc).expect("state").status,
         ContractStatus::Closed
     );
-    // 100 TON − 1 TON stake − 10 TON top-up − 2000 charged + refund.
+    // 100 TON − 10 TON top-up + (10 TON − 2000 charged) refunded.
     assert_eq!(
         client.wallet_balance(&me).expect("wallet"),
         100 * ONE_TON - 2000
@@ -250,6 +253,17 @@ async fn proxy_payout_and_signed_close() {
         .await
         .expect("charge");
     settle(&[&proxy], 2).await;
+    assert_eq!(proxy.proxy_state(&psc).expect("state").commission, 0);
+    // The commission is booked when a worker payout arrives: 4000 tokens × (2 − 1).
+    let wsc = after_sync(&client, || client.worker_deploy(&cw, &psc))
+        .await
+        .expect("worker deploy");
+    settle(&[&client], 2).await;
+    let w = voucher(&proxy, VoucherKind::WorkerPayout, &wsc, 4000);
+    after_sync(&proxy, || proxy.worker_payout(&wsc, &w))
+        .await
+        .expect("worker payout");
+    settle(&[&proxy], 2).await;
     assert_eq!(proxy.proxy_state(&psc).expect("state").commission, 4000);
 
     let before = chain.engine().wallet_balance(&me).expect("balance");
@@ -281,13 +295,14 @@ async fn proxy_payout_and_signed_close() {
         proxy.proxy_state(&psc).expect("state").status,
         ContractStatus::Closed
     );
-    // The data cell has no worker pool (charged money for workers is part of the account
-    // balance), so the predicted amount is stake + commission; the engine also returns the
-    // unpaid worker pool (4000 tokens × fee 1).
+    // The data cell does not show the money the contract holds (its account balance), so
+    // the predicted amount is stake + commission; the contract pays everything it holds:
+    // the 5 TON stake and the client's 1 TON, less the 4000 paid to the worker and the
+    // 4000 of commission already paid out.
     assert_eq!(back, 5 * ONE_TON);
     assert_eq!(
         chain.engine().wallet_balance(&me).expect("balance"),
-        before + 4000 + back + 4000
+        before + 4000 + 6 * ONE_TON - 8000
     );
     assert!(
         chain.failed_messages().is_empty(),

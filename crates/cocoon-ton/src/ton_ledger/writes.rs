@@ -250,7 +250,7 @@ impl Ledger for TonLedger {
             );
             let msg = Shared::message(proxy_sc, value::REGISTER_AND_CLOSE_FLOW, body)?;
             sh.submit(s, "proxy_complete_close", msg)?;
-            Ok(state.stake + state.commission + state.worker_pool)
+            Ok(state.funds.max(state.stake + state.commission))
         })
     }
 
@@ -353,7 +353,7 @@ impl Ledger for TonLedger {
             // The contract clamps a charge beyond the balance to it and forgives the rest
             // (contracts.md §3.1.8): what moves is at most what the client has in.
             let cost = Shared::root_parts(s)?.prices.client_charge(tokens);
-            let amount = cost.min(state.balance + state.stake);
+            let amount = cost.min(state.balance);
             let body = messages::repacked_voucher_body(
                 voucher_boc,
                 VoucherKind::ClientCharge,
