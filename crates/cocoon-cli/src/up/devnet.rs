@@ -275,12 +275,16 @@ impl UpDevnet {
         for (address, p) in &after.proxies {
             // Commission is booked when a worker payout arrives: the worker's tokens ×
             // (price − fee) (contracts.md §3.3.1).
+            // Withdrawn at once with a low threshold: what the owner's wallet received counts too.
             let old_commission = before.proxies.get(address).map_or(0, |o| o.commission);
-            if p.commission > old_commission {
+            let wallet = after.wallets.get(&p.owner).copied().unwrap_or(0);
+            let wallet_before = before.wallets.get(&p.owner).copied().unwrap_or(0);
+            let withdrawn = wallet.saturating_sub(wallet_before);
+            let booked = (p.commission + withdrawn).saturating_sub(old_commission);
+            if booked > 0 && p.status == ContractStatus::Active {
                 let (price, fee) = self.prices_of(p.params_version, current);
                 out.push(format!(
-                    "devnet: proxy commission rose by {} nanoTON = worker tokens × (price {price} − fee {fee}) (held {} nanoTON)",
-                    p.commission - old_commission,
+                    "devnet: proxy commission of {booked} nanoTON booked when the worker payout arrived = worker tokens × (price {price} − fee {fee}); {withdrawn} withdrawn to the proxy wallet, {} still held",
                     p.commission
                 ));
             }
