@@ -329,3 +329,87 @@ fn a_proxy_refuses_to_start_on_books_it_cannot_verify() {
     ProxyShared::open(settings).expect("own books reopen");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 13: while the proxy contract holds less than the workers are owed, no worker
+/// voucher above the one already signed is signed (it would bounce, using the voucher up);
+/// clients' vouchers are unaffected; released, the worker's voucher catches up.
+#[test]
+fn held_worker_vouchers_never_rise_until_released() {
+    let mut payments = ProxyPayments::new(Some(key()), OWNER, "");
+    let worker_owner = "0:1111111111111111111111111111111111111111111111111111111111111111";
+    let tokens_of = |p: &mut ProxyPayments, side: Side, owner: &str, kind: VoucherKind| {
+        let snap = p.snapshot(side, owner);
+        let bytes = voucher_bytes(&snap.signed_payment)
+            .expect("voucher")
+            .to_vec();
+        voucher::peek_terms(&bytes, kind).expect("terms").tokens
+    };
+    payments.settle(OWNER, worker_owner, 10);
+    assert_eq!(
+        tokens_of(
+            &mut payments,
+            Side::Worker,
+            worker_owner,
+            VoucherKind::WorkerPayout
+        ),
+        10
+    );
+    assert_eq!(payments.tokens_owed_to_workers(), 10);
+
+    assert!(payments.hold_worker_vouchers(true), "changed");
+    assert!(!payments.hold_worker_vouchers(true), "already held");
+    payments.settle(OWNER, worker_owner, 5);
+    assert_eq!(payments.tokens_owed_to_workers(), 15);
+    assert_eq!(
+        tokens_of(
+            &mut payments,
+            Side::Worker,
+            worker_owner,
+            VoucherKind::WorkerPayout
+        ),
+        10,
+        "held at the voucher already signed"
+    );
+    assert_eq!(
+        tokens_of(
+            &mut payments,
+            Side::Client,
+            OWNER,
+            VoucherKind::ClientCharge
+        ),
+        15,
+        "clients are charged as usual"
+    );
+    // A worker first seen while held gets no more than its contract has paid (0 here).
+    let newcomer = "0:2222222222222222222222222222222222222222222222222222222222222222";
+    payments.settle(OWNER, newcomer, 4);
+    assert_eq!(
+        tokens_of(
+            &mut payments,
+            Side::Worker,
+            newcomer,
+            VoucherKind::WorkerPayout
+        ),
+        0
+    );
+
+    assert!(payments.hold_worker_vouchers(false));
+    assert_eq!(
+        tokens_of(
+            &mut payments,
+            Side::Worker,
+            worker_owner,
+            VoucherKind::WorkerPayout
+        ),
+        15
+    );
+    assert_eq!(
+        tokens_of(
+            &mut payments,
+            Side::Worker,
+            newcomer,
+            VoucherKind::WorkerPayout
+        ),
+        4
+    );
+}

@@ -112,9 +112,9 @@ pub struct ProxyContractState {
     /// that arrived, ready for `proxy_payout`; paid out of [`Self::funds`].
     pub commission: NanoTon,
     /// The money the contract holds, gas excepted: client top-ups and stake increases, less
-    /// refunds, worker payouts and commission payouts (on TON: its TON balance; not in the
-    /// data cell, so 0 where a state is parsed from one). Close-complete pays all of it to
-    /// the owner.
+    /// refunds, worker payouts and commission payouts (on TON: the account's TON balance,
+    /// gas remainders included; not in the data cell, so 0 where a state is only parsed from
+    /// one). Close-complete pays all of it to the owner.
     #[serde(default)]
     pub funds: NanoTon,
     /// When a closing contract may complete.

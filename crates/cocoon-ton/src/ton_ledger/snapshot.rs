@@ -266,6 +266,8 @@ impl Snapshot {
         match &w.parsed {
             Some(Parsed::Proxy(data)) => {
                 let mut state = data.state.clone();
+                // What the contract holds is its TON balance (not in the data cell).
+                state.funds = w.balance;
                 state.saved_states = w.saved_states.clone();
                 state.registrations = w.registrations.clone();
                 Ok(state)

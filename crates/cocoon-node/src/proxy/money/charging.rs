@@ -34,8 +34,9 @@ impl Money {
                 st.view.last_error = Some(e);
             }
         }
+        let held = self.check_worker_funds(st, payments);
         let workers = lock(payments).owners(Side::Worker);
-        for owner in workers {
+        for owner in workers.into_iter().filter(|_| !held) {
             if let Err(e) = self.pay_worker_locked(st, payments, &owner, false) {
                 warn!(worker = %owner, error = %e, "money loop: worker payout failed");
                 st.view.last_error = Some(e);
@@ -169,6 +170,12 @@ impl Money {
         let paid = state.tokens;
         lock(payments).set_worker_paid(owner, paid);
         st.view.workers.insert(owner.to_owned(), state);
+        if lock(payments).worker_vouchers_held() {
+            return Err(
+                "worker vouchers are held: the proxy contract holds less than the workers are owed"
+                    .into(),
+            );
+        }
         let Some((tokens, boc)) = self.voucher_due(payments, Side::Worker, owner, paid, forced)
         else {
             return Ok(None);

@@ -30,6 +30,7 @@ mod closing;
 mod leave;
 pub mod old_contract;
 mod view;
+mod worker_funds;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -104,6 +104,9 @@ pub struct ProxyPayments {
     /// The contract was retired ([`Self::retire_contract`]): the counters are gone and
     /// nothing settles or flushes any more (the proxy restarts on its new contract).
     retired: bool,
+    /// Our contract holds less than the workers are owed: no worker voucher above the one
+    /// already signed (or above what is paid on chain) is signed ([`Self::hold_worker_vouchers`]).
+    worker_vouchers_held: bool,
 }
 
 /// Which side of a request a party is on.
@@ -164,6 +167,7 @@ impl ProxyPayments {
             books: None,
             chain_confirmed: false,
             retired: false,
+            worker_vouchers_held: false,
         }
     }
 
@@ -402,6 +406,34 @@ impl ProxyPayments {
         }
     }
 
+    /// Holds (or releases) worker vouchers: while held, no worker voucher above the one
+    /// already signed is signed — the proxy contract could not pay it, and a payout it
+    /// cannot pay bounces while the worker contract still counts the tokens as paid
+    /// (contracts.md §3.3.1). Returns whether this changed the setting.
+    pub fn hold_worker_vouchers(&mut self, held: bool) -> bool {
+        let changed = self.worker_vouchers_held != held;
+        self.worker_vouchers_held = held;
+        changed
+    }
+
+    /// Whether worker vouchers are held ([`Self::hold_worker_vouchers`]).
+    pub fn worker_vouchers_held(&self) -> bool {
+        self.worker_vouchers_held
+    }
+
+    /// Tokens committed to workers beyond what their contracts have paid (a worker whose
+    /// contract was not read yet counts from 0).
+    pub fn tokens_owed_to_workers(&self) -> u64 {
+        self.workers
+            .values()
+            .map(|p| {
+                p.counters
+                    .committed_to_blockchain()
+                    .saturating_sub(p.worker_paid.unwrap_or(0))
+            })
+            .fold(0u64, u64::saturating_add)
+    }
+
     /// Every owner on `side` with its counters, for stats.
     pub fn all_counters(&self, side: Side) -> Vec<(String, CounterView)> {
         self.parties(side)
@@ -423,9 +455,24 @@ impl ProxyPayments {
     /// A voucher for a party we hold no counters for yet is signed but not cached.
     fn voucher(&mut self, side: Side, owner: &str, tokens: u64) -> Option<Vec<u8>> {
         let contracts = self.contracts.as_ref()?;
+        let held = side == Side::Worker && self.worker_vouchers_held;
         let party = match side {
             Side::Client => self.clients.get_mut(owner),
             Side::Worker => self.workers.get_mut(owner),
+        };
+        // Held: never above the voucher already signed, or what is paid on chain.
+        let tokens = match (held, party.as_ref()) {
+            (true, Some(p)) => {
+                let ceiling = p
+                    .voucher
+                    .as_ref()
+                    .map(|v| v.0)
+                    .or(p.worker_paid)
+                    .unwrap_or(0);
+                tokens.min(ceiling)
+            }
+            (true, None) => 0,
+            (false, _) => tokens,
         };
         if let Some((cached, boc)) = party.as_ref().and_then(|p| p.voucher.as_ref()) {
             if *cached == tokens {
