@@ -59,6 +59,8 @@ fn verify(policy: &NamedPolicy, quote: Option<&[u8]>) -> Result<TeeKind, AttestE
         public_key: &KEY,
         tdx_quote: quote,
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     };
     policy.policy.verify(&evidence, now()).map(|id| id.tee)
 }
@@ -292,6 +294,8 @@ fn real_tdx_quote_passes_dcap_with_a_collateral_file() {
         public_key: &KEY,
         tdx_quote: Some(&quote),
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     };
     // DCAP accepts the quote; it is refused only because its report data is
     // not bound to our test key.
