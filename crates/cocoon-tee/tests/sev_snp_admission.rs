@@ -287,3 +287,44 @@ fn cache_serves_repeats_and_expires_with_the_crl() {
     ));
     assert_eq!(cache.stats().hits, 2);
 }
+
+#[test]
+fn cached_report_is_appraised_again_by_a_stricter_verifier() {
+    let key = [0x42; 32];
+    let binding = report_data_for_key(&key);
+    let debug_report = resigned(|r| {
+        r[0x50..0x90].copy_from_slice(&binding);
+        r[0x0A] |= 0x08; // guest policy bit 19: debugging allowed
+    });
+    let evidence = SevEvidence {
+        public_key: &key,
+        report_data_extension: &binding,
+        report: &debug_report,
+        vcek: SYN_VCEK,
+    };
+    let cache = Arc::new(SevReportCache::default());
+    let collateral = Arc::new(synthetic_collateral(SYN_CRL));
+    let lenient = SevVerification::new(
+        synthetic_verifier(SevPolicy {
+            allow_debug: true,
+            ..SevPolicy::default()
+        }),
+        collateral.clone(),
+        Some(cache.clone()),
+    );
+    lenient.verify(&evidence, NOW).expect("debug guest allowed");
+    let strict = SevVerification::new(
+        synthetic_verifier(SevPolicy::default()),
+        collateral,
+        Some(cache.clone()),
+    );
+    assert!(matches!(
+        strict.verify(&evidence, NOW),
+        Err(SevError::DebugPolicy { .. })
+    ));
+    assert_eq!(
+        cache.stats().hits,
+        1,
+        "the strict verifier was served from the cache"
+    );
+}

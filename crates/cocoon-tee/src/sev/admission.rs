@@ -17,6 +17,7 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use super::cache::SevReportCache;
 use super::collateral::SevCollateral;
 use super::error::SevError;
+use super::policy::{check_guest, check_measurement, check_tcb};
 use super::ratls::{verify_sev_evidence, SevEvidence};
 use super::sev_image_hash;
 use super::vcek::certificate_der;
@@ -62,6 +63,11 @@ impl SevVerification {
             if hit.report.report_data != expected {
                 return Err(SevError::ReportDataMismatch);
             }
+            // The cache may be shared by verifiers with other switches.
+            let policy = self.verifier.policy();
+            check_guest(&hit.report, policy)?;
+            check_tcb(&hit.report, hit.product, &hit.tcb, policy)?;
+            check_measurement(&hit.report, policy)?;
             return Ok(hit);
         }
         let verified = Arc::new(verify_sev_evidence(

@@ -4,8 +4,9 @@
 //! renewed. Entries are keyed by SHA-256 of `report ‖ VCEK`, bounded, and
 //! expire after a TTL but never later than the earliest of the VCEK's
 //! notAfter and the CRL's nextUpdate it was verified with. Only successes are
-//! cached; the binding to the peer key is re-checked on every hit (it is a
-//! byte comparison), as are the policy's allowlists.
+//! cached; on every hit the binding to the peer key, the verifier's guest
+//! policy, TCB and measurement switches (the cache may be shared by policies
+//! with other switches) and the policy's allowlists are checked again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
