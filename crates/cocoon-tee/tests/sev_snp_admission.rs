@@ -1,8 +1,9 @@
 //! A SEV-SNP peer admitted (or refused) by a `tdx` policy from its RA-TLS
 //! certificate: the three SEV extensions built from the synthetic PKI (a real
 //! Milan report re-signed with the synthetic VCEK), checked by
-//! `check_peer_certificate` as a proxy does during the handshake; the router
-//! record's SEV variant for the admitted peer; and the verification cache.
+//! `check_peer_certificate` as a proxy does during the handshake, and in a
+//! full RA-TLS handshake of a worker with a proxy; the router record's SEV
+//! variant for the admitted peer; and the verification cache.
 
 mod link_support;
 mod sev_support;
@@ -10,6 +11,7 @@ mod sev_support;
 use std::sync::Arc;
 
 use cocoon_tee::cache::CachedVerifier;
+use cocoon_tee::cert;
 use cocoon_tee::cert::{pem_encode, report_data_for_key, CertKey};
 use cocoon_tee::dcap::{DcapVerifier, PccsCollateral};
 use cocoon_tee::peer_info::{AttestedPeerInfo, Endpoint, PeerReport, RelayedPolicy};
@@ -17,9 +19,13 @@ use cocoon_tee::policy::{PolicyConfig, PolicyKind, TdxPolicy};
 use cocoon_tee::sev::{
     sev_image_hash, SevError, SevEvidence, SevPolicy, SevReportCache, SevVerification,
 };
+use cocoon_tee::tls::FixedClock;
 use cocoon_tee::tls::{check_peer_certificate, PeerRejected, PeerRole};
 use cocoon_tee::{AttestError, PeerIdentity, TeeKind};
-use link_support::{at, critical_ext, odd_ed25519, odd_params};
+use link_support::{
+    any_policy, at, client_config, critical_ext, odd_ed25519, odd_params, own, run_link,
+    server_config,
+};
 use sev_support::*;
 
 const SEV_REPORT_DATA_ARCS: [u64; 8] = [1, 3, 6, 1, 4, 1, 12345, 100];
@@ -326,5 +332,32 @@ fn cached_report_is_appraised_again_by_a_stricter_verifier() {
         cache.stats().hits,
         1,
         "the strict verifier was served from the cache"
+    );
+}
+
+#[tokio::test]
+async fn proxy_admits_a_sev_worker_over_ra_tls() {
+    let key = CertKey::generate();
+    let report = report_bound_to(&key.public_key());
+    let vcek_pem = pem_encode("CERTIFICATE", SYN_VCEK).into_bytes();
+    let worker_cert = cert::generate_with_sev_evidence(key, report, vcek_pem, at(NOW - 3600))
+        .expect("SEV-SNP certificate");
+    let proxy_cert = cert::generate(None, at(NOW - 3600)).expect("proxy certificate");
+    let policy = tee_policy(
+        allowing_the_milan_guest(),
+        Some(sev_verification(SYN_CRL, None)),
+    );
+    let mut proxy = server_config(own(&proxy_cert), Arc::new(policy), 0);
+    proxy.clock = Arc::new(FixedClock(at(NOW)));
+    let mut worker = client_config(own(&worker_cert), any_policy());
+    worker.clock = Arc::new(FixedClock(at(NOW)));
+    let (at_proxy, at_worker) = run_link(&proxy, &worker).await;
+    let peer = at_proxy.expect("proxy admits the SEV-SNP worker");
+    assert_eq!(peer.tee, TeeKind::SevSnp);
+    assert_eq!(peer.public_key, worker_cert.public_key());
+    assert_eq!(peer.image_hash, sev_image_hash(&measurement()));
+    assert_eq!(
+        at_worker.expect("worker accepts the proxy").tee,
+        TeeKind::None
     );
 }
