@@ -35,6 +35,29 @@ pub enum TeeMode {
     /// Real Intel TDX quote through configfs-tsm (only inside a TD).
     #[value(alias = "tee")]
     Tdx,
+    /// AMD SEV-SNP report (only inside an SNP guest; not implemented yet: fails with a clear error).
+    #[value(alias = "sev-snp")]
+    Sev,
+}
+
+/// The SEV-SNP guest device.
+const SEV_GUEST_DEVICE: &str = "/dev/sev-guest";
+
+/// `--tee sev`: say why no SEV-SNP certificate can be made here.
+fn sev_unavailable() -> anyhow::Error {
+    let device = Path::new(SEV_GUEST_DEVICE).exists();
+    let tsm = ConfigfsTsmProvider::new().is_available();
+    if !device && !tsm {
+        return anyhow::anyhow!(
+            "--tee sev needs an AMD SEV-SNP guest: neither {SEV_GUEST_DEVICE} nor configfs-tsm \
+             ({}) is present here",
+            cocoon_tee::configfs_tsm::DEFAULT_TSM_REPORT_DIR
+        );
+    }
+    anyhow::anyhow!(
+        "--tee sev: generating SEV-SNP certificates inside an SNP guest is not implemented yet \
+         (cocoon verifies SEV-SNP peers; use the reference's gen-cert for the certificate)"
+    )
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,6 +94,7 @@ pub fn run(args: GenCertArgs) -> anyhow::Result<()> {
     let hash_path = with_suffix(&base, "_image_hash.b64");
 
     let provider: Option<Box<dyn QuoteProvider>> = match args.tee {
+        TeeMode::Sev => return Err(sev_unavailable()),
         TeeMode::None => None,
         TeeMode::Fake => Some(Box::new(FakeQuoteProvider)),
         TeeMode::Tdx => Some(Box::new(ConfigfsTsmProvider::new())),
@@ -129,6 +153,7 @@ fn not_before(current_time: Option<u32>, now: SystemTime) -> anyhow::Result<Syst
 fn own_image_hash(mode: TeeMode, provider: &dyn QuoteProvider) -> anyhow::Result<[u8; 32]> {
     match mode {
         TeeMode::None => bail!("no image hash without a TEE"),
+        TeeMode::Sev => Err(sev_unavailable()),
         TeeMode::Fake => Ok(ZERO_MEASUREMENTS_IMAGE_HASH),
         TeeMode::Tdx => {
             let quote = provider.quote(&[0u8; 64]).context("getting a TDX quote")?;
@@ -271,5 +296,18 @@ mod tests {
         );
         assert!(!dir.join("node_cert.pem").exists());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sev_mode_fails_clearly_and_writes_nothing() {
+        let dir = temp_dir("sev");
+        let err = run(args(&dir, TeeMode::Sev, false)).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.starts_with("--tee sev"), "{text}");
+        if !Path::new(SEV_GUEST_DEVICE).exists() && !ConfigfsTsmProvider::new().is_available() {
+            assert!(text.contains("needs an AMD SEV-SNP guest"), "{text}");
+        }
+        assert!(!dir.join("node_cert.pem").exists());
+        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,6 +1,8 @@
-//! `cocoon inspect`: decode a TEE quote or an RA-TLS certificate to JSON, and
-//! optionally verify the quote with Intel DCAP against collateral from a file
-//! or a PCCS/PCS, as of now or a given time.
+//! `cocoon inspect`: decode a TEE quote (or SEV-SNP report) or an RA-TLS
+//! certificate to JSON, and optionally verify the quote with Intel DCAP
+//! against collateral from a file or a PCCS/PCS, or the SEV-SNP report
+//! against AMD's roots and chains/CRLs from `--sev-pki` ([`crate::inspect_sev`]),
+//! as of now or a given time.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,28 +19,40 @@ use cocoon_tee::quote::{ParsedQuote, QuoteBody, MAX_QUOTE_SIZE};
 use cocoon_tee::{AttestError, TdxMeasurements};
 use serde_json::{json, Map, Value};
 
+use crate::inspect_sev::{
+    describe_sev_report, inspect_sev_cert, looks_like_sev_report, verify_sev_into, SevCheck,
+};
+
 const QUOTE_EXAMPLES: &str = "\
 Examples:
   cocoon inspect quote quote.dat
   cocoon inspect quote quote.dat --collateral tdx_quote_collateral.json --at 1750400000
   cocoon inspect quote quote.dat --collateral https://pccs.example.com:8081
   cocoon inspect quote quote.dat --collateral https://api.trustedservices.intel.com
+  cocoon inspect quote snp_report.bin --sev-pki /etc/tee/sev --vcek vcek.pem --at 1796688000
 
 Output keys: version, tee_type (tdx, sgx or fake), mrtd, rtmr (4 hex), report_data, debug,
 image_hash (hex), image_hash_b64, and with --collateral: verified, tcb_status, root_key_id,
 collateral_expires_at, error. A 64-byte file is a fake TEE quote (tee_type \"fake\").
-The exit status is non-zero when verification was requested and failed.";
+A 1184-byte AMD SEV-SNP ATTESTATION_REPORT shows tee_type \"sev-snp\", product, measurement,
+report_data, host_data, policy, debug, vmpl, chip_id, reported_tcb, image_hash; with --sev-pki
+(AMD KDS chains and CRLs: a PEM file or a directory of *.pem) it is verified against AMD's
+pinned roots with the VCEK of --vcek (else the first VCEK in --sev-pki): verified, vcek_product,
+tcb, error. The exit status is non-zero when verification was requested and failed.";
 
 const CERT_EXAMPLES: &str = "\
 Examples:
   cocoon inspect cert /etc/tee/tee_cert.pem
   cocoon inspect cert tee_cert.pem --collateral https://pccs.example.com:8081
+  cocoon inspect cert sev_cert.pem --sev-pki /etc/tee/sev
 
 Prints the certificate's key and validity, and the decoded quote of its TDX quote extension
 (as `inspect quote`), plus report_data_matches_key: whether the quote is bound to the
 certificate key (REPORTDATA = SHA-512(key)). With --collateral, verified means the quote
-verified with DCAP and is bound to the key. A certificate without TEE extensions shows
-tee_type \"none\".";
+verified with DCAP and is bound to the key. A certificate with SEV-SNP extensions shows the
+report as `inspect quote` does, vcek_product_name and vcek_hw_id, and report_data_matches_key;
+with --sev-pki it is verified with the certificate's VCEK. A certificate without TEE
+extensions shows tee_type \"none\".";
 
 /// Decode and verify quotes and RA-TLS certificates.
 #[derive(clap::Subcommand)]
@@ -68,15 +82,49 @@ pub struct VerifyArgs {
     /// base URL of a PCCS / Intel PCS (http:// or https://) to fetch it from.
     #[arg(long, value_name = "FILE|URL")]
     collateral: Option<String>,
+    /// Verify a SEV-SNP report against AMD's pinned roots with these chains and CRLs (AMD KDS
+    /// `cert_chain` and CRL as PEM): a PEM file, or a directory of `*.pem` (`/etc/tee/sev`).
+    #[arg(long, value_name = "DIR|FILE")]
+    sev_pki: Option<PathBuf>,
+    /// The VCEK (PEM or DER) that signed a SEV-SNP report given to `inspect quote`.
+    #[arg(long, value_name = "FILE", requires = "sev_pki")]
+    vcek: Option<PathBuf>,
     /// Verify as of this UNIX time (seconds) instead of now.
-    #[arg(long, value_name = "UNIX", requires = "collateral")]
+    #[arg(long, value_name = "UNIX")]
     at: Option<u64>,
-    /// Accept debug/profiling TDs (rejected by default: the host can read their memory).
-    #[arg(long, requires = "collateral")]
+    /// Accept debug TDs / SNP guests (rejected by default: the host can read their memory).
+    #[arg(long)]
     allow_debug: bool,
 }
 
+impl VerifyArgs {
+    fn unix_now(&self) -> u64 {
+        self.at.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        })
+    }
+
+    /// The SEV-SNP verification asked for, if any.
+    fn sev_check(&self) -> Option<SevCheck<'_>> {
+        self.sev_pki.as_deref().map(|pki| SevCheck {
+            pki,
+            now: self.unix_now(),
+            allow_debug: self.allow_debug,
+        })
+    }
+}
+
 pub fn run(cmd: InspectCommand) -> anyhow::Result<()> {
+    let (InspectCommand::Quote { verify, .. } | InspectCommand::Cert { verify, .. }) = &cmd;
+    if (verify.at.is_some() || verify.allow_debug)
+        && verify.collateral.is_none()
+        && verify.sev_pki.is_none()
+    {
+        bail!("--at and --allow-debug need --collateral or --sev-pki");
+    }
     let (out, failure) = match cmd {
         InspectCommand::Quote { file, verify } => inspect_quote(&read_input(&file)?, &verify)?,
         InspectCommand::Cert { file, verify } => inspect_cert(&read_input(&file)?, &verify)?,
@@ -137,12 +185,40 @@ type Inspected = (Map<String, Value>, Option<String>);
 
 fn inspect_quote(input: &[u8], verify: &VerifyArgs) -> anyhow::Result<Inspected> {
     let raw = quote_bytes(input);
+    if looks_like_sev_report(&raw) {
+        return inspect_sev_report(&raw, verify);
+    }
     let mut out = describe_quote(&raw)?;
     let failure = match &verify.collateral {
         Some(source) => verify_into(&mut out, &raw, source, verify, None),
         None => None,
     };
     Ok((out, failure))
+}
+
+fn inspect_sev_report(raw: &[u8], verify: &VerifyArgs) -> anyhow::Result<Inspected> {
+    let report = cocoon_tee::sev::SnpReport::parse(raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = describe_sev_report(&report);
+    let Some(check) = verify.sev_check() else {
+        return Ok(dcap_asked_for_sev(out, verify));
+    };
+    let vcek = match &verify.vcek {
+        Some(path) => Some(read_input(path)?),
+        None => None,
+    };
+    let failure = verify_sev_into(&mut out, raw, vcek.as_deref(), None, &check);
+    Ok((out, failure))
+}
+
+/// SEV-SNP evidence with only `--collateral` (DCAP) given: not verified.
+fn dcap_asked_for_sev(mut out: Map<String, Value>, verify: &VerifyArgs) -> Inspected {
+    if verify.collateral.is_none() {
+        return (out, None);
+    }
+    let reason = "SEV-SNP evidence is verified with --sev-pki, not DCAP --collateral".to_owned();
+    out.insert("verified".into(), json!(false));
+    out.insert("error".into(), json!(reason));
+    (out, Some(reason))
 }
 
 fn inspect_cert(input: &[u8], verify: &VerifyArgs) -> anyhow::Result<Inspected> {
@@ -153,6 +229,14 @@ fn inspect_cert(input: &[u8], verify: &VerifyArgs) -> anyhow::Result<Inspected> 
     out.insert("public_key".into(), json!(hex::encode(cert.public_key)));
     out.insert("not_before".into(), json!(cert.not_before));
     out.insert("not_after".into(), json!(cert.not_after));
+    if cert.tdx_quote.is_none() && cert.sev_report.is_some() {
+        let check = verify.sev_check();
+        let failure = inspect_sev_cert(&mut out, &cert, check.as_ref())?;
+        if check.is_none() {
+            return Ok(dcap_asked_for_sev(out, verify));
+        }
+        return Ok((out, failure));
+    }
     let Some(quote) = &cert.tdx_quote else {
         let tee = if cert.sev_report.is_some() {
             "sev-snp"
@@ -289,12 +373,7 @@ fn verify_into(
     args: &VerifyArgs,
     bound_to_key: Option<bool>,
 ) -> Option<String> {
-    let now = args.at.unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    });
+    let now = args.unix_now();
     out.insert("verified_at".into(), json!(now));
     let result = if looks_fake(raw) && parse_fake_quote(raw).is_ok() {
         Err(AttestError::Other(
@@ -364,76 +443,5 @@ fn load_collateral(raw: &[u8], source: &str) -> Result<Collateral, AttestError> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn no_verify() -> VerifyArgs {
-        VerifyArgs {
-            collateral: None,
-            at: None,
-            allow_debug: false,
-        }
-    }
-
-    #[test]
-    fn fake_quote_prints_tee_type_fake() {
-        let rd = [5u8; 64];
-        let (out, failure) = inspect_quote(&rd, &no_verify()).expect("inspects");
-        assert!(failure.is_none());
-        assert_eq!(out["tee_type"], json!("fake"));
-        assert_eq!(out["version"], Value::Null);
-        assert_eq!(out["report_data"], json!(hex::encode(rd)));
-        assert_eq!(
-            out["image_hash"],
-            json!(hex::encode(ZERO_MEASUREMENTS_IMAGE_HASH))
-        );
-        assert_eq!(out["rtmr"].as_array().map(Vec::len), Some(4));
-        assert_eq!(out["debug"], json!(false));
-    }
-
-    #[test]
-    fn fake_quote_never_verifies() {
-        let args = VerifyArgs {
-            collateral: Some("/nonexistent.json".into()),
-            at: Some(1),
-            allow_debug: false,
-        };
-        let (out, failure) = inspect_quote(&[5u8; 64], &args).expect("inspects");
-        assert_eq!(out["verified"], json!(false));
-        assert!(failure.is_some_and(|f| f.contains("fake")));
-    }
-
-    #[test]
-    fn hex_text_input_is_decoded() {
-        let text = hex::encode([7u8; 64]);
-        assert_eq!(quote_bytes(text.as_bytes()), vec![7u8; 64]);
-        assert_eq!(quote_bytes(&[1, 2, 3]), vec![1, 2, 3]);
-        assert_eq!(
-            quote_bytes(&[b'a'; 64]),
-            vec![b'a'; 64],
-            "64 raw bytes stay raw"
-        );
-    }
-
-    #[test]
-    fn fake_cert_shows_the_bound_fake_quote() {
-        let provider = cocoon_tee::fake::FakeQuoteProvider;
-        let cert =
-            cocoon_tee::cert::generate(Some(&provider), SystemTime::now()).expect("fake cert");
-        let (out, failure) =
-            inspect_cert(cert.cert_pem().as_bytes(), &no_verify()).expect("inspects");
-        assert!(failure.is_none());
-        assert_eq!(out["tee_type"], json!("fake"));
-        assert_eq!(out["public_key"], json!(hex::encode(cert.public_key())));
-        assert_eq!(out["report_data_matches_key"], json!(true));
-        let plain = cocoon_tee::cert::generate(None, SystemTime::now()).expect("plain cert");
-        let (out, _) = inspect_cert(plain.cert_pem().as_bytes(), &no_verify()).expect("inspects");
-        assert_eq!(out["tee_type"], json!("none"));
-    }
-
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        assert!(inspect_quote(&[1, 2, 3, 4, 5], &no_verify()).is_err());
-        assert!(inspect_cert(b"not a cert", &no_verify()).is_err());
-    }
-}
+#[path = "inspect_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ mod client;
 mod devnet;
 mod gen_cert;
 mod inspect;
+mod inspect_sev;
 mod memory_trim;
 mod node_args;
 mod node_ports;

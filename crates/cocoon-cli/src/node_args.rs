@@ -59,6 +59,15 @@ pub struct NodeArgs {
     /// redefines them; the built-in fake and tdx refuse peers without TEE evidence.
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
+    /// AMD SEV-SNP collateral for `tdx` (`tee`) policies: a PEM file, or a directory of `*.pem`.
+    ///
+    /// The ASK/ARK chains and ARK CRLs as AMD's KDS serves them, in the reference's
+    /// `/etc/tee/sev` layout (`Milan.cert_chain.pem`, `Milan.cert_chain_crl.pem`, …), read at
+    /// start. With it, a `tdx` policy admits SEV-SNP peers whose report verifies against AMD's
+    /// pinned roots (CRL required) and whose measurement / image hash is on the policy's
+    /// `sev_config` allowlists; without it, SEV-SNP peers are refused as unsupported.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub sev_pki: Option<PathBuf>,
     /// DEVNET: settle payments on this devnet ledger file (a local simulation of the COCOON
     /// contracts, shared by every node of a local network and by `cocoon devnet`; nothing
     /// touches TON). `cocoon up` creates one; without this flag no money moves.
@@ -213,11 +222,12 @@ impl NodeArgs {
         Ok(Some(Arc::new(ledger)))
     }
 
-    /// The policy builder for `--policy-file` and `--collateral`.
+    /// The policy builder for `--policy-file`, `--collateral` and `--sev-pki`.
     pub fn policies(&self) -> anyhow::Result<PolicyBuilder> {
         let options = PolicyOptions {
             collateral: CollateralLocation::parse(&self.collateral),
             policy_file: self.policy_file.clone(),
+            sev_pki: self.sev_pki.clone(),
         };
         Ok(PolicyBuilder::new(&options)?)
     }

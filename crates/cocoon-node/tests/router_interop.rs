@@ -129,6 +129,7 @@ fn dial_config(test: &str, image_hash: &str, via: SocketAddr) -> DialConfig {
     let path = policy_file(test, image_hash);
     let options = PolicyOptions {
         policy_file: Some(path.clone()),
+        sev_pki: None,
         ..PolicyOptions::default()
     };
     let policy = PolicyBuilder::new(&options)

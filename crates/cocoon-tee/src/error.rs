@@ -52,8 +52,10 @@ pub enum AttestError {
     FakeReportNotZero,
     #[error("SGX quote rejected: a COCOON peer must be a TDX TD")]
     SgxQuoteRejected,
-    #[error("AMD SEV-SNP evidence is not supported by this verifier (policy {policy})")]
+    #[error("AMD SEV-SNP evidence is not accepted by policy {policy} (only a tdx/tee policy with SEV-SNP collateral, --sev-pki, verifies it)")]
     SevSnpUnsupported { policy: String },
+    #[error("policy {policy} pins TDX image hashes but has no SEV-SNP allowlist (sev_config), so a SEV-SNP peer cannot be checked against it")]
+    SevAllowlistMissing { policy: String },
     #[error("SEV-SNP evidence rejected: {0}")]
     SevSnp(#[from] crate::sev::SevError),
     #[error("TDX and SEV-SNP evidence are mutually exclusive")]

@@ -85,6 +85,8 @@ pub struct PeerIdentity {
     pub tdx: Option<TdxMeasurements>,
     /// Intel root key id (SHA-384 of the root CA key) the quote chained to, when verified.
     pub root_key_id: Option<[u8; 48]>,
+    /// SEV-SNP launch measurement and report data when the peer is an SNP guest.
+    pub sev: Option<crate::peer_info::SevReport>,
 }
 
 /// What a peer's certificate offers as evidence.
@@ -96,6 +98,10 @@ pub struct Evidence<'a> {
     pub tdx_quote: Option<&'a [u8]>,
     /// The raw SEV-SNP report from the certificate's SEV extension, if present.
     pub sev_report: Option<&'a [u8]>,
+    /// The SEV report-data extension (SHA-512 of the key), if present.
+    pub sev_report_data: Option<&'a [u8]>,
+    /// The SEV VCEK extension (PEM or DER certificate), if present.
+    pub sev_vcek: Option<&'a [u8]>,
 }
 
 /// Decides whether a peer's evidence is acceptable. Implemented by the

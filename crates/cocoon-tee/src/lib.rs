@@ -6,7 +6,7 @@
 //!
 //! Attestation side: [`quote`], [`image_hash`], [`dcap`], [`policy`],
 //! [`router_config`], [`cache`], [`fake`], [`configfs_tsm`], and [`sev`]
-//! (AMD SEV-SNP report verification, not yet used by the policies).
+//! (AMD SEV-SNP report verification, used by the `tdx` policy).
 //! Link side: [`cert`], [`tls`], [`pow`], [`link`], and [`peer_info`] (the
 //! record a reference router puts in front of a stream it verified).
 

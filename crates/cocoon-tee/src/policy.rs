@@ -16,10 +16,16 @@
 //!   then: report data = SHA-512(certificate key), MRTD, RTMR 4-tuple, image
 //!   hash and root key id each on their allowlist (empty = any).
 //!
+//!   With SEV-SNP collateral ([`TdxPolicy::sev`]), SEV-SNP evidence is
+//!   verified instead ([`crate::sev::admission`]): report-data extension and
+//!   report bound to the key, VCEK → ASK → ARK with CRL, report signature,
+//!   guest policy and TCB, then the SEV measurement and image-hash allowlists.
+//!
 //! Beyond the reference, debug TDs are refused unless
 //! [`PolicyConfig::allow_debug`] (tee.md §15.1), SGX quotes are refused with an
 //! error (the April reference aborts the process), and SEV-SNP evidence is
-//! refused as unsupported.
+//! refused as unsupported by `fake` and by a `tdx` policy without SEV-SNP
+//! collateral.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,6 +36,7 @@ use crate::cache::CachedVerifier;
 use crate::fake::{looks_fake, parse_fake_quote};
 use crate::image_hash::{tdx_image_hash, ZERO_MEASUREMENTS_IMAGE_HASH};
 use crate::quote::{ParsedQuote, QuoteBody, MAX_QUOTE_SIZE};
+use crate::sev::{check_sev_identity, sev_peer_identity, SevEvidence, SevVerification};
 use crate::{AttestError, AttestationPolicy, Evidence, PeerIdentity, TdxMeasurements, TeeKind};
 
 /// The three policy types.
@@ -85,9 +92,9 @@ pub struct PolicyConfig {
     pub allowed_image_hashes: Vec<[u8; 32]>,
     /// Root key ids (the reference's `allowed_collateral_root_hashes`).
     pub allowed_root_key_ids: Vec<[u8; 48]>,
-    /// SEV-SNP allowlists (parsed from router configs; SEV-SNP evidence itself
-    /// is not verified here, but a non-empty image-hash list still refuses
-    /// unattested peers, as in the reference).
+    /// SEV-SNP allowlists (router config `sev_config`), checked on SEV-SNP
+    /// peers a `tdx` policy verified; a non-empty image-hash list also refuses
+    /// unattested peers, as in the reference.
     pub sev_allowed_measurements: Vec<[u8; 48]>,
     pub sev_allowed_image_hashes: Vec<[u8; 32]>,
     /// Accept debug TDs (their memory is readable by the host). Default false.
@@ -159,6 +166,7 @@ fn unattested(public_key: &[u8; 32]) -> PeerIdentity {
         image_hash: ZERO_MEASUREMENTS_IMAGE_HASH,
         tdx: None,
         root_key_id: None,
+        sev: None,
     }
 }
 
@@ -185,14 +193,29 @@ fn accept_without_evidence(
 enum Offered<'a> {
     Nothing,
     Tdx(&'a [u8]),
-    Sev,
+    /// The report, and the report-data and VCEK extensions when present.
+    Sev {
+        report: &'a [u8],
+        report_data: Option<&'a [u8]>,
+        vcek: Option<&'a [u8]>,
+    },
 }
 
 fn offered<'a>(evidence: &Evidence<'a>) -> Result<Offered<'a>, AttestError> {
+    let sev_any = evidence.sev_report.is_some()
+        || evidence.sev_report_data.is_some()
+        || evidence.sev_vcek.is_some();
     match (evidence.tdx_quote, evidence.sev_report) {
-        (Some(_), Some(_)) => Err(AttestError::ConflictingEvidence),
-        (Some(quote), None) => Ok(Offered::Tdx(quote)),
-        (None, Some(_)) => Ok(Offered::Sev),
+        (Some(_), _) if sev_any => Err(AttestError::ConflictingEvidence),
+        (Some(quote), _) => Ok(Offered::Tdx(quote)),
+        (None, Some(report)) => Ok(Offered::Sev {
+            report,
+            report_data: evidence.sev_report_data,
+            vcek: evidence.sev_vcek,
+        }),
+        (None, None) if sev_any => Err(AttestError::malformed(
+            "SEV-SNP evidence without the attestation report extension",
+        )),
         (None, None) => Ok(Offered::Nothing),
     }
 }
@@ -215,7 +238,7 @@ impl AttestationPolicy for AnyPolicy {
                 return accept_without_evidence(&self.name, &self.config, evidence.public_key)
             }
             Offered::Tdx(_) => !self.config.allowed_image_hashes.is_empty(),
-            Offered::Sev => !self.config.sev_allowed_image_hashes.is_empty(),
+            Offered::Sev { .. } => !self.config.sev_allowed_image_hashes.is_empty(),
         };
         if image_hashes_required {
             return Err(AttestError::ImageHashRequiresAttestation {
@@ -243,7 +266,7 @@ impl AttestationPolicy for FakePolicy {
             Offered::Nothing => {
                 return accept_without_evidence(&self.name, &self.config, evidence.public_key)
             }
-            Offered::Sev => {
+            Offered::Sev { .. } => {
                 return Err(AttestError::SevSnpUnsupported {
                     policy: self.name.clone(),
                 })
@@ -265,16 +288,50 @@ impl AttestationPolicy for FakePolicy {
             image_hash,
             tdx: Some(measurements),
             root_key_id: None,
+            sev: None,
         })
     }
 }
 
-/// `tdx`: a real TDX quote, verified with DCAP.
+/// `tdx` (reference `tee`): a real TDX quote, verified with DCAP, or, when
+/// SEV-SNP collateral is configured, a SEV-SNP report.
 #[derive(Debug, Clone)]
 pub struct TdxPolicy {
     pub name: String,
     pub config: PolicyConfig,
     pub verification: CachedVerifier,
+    /// SEV-SNP verification; `None` refuses SEV-SNP evidence as unsupported.
+    pub sev: Option<SevVerification>,
+}
+
+impl TdxPolicy {
+    /// Verify SEV-SNP evidence and apply the SEV allowlists.
+    fn verify_sev(
+        &self,
+        public_key: &[u8; 32],
+        report: &[u8],
+        report_data: Option<&[u8]>,
+        vcek: Option<&[u8]>,
+        now: SystemTime,
+    ) -> Result<PeerIdentity, AttestError> {
+        let Some(verification) = &self.sev else {
+            return Err(AttestError::SevSnpUnsupported {
+                policy: self.name.clone(),
+            });
+        };
+        let missing = |what: &str| AttestError::malformed(format!("SEV-SNP evidence lacks {what}"));
+        let evidence = SevEvidence {
+            public_key,
+            report_data_extension: report_data
+                .ok_or_else(|| missing("the report-data extension"))?,
+            report,
+            vcek: vcek.ok_or_else(|| missing("the VCEK extension"))?,
+        };
+        let verified = verification.verify(&evidence, unix_seconds(now))?;
+        let sev = verified.peer_report();
+        check_sev_identity(&self.name, &self.config, public_key, &sev)?;
+        Ok(sev_peer_identity(public_key, sev))
+    }
 }
 
 impl AttestationPolicy for TdxPolicy {
@@ -287,11 +344,11 @@ impl AttestationPolicy for TdxPolicy {
             Offered::Nothing => {
                 return accept_without_evidence(&self.name, &self.config, evidence.public_key)
             }
-            Offered::Sev => {
-                return Err(AttestError::SevSnpUnsupported {
-                    policy: self.name.clone(),
-                })
-            }
+            Offered::Sev {
+                report,
+                report_data,
+                vcek,
+            } => return self.verify_sev(evidence.public_key, report, report_data, vcek, now),
             Offered::Tdx(quote) => quote,
         };
         if quote.len() > MAX_QUOTE_SIZE {
@@ -325,6 +382,7 @@ impl AttestationPolicy for TdxPolicy {
             image_hash,
             tdx: Some(measurements),
             root_key_id: Some(report.root_key_id),
+            sev: None,
         })
     }
 }

@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 
 use crate::cache::CachedVerifier;
 use crate::policy::{AnyPolicy, FakePolicy, PolicyConfig, PolicyKind, TdxPolicy};
+use crate::sev::SevVerification;
 use crate::{AttestError, AttestationPolicy};
 
 /// A named policy definition.
@@ -61,6 +62,17 @@ impl PolicySpec {
         verification: Option<&CachedVerifier>,
         extra_root_key_ids: &[[u8; 48]],
     ) -> Result<Arc<dyn AttestationPolicy>, AttestError> {
+        self.build_with_sev(verification, None, extra_root_key_ids)
+    }
+
+    /// [`PolicySpec::build`], with SEV-SNP verification for a `tdx` policy
+    /// (without it, SEV-SNP evidence is refused as unsupported).
+    pub fn build_with_sev(
+        &self,
+        verification: Option<&CachedVerifier>,
+        sev: Option<&SevVerification>,
+        extra_root_key_ids: &[[u8; 48]],
+    ) -> Result<Arc<dyn AttestationPolicy>, AttestError> {
         let name = self.name.clone();
         let mut config = self.config.clone();
         Ok(match self.kind {
@@ -82,6 +94,7 @@ impl PolicySpec {
                     name,
                     config,
                     verification,
+                    sev: sev.cloned(),
                 })
             }
         })

@@ -27,6 +27,8 @@ fn evidence<'a>(key: &'a [u8; 32], quote: Option<&'a [u8]>) -> Evidence<'a> {
         public_key: key,
         tdx_quote: quote,
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     }
 }
 
@@ -73,6 +75,7 @@ fn tdx_policy(
         name: "tdx".into(),
         config,
         verification,
+        sev: None,
     }
 }
 
@@ -313,6 +316,8 @@ fn sev_and_conflicting_evidence() {
         public_key: &KEY,
         tdx_quote: None,
         sev_report: Some(&[0u8; 1184]),
+        sev_report_data: None,
+        sev_vcek: None,
     };
     let err = tdx_policy(PolicyConfig::default(), None)
         .verify(&sev, now())
@@ -327,6 +332,8 @@ fn sev_and_conflicting_evidence() {
         public_key: &KEY,
         tdx_quote: Some(&[0u8; 64]),
         sev_report: Some(&[0u8; 1184]),
+        sev_report_data: None,
+        sev_vcek: None,
     };
     assert_eq!(
         fake(PolicyConfig::default())

@@ -176,6 +176,8 @@ fn specs_build_working_policies() {
         public_key: &key,
         tdx_quote: Some(&quote),
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     };
     assert_eq!(
         fake.verify(&with_quote, now).map(|id| id.tee),

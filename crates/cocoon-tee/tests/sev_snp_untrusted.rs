@@ -49,7 +49,9 @@ proptest! {
     ) {
         let mut vcek = MILAN_VCEK[..cut.min(MILAN_VCEK.len())].to_vec();
         vcek.extend_from_slice(&noise);
-        prop_assert!(Vcek::parse(&vcek).is_err() || vcek == MILAN_VCEK);
+        // Noise that exactly replaces the tail only changes signature bytes:
+        // such a VCEK still parses, and must then fail verification below.
+        prop_assert!(Vcek::parse(&vcek).is_err() || vcek.len() == MILAN_VCEK.len());
         prop_assert!(!verify_real(MILAN_REPORT, &vcek) || vcek == MILAN_VCEK);
     }
 

@@ -17,6 +17,13 @@
 //! quote of each platform type blocks that handshake's thread while the
 //! collateral is fetched (on a helper thread, at most 30 s); the collateral is
 //! then kept until it expires.
+//!
+//! With SEV-SNP collateral (`--sev-pki`: a PEM file or a directory in the
+//! reference's `/etc/tee/sev` layout, read at start), `tdx` policies also
+//! verify SEV-SNP peers against AMD's pinned roots, with the ARK's CRL
+//! required, and check the policy's SEV allowlists; verified reports are
+//! cached ([`SevReportCache`]). Without it, SEV-SNP peers are refused as
+//! unsupported.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +33,7 @@ use cocoon_tee::dcap::{CollateralSource, DcapVerifier, FixedCollateral, PccsColl
 use cocoon_tee::peer_info::RelayedPolicy;
 use cocoon_tee::policy::{PolicyConfig, PolicyKind};
 use cocoon_tee::router_config::{PolicySet, PolicySpec};
+use cocoon_tee::sev::{SevCollateral, SevPolicy, SevReportCache, SevVerification, SevVerifier};
 use cocoon_tee::AttestationPolicy;
 
 /// Where `tdx` policies get DCAP collateral when nothing is said: Intel's PCS.
@@ -72,6 +80,9 @@ pub struct PolicyOptions {
     pub collateral: CollateralLocation,
     /// A router JSON config whose `policies` define named policies.
     pub policy_file: Option<PathBuf>,
+    /// SEV-SNP collateral (ASK/ARK chains, CRLs) for `tdx` policies: a PEM
+    /// file or a directory of `*.pem`; `None` refuses SEV-SNP peers.
+    pub sev_pki: Option<PathBuf>,
 }
 
 impl Default for PolicyOptions {
@@ -80,6 +91,7 @@ impl Default for PolicyOptions {
         PolicyOptions {
             collateral: CollateralLocation::Service(DEFAULT_COLLATERAL.to_owned()),
             policy_file: None,
+            sev_pki: None,
         }
     }
 }
@@ -93,6 +105,8 @@ pub enum PolicyError {
     PolicyFile { path: PathBuf, reason: String },
     #[error("DCAP collateral {location}: {reason}")]
     Collateral { location: String, reason: String },
+    #[error("SEV-SNP collateral {path}: {reason}")]
+    SevCollateral { path: PathBuf, reason: String },
     #[error("policy '{name}': {reason}")]
     Build { name: String, reason: String },
 }
@@ -137,6 +151,8 @@ pub struct PolicyBuilder {
     collateral: Arc<dyn CollateralSource>,
     collateral_location: CollateralLocation,
     cache: Arc<QuoteCache>,
+    /// SEV-SNP collateral and the verified-report cache, with `--sev-pki`.
+    sev: Option<(Arc<SevCollateral>, Arc<SevReportCache>)>,
 }
 
 impl PolicyBuilder {
@@ -148,6 +164,7 @@ impl PolicyBuilder {
             collateral: Arc::new(PccsCollateral::new(DEFAULT_COLLATERAL)),
             collateral_location,
             cache: Arc::new(QuoteCache::default()),
+            sev: None,
         }
     }
 
@@ -167,11 +184,23 @@ impl PolicyBuilder {
                 },
             )?),
         };
+        let sev = match &options.sev_pki {
+            Some(path) => {
+                let collateral =
+                    SevCollateral::load(path).map_err(|e| PolicyError::SevCollateral {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                Some((Arc::new(collateral), Arc::new(SevReportCache::default())))
+            }
+            None => None,
+        };
         Ok(PolicyBuilder {
             set,
             collateral,
             collateral_location: options.collateral.clone(),
             cache: Arc::new(QuoteCache::default()),
+            sev,
         })
     }
 
@@ -191,8 +220,11 @@ impl PolicyBuilder {
             spec.config.require_evidence = true;
         }
         let verification = (spec.kind == PolicyKind::Tdx).then(|| self.verifier_for(&spec));
+        let sev = (spec.kind == PolicyKind::Tdx)
+            .then(|| self.sev_verification_for(&spec))
+            .flatten();
         let policy = spec
-            .build(verification.as_ref(), &[])
+            .build_with_sev(verification.as_ref(), sev.as_ref(), &[])
             .map_err(|e| PolicyError::Build {
                 name: name.to_owned(),
                 reason: e.to_string(),
@@ -213,6 +245,22 @@ impl PolicyBuilder {
             verifier = verifier.with_allowed_root_key_ids(spec.config.allowed_root_key_ids.clone());
         }
         CachedVerifier::new(verifier, self.collateral.clone(), Some(self.cache.clone()))
+    }
+
+    /// SEV-SNP verification for one `tdx` policy (with `--sev-pki`): AMD's
+    /// pinned roots, CRL required, the policy's debug switch (its SEV
+    /// allowlists are checked by the policy itself).
+    fn sev_verification_for(&self, spec: &PolicySpec) -> Option<SevVerification> {
+        let (collateral, cache) = self.sev.as_ref()?;
+        let verifier = SevVerifier::new().with_policy(SevPolicy {
+            allow_debug: spec.config.allow_debug,
+            ..SevPolicy::default()
+        });
+        Some(SevVerification::new(
+            verifier,
+            collateral.clone(),
+            Some(cache.clone()),
+        ))
     }
 
     fn known_names(&self) -> String {

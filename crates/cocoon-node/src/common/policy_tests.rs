@@ -41,6 +41,7 @@ fn options(collateral: CollateralLocation, policy_file: Option<&TempFile>) -> Po
     PolicyOptions {
         collateral,
         policy_file: policy_file.map(|f| f.0.clone()),
+        sev_pki: None,
     }
 }
 
@@ -59,6 +60,8 @@ fn verify(policy: &NamedPolicy, quote: Option<&[u8]>) -> Result<TeeKind, AttestE
         public_key: &KEY,
         tdx_quote: quote,
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     };
     policy.policy.verify(&evidence, now()).map(|id| id.tee)
 }
@@ -244,6 +247,7 @@ fn bad_policy_file_is_a_clear_error() {
     let missing = std::env::temp_dir().join("cocoon-node-policy-no-such-router.json");
     let err = PolicyBuilder::new(&PolicyOptions {
         policy_file: Some(missing.clone()),
+        sev_pki: None,
         ..PolicyOptions::default()
     })
     .expect_err("missing file");
@@ -292,6 +296,8 @@ fn real_tdx_quote_passes_dcap_with_a_collateral_file() {
         public_key: &KEY,
         tdx_quote: Some(&quote),
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     };
     // DCAP accepts the quote; it is refused only because its report data is
     // not bound to our test key.
@@ -299,4 +305,57 @@ fn real_tdx_quote_passes_dcap_with_a_collateral_file() {
         tdx.policy.verify(&evidence, at).map(|id| id.tee),
         Err(AttestError::ReportDataMismatch)
     );
+}
+
+#[test]
+fn sev_pki_turns_sev_evidence_from_unsupported_into_verified() {
+    const REPORT: &[u8] = include_bytes!("../../../cocoon-tee/tests/data/sev/milan_report.bin");
+    const VCEK: &[u8] = include_bytes!("../../../cocoon-tee/tests/data/sev/milan_vcek.der");
+    let chain = format!(
+        "{}{}",
+        include_str!("../../../cocoon-tee/src/sev/roots/milan_ask.pem"),
+        include_str!("../../../cocoon-tee/src/sev/roots/milan_ark.pem")
+    );
+    let pki = TempFile::with("Milan.cert_chain.pem", &chain);
+    let binding = expected_report_data(&KEY);
+    let evidence = Evidence {
+        public_key: &KEY,
+        tdx_quote: None,
+        sev_report: Some(REPORT),
+        sev_report_data: Some(&binding),
+        sev_vcek: Some(VCEK),
+    };
+    let at = UNIX_EPOCH + Duration::from_secs(1_796_688_000);
+    let collateral = TempFile::with("sev-empty-collateral.json", EMPTY_COLLATERAL);
+    let without = PolicyBuilder::new(&options(
+        CollateralLocation::File(collateral.0.clone()),
+        None,
+    ))
+    .and_then(|b| b.build("tdx"))
+    .expect("tdx policy");
+    assert!(matches!(
+        without.policy.verify(&evidence, at),
+        Err(AttestError::SevSnpUnsupported { .. })
+    ));
+    let with = PolicyBuilder::new(&PolicyOptions {
+        sev_pki: Some(pki.0.clone()),
+        ..options(CollateralLocation::File(collateral.0.clone()), None)
+    })
+    .and_then(|b| b.build("tdx"))
+    .expect("tdx policy with SEV-SNP collateral");
+    // Genuine AMD chain, but no CRL in the collateral: refused by the verifier.
+    assert!(matches!(
+        with.policy.verify(&evidence, at),
+        Err(AttestError::SevSnp(
+            cocoon_tee::sev::SevError::CollateralMissing { .. }
+        ))
+    ));
+
+    let missing = std::env::temp_dir().join("cocoon-node-policy-no-such-sev-pki");
+    let err = PolicyBuilder::new(&PolicyOptions {
+        sev_pki: Some(missing),
+        ..PolicyOptions::default()
+    })
+    .expect_err("missing SEV collateral");
+    assert!(matches!(err, PolicyError::SevCollateral { .. }), "{err}");
 }

@@ -6,7 +6,8 @@
 //! `C=AE, ST=DUBAI, O=TDLib Development, OU=Security, CN=localhost`, valid for
 //! 86 400 s from `not_before`, whose extensions are, in order:
 //! TDX quote (critical, raw bytes) and user claims (critical, raw 32-byte key)
-//! when attested, then basicConstraints (critical, CA:FALSE), keyUsage
+//! when attested (SEV-SNP instead: report data, report, VCEK PEM, all
+//! critical, see [`generate_with_sev_evidence`]), then basicConstraints (critical, CA:FALSE), keyUsage
 //! (critical, digitalSignature), extKeyUsage (critical, serverAuth+clientAuth),
 //! subjectKeyIdentifier (SHA-1 of the key), subjectAltName
 //! (`DNS:localhost, DNS:127.0.0.1, IP:::1`). No authorityKeyIdentifier.
@@ -152,6 +153,36 @@ pub fn generate_with_key(
             public_key.to_vec(),
         ));
     }
+    push_standard_extensions(&mut params, &public_key);
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| CertError::Build(e.to_string()))?;
+    Ok(CertAndKey {
+        cert_der: cert.der().to_vec(),
+        key,
+    })
+}
+
+/// A certificate of `key` carrying SEV-SNP evidence (delta §6.3): the
+/// report-data extension (SHA-512 of the key), `report` (which must carry
+/// that report data, as requested from the firmware) and the chip's VCEK
+/// (PEM text, as the reference writes it), all critical, then the standard
+/// extensions. The caller obtains `report` inside an SNP guest.
+pub fn generate_with_sev_evidence(
+    key: CertKey,
+    report: Vec<u8>,
+    vcek_pem: Vec<u8>,
+    not_before: SystemTime,
+) -> Result<CertAndKey, CertError> {
+    let public_key = key.public_key();
+    let mut params = base_params(not_before)?;
+    let exts = &mut params.custom_extensions;
+    exts.push(critical_extension(
+        &extensions::cocoon_arcs(100),
+        report_data_for_key(&public_key).to_vec(),
+    ));
+    exts.push(critical_extension(&extensions::cocoon_arcs(101), report));
+    exts.push(critical_extension(&extensions::cocoon_arcs(102), vcek_pem));
     push_standard_extensions(&mut params, &public_key);
     let cert = params
         .self_signed(&key)

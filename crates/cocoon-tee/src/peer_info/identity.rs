@@ -4,8 +4,9 @@
 //! The router did the quote verification (DCAP, report data, its own
 //! allowlists); the record carries only its result. So a node behind a router
 //! can re-check what the record shows — TEE kind, MRTD, RTMRs, image hash,
-//! root key id, and that the report data is bound to the peer key — but not
-//! the quote's signature, TCB status or the TD's debug flag. Those are the
+//! root key id (SEV-SNP: measurement and image hash), and that the report
+//! data is bound to the peer key — but not the quote's signature, TCB status
+//! or the TD's debug flag (SEV-SNP: the VCEK chain and guest policy). Those are the
 //! router policy's job (run it with the same allowlists, e.g. `@tee:<hash>`).
 
 use sha2::{Digest, Sha256};
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{AttestedPeerInfo, Endpoint, PeerReport, RecordVersion, SevReport, TdxReport};
 use crate::image_hash::{sgx_image_hash, tdx_image_hash, ZERO_MEASUREMENTS_IMAGE_HASH};
 use crate::policy::{check_tdx_identity, PolicyConfig, PolicyKind};
+use crate::sev::check_sev_identity;
 use crate::{AttestError, PeerIdentity, TdxMeasurements, TeeKind};
 
 impl TdxReport {
@@ -57,6 +59,7 @@ fn unattested(public_key: [u8; 32]) -> PeerIdentity {
         image_hash: ZERO_MEASUREMENTS_IMAGE_HASH,
         tdx: None,
         root_key_id: None,
+        sev: None,
     }
 }
 
@@ -89,6 +92,7 @@ impl AttestedPeerInfo {
                     image_hash: tdx_image_hash(&m),
                     tdx: Some(m),
                     root_key_id: nonzero_root(&t.collateral_root_hash),
+                    sev: None,
                 }
             }
             PeerReport::Sgx(s) => PeerIdentity {
@@ -97,6 +101,7 @@ impl AttestedPeerInfo {
                 image_hash: sgx_image_hash(&s.mr_enclave),
                 tdx: None,
                 root_key_id: nonzero_root(&s.collateral_root_hash),
+                sev: None,
             },
             PeerReport::Sev(s) => PeerIdentity {
                 public_key: key,
@@ -104,24 +109,26 @@ impl AttestedPeerInfo {
                 image_hash: sev_image_hash(s),
                 tdx: None,
                 root_key_id: None,
+                sev: Some(s.clone()),
             },
         }
     }
 
-    /// A v2 record for `identity`, as a router would write it. Fails for
-    /// identities whose measurements we do not hold (SGX, SEV-SNP, or a TDX
-    /// kind without measurements).
+    /// A v2 record for `identity`, as a router would write it (the SEV
+    /// variant for a SEV-SNP peer). Fails for identities whose measurements
+    /// we do not hold (SGX, or a TDX or SEV-SNP kind without measurements).
     pub fn from_identity(
         identity: &PeerIdentity,
         source: Endpoint,
         destination: Endpoint,
     ) -> Result<Self, AttestError> {
-        let report = match (identity.tee, &identity.tdx) {
-            (TeeKind::None, _) => TdxReport::zeroed(),
-            (TeeKind::Fake | TeeKind::Tdx, Some(m)) => {
-                TdxReport::from_measurements(m, identity.root_key_id)
+        let report = match (identity.tee, &identity.tdx, &identity.sev) {
+            (TeeKind::None, _, _) => PeerReport::Tdx(TdxReport::zeroed()),
+            (TeeKind::Fake | TeeKind::Tdx, Some(m), _) => {
+                PeerReport::Tdx(TdxReport::from_measurements(m, identity.root_key_id))
             }
-            (kind, _) => {
+            (TeeKind::SevSnp, _, Some(sev)) => PeerReport::Sev(sev.clone()),
+            (kind, _, _) => {
                 return Err(AttestError::Other(format!(
                     "a {kind} peer identity has no measurements a peer-info record can carry"
                 )))
@@ -129,7 +136,7 @@ impl AttestedPeerInfo {
         };
         Ok(AttestedPeerInfo {
             version: RecordVersion::V2,
-            report: PeerReport::Tdx(report),
+            report,
             public_key: identity.public_key,
             source,
             destination,
@@ -165,8 +172,15 @@ impl RelayedPolicy {
                 return Ok(());
             }
             TeeKind::Sgx => return Err(AttestError::SgxQuoteRejected),
-            TeeKind::SevSnp if self.kind != PolicyKind::Any => {
+            TeeKind::SevSnp if self.kind == PolicyKind::Fake => {
                 return Err(AttestError::SevSnpUnsupported { policy: name() })
+            }
+            TeeKind::SevSnp if self.kind == PolicyKind::Tdx => {
+                let sev = peer.sev.as_ref().ok_or_else(|| {
+                    AttestError::malformed("router-verified SEV-SNP peer without a report")
+                })?;
+                return check_sev_identity(&self.name, &self.config, &peer.public_key, sev)
+                    .map(|_| ());
             }
             _ => {}
         }

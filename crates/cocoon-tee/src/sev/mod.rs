@@ -12,9 +12,14 @@
 //! `sev` crate would add OpenSSL or a second RustCrypto stack for what is
 //! here a few hundred lines.
 //!
-//! Not yet wired into [`crate::policy`]: a peer offering SEV-SNP evidence is
-//! still refused there with [`crate::AttestError::SevSnpUnsupported`].
+//! [`admission`] is what the `tdx` policy ([`crate::policy::TdxPolicy`]) does
+//! with SEV-SNP evidence when it has SEV collateral: verify (through
+//! [`cache`]), then the policy's SEV allowlists. Without collateral, and in
+//! the `fake` policy, SEV-SNP evidence is refused with
+//! [`crate::AttestError::SevSnpUnsupported`].
 
+pub mod admission;
+pub mod cache;
 pub mod chain;
 pub mod collateral;
 pub mod error;
@@ -25,6 +30,8 @@ pub mod report;
 pub mod vcek;
 pub mod verify;
 
+pub use admission::{check_sev_identity, sev_peer_identity, SevVerification};
+pub use cache::SevReportCache;
 pub use chain::{verify_vcek_chain, SevTrust};
 pub use collateral::SevCollateral;
 pub use error::{ChainLink, SevError};

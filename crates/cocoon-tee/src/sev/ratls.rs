@@ -2,7 +2,7 @@
 //! the report-data extension (`…12345.100`, SHA-512 of the certificate's
 //! Ed25519 key), the report (`…12345.101`) and the VCEK (`…12345.102`, PEM).
 //! [`verify_sev_evidence`] is the reference's order of checks on them; the
-//! attestation policies do not call it yet.
+//! `tdx` policy calls it through [`super::admission::SevVerification`].
 
 use super::collateral::SevCollateral;
 use super::error::SevError;

@@ -190,6 +190,8 @@ fn evidence_of(cert: &ParsedCert) -> Result<Evidence<'_>, PeerRejected> {
         public_key: &cert.public_key,
         tdx_quote: None,
         sev_report: None,
+        sev_report_data: None,
+        sev_vcek: None,
     };
     if tdx && sev {
         return Err(PeerRejected::MixedTeeExtensions);
@@ -227,12 +229,13 @@ fn evidence_of(cert: &ParsedCert) -> Result<Evidence<'_>, PeerRejected> {
             .ok_or(PeerRejected::SevExtensionMissing(
                 OID_SEV_ATTESTATION_REPORT,
             ))?;
-        if cert.sev_vcek.is_none() {
-            return Err(PeerRejected::SevExtensionMissing(OID_SEV_VCEK));
-        }
+        let vcek = cert
+            .sev_vcek
+            .as_deref()
+            .ok_or(PeerRejected::SevExtensionMissing(OID_SEV_VCEK))?;
         for (oid, len) in [
             (OID_SEV_ATTESTATION_REPORT, report.len()),
-            (OID_SEV_VCEK, cert.sev_vcek.as_ref().map_or(0, Vec::len)),
+            (OID_SEV_VCEK, vcek.len()),
         ] {
             if len > MAX_QUOTE_LEN {
                 tracing::debug!(oid, len, "oversize SEV-SNP extension");
@@ -243,6 +246,8 @@ fn evidence_of(cert: &ParsedCert) -> Result<Evidence<'_>, PeerRejected> {
             }
         }
         evidence.sev_report = Some(report);
+        evidence.sev_report_data = Some(report_data);
+        evidence.sev_vcek = Some(vcek);
     }
     Ok(evidence)
 }

@@ -52,6 +52,7 @@ pub fn tdx_policy_with(
         name: "tdx".into(),
         config: PolicyConfig::default(),
         verification: CachedVerifier::new(DcapVerifier::new(), collateral, None),
+        sev: None,
     })
 }
 
