@@ -2,7 +2,7 @@
 
 Run through tests/openai/run.sh, which starts the network and sets COCOON_BASE_URL.
 Checks: model listing, a streamed and a non-streamed chat completion, a completion, audio
-transcriptions (json, text, verbose_json) of a generated WAV file.
+transcriptions (json, text, verbose_json, streamed) of a generated WAV file.
 """
 
 import io
@@ -66,6 +66,16 @@ def main() -> int:
         model=MODEL, file=("speech.wav", audio, "audio/wav"), response_format="verbose_json"
     )
     assert verbose.text == expected and verbose.duration == 3.0, verbose
+    deltas = []
+    done = None
+    for event in client.audio.transcriptions.create(
+        model=MODEL, file=("speech.wav", audio, "audio/wav"), stream=True
+    ):
+        if event.type == "transcript.text.delta":
+            deltas.append(event.delta)
+        elif event.type == "transcript.text.done":
+            done = event.text
+    assert "".join(deltas) == expected and done == expected, (deltas, done)
 
     try:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])

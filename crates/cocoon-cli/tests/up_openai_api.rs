@@ -319,6 +319,31 @@ async fn transcriptions(http: &reqwest::Client, net: &UpNetwork) {
     assert!(ctype.starts_with("text/plain"), "{ctype}");
     assert_eq!(b, "simulated transcription of speech.wav (4 bytes)");
 
+    // Streamed: OpenAI's transcript events, passed through as they come.
+    let fields = [("model", MODEL), ("stream", "true")];
+    let (s, ctype, b) = post_form(http, &url, form(&fields, Some(b"tiny"))).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+    assert!(b.trim_end().ends_with("data: [DONE]"), "{b}");
+    let events: Vec<Value> = b
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "transcript.text.delta")
+        .filter_map(|e| e["delta"].as_str())
+        .collect();
+    assert_eq!(
+        deltas, "simulated transcription of speech.wav (4 bytes)",
+        "{b}"
+    );
+    assert!(
+        events.iter().any(|e| e["type"] == "transcript.text.done"),
+        "{b}"
+    );
+
     let (s, _, b) = post_form(http, &url, form(&[("model", MODEL)], None)).await;
     assert_openai_error(s, &b, &[400], "form without a file");
     assert!(b.contains("'file'"), "{b}");

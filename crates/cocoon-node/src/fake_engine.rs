@@ -164,7 +164,7 @@ pub fn fake_engine_router(opts: FakeEngineOptions) -> Router {
         .route(
             "/v1/audio/transcriptions",
             post(audio_transcriptions).layer(DefaultBodyLimit::max(
-                crate::validate::form::MAX_FORM_BODY_BYTES + 64 * 1024,
+                crate::validate::MAX_REQUEST_BODY_BYTES,
             )),
         )
         .route("/v1/models", get(models))

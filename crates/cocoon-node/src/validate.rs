@@ -271,6 +271,18 @@ pub fn validate_worker_form(
     mut form: form::Form,
 ) -> Result<ValidatedRequest, RequestError> {
     let checked = form::check_transcription_form(&form)?;
+    if form.get("is_encrypted").is_some() {
+        // Forms are not opened yet (the reference decrypts every field, the file included):
+        // refused rather than handing ciphertext to the engine as audio.
+        return Err(RequestError {
+            ton_code: TON_ERROR,
+            http_status: crate::http_util::http_status_for_ton_code(TON_ERROR),
+            error_type: "invalid_request_error",
+            code: "encryption_unsupported",
+            param: Some("is_encrypted".to_string()),
+            message: "encrypted multipart/form-data requests are not supported".to_string(),
+        });
+    }
     let max_tokens = form::apply_form_max_tokens(&mut form);
     Ok(ValidatedRequest {
         endpoint,

@@ -4,7 +4,9 @@
 
 use cocoon_node::client::request::prepare;
 use cocoon_node::validate::form::{Form, MAX_FORM_BODY_BYTES};
-use cocoon_node::validate::{validate_worker_http, RequestError, ValidatedRequest};
+use cocoon_node::validate::{
+    validate_worker_http, RequestError, ValidatedRequest, MAX_REQUEST_BODY_BYTES,
+};
 use proptest::prelude::*;
 
 const URL: &str = "/v1/audio/transcriptions";
@@ -143,6 +145,20 @@ fn refusals_are_400s_naming_the_field() {
 }
 
 #[test]
+fn encrypted_forms_are_refused_not_passed_on() {
+    let body = form(
+        &[
+            ("model", MODEL),
+            ("is_encrypted", "1"),
+            ("sender_public_key", "00"),
+        ],
+        Some(b"ENC_00"),
+    );
+    let e = worker(&body).unwrap_err();
+    assert_eq!((e.ton_code, e.code), (602, "encryption_unsupported"), "{e}");
+}
+
+#[test]
 fn the_wrong_model_is_refused_by_the_worker() {
     let v = worker(&form(&[("model", "other/model")], Some(b"x"))).unwrap();
     let e = v.check_model("Qwen/Qwen3-8B@v1").unwrap_err();
@@ -156,7 +172,7 @@ fn the_wrong_model_is_refused_by_the_worker() {
 
 #[test]
 fn oversize_bad_boundary_and_junk_are_refused() {
-    let big = vec![0u8; MAX_FORM_BODY_BYTES + 1];
+    let big = vec![0u8; MAX_REQUEST_BODY_BYTES + 1];
     let e = worker(&big).unwrap_err();
     assert_eq!((e.http_status, e.code), (413, "request_too_large"));
 
@@ -202,6 +218,14 @@ fn the_client_takes_out_its_control_fields_and_injects_max_tokens() {
     assert_eq!(names(&out), ["file", "max_tokens", "model"]);
     assert_eq!(&out.get("max_tokens").unwrap().data[..], b"10000");
     // What the client sends, the worker accepts.
+    assert!(validate_worker_http(URL, Some(&content_type()), &p.body).is_ok());
+    // Also at the client port's limit: the injected `max_tokens` must not push it over.
+    let overhead = form(&[("model", MODEL)], Some(b"")).len();
+    let file = vec![7u8; MAX_FORM_BODY_BYTES - overhead - 10];
+    let full = form(&[("model", MODEL)], Some(&file));
+    assert!(full.len() <= MAX_FORM_BODY_BYTES);
+    let p = prepare(URL, headers.clone(), &full).expect("a form at the limit");
+    assert!(p.body.len() > MAX_FORM_BODY_BYTES, "the client's additions");
     assert!(validate_worker_http(URL, Some(&content_type()), &p.body).is_ok());
 
     // The worker's schema is checked at the client: an unknown field is a 400 at once.

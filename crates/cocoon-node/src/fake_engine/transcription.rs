@@ -3,11 +3,14 @@
 //! for a WAV file its duration from the header), shaped as OpenAI's answers:
 //! * `response_format` `json` (default): `{"text": …, "usage": {"type": "duration", "seconds": …}}`;
 //! * `verbose_json`: `{"task": "transcribe", "language", "duration", "text", "segments": [], "usage"}`;
-//! * `text`: the text alone, `text/plain`.
+//! * `text`: the text alone, `text/plain`;
+//! * `stream` (`true`/`1`): server-sent events as OpenAI streams a transcription — one
+//!   `transcript.text.delta` event per word, a `transcript.text.done` event with the whole text
+//!   and `usage`, then `data: [DONE]`.
 //!
 //! Like vLLM's, the answer carries no token counts (`usage` is by duration), so the worker's
 //! token meter bills nothing for it — as the reference (delta §4.7, §5.2: only token counts
-//! in `usage` are billed). `stream` is ignored: the answer is never streamed.
+//! in `usage` are billed).
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -56,6 +59,13 @@ pub(super) fn answer(headers: &HeaderMap, body: &[u8]) -> Response {
         .unwrap_or("json")
         .trim()
         .to_string();
+    let stream = form
+        .get("stream")
+        .and_then(|p| p.as_text().ok())
+        .is_some_and(|s| matches!(s.trim(), "1" | "true"));
+    if stream {
+        return sse_answer(&text, usage);
+    }
     match format.as_str() {
         "text" => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
         "verbose_json" => json_answer(json!({
@@ -68,6 +78,32 @@ pub(super) fn answer(headers: &HeaderMap, body: &[u8]) -> Response {
         })),
         _ => json_answer(json!({"text": text, "usage": usage})),
     }
+}
+
+/// OpenAI's transcription stream: a delta per word (with its leading space), the done
+/// event, `[DONE]`.
+fn sse_answer(text: &str, usage: serde_json::Value) -> Response {
+    let mut body = String::new();
+    for (i, word) in text.split(' ').enumerate() {
+        let delta = if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        };
+        let event = json!({"type": "transcript.text.delta", "delta": delta});
+        body.push_str(&super::answers::sse_event(&event));
+    }
+    let done = json!({"type": "transcript.text.done", "text": text, "usage": usage});
+    body.push_str(&super::answers::sse_event(&done));
+    body.push_str(super::answers::SSE_DONE);
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn json_answer(v: serde_json::Value) -> Response {

@@ -20,18 +20,21 @@
 //! 4. `response_format` may be `json`, `text` or `verbose_json` (the reference allows only
 //!    `json`, with a 602 / HTTP 500); any other value is a 400.
 //!
-//! Bounds: the whole body at most [`MAX_FORM_BODY_BYTES`], at most [`MAX_FORM_PARTS`] parts, a
+//! Bounds: the whole body at most [`MAX_REQUEST_BODY_BYTES`] (the client's port takes at most
+//! [`MAX_FORM_BODY_BYTES`]), at most [`MAX_FORM_PARTS`] parts, a
 //! part's headers as `multer` bounds them. Untrusted bytes never panic: every failure is a
 //! [`RequestError`].
 
 use bytes::Bytes;
 use futures::FutureExt as _;
 
-use super::{RequestError, ENVELOPE_FIELDS};
+use super::{RequestError, ENVELOPE_FIELDS, MAX_REQUEST_BODY_BYTES};
 
-/// Largest `multipart/form-data` body (the audio upload and its fields). OpenAI allows 25 MB;
-/// a cocoon request travels in one wire frame of at most 16 MiB, so 15 MiB leaves room for
-/// the request's headers and the TL envelopes around it.
+/// Largest `multipart/form-data` body a caller may send to the client's port (the audio
+/// upload and its fields). OpenAI allows 25 MB; a cocoon request travels in one wire frame of
+/// at most 16 MiB, so 15 MiB leaves room for what the client adds (`max_tokens`), the
+/// request's headers and the TL envelopes around it. [`Form::parse`] itself takes up to
+/// [`MAX_REQUEST_BODY_BYTES`] (the frame), so the worker accepts what a client sends.
 pub const MAX_FORM_BODY_BYTES: usize = 15 * 1024 * 1024;
 /// Most parts in one form.
 pub const MAX_FORM_PARTS: usize = 64;
@@ -108,7 +111,7 @@ fn too_large() -> RequestError {
     let mut e = RequestError::invalid(
         "request_too_large",
         None,
-        format!("request body is larger than {MAX_FORM_BODY_BYTES} bytes"),
+        format!("request body is larger than {MAX_REQUEST_BODY_BYTES} bytes"),
     );
     e.http_status = 413;
     e
@@ -118,7 +121,7 @@ impl Form {
     /// Parses `body` sent with `content_type` (which must be `multipart/form-data` with a
     /// boundary).
     pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Form, RequestError> {
-        if body.len() > MAX_FORM_BODY_BYTES {
+        if body.len() > MAX_REQUEST_BODY_BYTES {
             return Err(too_large());
         }
         let content_type = content_type.unwrap_or("");
@@ -141,7 +144,7 @@ impl Form {
             )
         })?;
         let constraints = multer::Constraints::new()
-            .size_limit(multer::SizeLimit::new().whole_stream(MAX_FORM_BODY_BYTES as u64 + 1024));
+            .size_limit(multer::SizeLimit::new().whole_stream(MAX_REQUEST_BODY_BYTES as u64));
         let source = futures::stream::once(futures::future::ready(Ok::<_, std::io::Error>(
             Bytes::copy_from_slice(body),
         )));
