@@ -185,9 +185,18 @@ fn oversize_bad_boundary_and_junk_are_refused() {
             "{ct:?}"
         );
     }
-    // No space before `boundary=` is fine here (the reference's defect, §8.16).
+    // No space before `boundary=` is fine here (the reference's defect, §8.16); the client
+    // forwards it spelled with the space, as the reference worker needs it.
     let tight = format!("multipart/form-data;boundary={BOUNDARY}");
     assert!(validate_worker_http(URL, Some(&tight), &body).is_ok());
+    let p = prepare(URL, vec![("Content-Type".to_string(), tight)], &body).unwrap();
+    assert_eq!(p.headers, [("Content-Type".to_string(), content_type())]);
+    let quoted = "multipart/form-data; boundary=\"a b:c\"";
+    let spaced = String::from_utf8(body.clone())
+        .unwrap()
+        .replace(BOUNDARY, "a b:c");
+    let v = validate_worker_http(URL, Some(quoted), spaced.as_bytes()).unwrap();
+    assert_eq!(v.content_type, quoted);
 
     let e = worker(b"not a form at all").unwrap_err();
     assert_eq!((e.http_status, e.code), (400, "invalid_multipart"), "{e}");

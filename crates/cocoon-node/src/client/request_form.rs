@@ -2,7 +2,8 @@
 //! cocoon control fields (`max_coefficient`, `timeout`, `enable_debug`, `request_guid`) are
 //! read and removed, `max_tokens` is injected when neither token limit is present, the form is
 //! checked against the worker's schema ([`check_transcription_form`]: an unknown field is a
-//! 400 here) and written out again with the caller's boundary.
+//! 400 here) and written out again with the caller's boundary, its `Content-Type` spelled as
+//! the reference worker parses it (`multipart/form-data; boundary=…`, with the space).
 
 use super::error::ApiError;
 use super::request::{
@@ -82,6 +83,13 @@ pub fn prepare_form(
     let checked = check_transcription_form(&form)?;
     if checked.model.is_empty() {
         return Err(invalid_type("model", "a non-empty string"));
+    }
+    // The caller's boundary, spelled as the reference worker's parser needs it (§4.9).
+    let mut headers = headers;
+    for (name, value) in headers.iter_mut() {
+        if name.eq_ignore_ascii_case("content-type") {
+            *value = form.content_type();
+        }
     }
     Ok(PreparedRequest {
         path: path.to_string(),

@@ -226,9 +226,18 @@ impl Form {
         &self.parts
     }
 
-    /// The `Content-Type` of the written form.
+    /// The `Content-Type` of the written form, spelled so the reference's parser finds the
+    /// boundary (a space before `boundary=`, §4.9; quoted unless it is a plain token).
     pub fn content_type(&self) -> String {
-        format!("multipart/form-data; boundary={}", self.boundary)
+        let plain = self
+            .boundary
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"'+-._".contains(&b));
+        if plain {
+            format!("multipart/form-data; boundary={}", self.boundary)
+        } else {
+            format!("multipart/form-data; boundary=\"{}\"", self.boundary)
+        }
     }
 
     /// The form written out as §4.9: per part `--B\r\n`, its header lines, an empty line, the
