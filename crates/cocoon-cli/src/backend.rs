@@ -13,7 +13,8 @@ pub enum BackendCommand {
     /// Serve a FAKE OpenAI-compatible inference engine: no model, no inference, only simulated
     /// answers of N chunks of M zero bytes with a fixed `usage` (the reference benchmark's
     /// fake server). Serves POST /v1/chat/completions and /v1/completions (JSON, or SSE with
-    /// "stream": true) and GET /v1/models.
+    /// "stream": true), POST /v1/audio/transcriptions (multipart; a simulated text made from
+    /// the uploaded file's name and size) and GET /v1/models.
     Fake(FakeArgs),
 }
 

@@ -1,6 +1,7 @@
 //! `cocoon up` end to end with real processes on loopback: the OpenAI API
-//! (models, streamed and non-streamed chat, completions), token metering for
-//! SSE and JSON answers, and OpenAI-shaped errors followed by a working request.
+//! (models, streamed and non-streamed chat, completions, audio transcriptions as
+//! multipart forms), token metering for SSE and JSON answers, and OpenAI-shaped
+//! errors followed by a working request.
 
 mod common;
 
@@ -204,9 +205,156 @@ async fn openai_api_streams_meters_and_reports_errors() {
     assert!(resp.status().is_success());
     assert_eq!(resp.headers()["access-control-allow-origin"], "*");
 
+    transcriptions(&http, &net).await;
+
     // And a valid request still works after all that.
     let (status, body) = post(&http, &url, &chat(false)).await;
     assert_eq!(status, 200, "{body}");
+}
+
+const BOUNDARY: &str = "cocoon-test-boundary-7";
+
+/// A `multipart/form-data` body: the text `fields`, then `file` as `speech.wav` if given.
+fn form(fields: &[(&str, &str)], file: Option<&[u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        let part = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        );
+        out.extend_from_slice(part.as_bytes());
+    }
+    if let Some(data) = file {
+        out.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"speech.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+/// `seconds` of 16 kHz mono 16-bit silence as a WAV file.
+fn wav(seconds: u32) -> Vec<u8> {
+    let data_len = 32_000 * seconds;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&16_000u32.to_le_bytes());
+    out.extend_from_slice(&32_000u32.to_le_bytes()); // byte rate
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    out.resize(44 + data_len as usize, 0);
+    out
+}
+
+async fn post_form(http: &reqwest::Client, url: &str, body: Vec<u8>) -> (u16, String, String) {
+    let resp = http
+        .post(url)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ctype, resp.text().await.expect("body"))
+}
+
+/// `/v1/audio/transcriptions` through client → proxy → worker → fake engine: a 66 s WAV
+/// (2 MiB, over the JSON limit of 1 MiB) is transcribed (simulated, from its name and size),
+/// nothing is billed (no token usage, as the reference), and forms are refused as the
+/// worker would refuse them.
+async fn transcriptions(http: &reqwest::Client, net: &UpNetwork) {
+    let url = format!("{}/v1/audio/transcriptions", net.client_url);
+    let audio = wav(66);
+    let before = workers_tokens(http, net).await;
+    let (s, _, b) = post_form(http, &url, form(&[("model", MODEL)], Some(&audio))).await;
+    assert_eq!(s, 200, "{b}");
+    let v: Value = serde_json::from_str(&b).expect("JSON answer");
+    assert_eq!(
+        v["text"],
+        format!(
+            "simulated transcription of speech.wav ({} bytes)",
+            audio.len()
+        ),
+        "{b}"
+    );
+    assert_eq!(
+        v["usage"],
+        json!({"type": "duration", "seconds": 66}),
+        "{b}"
+    );
+    assert_eq!(
+        workers_tokens(http, net).await,
+        before,
+        "transcriptions bill no tokens"
+    );
+
+    let fields = [
+        ("model", MODEL),
+        ("response_format", "text"),
+        ("language", "en"),
+    ];
+    let (s, ctype, b) = post_form(http, &url, form(&fields, Some(b"tiny"))).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(ctype.starts_with("text/plain"), "{ctype}");
+    assert_eq!(b, "simulated transcription of speech.wav (4 bytes)");
+
+    // Streamed: OpenAI's transcript events, passed through as they come.
+    let fields = [("model", MODEL), ("stream", "true")];
+    let (s, ctype, b) = post_form(http, &url, form(&fields, Some(b"tiny"))).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+    assert!(b.trim_end().ends_with("data: [DONE]"), "{b}");
+    let events: Vec<Value> = b
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "transcript.text.delta")
+        .filter_map(|e| e["delta"].as_str())
+        .collect();
+    assert_eq!(
+        deltas, "simulated transcription of speech.wav (4 bytes)",
+        "{b}"
+    );
+    assert!(
+        events.iter().any(|e| e["type"] == "transcript.text.done"),
+        "{b}"
+    );
+
+    let (s, _, b) = post_form(http, &url, form(&[("model", MODEL)], None)).await;
+    assert_openai_error(s, &b, &[400], "form without a file");
+    assert!(b.contains("'file'"), "{b}");
+    let fields = [("model", MODEL), ("colour", "red")];
+    let (s, _, b) = post_form(http, &url, form(&fields, Some(b"x"))).await;
+    assert_openai_error(s, &b, &[400], "form with an unknown field");
+    let (s, _, b) = post_form(http, &url, form(&[("model", "no-such-model")], Some(b"x"))).await;
+    assert_openai_error(s, &b, &[404], "form for an unknown model");
+    let huge = vec![0u8; cocoon_node::validate::form::MAX_FORM_BODY_BYTES + 1024];
+    let (s, _, b) = post_form(http, &url, form(&[("model", MODEL)], Some(&huge))).await;
+    assert_openai_error(s, &b, &[413], "oversized form");
 }
 
 /// Sum of a numeric field over the `payments` entries (one per proxy) of a node's

@@ -10,6 +10,9 @@
 //!   chat, then the content chunks, a `finish_reason: "stop"` chunk, a usage chunk when
 //!   `stream_options.include_usage` is true — as vLLM and OpenAI do — then `data: [DONE]`);
 //!   otherwise one `chat.completion` / `text_completion` object, sent after the total delay;
+//! * `POST /v1/audio/transcriptions` (`multipart/form-data`): a SIMULATED transcription derived
+//!   from the uploaded file's name and size ([`transcription`]), in OpenAI's `json`,
+//!   `verbose_json` or `text` format, with no token usage;
 //! * `GET /v1/models`: a model list with the configured model name;
 //! * `GET /fake/stats` (fake only, all modes): answer bodies started, completed
 //!   and aborted by the client ([`FakeEngineStats`]).
@@ -24,6 +27,7 @@
 
 mod answers;
 mod tracking;
+mod transcription;
 
 pub use tracking::FakeEngineStats;
 
@@ -33,8 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{header, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -157,7 +161,12 @@ pub fn fake_engine_router(opts: FakeEngineOptions) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
-        .route("/v1/audio/transcriptions", post(audio_transcriptions))
+        .route(
+            "/v1/audio/transcriptions",
+            post(audio_transcriptions).layer(DefaultBodyLimit::max(
+                crate::validate::MAX_REQUEST_BODY_BYTES,
+            )),
+        )
         .route("/v1/models", get(models))
         .route("/fake/stats", get(fake_stats))
         .fallback(not_found)
@@ -246,16 +255,17 @@ async fn completions(State(state): State<Shared>, uri: Uri, body: Bytes) -> Resp
     answer(&state, ApiKind::Completion, &uri, &body)
 }
 
-async fn audio_transcriptions(State(state): State<Shared>, uri: Uri) -> Response {
+async fn audio_transcriptions(
+    State(state): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if state.opts.reference_ndjson {
         let (shape, delay) = plan_shape(&state.opts, &uri);
         return ndjson_response(&state, shape, delay);
     }
-    openai_error(
-        StatusCode::NOT_FOUND,
-        "fake engine: audio transcriptions are only served in reference NDJSON mode".to_string(),
-        "unknown_url",
-    )
+    transcription::answer(&headers, &body)
 }
 
 fn answer(state: &Shared, kind: ApiKind, uri: &Uri, body: &[u8]) -> Response {

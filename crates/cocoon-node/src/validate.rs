@@ -1,11 +1,13 @@
 //! OpenAI request validation, as the reference does it at April 2026 (delta-2026-04.md §4), with
 //! its OpenAI mismatches fixed where the fix cannot break a reference peer.
 //!
-//! * **Worker** ([`validate_worker_request`]): the strict schema walker of delta §4.3–§4.6 for
+//! * **Worker** ([`validate_worker_http`]): the strict schema walker of delta §4.3–§4.6 for
 //!   `/v1/chat/completions` and `/v1/completions` JSON bodies (unknown members rejected at every
 //!   level), then the rewrites of §4.8 (`stream_options.include_usage` forced on streaming
 //!   requests, `stream_options` dropped otherwise, `max_tokens`/`max_completion_tokens` unified),
-//!   and a compact re-serialisation with sorted keys, as the reference's `nlohmann::dump()`.
+//!   and a compact re-serialisation with sorted keys, as the reference's `nlohmann::dump()`;
+//!   `/v1/audio/transcriptions` `multipart/form-data` bodies ([`form`], §4.7, §4.9): the form's
+//!   schema, the `max_tokens` rewrite, the form written out again in name order.
 //! * **Both** ([`check_request_schema`]): the worker's schema walk alone; the client's OpenAI
 //!   port runs it too (after taking out the cocoon control fields), so a body with an unknown
 //!   member gets the worker's 400 at once, without a round trip through the network.
@@ -46,6 +48,7 @@
 //! first passes the decrypted value to [`validate_worker_json`].
 
 mod client;
+pub mod form;
 mod schema;
 mod walker;
 
@@ -121,13 +124,15 @@ impl RequestError {
     }
 }
 
-/// The two JSON endpoints the worker serves.
+/// The endpoints the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    /// `/v1/chat/completions`.
+    /// `/v1/chat/completions` (JSON).
     ChatCompletions,
-    /// `/v1/completions`.
+    /// `/v1/completions` (JSON).
     Completions,
+    /// `/v1/audio/transcriptions` (`multipart/form-data`).
+    AudioTranscriptions,
 }
 
 impl Endpoint {
@@ -136,6 +141,7 @@ impl Endpoint {
         match path {
             "/v1/chat/completions" => Some(Endpoint::ChatCompletions),
             "/v1/completions" => Some(Endpoint::Completions),
+            "/v1/audio/transcriptions" => Some(Endpoint::AudioTranscriptions),
             _ => None,
         }
     }
@@ -152,7 +158,13 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions => "/v1/chat/completions",
             Endpoint::Completions => "/v1/completions",
+            Endpoint::AudioTranscriptions => "/v1/audio/transcriptions",
         }
+    }
+
+    /// Whether the body is `multipart/form-data` (else JSON).
+    pub fn is_form(&self) -> bool {
+        matches!(self, Endpoint::AudioTranscriptions)
     }
 }
 
@@ -161,7 +173,8 @@ pub(crate) fn unsupported_endpoint(path: &str) -> RequestError {
         "unknown_url",
         None,
         format!(
-            "unsupported method (path {path:?}; served: /v1/chat/completions, /v1/completions)"
+            "unsupported method (path {path:?}; served: /v1/chat/completions, /v1/completions, \
+             /v1/audio/transcriptions)"
         ),
     )
 }
@@ -178,8 +191,10 @@ pub struct ValidatedRequest {
     /// The token limit written into the body (both `max_tokens` and `max_completion_tokens`), if
     /// the request had a positive one.
     pub max_tokens: Option<i64>,
-    /// The rewritten body: compact JSON, keys sorted.
+    /// The rewritten body: compact JSON, keys sorted; or the form, parts in name order.
     pub body: Vec<u8>,
+    /// The body's `Content-Type` (`application/json`, or the form's with its boundary).
+    pub content_type: String,
 }
 
 impl ValidatedRequest {
@@ -202,9 +217,23 @@ impl ValidatedRequest {
     }
 }
 
-/// Validates and rewrites a request body as the worker does, for the URL of the `http.request`.
+/// Validates and rewrites a JSON request body as the worker does, for the URL of the
+/// `http.request` ([`validate_worker_http`] without a `Content-Type`).
 pub fn validate_worker_request(url: &str, body: &[u8]) -> Result<ValidatedRequest, RequestError> {
+    validate_worker_http(url, None, body)
+}
+
+/// Validates and rewrites a request body as the worker does, for the URL of the
+/// `http.request` and its `Content-Type` (needed for a form's boundary).
+pub fn validate_worker_http(
+    url: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<ValidatedRequest, RequestError> {
     let endpoint = Endpoint::from_worker_url(url)?;
+    if endpoint.is_form() {
+        return validate_worker_form(endpoint, form::Form::parse(content_type, body)?);
+    }
     let value = parse_json_object(body)?;
     if value.get("is_encrypted").is_some() {
         // What the reference answers for an encrypted body when it holds no private key.
@@ -228,7 +257,41 @@ pub fn check_request_schema(endpoint: Endpoint, value: &Value) -> Result<String,
     match endpoint {
         Endpoint::ChatCompletions => schema::check_chat_completions(value),
         Endpoint::Completions => schema::check_completions(value),
+        Endpoint::AudioTranscriptions => Err(RequestError::invalid(
+            "invalid_content_type",
+            None,
+            "/v1/audio/transcriptions takes a multipart/form-data body, not JSON".to_string(),
+        )),
     }
+}
+
+/// Validates and rewrites a parsed form as the worker does (§4.7, §4.8: only `max_tokens`).
+pub fn validate_worker_form(
+    endpoint: Endpoint,
+    mut form: form::Form,
+) -> Result<ValidatedRequest, RequestError> {
+    let checked = form::check_transcription_form(&form)?;
+    if form.get("is_encrypted").is_some() {
+        // Forms are not opened yet (the reference decrypts every field, the file included):
+        // refused rather than handing ciphertext to the engine as audio.
+        return Err(RequestError {
+            ton_code: TON_ERROR,
+            http_status: crate::http_util::http_status_for_ton_code(TON_ERROR),
+            error_type: "invalid_request_error",
+            code: "encryption_unsupported",
+            param: Some("is_encrypted".to_string()),
+            message: "encrypted multipart/form-data requests are not supported".to_string(),
+        });
+    }
+    let max_tokens = form::apply_form_max_tokens(&mut form);
+    Ok(ValidatedRequest {
+        endpoint,
+        model: checked.model,
+        stream: checked.stream,
+        max_tokens,
+        body: form.to_bytes(),
+        content_type: form.content_type(),
+    })
 }
 
 /// Validates and rewrites an already parsed (and, for encrypted requests, decrypted) body.
@@ -257,6 +320,7 @@ pub fn validate_worker_json(
         stream,
         max_tokens,
         body,
+        content_type: "application/json".to_string(),
     })
 }
 

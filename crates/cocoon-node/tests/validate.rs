@@ -99,12 +99,7 @@ fn routing_follows_the_worker_rule() {
     )
     .is_err());
     assert!(validate_worker_request("x/v1/completions", br#"{"model":"m","prompt":"p"}"#).is_ok());
-    for url in [
-        "/v1/chat/completions?x=1",
-        "/v1/embeddings",
-        "",
-        "/v1/audio/transcriptions",
-    ] {
+    for url in ["/v1/chat/completions?x=1", "/v1/embeddings", ""] {
         let e = validate_worker_request(url, b"{}").unwrap_err();
         assert_eq!(
             (e.ton_code, e.http_status, e.code),
@@ -113,6 +108,9 @@ fn routing_follows_the_worker_rule() {
         );
         assert!(e.message.starts_with("unsupported method"));
     }
+    // The transcription endpoint is served, but takes a form, not JSON.
+    let e = validate_worker_request("/v1/audio/transcriptions", b"{}").unwrap_err();
+    assert_eq!((e.http_status, e.code), (400, "invalid_content_type"));
 }
 
 #[test]
@@ -431,7 +429,7 @@ fn client_light_checks() {
 
     let rejects: [(&str, &[u8], &str); 9] = [
         ("/v1/models", b"{}", "unknown_url"),
-        ("/v1/audio/transcriptions", b"{}", "unknown_url"),
+        ("/v1/audio/transcriptions", b"{}", "invalid_content_type"),
         (CHAT, b"nope", "invalid_json"),
         (CHAT, br#"{"messages":[]}"#, "missing_required_parameter"),
         (CHAT, br#"{"model":"m","max_tokens":-1}"#, "invalid_type"),

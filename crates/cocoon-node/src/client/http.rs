@@ -1,5 +1,6 @@
 //! The client's OpenAI-compatible HTTP API (runners.md §4.1, delta §5.1):
-//! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`, and CORS
+//! `GET /v1/models`, `POST /v1/chat/completions`, `POST /v1/completions`,
+//! `POST /v1/audio/transcriptions` (`multipart/form-data`, at most 15 MiB), and CORS
 //! (`OPTIONS` on any path, CORS headers on every answer, as the reference: browser apps use
 //! this port). Nothing else: the stats pages, the debug log and the money controls the
 //! reference serves here are on the stats and admin ports ([`super::stats_http`]), so a web
@@ -22,7 +23,7 @@ use cocoon_wire::schema::{enums, functions, types};
 
 use super::debug;
 use super::error::ApiError;
-use super::request::{self, AnswerStream, MAX_BODY_BYTES};
+use super::request::{self, AnswerStream};
 use super::{unix_now, ClientState};
 use crate::worker::is_hop_by_hop_header as is_hop_by_hop;
 
@@ -64,10 +65,15 @@ async fn route(state: Arc<ClientState>, req: Request) -> Response {
         ("GET", "/v1/models") => models(&state)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        ("POST", "/v1/chat/completions") | ("POST", "/v1/completions") => inference(state, req)
+        ("POST", "/v1/chat/completions")
+        | ("POST", "/v1/completions")
+        | ("POST", "/v1/audio/transcriptions") => inference(state, req)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        (_, "/v1/chat/completions") | (_, "/v1/completions") | (_, "/v1/models") => ApiError::new(
+        (_, "/v1/chat/completions")
+        | (_, "/v1/completions")
+        | (_, "/v1/audio/transcriptions")
+        | (_, "/v1/models") => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             "method_not_allowed",
@@ -112,7 +118,8 @@ fn forwarded_headers(parts: &axum::http::request::Parts) -> Vec<(String, String)
 
 async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let limit = request::max_body_bytes(parts.uri.path());
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(e) if crate::http_server::is_body_timeout(&e) => {
             state.counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -133,7 +140,7 @@ async fn inference(state: Arc<ClientState>, req: Request) -> Result<Response, Ap
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
                 "request_too_large",
-                format!("request body larger than {MAX_BODY_BYTES} bytes"),
+                format!("request body larger than {limit} bytes"),
             )
             .into_response();
             // The rest of the oversized body was never read: the connection

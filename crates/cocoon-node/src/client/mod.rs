@@ -29,6 +29,7 @@ pub mod money;
 mod money_http;
 pub mod proxy_conn;
 pub mod request;
+pub mod request_form;
 mod settings;
 mod state;
 pub mod stats_http;

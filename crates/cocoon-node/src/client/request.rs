@@ -30,8 +30,17 @@ use super::ClientState;
 use crate::common::cancel::spawn_cancel;
 use crate::validate::{check_request_schema, Endpoint};
 
-/// Largest accepted request body (delta §5.1: 1 MiB).
+/// Largest accepted JSON request body (delta §5.1: 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Largest accepted body for `path`: [`MAX_BODY_BYTES`] for JSON, the form limit
+/// ([`crate::validate::form::MAX_FORM_BODY_BYTES`], 15 MiB) for `/v1/audio/transcriptions`.
+pub fn max_body_bytes(path: &str) -> usize {
+    match Endpoint::from_path(path) {
+        Some(e) if e.is_form() => crate::validate::form::MAX_FORM_BODY_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
+}
 /// Default `timeout` of a request, seconds (reference: 120).
 pub const DEFAULT_TIMEOUT_S: f64 = 120.0;
 /// Our own deadline is the request's timeout plus this margin.
@@ -59,12 +68,16 @@ pub struct PreparedRequest {
     pub headers: Vec<(String, String)>,
 }
 
-/// Reads and strips the COCOON extension fields; errors are OpenAI-shaped 400s.
+/// Reads and strips the COCOON extension fields; errors are OpenAI-shaped 400s. A form
+/// (`/v1/audio/transcriptions`) goes to [`super::request_form::prepare_form`].
 pub fn prepare(
     path: &str,
     headers: Vec<(String, String)>,
     body: &[u8],
 ) -> Result<PreparedRequest, ApiError> {
+    if Endpoint::from_path(path).is_some_and(|e| e.is_form()) {
+        return super::request_form::prepare_form(path, headers, body);
+    }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::invalid(
             "invalid_json",
@@ -168,7 +181,7 @@ pub fn prepare(
     })
 }
 
-fn clamp_i32(v: u64) -> i32 {
+pub(super) fn clamp_i32(v: u64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 

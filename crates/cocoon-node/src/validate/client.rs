@@ -58,9 +58,17 @@ fn reservation_value(map: &Map<String, Value>, field: &str) -> Result<u32, Reque
 }
 
 /// Checks and rewrites a request for `path` (the HTTP path, query string already removed).
-/// `/v1/audio/transcriptions` (multipart) is not supported by cocoon-rs yet.
+/// JSON endpoints only: a `/v1/audio/transcriptions` form is checked with
+/// [`super::form::check_transcription_form`] (the client's OpenAI port does both).
 pub fn validate_client_request(path: &str, body: &[u8]) -> Result<ClientRequest, RequestError> {
     let endpoint = Endpoint::from_path(path).ok_or_else(|| unsupported_endpoint(path))?;
+    if endpoint.is_form() {
+        return Err(RequestError::invalid(
+            "invalid_content_type",
+            None,
+            format!("{path} takes a multipart/form-data body, not JSON"),
+        ));
+    }
     let mut value = parse_json_object(body)?;
     let Value::Object(map) = &mut value else {
         return Err(super::not_an_object());

@@ -212,7 +212,14 @@ async fn relay(
     // An encrypted body is opened first (delta §2.5 step 4); the clear one is validated.
     let key = super::e2e::private_key(q);
     let (clear, caller) = super::e2e::open_json_body(&http_req.payload, key.as_ref())?;
-    let validated = crate::validate::validate_worker_request(&http_req.url, &clear)
+    // A form (`/v1/audio/transcriptions`) needs its boundary; multipart bodies are never
+    // encrypted by cocoon-rs clients, and `open_json_body` passes them through unchanged.
+    let content_type = http_req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        .map(|h| h.value.as_str());
+    let validated = crate::validate::validate_worker_http(&http_req.url, content_type, &clear)
         .map_err(|e| (e.ton_code, format!("worker: invalid http request: {e}")))?;
     validated
         .check_model(&state.settings.model_name)
@@ -220,16 +227,13 @@ async fn relay(
     let path = validated.endpoint.path();
 
     let mut req = state.http.post(format!("{}{}", state.engine_base, path));
-    let mut has_content_type = false;
     for h in &http_req.headers {
-        if !is_hop_by_hop(&h.name) {
-            has_content_type |= h.name.eq_ignore_ascii_case("content-type");
+        // The body was written out again here: its own content type replaces the caller's.
+        if !is_hop_by_hop(&h.name) && !h.name.eq_ignore_ascii_case("content-type") {
             req = req.header(h.name.as_str(), h.value.as_str());
         }
     }
-    if !has_content_type {
-        req = req.header("content-type", "application/json");
-    }
+    req = req.header("content-type", validated.content_type.as_str());
     let resp = req
         .body(validated.body)
         .send()
