@@ -21,7 +21,7 @@ use cocoon_ton::messages::op;
 use serde_json::{json, Value};
 
 use ton_common::network::{TonNetwork, MODEL};
-use ton_common::{json_get, ops_received, wait_until};
+use ton_common::{ops_received, wait_until};
 
 /// Whole-test budget (debug build, 2 shared cores; the nodes re-read the root every 30 s).
 const BUDGET: Duration = Duration::from_secs(240);
@@ -66,24 +66,7 @@ async fn a_root_params_bump_closes_the_old_contracts_through_mock_liteservers() 
     let root_config = &net.root;
     let logs = || net.logs();
 
-    // The client serves the model once it reached the proxy (its contract deployed,
-    // keyed and topped up through its wallet) and the worker is connected.
-    let serves_model = || {
-        json_get(client_http, "/v1/models").is_some_and(|v| {
-            v["data"].as_array().is_some_and(|models| {
-                models.iter().any(|m| {
-                    m["id"] == MODEL && m["workers"].as_array().is_some_and(|w| !w.is_empty())
-                })
-            })
-        })
-    };
-    wait_until(
-        "the client to serve the model",
-        deadline,
-        logs,
-        serves_model,
-    )
-    .await;
+    net.wait_serving().await;
 
     let before = ton.chain.engine().devnet_snapshot();
     let old_proxy = before

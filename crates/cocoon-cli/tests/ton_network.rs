@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use ton_common::client_close::client_closes_and_withdraws;
 use ton_common::network::{TonNetwork, MODEL};
-use ton_common::{address, json_get, ops_received, wait_until, wallet_of};
+use ton_common::{address, ops_received, wait_until, wallet_of};
 
 /// sha256("") — the client's secret hash with an empty `secret_string`.
 const SHA256_OF_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -53,24 +53,7 @@ async fn proxy_worker_client_processes_move_money_through_mock_liteservers() {
     );
     let logs = || net.logs();
 
-    // The client serves the model once it reached the proxy (its contract deployed,
-    // keyed and topped up through its wallet) and the worker is connected.
-    let serves_model = || {
-        json_get(client_http, "/v1/models").is_some_and(|v| {
-            v["data"].as_array().is_some_and(|models| {
-                models.iter().any(|m| {
-                    m["id"] == MODEL && m["workers"].as_array().is_some_and(|w| !w.is_empty())
-                })
-            })
-        })
-    };
-    wait_until(
-        "the client to serve the model",
-        deadline,
-        logs,
-        serves_model,
-    )
-    .await;
+    net.wait_serving().await;
     let network_ready = started.elapsed();
 
     let before = ton.chain.engine().devnet_snapshot();

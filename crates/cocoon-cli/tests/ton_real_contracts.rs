@@ -31,27 +31,15 @@ use tonlib_core::TonAddress;
 
 use ton_common::client_close::admin_post;
 use ton_common::network::{TonNetwork, MODEL};
-use ton_common::{json_get, wait_until};
+use ton_common::wait_until;
 
 /// Whole-test budget (debug build, 2 shared cores, the emulator in a Node process).
 const BUDGET: Duration = Duration::from_secs(150);
 
-/// The sandbox setup, or `None` after saying why (a panic in CI).
+/// The sandbox setup, or `None` after saying why (a failure in CI).
 fn setup() -> Option<SandboxSetup> {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-    let why = match std::env::var_os("COCOON_VECTORS") {
-        None => "COCOON_VECTORS is not set (the contract code cells)".to_owned(),
-        Some(vectors) => {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts-sandbox");
-            match SandboxSetup::check(&dir, &PathBuf::from(vectors)) {
-                Ok(setup) => return Some(setup),
-                Err(why) => why,
-            }
-        }
-    };
-    assert!(!ci, "real contracts unavailable in CI: {why}");
-    println!("skipped: {why}");
-    None
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts-sandbox");
+    SandboxSetup::from_env_for_tests(&dir)
 }
 
 fn field(account: &SandboxAccount, name: &str) -> u128 {
@@ -90,22 +78,7 @@ async fn a_client_life_and_worker_payouts_on_the_real_contract_code() {
     let deadline = net.deadline;
     let client_http = net.client_http;
 
-    let serves_model = || {
-        json_get(client_http, "/v1/models").is_some_and(|v| {
-            v["data"].as_array().is_some_and(|models| {
-                models.iter().any(|m| {
-                    m["id"] == MODEL && m["workers"].as_array().is_some_and(|w| !w.is_empty())
-                })
-            })
-        })
-    };
-    wait_until(
-        "the client to serve the model",
-        deadline,
-        logs,
-        serves_model,
-    )
-    .await;
+    net.wait_serving().await;
     let client_sc = one_of_kind(chain, "client");
     let balance_before = field(&account(chain, &client_sc), "balance");
 

@@ -260,3 +260,28 @@ impl<C: TestChain> TonNetwork<C> {
         )
     }
 }
+
+impl<C: TestChain> TonNetwork<C> {
+    /// Waits until the client serves [`MODEL`] with a worker behind it: it reached the proxy
+    /// (its contract deployed, keyed and topped up through its wallet) and the worker is
+    /// connected.
+    pub async fn wait_serving(&self) {
+        let client_http = self.client_http;
+        let serves_model = || {
+            super::json_get(client_http, "/v1/models").is_some_and(|v| {
+                v["data"].as_array().is_some_and(|models| {
+                    models.iter().any(|m| {
+                        m["id"] == MODEL && m["workers"].as_array().is_some_and(|w| !w.is_empty())
+                    })
+                })
+            })
+        };
+        wait_until(
+            "the client to serve the model",
+            self.deadline,
+            || self.logs(),
+            serves_model,
+        )
+        .await;
+    }
+}

@@ -1,27 +1,22 @@
-//! The real COCOON contracts executed in `@ton/sandbox`: spawns `node driver.js` of
-//! `contracts-sandbox/` (the protocol is described at the top of that file) and exchanges
-//! one JSON line per request, each answer awaited with a timeout.
+//! The real COCOON contracts executed in `@ton/sandbox` through `cocoon_ton::sandbox`
+//! (`node driver.js` of `contracts-sandbox/`, the protocol described at the top of that
+//! file: one JSON line per request, each answer awaited with a timeout), with the typed
+//! answers and panicking helpers these tests want.
 //!
 //! [`Sandbox::start`] returns `None` (after printing why) when `COCOON_VECTORS`, `node` or
 //! `contracts-sandbox/node_modules` is missing, and panics instead when `CI` is set: in CI
 //! a missing vector or tool is a failure.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::Duration;
 
 use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::boc;
+use cocoon_ton::sandbox::{SandboxDriver, SandboxSetup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tonlib_core::cell::{ArcCell, BagOfCells, Cell};
 use tonlib_core::TonAddress;
-
-/// The longest one request may take (a first `reset` loads the emulator).
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One message as the sandbox reports it.
 #[derive(Clone, Debug, Deserialize)]
@@ -151,102 +146,34 @@ fn b64_of(cell: &Cell) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The running driver.
+/// The running driver (the process is `cocoon_ton::sandbox::SandboxDriver`).
 pub struct Sandbox {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-    next_id: u64,
+    driver: SandboxDriver,
     /// The code cells of the vectors (`root`, `proxy`, `client`, `worker`, `wallet`).
     pub codes: HashMap<String, ArcCell>,
-}
-
-fn unavailable(why: String) -> Option<Sandbox> {
-    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-        panic!("real contracts unavailable in CI: {why}");
-    }
-    println!("skipped: {why}");
-    None
 }
 
 impl Sandbox {
     /// Starts the driver, or says why it cannot (see the module doc).
     pub fn start(now: u64) -> Option<Sandbox> {
-        let Some(vectors) = std::env::var_os("COCOON_VECTORS").map(PathBuf::from) else {
-            return unavailable("COCOON_VECTORS is not set (the contract code cells)".into());
-        };
-        let contracts = vectors.join("contracts");
-        let mut codes = HashMap::new();
-        for name in ["root", "proxy", "client", "worker", "wallet"] {
-            let file = contracts.join(format!("cocoon_{name}.boc"));
-            let Ok(bytes) = std::fs::read(&file) else {
-                return unavailable(format!("missing vector {}", file.display()));
-            };
-            let cell = BagOfCells::parse(&bytes)
-                .and_then(|b| b.single_root())
-                .expect("code cell");
-            codes.insert(name.to_owned(), cell);
-        }
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts-sandbox");
-        if !dir.join("node_modules/@ton/sandbox").is_dir() {
-            return unavailable(format!(
-                "{}/node_modules is missing (run `npm ci` there)",
-                dir.display()
-            ));
-        }
-        let child = Command::new("node")
-            .arg("driver.js")
-            .current_dir(&dir)
-            .env("COCOON_VECTORS", &vectors)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(e) => return unavailable(format!("cannot run node: {e}")),
-        };
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut sandbox = Sandbox {
-            child,
-            stdin,
-            lines,
-            next_id: 1,
-            codes,
-        };
-        sandbox.call(json!({"cmd": "reset", "now": now}));
-        Some(sandbox)
+        let setup = SandboxSetup::from_env_for_tests(&dir)?;
+        let codes = setup
+            .codes()
+            .expect("code cells")
+            .into_iter()
+            .map(|(name, cell)| (name.to_owned(), cell))
+            .collect();
+        let driver = SandboxDriver::start(&setup, now).expect("the sandbox driver starts");
+        Some(Sandbox { driver, codes })
     }
 
     /// One request, its answer (panics on a driver error or a timeout).
-    pub fn call(&mut self, mut req: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        req["id"] = json!(id);
-        writeln!(self.stdin, "{req}").expect("write to the driver");
-        self.stdin.flush().expect("flush");
-        let line = self
-            .lines
-            .recv_timeout(EXCHANGE_TIMEOUT)
-            .unwrap_or_else(|e| panic!("no answer from the driver to {req}: {e}"));
-        let answer: Value = serde_json::from_str(&line).expect("driver answer is JSON");
-        assert_eq!(answer["id"], json!(id), "answer to another request");
-        assert_eq!(
-            answer["ok"],
-            json!(true),
-            "driver error for {req}: {answer}"
-        );
-        answer
+    pub fn call(&mut self, req: Value) -> Value {
+        let what = req.to_string();
+        self.driver
+            .call(req)
+            .unwrap_or_else(|e| panic!("driver error for {what}: {e}"))
     }
 
     pub fn code(&self, name: &str) -> ArcCell {
@@ -284,12 +211,5 @@ impl Sandbox {
     pub fn account(&mut self, address: &TonAddress) -> Account {
         let answer = self.call(json!({"cmd": "account", "address": address.to_hex()}));
         serde_json::from_value(answer["account"].clone()).expect("account")
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
