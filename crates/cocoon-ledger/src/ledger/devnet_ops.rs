@@ -72,6 +72,15 @@ impl Ledger for DevnetLedger {
         Ok(sc)
     }
 
+    fn proxy_increase_stake(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError> {
+        DevnetLedger::proxy_increase_stake(self, sender, proxy_sc, amount).map(|_| ())
+    }
+
     fn proxy_state(&self, proxy_sc: &TonAddress) -> Result<ProxyContractState, LedgerError> {
         self.read(|s| {
             s.proxies

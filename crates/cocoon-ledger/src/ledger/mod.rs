@@ -284,6 +284,19 @@ pub trait Ledger: Send + Sync {
         proxy_sc: &TonAddress,
         saved: SavedState,
     ) -> Result<(), LedgerError>;
+    /// `ext_proxy_increase_stake` from `sender`'s wallet: the contract keeps `amount` as
+    /// stake (anyone may send it). Ledgers that cannot send it say so.
+    fn proxy_increase_stake(
+        &self,
+        sender: &TonAddress,
+        proxy_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError> {
+        let _ = (sender, proxy_sc, amount);
+        Err(LedgerError::WrongState(
+            "this ledger cannot raise a proxy contract's stake",
+        ))
+    }
     /// Pays the accrued commission to the owner; returns the amount.
     fn proxy_payout(
         &self,

@@ -281,8 +281,19 @@ impl ClientMoney {
         Ok(())
     }
 
-    /// Tops up by the stake rounded down to a multiple of the price.
+    /// Tops up by the stake rounded down to a multiple of the price — never into a proxy
+    /// contract known to be closing or closed: the real proxy contract sends such a top-up
+    /// back to our wallet while our client contract still counts it (contracts.md §3.3.2),
+    /// so the balance would over-state the money behind it.
     fn top_up(&self, entry: &ContractEntry) -> Result<String, MoneyError> {
+        if let Ok(proxy) = self.ledger.proxy_state(&entry.proxy_sc) {
+            if proxy.status != ContractStatus::Active {
+                return Err(MoneyError::Other(format!(
+                    "not topping up: the proxy contract is {:?} (the money would come back while our contract counted it)",
+                    proxy.status
+                )));
+            }
+        }
         let stake = entry.state.as_ref().map_or(0, |s| s.stake);
         let price = NanoTon::from(entry.price.max(1));
         let amount = stake - stake % price;

@@ -342,3 +342,22 @@ fn a_contract_refunded_by_the_proxy_is_forgotten() {
         ContractStatus::Active
     );
 }
+
+/// Issue 13: a top-up reaching a Closing proxy contract comes back to the wallet while the
+/// client contract still counts it; the client refuses to send one.
+#[test]
+fn no_top_up_into_a_closing_proxy_contract() {
+    let net = net(10 * ONE_TON);
+    let money = money(&net, None);
+    let sc = money.prepare(PROXY, &net.params, "").expect("prepare");
+    let proxy_sc = address(&net.params.proxy_sc_address);
+    net.ledger
+        .proxy_request_close(&address(PROXY_OWNER), &proxy_sc)
+        .expect("close request");
+    let before = net.ledger.client_state(&sc).expect("s").balance;
+    let err = money
+        .manual("topup", PROXY, &PaymentsBook::default())
+        .expect_err("refused");
+    assert!(err.to_string().contains("not topping up"), "{err}");
+    assert_eq!(net.ledger.client_state(&sc).expect("s").balance, before);
+}

@@ -295,11 +295,10 @@ async fn proxy_payout_and_signed_close() {
         proxy.proxy_state(&psc).expect("state").status,
         ContractStatus::Closed
     );
-    // The data cell does not show the money the contract holds (its account balance), so
-    // the predicted amount is stake + commission; the contract pays everything it holds:
-    // the 5 TON stake and the client's 1 TON, less the 4000 paid to the worker and the
-    // 4000 of commission already paid out.
-    assert_eq!(back, 5 * ONE_TON);
+    // The contract pays everything it holds — its account balance, which the ledger reads
+    // as `funds`: the 5 TON stake and the client's 1 TON, less the 4000 paid to the worker
+    // and the 4000 of commission already paid out; the prediction says so.
+    assert_eq!(back, 6 * ONE_TON - 8000);
     assert_eq!(
         chain.engine().wallet_balance(&me).expect("balance"),
         before + 4000 + 6 * ONE_TON - 8000

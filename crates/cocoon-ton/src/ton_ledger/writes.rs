@@ -143,6 +143,28 @@ impl Ledger for TonLedger {
         self.shared.read(|s| s.proxy(proxy_sc))
     }
 
+    fn proxy_increase_stake(
+        &self,
+        _sender: &TonAddress,
+        proxy_sc: &TonAddress,
+        amount: NanoTon,
+    ) -> Result<(), LedgerError> {
+        let sh = &self.shared;
+        sh.read(|s| {
+            let value = amount.saturating_add(value::PROXY_INCREASE_STAKE_GAS);
+            if let Some(wallet) = s.wallet.filter(|w| w.balance < value) {
+                return Err(LedgerError::InsufficientFunds {
+                    needed: value,
+                    available: wallet.balance,
+                });
+            }
+            let body = messages::proxy_increase_stake_body(qid(), amount, &sh.wallet_address);
+            let msg = Shared::message(proxy_sc, value, body)?;
+            sh.submit(s, "proxy_increase_stake", msg)?;
+            Ok(())
+        })
+    }
+
     fn proxy_save_state(
         &self,
         sender: &TonAddress,

@@ -95,10 +95,11 @@ impl Money {
         };
         lock(payments).set_client_chain(owner, ClientChain::fetched(&state));
         let charged = state.tokens_used;
+        let balance = state.balance;
         let closing = state.status == ContractStatus::Closing;
         st.view.clients.insert(owner.to_owned(), state);
         if closing && !forced {
-            return self.grant_closing_refund(st, payments, owner, &sc, charged);
+            return self.grant_closing_refund(st, payments, owner, &sc, (charged, balance));
         }
         let Some((tokens, boc)) = self.voucher_due(payments, Side::Client, owner, charged, forced)
         else {

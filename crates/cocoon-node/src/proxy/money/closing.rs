@@ -11,10 +11,17 @@
 //! closes and the proxy contract refunds the whole remaining balance from the money it holds
 //! (REFUND(G)). The send is repeated at most every [`GRANT_RESEND_AFTER`] while the contract
 //! still shows Closing (a TON message takes seconds to land).
+//!
+//! A refund the proxy contract cannot cover would fail there (exit 5) after the client
+//! contract has already closed — its money stuck there. So before signing it the proxy
+//! checks that its contract holds the refund plus what the workers are still owed; if not,
+//! it first raises its own stake by the shortfall (`ext_proxy_increase_stake` from its
+//! wallet, which funds the contract) and sends the refund once that has landed.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::ledger::VoucherSettlement;
 use cocoon_ledger::voucher::VoucherKind;
 use tonlib_core::TonAddress;
@@ -36,7 +43,7 @@ impl Money {
         payments: &Mutex<ProxyPayments>,
         owner: &str,
         sc: &TonAddress,
-        charged: u64,
+        (charged, balance): (u64, NanoTon),
     ) -> Result<Option<VoucherSettlement>, String> {
         let (counters, reserved) = {
             let p = lock(payments);
@@ -55,6 +62,12 @@ impl Money {
             return Ok(None);
         }
         let tokens = counters.committed_to_blockchain.max(charged);
+        // What the refund pays: the balance left after the final charge.
+        let final_charge = self.prices.client_charge(tokens.saturating_sub(charged));
+        let refund = balance.saturating_sub(final_charge);
+        if !self.contract_covers(st, payments, refund)? {
+            return Ok(None);
+        }
         let signed =
             lock(payments).sign_close_flow(VoucherKind::ClientGrantRefund, tokens, sc.clone())?;
         let settled = self
@@ -67,5 +80,65 @@ impl Money {
             "closing client: final charge and refund granted (the client's money comes back from the proxy contract, not its stake)");
         st.view.charges.add(settled.tokens, settled.amount);
         Ok(Some(settled))
+    }
+
+    /// Whether our contract holds `refund` plus what the workers are owed; if not, raises
+    /// our stake by the shortfall (at most once per [`GRANT_RESEND_AFTER`]) and says no.
+    fn contract_covers(
+        &self,
+        st: &mut LoopState,
+        payments: &Mutex<ProxyPayments>,
+        refund: NanoTon,
+    ) -> Result<bool, String> {
+        let funds = self
+            .ledger
+            .proxy_state(&self.proxy_sc)
+            .map_err(|e| format!("reading the proxy contract: {e}"))?
+            .funds;
+        let owed = self
+            .prices
+            .worker_payout(lock(payments).tokens_owed_to_workers());
+        let Some(shortfall) = refund_shortfall(funds, refund, owed) else {
+            return Ok(true);
+        };
+        if st
+            .stake_raised_at
+            .is_some_and(|at| at.elapsed() < GRANT_RESEND_AFTER)
+        {
+            return Ok(false);
+        }
+        self.ledger
+            .proxy_increase_stake(&self.wallet, &self.proxy_sc, shortfall)
+            .map_err(|e| {
+                format!("raising our stake by {shortfall} nanoTON to cover a client refund: {e}")
+            })?;
+        st.stake_raised_at = Some(Instant::now());
+        info!(shortfall, refund, owed_to_workers = owed, held = funds,
+            "our contract could not cover a closing client's refund: stake raised by the shortfall first");
+        Ok(false)
+    }
+}
+
+/// How much our contract lacks to pay `refund` and still owe the workers `owed_to_workers`
+/// while holding `funds`; `None` when it has enough.
+pub fn refund_shortfall(
+    funds: NanoTon,
+    refund: NanoTon,
+    owed_to_workers: NanoTon,
+) -> Option<NanoTon> {
+    let needed = refund.saturating_add(owed_to_workers);
+    (funds < needed).then(|| needed - funds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refund_shortfall;
+
+    #[test]
+    fn a_refund_is_covered_only_with_the_workers_still_paid() {
+        assert_eq!(refund_shortfall(100, 60, 40), None);
+        assert_eq!(refund_shortfall(100, 60, 41), Some(1));
+        assert_eq!(refund_shortfall(0, 5, 0), Some(5));
+        assert_eq!(refund_shortfall(u128::MAX, u128::MAX, u128::MAX), None);
     }
 }

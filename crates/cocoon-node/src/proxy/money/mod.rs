@@ -94,6 +94,8 @@ struct LoopState {
     retired: bool,
     /// When the grant refund of each Closing client was last sent ([`closing`]).
     granted: std::collections::HashMap<String, Instant>,
+    /// When our stake was last raised to cover a refund ([`closing`]).
+    stake_raised_at: Option<Instant>,
 }
 
 /// Why a `save_state` was not sent.
@@ -163,6 +165,7 @@ impl Money {
                 old: Vec::new(),
                 retired: false,
                 granted: std::collections::HashMap::new(),
+                stake_raised_at: None,
             }),
         };
         if !old.is_empty() {
