@@ -1,7 +1,8 @@
 //! Preparing and sending one inference request (runners.md §4.2, delta §4.2,
 //! §5.2): the COCOON extension fields are read and removed, the rest is checked
 //! against the worker's schema ([`crate::validate::check_request_schema`]: an
-//! unknown member is a 400 here), the body is re-serialised, the request goes to
+//! unknown member is a 400 here; an end-to-end encrypted body is left to the worker,
+//! which alone can read it), the body is re-serialised, the request goes to
 //! the first ready proxy as `client.runQueryEx`; if that proxy's connection is
 //! down or fails before the first byte, the next proxy is tried.
 //!
@@ -66,6 +67,11 @@ pub struct PreparedRequest {
     /// `request_guid`: keys the debug record for `/request/debuglogentry`.
     pub request_guid: Option<String>,
     pub headers: Vec<(String, String)>,
+    /// An end-to-end encrypted body's `receiver_public_key` (the key manager key it is
+    /// encrypted to): sent as `client.runQueryEx.public_key` so the proxy can hand the
+    /// worker the matching private key (delta-2026-04 §2.5 step 2). The field stays in the
+    /// body.
+    pub encrypted_with: Option<[u8; 32]>,
 }
 
 /// Reads and strips the COCOON extension fields; errors are OpenAI-shaped 400s. A form
@@ -160,9 +166,28 @@ pub fn prepare(
             )
         }
     };
+    let encrypted_with = match obj.get("receiver_public_key") {
+        None => None,
+        Some(Value::String(key)) => Some(
+            cocoon_e2e::PublicKey::parse_field(key.as_bytes())
+                .map_err(|e| {
+                    ApiError::invalid("invalid_value", format!("receiver_public_key: {e}"))
+                })?
+                .0,
+        ),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "invalid_type",
+                "'receiver_public_key' must be a string",
+            ))
+        }
+    };
+    // An end-to-end encrypted body's values are ciphertext here: only the worker, after
+    // decrypting, can check them (as the reference client, which checks none of them).
+    let encrypted = obj.contains_key("is_encrypted");
     let value = Value::Object(obj);
     // The worker's schema, unknown members included: refused here, not after a network trip.
-    if let Some(endpoint) = Endpoint::from_path(path) {
+    if let Some(endpoint) = Endpoint::from_path(path).filter(|_| !encrypted) {
         check_request_schema(endpoint, &value)?;
     }
     let body =
@@ -178,6 +203,7 @@ pub fn prepare(
         enable_debug,
         request_guid,
         headers,
+        encrypted_with,
     })
 }
 
@@ -351,6 +377,17 @@ async fn start_on(
         payload: req.body.clone(),
     };
     let v3 = proxy.proto_version >= 3;
+    if req.encrypted_with.is_some() && !v3 {
+        // The reference sends it anyway and the worker fails it; say why at once.
+        answers.ended = true;
+        return Err((
+            ApiError::upstream(format!(
+                "proxy {} speaks protocol {} (< 3): it cannot route end-to-end encrypted requests",
+                proxy.address, proxy.proto_version
+            )),
+            true,
+        ));
+    }
     let run = functions::client::RunQueryEx {
         model_name: req.model.clone(),
         query: to_bytes(&http_request),
@@ -362,7 +399,7 @@ async fn start_on(
         flags: 1,
         enable_debug: Some(req.enable_debug),
         // v≥3: bit 1 with an all-zero key means "not encrypted" (delta §1.2).
-        public_key: v3.then_some([0u8; 32]),
+        public_key: v3.then_some(req.encrypted_with.unwrap_or([0u8; 32])),
     };
     state
         .counters

@@ -102,5 +102,6 @@ pub fn prepare_form(
         enable_debug,
         request_guid,
         headers,
+        encrypted_with: None,
     })
 }

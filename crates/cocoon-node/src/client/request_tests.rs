@@ -126,3 +126,47 @@ fn known_members_and_the_encryption_envelope_pass() {
     let req = prepare("/v1/chat/completions", Vec::new(), &body(b));
     assert!(req.is_ok(), "{req:?}");
 }
+
+#[test]
+fn an_encrypted_body_names_its_key_for_the_proxy() {
+    let key = "fb67d0fcd338f20e0d4957d9e82adc101d2e3513a448a3ab46052ee1b88c5818";
+    let b = serde_json::json!({"model": "m", "messages": [], "is_encrypted": "v1",
+        "receiver_public_key": key, "sender_public_key": "00".repeat(32),
+        "encryption_nonce": "n"});
+    let req = prepare("/v1/chat/completions", Vec::new(), &body(b)).expect("prepared");
+    assert_eq!(req.encrypted_with.map(hex::encode).as_deref(), Some(key));
+    let kept: serde_json::Value = serde_json::from_slice(&req.body).expect("json");
+    assert_eq!(
+        kept["receiver_public_key"], key,
+        "the field stays in the body"
+    );
+
+    let plain = serde_json::json!({"model": "m", "messages": []});
+    let req = prepare("/v1/chat/completions", Vec::new(), &body(plain)).expect("prepared");
+    assert_eq!(req.encrypted_with, None);
+
+    let bad = serde_json::json!({"model": "m", "messages": [], "receiver_public_key": "abc"});
+    let err = prepare("/v1/chat/completions", Vec::new(), &body(bad)).expect_err("refused");
+    assert!(
+        format!("{err:?}").contains("receiver_public_key"),
+        "{err:?}"
+    );
+}
+
+/// The April reference's encrypted request (`vectors/encryption/enc.json`): the client
+/// cannot read the encrypted values, so it must not refuse them (the worker validates the
+/// clear request), and it forwards the key manager key it names.
+#[test]
+fn the_reference_encrypted_request_passes_the_client() {
+    let Some(dir) = std::env::var_os("COCOON_VECTORS").map(std::path::PathBuf::from) else {
+        assert!(std::env::var_os("CI").is_none(), "CI needs COCOON_VECTORS");
+        println!("skipped: COCOON_VECTORS not set (the April-2026 encryption vectors)");
+        return;
+    };
+    for file in ["enc.json", "enc-stream.json"] {
+        let bytes = std::fs::read(dir.join("encryption").join(file)).expect("vector");
+        let req = prepare("/v1/chat/completions", Vec::new(), &bytes)
+            .unwrap_or_else(|e| panic!("{file}: {e:?}"));
+        assert!(req.encrypted_with.is_some(), "{file}");
+    }
+}
