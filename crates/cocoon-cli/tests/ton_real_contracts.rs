@@ -223,12 +223,13 @@ async fn a_client_life_and_worker_payouts_on_the_real_contract_code() {
         field(&proxy, "stake"),
         Some(2 * ONE_TON),
     );
-    let grants = count_received(
+    let grants = received(
         chain,
         &client_sc,
         &proxy_wallet,
         op::EXT_CLIENT_GRANT_REFUND_SIGNED,
-    );
+    )
+    .len();
     assert!(
         grants >= 1,
         "no grant refund from the proxy's wallet\n{}",
@@ -264,24 +265,13 @@ fn account(chain: &SandboxChain, address: &TonAddress) -> SandboxAccount {
     chain.account_raw(address).expect("account")
 }
 
-/// How many messages with `op` `to` received from `from`.
-fn count_received(chain: &SandboxChain, to: &TonAddress, from: &TonAddress, wanted: u32) -> usize {
-    chain
-        .history(to)
-        .iter()
-        .filter_map(|t| t.in_msg.as_ref())
-        .filter(|m| m.source.as_ref() == Some(from))
-        .filter(|m| m.body.parser().load_u32(32).ok() == Some(wanted))
-        .count()
-}
-
 /// nanoTON `to` received from `from` in payout messages (op 0xc59a7cd3).
 fn paid(chain: &SandboxChain, to: &TonAddress, from: &TonAddress) -> NanoTon {
-    received(chain, to, from, op::PAYOUT)
+    received(chain, to, from, op::PAYOUT).iter().sum()
 }
 
-/// nanoTON `to` received from `from` in messages with `op`.
-fn received(chain: &SandboxChain, to: &TonAddress, from: &TonAddress, wanted: u32) -> NanoTon {
+/// The values of the messages with `op` that `to` received from `from`, oldest first.
+fn received(chain: &SandboxChain, to: &TonAddress, from: &TonAddress, wanted: u32) -> Vec<NanoTon> {
     chain
         .history(to)
         .iter()
@@ -289,7 +279,7 @@ fn received(chain: &SandboxChain, to: &TonAddress, from: &TonAddress, wanted: u3
         .filter(|m| m.source.as_ref() == Some(from))
         .filter(|m| m.body.parser().load_u32(32).ok() == Some(wanted))
         .map(|m| m.value)
-        .sum()
+        .collect()
 }
 
 /// Where the money went: measured on the real code, and what the rules say.

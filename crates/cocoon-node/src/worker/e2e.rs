@@ -14,6 +14,8 @@
 //! Errors are not encrypted (as in the reference): decrypt failures answer with the
 //! reference's texts and codes.
 
+use std::borrow::Cow;
+
 use cocoon_e2e::json::{decrypt_request_body, encrypt_json};
 use cocoon_e2e::stream::AnswerEncryptor;
 use cocoon_e2e::{Direction, E2eError, PublicKey, Seed};
@@ -37,26 +39,41 @@ fn refused(e: E2eError) -> (i32, String) {
     (e.code(), format!("{WORKER_ERROR_PREFIX}{e}"))
 }
 
+/// The clear body and, when it was encrypted, the caller's key ([`open_json_body`]).
+pub(crate) type OpenedBody<'a> = (Cow<'a, [u8]>, Option<PublicKey>);
+
 /// A JSON request body opened: the clear body (envelope removed) and, when it was
-/// encrypted, the caller's key for the answer. A clear body passes unchanged.
-pub(crate) fn open_json_body(
-    body: &[u8],
+/// encrypted, the caller's key for the answer. A clear body passes unchanged, borrowed: a
+/// body holding neither the bytes `"is_encrypted"` nor a `\u` escape is neither parsed nor
+/// copied here (the validator parses it once).
+pub(crate) fn open_json_body<'a>(
+    body: &'a [u8],
     key: Option<&Seed>,
-) -> Result<(Vec<u8>, Option<PublicKey>), (i32, String)> {
-    let probe = serde_json::from_slice::<Value>(body).ok();
-    let encrypted = probe
-        .as_ref()
-        .and_then(|v| v.as_object())
-        .is_some_and(|o| o.contains_key("is_encrypted"));
+) -> Result<OpenedBody<'a>, (i32, String)> {
+    // A key may be spelled with `\u` escapes: then only a parse can tell.
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    let mentions = has(ENCRYPTED_MARK) || has(b"\\u");
+    let encrypted = mentions
+        && serde_json::from_slice::<Value>(body)
+            .ok()
+            .as_ref()
+            .and_then(|v| v.as_object())
+            .is_some_and(|o| o.contains_key("is_encrypted"));
     if !encrypted {
-        return Ok((body.to_vec(), None));
+        return Ok((Cow::Borrowed(body), None));
     }
     let (mut object, caller) = decrypt_request_body(body, key).map_err(refused)?;
     for field in ENVELOPE_FIELDS {
         object.remove(field);
     }
-    Ok((Value::Object(object).to_string().into_bytes(), caller))
+    Ok((
+        Cow::Owned(Value::Object(object).to_string().into_bytes()),
+        caller,
+    ))
 }
+
+/// The envelope member every encrypted body carries, as it appears in the JSON text.
+const ENCRYPTED_MARK: &[u8] = b"\"is_encrypted\"";
 
 /// Encrypts an answer as it streams (see the module doc).
 pub(crate) enum AnswerSealer {
