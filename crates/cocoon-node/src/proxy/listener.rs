@@ -19,6 +19,7 @@ use super::http::{proxy_admin_routes, proxy_stats_router};
 use super::registry::lock;
 use super::{ProxySettings, ProxyShared};
 use crate::common::admin::{admin_router, AdminPort, AdminToken};
+use crate::common::km_client::run_key_manager_client;
 use crate::common::ports::serve_logged;
 use crate::http_server::HttpLimits;
 
@@ -71,6 +72,8 @@ pub struct ProxyHandle {
     pub admin_addr: Option<SocketAddr>,
     current: Arc<std::sync::Mutex<Arc<ProxyShared>>>,
     supervisor: Option<JoinHandle<()>>,
+    /// The key-manager client (with `ProxySettings::key_manager`).
+    key_manager: Option<JoinHandle<()>>,
 }
 
 impl ProxyHandle {
@@ -82,6 +85,9 @@ impl ProxyHandle {
     /// Stops the proxy.
     pub fn shutdown(&self) {
         if let Some(t) = &self.supervisor {
+            t.abort();
+        }
+        if let Some(t) = &self.key_manager {
             t.abort();
         }
         let shared = self.current();
@@ -161,6 +167,11 @@ pub async fn start(
     };
     let (restart_tx, restart_rx) = tokio::sync::mpsc::unbounded_channel();
     let tasks = serve(&sockets, &gate, shared.clone(), restart_tx.clone())?;
+    // Outside the restartable tasks: the keys and the key-manager link survive a restart.
+    let key_manager = settings
+        .key_manager
+        .clone()
+        .map(|km| tokio::spawn(run_key_manager_client(km, shared.keys.clone())));
     let current = Arc::new(std::sync::Mutex::new(shared.clone()));
     let supervisor = tokio::spawn(supervise(
         settings,
@@ -178,6 +189,7 @@ pub async fn start(
         admin_addr,
         current,
         supervisor: Some(supervisor),
+        key_manager,
     })
 }
 
@@ -247,7 +259,10 @@ async fn supervise(
         info!("proxy restarting on its new contract (every connection dropped)");
         let shared = loop {
             let settings = settings.clone();
-            match tokio::task::spawn_blocking(move || ProxyShared::open(settings)).await {
+            let keys = old.keys.clone();
+            match tokio::task::spawn_blocking(move || ProxyShared::open_with_keys(settings, keys))
+                .await
+            {
                 Ok(Ok(shared)) => break shared,
                 Ok(Err(e)) => warn!(error = %e, "proxy restart failed; retrying in 5 s"),
                 Err(e) => warn!(error = %e, "proxy restart panicked; retrying in 5 s"),

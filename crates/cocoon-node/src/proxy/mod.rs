@@ -41,7 +41,12 @@
 //! change; the proxy then restarts *disabled* (refusing clients and workers) while its
 //! contract is closed, until the root params change.
 //!
-//! Not done yet (later issues): end-to-end encrypted requests (rejected with an error).
+//! End-to-end encrypted requests (delta-2026-04 §2.5 step 3): the key-manager client
+//! (`crate::common::km_client`, started by [`listener::start`] when
+//! `ProxySettings::key_manager` is set) keeps the key manager's keys in [`ProxyShared::keys`];
+//! a request naming an unknown key is refused with `unknown public key <HEX>` (602), a known
+//! one goes only to a worker of protocol ≥ 3 with the matching seed in
+//! `proxy.runQueryEx.private_key` ([`relay`]). The keys outlive in-process restarts.
 
 mod accept;
 pub mod admission;
@@ -65,6 +70,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::common::km_client::KeyRing;
 use cocoon_ledger::address::wire_form;
 use cocoon_wire::schema::types;
 
@@ -158,13 +164,23 @@ pub struct ProxyShared {
     pub payments: Mutex<ProxyPayments>,
     /// The proxy on its ledger (`None` without one).
     pub money: Option<money::Money>,
+    /// Request-encryption keys from the key manager (kept across in-process restarts).
+    pub keys: Arc<KeyRing>,
 }
 
 impl ProxyShared {
     /// Shared state of a proxy; opens the books at `settings.db_path` when both it and a
     /// signing key are set, and fails if they do not verify. With a ledger it also
     /// attaches to (or deploys) the proxy contract and confirms a start-up commit there.
-    pub fn open(mut settings: ProxySettings) -> Result<Arc<Self>, String> {
+    pub fn open(settings: ProxySettings) -> Result<Arc<Self>, String> {
+        Self::open_with_keys(settings, Arc::default())
+    }
+
+    /// [`ProxyShared::open`] keeping the key-manager keys of `keys` (a restart).
+    pub fn open_with_keys(
+        mut settings: ProxySettings,
+        keys: Arc<KeyRing>,
+    ) -> Result<Arc<Self>, String> {
         let mut payments = match &settings.ledger {
             None => {
                 let mut p = ProxyPayments::with_context(
@@ -221,6 +237,7 @@ impl ProxyShared {
             settings,
             payments,
             money,
+            keys,
             registry: Registry::new(),
             counters: ProxyCounters::default(),
             accounts: Mutex::new(Accounts::default()),

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::admission::AdmissionLimits;
 use super::registry::model_base_name;
+use crate::common::km_client::KeyManagerSettings;
 use crate::config::{LocalRootConfig, ProxyConfig};
 
 /// Cadence and thresholds of the proxy's money loop (runners.md §6.5, §8). Only used with a
@@ -121,6 +122,10 @@ pub struct ProxySettings {
     /// Where contract addresses are derived without a ledger: the fake-TON root config's
     /// codes and params and `root_address` (with a ledger, the ledger's context is used).
     pub contracts: ContractContext,
+    /// The key-manager client (delta-2026-04 §3.6): where the root says the key manager is,
+    /// how to dial it, how often to poll. `None`: no keys are fetched, and every encrypted
+    /// request is refused with `unknown public key …`.
+    pub key_manager: Option<KeyManagerSettings>,
 }
 
 impl std::fmt::Debug for ProxySettings {
@@ -138,6 +143,7 @@ impl std::fmt::Debug for ProxySettings {
             .field("ledger", &self.ledger.is_some())
             .field("money", &self.money)
             .field("admission", &self.admission)
+            .field("key_manager", &self.key_manager)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +175,7 @@ impl ProxySettings {
             money: MoneySettings::devnet(),
             contracts: ContractContext::devnet(RootConfig::devnet_default().params)
                 .expect("the devnet placeholder codes are constant and build"),
+            key_manager: None,
         }
     }
 

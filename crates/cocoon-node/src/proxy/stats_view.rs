@@ -1,7 +1,8 @@
 //! What the proxy shows on `/stats`, `/jsonstats` and `/metrics`: the
 //! reference's `/jsonstats` keys where they apply (runners.md §9: `status`,
 //! `stats`, `localconfig`, `workers`, `worker_connections`, `clients`),
-//! plain totals instead of decayed arrays.
+//! plain totals instead of decayed arrays, and `key_manager` (the known request keys,
+//! public parts and expiry only, and the key-manager client's counters).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -109,6 +110,8 @@ impl StatsSource for ProxyStats {
             "worker_connections": connections,
             "clients": clients,
             "payments": payments_json(s),
+            // The reference's "KNOWN PRIVATE KEYS" table: public keys and expiry only.
+            "key_manager": s.keys.stats_json(),
         })
     }
 
@@ -176,6 +179,21 @@ impl StatsSource for ProxyStats {
                 "cocoon_proxy_adjusted_tokens_total",
                 "Adjusted tokens used",
                 lock(&s.accounts).all.total as f64,
+            ),
+            Metric::gauge(
+                "cocoon_proxy_km_keys",
+                "Request-encryption keys known from the key manager",
+                s.keys.len() as f64,
+            ),
+            Metric::counter(
+                "cocoon_proxy_km_polls_ok_total",
+                "Key-manager answers merged",
+                n(&s.keys.polls_ok),
+            ),
+            Metric::counter(
+                "cocoon_proxy_km_poll_failures_total",
+                "Key-manager polls that failed (dial, refused link, query)",
+                n(&s.keys.poll_failures),
             ),
         ];
         for (model, conns) in s.registry.snapshot() {

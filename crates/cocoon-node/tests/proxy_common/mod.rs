@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod scripted_km;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -217,9 +219,23 @@ pub async fn spawn_worker_via(
     seen: mpsc::UnboundedSender<Seen>,
 ) -> FakeWorker {
     let (name, coefficient, max_active, behaviour) = spec;
+    let params = worker_params(MODEL, coefficient, max_active);
+    spawn_worker_with_params(proxy, addr, params, (name, behaviour), seen).await
+}
+
+/// [`spawn_worker_via`] with the worker's own `params` (e.g. a protocol range); `spec` is
+/// (name, behaviour).
+pub async fn spawn_worker_with_params(
+    proxy: &ProxyHandle,
+    addr: SocketAddr,
+    params: types::worker::Params,
+    spec: (&'static str, Behaviour),
+    seen: mpsc::UnboundedSender<Seen>,
+) -> FakeWorker {
+    let (name, behaviour) = spec;
     let (session, mut inbound) = dial(addr).await;
     let before = ready_workers(proxy, MODEL);
-    worker_handshake(&session, worker_params(MODEL, coefficient, max_active))
+    worker_handshake(&session, params)
         .await
         .expect("worker handshake");
     wait_until("worker registered", || ready_workers(proxy, MODEL) > before).await;
@@ -413,6 +429,19 @@ impl FakeClient {
         max_tokens: i32,
         timeout: f64,
     ) -> [u8; 32] {
+        self.send_request_keyed(model, (max_coefficient, max_tokens, timeout), None)
+            .await
+    }
+
+    /// Sends `client.runQueryEx` naming the request key `public_key` (flags bit 1; `None`
+    /// = a plain request); `limits` is (max_coefficient, max_tokens, timeout). Returns its
+    /// request id.
+    pub async fn send_request_keyed(
+        &self,
+        model: &str,
+        (max_coefficient, max_tokens, timeout): (i32, i32, f64),
+        public_key: Option<[u8; 32]>,
+    ) -> [u8; 32] {
         let request_id: [u8; 32] = rand::random();
         let run = functions::client::RunQueryEx {
             model_name: model.into(),
@@ -422,9 +451,9 @@ impl FakeClient {
             timeout,
             request_id,
             min_config_version: CONFIG_VERSION,
-            flags: 1,
+            flags: if public_key.is_some() { 3 } else { 1 },
             enable_debug: Some(false),
-            public_key: None,
+            public_key,
         };
         self.session
             .send(to_bytes(&run))

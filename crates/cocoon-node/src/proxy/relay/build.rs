@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use cocoon_e2e::Seed;
 use cocoon_wire::schema::{functions, types};
 use cocoon_wire::tl::{from_bytes, to_bytes};
 
@@ -147,12 +148,15 @@ impl Relay {
         let _ = self.client.session.send(bytes).await;
     }
 
-    /// `proxy.runQueryEx` (v≥1) or `proxy.runQuery` (v0) for `conn`.
+    /// `proxy.runQueryEx` (v≥1) or `proxy.runQuery` (v0) for `conn`. From v3 on, flags bit 1
+    /// and `private_key`: the seed of an encrypted request's key, zero for a plain one (an
+    /// encrypted request never reaches a connection below v3, see `attempts`).
     pub(super) fn run_query_bytes(
         &self,
         conn: &WorkerConn,
         request_id: [u8; 32],
         remaining: Duration,
+        key: Option<&Seed>,
     ) -> Vec<u8> {
         let coefficient = conn.state().coefficient;
         let timeout = remaining.as_secs_f64() * 0.95;
@@ -171,7 +175,7 @@ impl Relay {
                 request_id,
                 flags: 1 | if keys { 2 } else { 0 },
                 enable_debug: Some(self.req.enable_debug),
-                private_key: keys.then_some([0u8; 32]),
+                private_key: keys.then(|| key.map_or([0u8; 32], |k| *k.as_bytes())),
             })
         } else {
             to_bytes(&functions::proxy::RunQuery {

@@ -25,6 +25,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cocoon_e2e::Seed;
 use cocoon_net::Session;
 use cocoon_wire::schema::{functions, types};
 use cocoon_wire::tl::from_bytes;
@@ -41,6 +42,7 @@ use super::messages::{ClientRequest, WorkerEvent};
 use super::registry::{model_base_name, Slot};
 use super::reservation::{reservation_tokens, Reservation};
 use super::{ProxyCounters, ProxyShared};
+use crate::common::km_client::unix_now;
 use crate::common::proto::{self, code, now_unix, VERSION_KEYS};
 
 /// Longest request timeout the proxy accepts (seconds).
@@ -145,12 +147,6 @@ impl Relay {
         if r.min_config_version > self.shared.settings.config_version {
             return Err((code::ERROR, "active config version is too low".into()));
         }
-        if r.is_encrypted() {
-            return Err((
-                code::ERROR,
-                "encrypted requests are not supported by this proxy".into(),
-            ));
-        }
         if r.max_coefficient < 0 || r.max_tokens < 0 {
             return Err((
                 code::PROTOVIOLATION,
@@ -172,9 +168,28 @@ impl Relay {
         Ok(Duration::from_secs_f64(r.timeout.min(MAX_TIMEOUT_S)))
     }
 
+    /// The seed of the key an encrypted request names (delta §2.5 step 3): `None` for a
+    /// plain request, an error `unknown public key <HEX>` (602, the reference's text with
+    /// TON's upper-case hex) when the key manager gave us no such key or it expired.
+    fn request_key(&self) -> Result<Option<Seed>, (i32, String)> {
+        let Some(public) = self.req.public_key.filter(|_| self.req.is_encrypted()) else {
+            return Ok(None);
+        };
+        match self.shared.keys.seed_for(&public, unix_now()) {
+            Some(seed) => Ok(Some(seed)),
+            None => Err((
+                code::ERROR,
+                format!("unknown public key {}", hex::encode_upper(public)),
+            )),
+        }
+    }
+
     async fn run(&self) {
-        let timeout = match self.precheck() {
-            Ok(t) => t,
+        let checked = self
+            .precheck()
+            .and_then(|timeout| Ok((timeout, self.request_key()?)));
+        let (timeout, key) = match checked {
+            Ok(ok) => ok,
             Err((code, message)) => return self.reject(code, &message).await,
         };
         let reservation = match self.reserve().await {
@@ -185,7 +200,7 @@ impl Relay {
         let mut progress = Progress::default();
         let outcome = tokio::time::timeout_at(
             deadline,
-            self.attempts(&mut progress, deadline, reservation.as_ref()),
+            self.attempts(&mut progress, deadline, reservation.as_ref(), key.as_ref()),
         )
         .await;
         let c = &self.shared.counters;
@@ -228,19 +243,17 @@ impl Relay {
     }
 
     /// Runs up to two attempts. Sends the client every error itself except
-    /// the proxy timeout (handled by the caller).
+    /// the proxy timeout (handled by the caller). An encrypted request (`key`) only goes to
+    /// workers of protocol ≥ 3, with the seed in `proxy.runQueryEx.private_key`.
     async fn attempts(
         &self,
         progress: &mut Progress,
         deadline: tokio::time::Instant,
         reservation: Option<&Reservation>,
+        key: Option<&Seed>,
     ) -> Outcome {
         let model = model_base_name(&self.req.model_name).to_owned();
-        let min_version = if self.req.is_encrypted() {
-            VERSION_KEYS
-        } else {
-            0
-        };
+        let min_version = if key.is_some() { VERSION_KEYS } else { 0 };
         let mut tried: Vec<u64> = Vec::new();
         let mut last_error: Option<(i32, String, Option<types::proxy::QueryFinalInfo>)> = None;
         while tried.len() < 2 {
@@ -274,7 +287,13 @@ impl Relay {
             let attempt_start = Instant::now();
             let proxy_request_id: [u8; 32] = rand::random();
             let end = self
-                .attempt(&slot, proxy_request_id, progress, remaining, deadline)
+                .attempt(
+                    &slot,
+                    proxy_request_id,
+                    progress,
+                    (remaining, deadline),
+                    key,
+                )
                 .await;
             let ok = matches!(end, AttemptEnd::Completed(_));
             slot.conn.record_outcome(ok, attempt_start.elapsed());
@@ -341,8 +360,8 @@ impl Relay {
         slot: &Slot,
         proxy_request_id: [u8; 32],
         progress: &mut Progress,
-        remaining: Duration,
-        deadline: tokio::time::Instant,
+        (remaining, deadline): (Duration, tokio::time::Instant),
+        key: Option<&Seed>,
     ) -> AttemptEnd {
         let conn = &slot.conn;
         let (tx, mut rx) = mpsc::channel(self.shared.settings.relay_buffer.max(1));
@@ -351,7 +370,7 @@ impl Relay {
         // `worker_request` is the id the worker logs as its `request`.
         info!(request = %self.rid(), worker_request = %hex::encode(&proxy_request_id[..8]),
             worker_conn = conn.id, model = %self.req.model_name, "forwarding to worker");
-        let run = self.run_query_bytes(conn, proxy_request_id, remaining);
+        let run = self.run_query_bytes(conn, proxy_request_id, remaining, key);
         if conn.session.send(run).await.is_err() {
             route.worker_done();
             return lost_worker(false);
