@@ -256,6 +256,37 @@ mod tests {
         assert!(ring.seed_for(&public(3), 0).is_none());
     }
 
+    proptest::proptest! {
+        /// Any answer a key manager may send: no panic, the ring stays within its capacity,
+        /// and every key it keeps is live and served under its derived public key.
+        #[test]
+        fn any_answer_merges_within_bounds(
+            answer in proptest::collection::vec(
+                (proptest::prelude::any::<[u8; 32]>(), proptest::prelude::any::<i32>()),
+                0..40,
+            ),
+            now in proptest::prelude::any::<i32>(),
+        ) {
+            let ring = KeyRing::with_capacity(16);
+            let keys: Vec<_> = answer
+                .iter()
+                .map(|(seed, until)| types::key_manager::PrivateKey {
+                    valid_until_utime: *until,
+                    private_key: *seed,
+                })
+                .collect();
+            let now = i64::from(now);
+            let r = ring.merge(&keys, now);
+            proptest::prop_assert_eq!(r.added + r.known + r.expired + r.over_capacity, keys.len());
+            proptest::prop_assert!(ring.len() <= 16);
+            for k in ring.known() {
+                proptest::prop_assert!(k.expire_at > now);
+                let public: [u8; 32] = hex::decode(&k.public_key).unwrap().try_into().unwrap();
+                proptest::prop_assert!(ring.seed_for(&public, now).is_some());
+            }
+        }
+    }
+
     #[test]
     fn stats_show_public_keys_only() {
         let ring = KeyRing::default();
