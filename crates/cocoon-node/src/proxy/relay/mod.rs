@@ -27,23 +27,24 @@ use std::time::{Duration, Instant};
 
 use cocoon_e2e::Seed;
 use cocoon_net::Session;
-use cocoon_wire::schema::{functions, types};
-use cocoon_wire::tl::from_bytes;
+use cocoon_wire::schema::types;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 mod build;
+mod checks;
+mod events;
 mod notice;
 mod route;
 
+use events::lost_worker;
 use route::RouteGuard;
 
-use super::messages::{ClientRequest, WorkerEvent};
+use super::messages::ClientRequest;
 use super::registry::{model_base_name, Slot};
 use super::reservation::{reservation_tokens, Reservation};
 use super::{ProxyCounters, ProxyShared};
-use crate::common::km_client::unix_now;
-use crate::common::proto::{self, code, now_unix, VERSION_KEYS};
+use crate::common::proto::{code, now_unix, VERSION_KEYS};
 
 /// Longest request timeout the proxy accepts (seconds).
 const MAX_TIMEOUT_S: f64 = 3600.0;
@@ -139,49 +140,6 @@ pub async fn run_request(
 impl Relay {
     fn rid(&self) -> String {
         hex::encode(&self.req.request_id[..8])
-    }
-
-    /// Checks that need no worker (§4.3 steps 1–3, plus ours).
-    fn precheck(&self) -> Result<Duration, (i32, String)> {
-        let r = &self.req;
-        if r.min_config_version > self.shared.settings.config_version {
-            return Err((code::ERROR, "active config version is too low".into()));
-        }
-        if r.max_coefficient < 0 || r.max_tokens < 0 {
-            return Err((
-                code::PROTOVIOLATION,
-                "max_coefficient and max_tokens must not be negative".into(),
-            ));
-        }
-        if !(r.timeout.is_finite() && r.timeout > 0.0) {
-            return Err((
-                code::PROTOVIOLATION,
-                format!("invalid timeout {}", r.timeout),
-            ));
-        }
-        if from_bytes::<functions::http::Request>(&r.query).is_err() {
-            return Err((
-                code::PROTOVIOLATION,
-                "query is not a valid http.request".into(),
-            ));
-        }
-        Ok(Duration::from_secs_f64(r.timeout.min(MAX_TIMEOUT_S)))
-    }
-
-    /// The seed of the key an encrypted request names (delta §2.5 step 3): `None` for a
-    /// plain request, an error `unknown public key <HEX>` (602, the reference's text with
-    /// TON's upper-case hex) when the key manager gave us no such key or it expired.
-    fn request_key(&self) -> Result<Option<Seed>, (i32, String)> {
-        let Some(public) = self.req.public_key.filter(|_| self.req.is_encrypted()) else {
-            return Ok(None);
-        };
-        match self.shared.keys.seed_for(&public, unix_now()) {
-            Some(seed) => Ok(Some(seed)),
-            None => Err((
-                code::ERROR,
-                format!("unknown public key {}", hex::encode_upper(public)),
-            )),
-        }
     }
 
     async fn run(&self) {
@@ -430,98 +388,6 @@ impl Relay {
             }
         }
     }
-
-    /// Handles one worker message; `Some` ends the attempt.
-    async fn on_event(&self, event: WorkerEvent, progress: &mut Progress) -> Option<AttemptEnd> {
-        let out_of_order = |answered: bool| {
-            let message = "proxy: out of order answer parts from worker".to_owned();
-            Some(if answered {
-                AttemptEnd::AfterAnswer {
-                    code: code::PROTOVIOLATION,
-                    message,
-                    info: None,
-                }
-            } else {
-                AttemptEnd::BeforeAnswer {
-                    code: code::PROTOVIOLATION,
-                    message,
-                    retryable: true,
-                    info: None,
-                }
-            })
-        };
-        match event {
-            WorkerEvent::Answer {
-                answer,
-                completed,
-                final_info,
-            } => {
-                if progress.answered {
-                    return out_of_order(true);
-                }
-                let Some(answer) = self.stamp_answer(&answer) else {
-                    let message = "proxy: malformed http.response from worker".to_owned();
-                    return Some(AttemptEnd::BeforeAnswer {
-                        code: code::PROTOVIOLATION,
-                        message,
-                        retryable: true,
-                        info: None,
-                    });
-                };
-                progress.answered = true;
-                progress.answer_at = Some(now_unix());
-                let bytes =
-                    self.answer_bytes(true, answer, completed, final_info.as_ref(), progress);
-                self.deliver(bytes, completed, final_info).await
-            }
-            WorkerEvent::Part {
-                answer,
-                completed,
-                final_info,
-            } => {
-                if !progress.answered {
-                    return out_of_order(false);
-                }
-                let bytes =
-                    self.answer_bytes(false, answer, completed, final_info.as_ref(), progress);
-                self.deliver(bytes, completed, final_info).await
-            }
-            WorkerEvent::Error {
-                code: c,
-                message,
-                final_info,
-            } => Some(if progress.answered {
-                AttemptEnd::AfterAnswer {
-                    code: c,
-                    message,
-                    info: final_info,
-                }
-            } else {
-                let retryable = c != code::PROTOVIOLATION && c != code::TIMEOUT;
-                AttemptEnd::BeforeAnswer {
-                    code: c,
-                    message,
-                    retryable,
-                    info: final_info,
-                }
-            }),
-        }
-    }
-
-    async fn deliver(
-        &self,
-        bytes: Vec<u8>,
-        completed: bool,
-        final_info: Option<types::proxy::QueryFinalInfo>,
-    ) -> Option<AttemptEnd> {
-        ProxyCounters::add(&self.shared.counters.bytes_sent, bytes.len() as u64);
-        if self.client.session.send(bytes).await.is_err() {
-            return Some(AttemptEnd::ClientGone);
-        }
-        completed.then(|| {
-            AttemptEnd::Completed(final_info.map_or_else(proto::zero_tokens, |i| i.tokens_used))
-        })
-    }
 }
 
 /// Resolves when the client cancels the request; never if the switch is
@@ -530,23 +396,5 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     let switch_gone = cancel.wait_for(|cancelled| *cancelled).await.is_err();
     if switch_gone {
         std::future::pending::<()>().await;
-    }
-}
-
-fn lost_worker(answered: bool) -> AttemptEnd {
-    let message = "proxy: worker connection lost".to_owned();
-    if answered {
-        AttemptEnd::AfterAnswer {
-            code: code::NOT_READY,
-            message,
-            info: None,
-        }
-    } else {
-        AttemptEnd::BeforeAnswer {
-            code: code::NOT_READY,
-            message,
-            retryable: true,
-            info: None,
-        }
     }
 }
