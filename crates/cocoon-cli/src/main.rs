@@ -7,6 +7,7 @@ mod backend;
 mod client;
 mod devnet;
 mod gen_cert;
+mod gen_cert_sev;
 mod inspect;
 mod inspect_sev;
 mod memory_trim;
