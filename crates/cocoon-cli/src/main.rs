@@ -69,6 +69,10 @@ enum Command {
     /// The node's cocoon wallet on TON: address and what to fund, balance.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// SIMULATION helper of `cocoon up`: set a worker config's model_name (run by the
+    /// simulated change-model script).
+    #[command(hide = true)]
+    UpSetWorkerModel(up::model_change::SetWorkerModelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Backend(cmd) => backend::run(cmd),
         Command::Devnet(cmd) => devnet::run(cmd),
         Command::Wallet(cmd) => wallet::run(cmd),
+        Command::UpSetWorkerModel(args) => up::model_change::set_worker_model(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
