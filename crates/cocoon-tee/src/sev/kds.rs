@@ -201,7 +201,7 @@ impl KdsCollateral {
     }
 
     /// A product's chain and CRL from the disk cache, if still good at `now`.
-    fn from_disk(&self, product: Product, now: u64) -> Option<(SevCollateral, u64)> {
+    fn read_disk_cache(&self, product: Product, now: u64) -> Option<(SevCollateral, u64)> {
         let dir = self.cache_dir.as_deref()?;
         let mut collateral = SevCollateral::empty();
         collateral
@@ -298,7 +298,7 @@ impl SevCollateralSource for KdsCollateral {
                 }
             }
         }
-        let (collateral, until) = match self.from_disk(product, now) {
+        let (collateral, until) = match self.read_disk_cache(product, now) {
             Some(found) => found,
             None => self.fetch(product, now)?,
         };
