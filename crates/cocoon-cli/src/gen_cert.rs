@@ -14,12 +14,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use cocoon_tee::cert;
+use cocoon_tee::cert::{self, CertAndKey};
 use cocoon_tee::configfs_tsm::ConfigfsTsmProvider;
 use cocoon_tee::fake::FakeQuoteProvider;
 use cocoon_tee::image_hash::{tdx_image_hash, to_base64, ZERO_MEASUREMENTS_IMAGE_HASH};
 use cocoon_tee::quote::ParsedQuote;
 use cocoon_tee::QuoteProvider;
+
+use crate::gen_cert_sev::SevArgs;
 
 /// How far in the future `--current-time` may be (clock skew allowance).
 const MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
@@ -35,36 +37,18 @@ pub enum TeeMode {
     /// Real Intel TDX quote through configfs-tsm (only inside a TD).
     #[value(alias = "tee")]
     Tdx,
-    /// AMD SEV-SNP report (only inside an SNP guest; not implemented yet: fails with a clear error).
+    /// AMD SEV-SNP report through configfs-tsm (only inside an SNP guest).
     #[value(alias = "sev-snp")]
     Sev,
-}
-
-/// The SEV-SNP guest device.
-const SEV_GUEST_DEVICE: &str = "/dev/sev-guest";
-
-/// `--tee sev`: say why no SEV-SNP certificate can be made here.
-fn sev_unavailable() -> anyhow::Error {
-    let device = Path::new(SEV_GUEST_DEVICE).exists();
-    let tsm = ConfigfsTsmProvider::new().is_available();
-    if !device && !tsm {
-        return anyhow::anyhow!(
-            "--tee sev needs an AMD SEV-SNP guest: neither {SEV_GUEST_DEVICE} nor configfs-tsm \
-             ({}) is present here",
-            cocoon_tee::configfs_tsm::DEFAULT_TSM_REPORT_DIR
-        );
-    }
-    anyhow::anyhow!(
-        "--tee sev: generating SEV-SNP certificates inside an SNP guest is not implemented yet \
-         (cocoon verifies SEV-SNP peers; use the reference's gen-cert for the certificate)"
-    )
 }
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
 cocoon gen-cert --name test --tee fake\n      writes test_cert.pem, test_key.pem, test_image_hash.b64\n  \
 cocoon gen-cert --name /etc/tee/tee --tee tdx --current-time 1760000000 --force\n      \
-what a TD does at boot and every hour (time taken from the TON blockchain)")]
+what a TD does at boot and every hour (time taken from the TON blockchain)\n  \
+cocoon gen-cert --name /etc/tee/tee --tee sev --sev-kds https://kdsintf.amd.com --sev-kds-cache /etc/tee/sev\n      \
+inside an SEV-SNP guest; the VCEK comes from the host, else --vcek FILE, else the KDS")]
 pub struct GenCertArgs {
     /// Base name of the output files (`BASE_cert.pem`, `BASE_key.pem`, `BASE_image_hash.b64`).
     #[arg(long, short = 'n', value_name = "BASE", default_value = "test")]
@@ -81,6 +65,8 @@ pub struct GenCertArgs {
     /// Overwrite existing certificate and key files.
     #[arg(long, short = 'f')]
     pub force: bool,
+    #[command(flatten)]
+    pub sev: SevArgs,
 }
 
 pub fn run(args: GenCertArgs) -> anyhow::Result<()> {
@@ -93,9 +79,11 @@ pub fn run(args: GenCertArgs) -> anyhow::Result<()> {
     let key_path = with_suffix(&base, "_key.pem");
     let hash_path = with_suffix(&base, "_image_hash.b64");
 
+    if args.tee == TeeMode::Sev {
+        return run_sev(&args, not_before, &cert_path, &key_path, &hash_path);
+    }
     let provider: Option<Box<dyn QuoteProvider>> = match args.tee {
-        TeeMode::Sev => return Err(sev_unavailable()),
-        TeeMode::None => None,
+        TeeMode::Sev | TeeMode::None => None,
         TeeMode::Fake => Some(Box::new(FakeQuoteProvider)),
         TeeMode::Tdx => Some(Box::new(ConfigfsTsmProvider::new())),
     };
@@ -121,8 +109,42 @@ pub fn run(args: GenCertArgs) -> anyhow::Result<()> {
 
     let made =
         cert::generate(provider.as_deref(), not_before).context("generating the certificate")?;
-    write_atomically(&cert_path, made.cert_pem().as_bytes(), 0o644)?;
-    write_atomically(&key_path, made.key_pem().as_bytes(), 0o600)?;
+    write_cert_and_key(&made, &cert_path, &key_path)
+}
+
+/// `--tee sev`: the same files, the evidence from the SNP guest.
+fn run_sev(
+    args: &GenCertArgs,
+    not_before: SystemTime,
+    cert_path: &Path,
+    key_path: &Path,
+    hash_path: &Path,
+) -> anyhow::Result<()> {
+    let image_hash = args.sev.image_hash()?;
+    write_atomically(hash_path, to_base64(&image_hash).as_bytes(), 0o644)?;
+    eprintln!(
+        "wrote {} ({})",
+        hash_path.display(),
+        hex::encode(image_hash)
+    );
+    if !args.force && (cert_path.exists() || key_path.exists()) {
+        eprintln!(
+            "refusing to overwrite existing {} / {}; pass --force to replace them",
+            cert_path.display(),
+            key_path.display()
+        );
+        return Ok(());
+    }
+    let made = args
+        .sev
+        .certificate(not_before)
+        .context("generating the SEV-SNP certificate")?;
+    write_cert_and_key(&made, cert_path, key_path)
+}
+
+fn write_cert_and_key(made: &CertAndKey, cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
+    write_atomically(cert_path, made.cert_pem().as_bytes(), 0o644)?;
+    write_atomically(key_path, made.key_pem().as_bytes(), 0o600)?;
     eprintln!(
         "wrote {} and {} (public key {})",
         cert_path.display(),
@@ -153,7 +175,7 @@ fn not_before(current_time: Option<u32>, now: SystemTime) -> anyhow::Result<Syst
 fn own_image_hash(mode: TeeMode, provider: &dyn QuoteProvider) -> anyhow::Result<[u8; 32]> {
     match mode {
         TeeMode::None => bail!("no image hash without a TEE"),
-        TeeMode::Sev => Err(sev_unavailable()),
+        TeeMode::Sev => bail!("the SEV-SNP image hash comes from SevArgs::image_hash"),
         TeeMode::Fake => Ok(ZERO_MEASUREMENTS_IMAGE_HASH),
         TeeMode::Tdx => {
             let quote = provider.quote(&[0u8; 64]).context("getting a TDX quote")?;
@@ -228,6 +250,7 @@ mod tests {
             out: Some(dir.to_path_buf()),
             current_time: None,
             force,
+            sev: SevArgs::default(),
         }
     }
 
@@ -296,18 +319,5 @@ mod tests {
         );
         assert!(!dir.join("node_cert.pem").exists());
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn sev_mode_fails_clearly_and_writes_nothing() {
-        let dir = temp_dir("sev");
-        let err = run(args(&dir, TeeMode::Sev, false)).unwrap_err();
-        let text = format!("{err:#}");
-        assert!(text.starts_with("--tee sev"), "{text}");
-        if !Path::new(SEV_GUEST_DEVICE).exists() && !ConfigfsTsmProvider::new().is_available() {
-            assert!(text.contains("needs an AMD SEV-SNP guest"), "{text}");
-        }
-        assert!(!dir.join("node_cert.pem").exists());
-        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,7 @@ mod backend;
 mod client;
 mod devnet;
 mod gen_cert;
+mod gen_cert_sev;
 mod inspect;
 mod inspect_sev;
 mod memory_trim;
@@ -68,6 +69,10 @@ enum Command {
     /// The node's cocoon wallet on TON: address and what to fund, balance.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// SIMULATION helper of `cocoon up`: set a worker config's model_name (run by the
+    /// simulated change-model script).
+    #[command(hide = true)]
+    UpSetWorkerModel(up::model_change::SetWorkerModelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Backend(cmd) => backend::run(cmd),
         Command::Devnet(cmd) => devnet::run(cmd),
         Command::Wallet(cmd) => wallet::run(cmd),
+        Command::UpSetWorkerModel(args) => up::model_change::set_worker_model(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -59,15 +59,22 @@ pub struct NodeArgs {
     /// redefines them; the built-in fake and tdx refuse peers without TEE evidence.
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
-    /// AMD SEV-SNP collateral for `tdx` (`tee`) policies: a PEM file, or a directory of `*.pem`.
+    /// AMD SEV-SNP collateral for `tdx` (`tee`) policies: a PEM file, a directory of `*.pem`,
+    /// or an AMD KDS base URL.
     ///
     /// The ASK/ARK chains and ARK CRLs as AMD's KDS serves them, in the reference's
     /// `/etc/tee/sev` layout (`Milan.cert_chain.pem`, `Milan.cert_chain_crl.pem`, …), read at
-    /// start. With it, a `tdx` policy admits SEV-SNP peers whose report verifies against AMD's
+    /// start; or fetched from a KDS (`https://kdsintf.amd.com`, or a mirror with the same
+    /// paths) at the first SEV-SNP peer of each product and kept until the chain or CRL
+    /// expires (see --sev-pki-cache). With it, a `tdx` policy admits SEV-SNP peers whose report verifies against AMD's
     /// pinned roots (CRL required) and whose measurement / image hash is on the policy's
     /// `sev_config` allowlists; without it, SEV-SNP peers are refused as unsupported.
-    #[arg(long, value_name = "DIR|FILE")]
+    #[arg(long, value_name = "DIR|FILE|URL")]
     pub sev_pki: Option<PathBuf>,
+    /// With `--sev-pki URL`: keep fetched chains and CRLs in this directory (the `/etc/tee/sev`
+    /// layout) until they expire, so a restart does not fetch them again.
+    #[arg(long, value_name = "DIR", requires = "sev_pki")]
+    pub sev_pki_cache: Option<PathBuf>,
     /// DEVNET: settle payments on this devnet ledger file (a local simulation of the COCOON
     /// contracts, shared by every node of a local network and by `cocoon devnet`; nothing
     /// touches TON). `cocoon up` creates one; without this flag no money moves.
@@ -228,6 +235,7 @@ impl NodeArgs {
             collateral: CollateralLocation::parse(&self.collateral),
             policy_file: self.policy_file.clone(),
             sev_pki: self.sev_pki.clone(),
+            sev_pki_cache: self.sev_pki_cache.clone(),
         };
         Ok(PolicyBuilder::new(&options)?)
     }

@@ -36,6 +36,7 @@ macro_rules! say {
 mod admin;
 mod configs;
 mod devnet;
+pub(crate) mod model_change;
 mod procs;
 pub(crate) mod running;
 mod supervise;
@@ -93,6 +94,11 @@ pub struct UpArgs {
     /// Limits of every HTTP server of the network (engine and nodes).
     #[command(flatten)]
     pub http: crate::node_ports::HttpLimitArgs,
+    /// Script every worker runs on a model change (`worker.changeModel`, sent by the proxy's
+    /// admin `POST /request/change_worker_model`), with the new model as its argument.
+    /// Default: a SIMULATED script per worker that sets the worker's model_name and restarts it.
+    #[arg(long, value_name = "PATH")]
+    pub change_model_script: Option<PathBuf>,
     /// Liveness of the workers' and the client's links to the proxy.
     #[command(flatten)]
     pub proxy_link: crate::node_args::ProxyLinkArgs,

@@ -130,6 +130,7 @@ fn dial_config(test: &str, image_hash: &str, via: SocketAddr) -> DialConfig {
     let options = PolicyOptions {
         policy_file: Some(path.clone()),
         sev_pki: None,
+        sev_pki_cache: None,
         ..PolicyOptions::default()
     };
     let policy = PolicyBuilder::new(&options)

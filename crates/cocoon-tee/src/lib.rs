@@ -5,7 +5,7 @@
 //! gate placed in front of every listening port.
 //!
 //! Attestation side: [`quote`], [`image_hash`], [`dcap`], [`policy`],
-//! [`router_config`], [`cache`], [`fake`], [`configfs_tsm`], and [`sev`]
+//! [`router_config`], [`cache`], [`fake`], [`configfs_tsm`], [`http_fetch`], and [`sev`]
 //! (AMD SEV-SNP report verification, used by the `tdx` policy).
 //! Link side: [`cert`], [`tls`], [`pow`], [`link`], and [`peer_info`] (the
 //! record a reference router puts in front of a stream it verified).
@@ -17,6 +17,7 @@ pub mod cache;
 pub mod configfs_tsm;
 pub mod dcap;
 pub mod fake;
+pub mod http_fetch;
 pub mod image_hash;
 pub mod policy;
 pub mod quote;

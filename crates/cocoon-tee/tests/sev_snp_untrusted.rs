@@ -1,11 +1,12 @@
 //! Untrusted SEV-SNP bytes never panic: random or truncated reports and
-//! VCEKs, random collateral PEM, and any change to the signed part of a
-//! genuine report give errors.
+//! VCEKs, random collateral PEM, random or damaged host certificate tables,
+//! and any change to the signed part of a genuine report give errors.
 
 mod sev_support;
 
 use proptest::prelude::*;
 
+use cocoon_tee::sev::cert_table::{CertKind, CertTable};
 use cocoon_tee::sev::report::SNP_SIGNED_LEN;
 use cocoon_tee::sev::{SevCollateral, Vcek};
 use sev_support::*;
@@ -24,6 +25,25 @@ fn verify_real(report: &[u8], vcek: &[u8]) -> bool {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_cert_tables_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = CertTable::parse(&bytes);
+    }
+
+    #[test]
+    fn damaged_cert_tables_are_refused_or_stay_in_bounds(
+        at in 0usize..24, value in any::<u8>(), cut in 0usize..40,
+    ) {
+        let mut table = CertTable::encode(&[(CertKind::Ask, b"ask-der"), (CertKind::Vcek, MILAN_VCEK)]);
+        table[at] = value;
+        table.truncate(table.len().saturating_sub(cut));
+        if let Ok(parsed) = CertTable::parse(&table) {
+            for entry in parsed.entries {
+                prop_assert!(entry.data.len() <= table.len());
+            }
+        }
+    }
 
     #[test]
     fn random_reports_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..1300)) {

@@ -45,6 +45,7 @@ pub struct Layout {
     pub client_owner: String,
     model: String,
     max_active_requests: u32,
+    change_model_script: Option<std::path::PathBuf>,
 }
 
 impl Layout {
@@ -72,6 +73,14 @@ impl Layout {
             client_owner: ton_address(),
             model: args.model.clone(),
             max_active_requests: args.max_active_requests,
+            change_model_script: args
+                .change_model_script
+                .as_deref()
+                .map(|p| {
+                    std::fs::canonicalize(p)
+                        .with_context(|| format!("--change-model-script {}", p.display()))
+                })
+                .transpose()?,
         })
     }
 
@@ -156,6 +165,17 @@ impl Layout {
             .zip(&self.worker_owners)
             .enumerate()
         {
+            let name = format!("worker{}", i + 1);
+            let config = dir.join(format!("{name}.json"));
+            let script = match &self.change_model_script {
+                Some(script) => script.clone(),
+                None => super::model_change::write_simulated_script(
+                    dir,
+                    &name,
+                    &std::env::current_exe().context("cannot find the cocoon executable")?,
+                    &config,
+                )?,
+            };
             let worker = json!({
                 "@type": "workerRunner.config",
                 "is_test": true,
@@ -169,8 +189,9 @@ impl Layout {
                 "check_proxy_hashes": false,
                 "max_active_requests": self.max_active_requests,
                 "machine_description_json": machine_description(&forward),
+                "change_model_script": script.to_string_lossy(),
             });
-            write_json(dir, &format!("worker{}.json", i + 1), &worker)?;
+            write_json(dir, &format!("{name}.json"), &worker)?;
         }
         let client = json!({
             "@type": "clientRunner.config",

@@ -19,7 +19,10 @@
 //! then kept until it expires.
 //!
 //! With SEV-SNP collateral (`--sev-pki`: a PEM file or a directory in the
-//! reference's `/etc/tee/sev` layout, read at start), `tdx` policies also
+//! reference's `/etc/tee/sev` layout, read at start; or an AMD KDS URL,
+//! fetched at the first SEV-SNP peer of each product, blocking that
+//! handshake at most 30 s, and kept until the chain or CRL expires, on disk
+//! with `--sev-pki-cache`), `tdx` policies also
 //! verify SEV-SNP peers against AMD's pinned roots, with the ARK's CRL
 //! required, and check the policy's SEV allowlists; verified reports are
 //! cached ([`SevReportCache`]). Without it, SEV-SNP peers are refused as
@@ -33,7 +36,10 @@ use cocoon_tee::dcap::{CollateralSource, DcapVerifier, FixedCollateral, PccsColl
 use cocoon_tee::peer_info::RelayedPolicy;
 use cocoon_tee::policy::{PolicyConfig, PolicyKind};
 use cocoon_tee::router_config::{PolicySet, PolicySpec};
-use cocoon_tee::sev::{SevCollateral, SevPolicy, SevReportCache, SevVerification, SevVerifier};
+use cocoon_tee::sev::{
+    FixedSevCollateral, KdsClient, KdsCollateral, SevCollateral, SevCollateralSource, SevPolicy,
+    SevReportCache, SevVerification, SevVerifier,
+};
 use cocoon_tee::AttestationPolicy;
 
 /// Where `tdx` policies get DCAP collateral when nothing is said: Intel's PCS.
@@ -81,8 +87,12 @@ pub struct PolicyOptions {
     /// A router JSON config whose `policies` define named policies.
     pub policy_file: Option<PathBuf>,
     /// SEV-SNP collateral (ASK/ARK chains, CRLs) for `tdx` policies: a PEM
-    /// file or a directory of `*.pem`; `None` refuses SEV-SNP peers.
+    /// file or a directory of `*.pem`, or an AMD KDS base URL (`http://…`,
+    /// `https://…`) to fetch them from; `None` refuses SEV-SNP peers.
     pub sev_pki: Option<PathBuf>,
+    /// With a KDS URL: the directory fetched collateral is kept in until it
+    /// expires (the `/etc/tee/sev` layout); `None` keeps it in memory only.
+    pub sev_pki_cache: Option<PathBuf>,
 }
 
 impl Default for PolicyOptions {
@@ -92,6 +102,7 @@ impl Default for PolicyOptions {
             collateral: CollateralLocation::Service(DEFAULT_COLLATERAL.to_owned()),
             policy_file: None,
             sev_pki: None,
+            sev_pki_cache: None,
         }
     }
 }
@@ -152,7 +163,7 @@ pub struct PolicyBuilder {
     collateral_location: CollateralLocation,
     cache: Arc<QuoteCache>,
     /// SEV-SNP collateral and the verified-report cache, with `--sev-pki`.
-    sev: Option<(Arc<SevCollateral>, Arc<SevReportCache>)>,
+    sev: Option<(Arc<dyn SevCollateralSource>, Arc<SevReportCache>)>,
 }
 
 impl PolicyBuilder {
@@ -185,14 +196,10 @@ impl PolicyBuilder {
             )?),
         };
         let sev = match &options.sev_pki {
-            Some(path) => {
-                let collateral =
-                    SevCollateral::load(path).map_err(|e| PolicyError::SevCollateral {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
-                Some((Arc::new(collateral), Arc::new(SevReportCache::default())))
-            }
+            Some(path) => Some((
+                sev_collateral_source(path, options.sev_pki_cache.as_deref())?,
+                Arc::new(SevReportCache::default()),
+            )),
             None => None,
         };
         Ok(PolicyBuilder {
@@ -256,7 +263,7 @@ impl PolicyBuilder {
             allow_debug: spec.config.allow_debug,
             ..SevPolicy::default()
         });
-        Some(SevVerification::new(
+        Some(SevVerification::with_source(
             verifier,
             collateral.clone(),
             Some(cache.clone()),
@@ -272,6 +279,27 @@ impl PolicyBuilder {
         }
         names.join(", ")
     }
+}
+
+/// `--sev-pki`: a KDS base URL (fetched on first use, cached in `cache`),
+/// else a PEM file or directory read now.
+fn sev_collateral_source(
+    pki: &Path,
+    cache: Option<&Path>,
+) -> Result<Arc<dyn SevCollateralSource>, PolicyError> {
+    let text = pki.to_string_lossy();
+    if text.starts_with("http://") || text.starts_with("https://") {
+        let client = KdsClient::new(text.as_ref());
+        return Ok(Arc::new(KdsCollateral::new(
+            client,
+            cache.map(Path::to_path_buf),
+        )));
+    }
+    let collateral = SevCollateral::load(pki).map_err(|e| PolicyError::SevCollateral {
+        path: pki.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(Arc::new(FixedSevCollateral(Arc::new(collateral))))
 }
 
 fn read_policy_file(path: &Path) -> Result<PolicySet, PolicyError> {

@@ -42,6 +42,7 @@ fn options(collateral: CollateralLocation, policy_file: Option<&TempFile>) -> Po
         collateral,
         policy_file: policy_file.map(|f| f.0.clone()),
         sev_pki: None,
+        sev_pki_cache: None,
     }
 }
 
@@ -248,6 +249,7 @@ fn bad_policy_file_is_a_clear_error() {
     let err = PolicyBuilder::new(&PolicyOptions {
         policy_file: Some(missing.clone()),
         sev_pki: None,
+        sev_pki_cache: None,
         ..PolicyOptions::default()
     })
     .expect_err("missing file");
@@ -339,6 +341,7 @@ fn sev_pki_turns_sev_evidence_from_unsupported_into_verified() {
     ));
     let with = PolicyBuilder::new(&PolicyOptions {
         sev_pki: Some(pki.0.clone()),
+        sev_pki_cache: None,
         ..options(CollateralLocation::File(collateral.0.clone()), None)
     })
     .and_then(|b| b.build("tdx"))
@@ -354,8 +357,33 @@ fn sev_pki_turns_sev_evidence_from_unsupported_into_verified() {
     let missing = std::env::temp_dir().join("cocoon-node-policy-no-such-sev-pki");
     let err = PolicyBuilder::new(&PolicyOptions {
         sev_pki: Some(missing),
+        sev_pki_cache: None,
         ..PolicyOptions::default()
     })
     .expect_err("missing SEV collateral");
     assert!(matches!(err, PolicyError::SevCollateral { .. }), "{err}");
+
+    // A KDS URL: fetched at the first SEV-SNP peer; nothing listens there,
+    // so that peer is refused saying the collateral is unavailable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let kds = PolicyBuilder::new(&PolicyOptions {
+        sev_pki: Some(format!("http://127.0.0.1:{port}").into()),
+        sev_pki_cache: None,
+        ..options(CollateralLocation::File(collateral.0.clone()), None)
+    })
+    .and_then(|b| b.build("tdx"))
+    .expect("tdx policy with a KDS");
+    let refused = kds.policy.verify(&evidence, at);
+    assert!(
+        matches!(
+            &refused,
+            Err(AttestError::SevSnp(
+                cocoon_tee::sev::SevError::CollateralUnavailable { detail }
+            )) if detail.contains("/vcek/v1/Milan/cert_chain")
+        ),
+        "{refused:?}"
+    );
 }

@@ -102,28 +102,17 @@ fn fetch_for_platform_blocking(
 ) -> Result<Collateral, AttestError> {
     let base_url = base_url.to_owned();
     let platform = platform.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| unavailable(format!("starting fetch runtime: {e}")))?;
-        runtime.block_on(fetch_for_platform(&base_url, &platform))
+    crate::http_fetch::block_on_helper(move || async move {
+        fetch_for_platform(&base_url, &platform).await
     })
-    .join()
-    .map_err(|_| unavailable("collateral fetch thread panicked"))?
+    .map_err(unavailable)?
 }
 
 async fn fetch_for_platform(
     base_url: &str,
     platform: &PlatformId,
 ) -> Result<Collateral, AttestError> {
-    // reqwest is built without a default crypto provider: install ring's
-    // (ignored when the process already installed one).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(|e| unavailable(format!("HTTP client: {e}")))?;
+    let client = crate::http_fetch::client(FETCH_TIMEOUT).map_err(unavailable)?;
     let base = base_url.trim_end_matches('/');
     let tee = platform.tee;
 
@@ -190,32 +179,9 @@ async fn get(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), AttestError> {
-    let mut response = client
-        .get(url)
-        .send()
+    crate::http_fetch::get_bounded(client, url, MAX_RESPONSE_BYTES)
         .await
-        .map_err(|e| unavailable(format!("GET {url}: {e}")))?;
-    if !response.status().is_success() {
-        return Err(unavailable(format!(
-            "GET {url}: HTTP {}",
-            response.status()
-        )));
-    }
-    let headers = response.headers().clone();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| unavailable(format!("GET {url}: {e}")))?
-    {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(unavailable(format!(
-                "GET {url}: response larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((body, headers))
+        .map_err(unavailable)
 }
 
 fn header(headers: &reqwest::header::HeaderMap, names: &[&str]) -> Result<String, AttestError> {

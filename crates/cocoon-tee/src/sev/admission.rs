@@ -15,30 +15,42 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 
 use super::cache::SevReportCache;
-use super::collateral::SevCollateral;
+use super::collateral::{FixedSevCollateral, SevCollateral, SevCollateralSource};
 use super::error::SevError;
 use super::policy::{check_guest, check_measurement, check_tcb};
 use super::ratls::{verify_sev_evidence, SevEvidence};
 use super::sev_image_hash;
-use super::vcek::certificate_der;
+use super::vcek::{certificate_der, Vcek};
 use super::verify::{SevVerifier, VerifiedSnpReport};
 use crate::peer_info::SevReport;
 use crate::policy::{expected_report_data, PolicyConfig};
 use crate::{AttestError, PeerIdentity, TeeKind};
 
 /// SEV-SNP verification for one policy: verifier (roots and appraisal
-/// switches), collateral (chains, CRLs) and an optional shared cache.
+/// switches), where the collateral (chains, CRLs) comes from, and an
+/// optional shared cache.
 #[derive(Debug, Clone)]
 pub struct SevVerification {
     pub verifier: SevVerifier,
-    pub collateral: Arc<SevCollateral>,
+    pub collateral: Arc<dyn SevCollateralSource>,
     pub cache: Option<Arc<SevReportCache>>,
 }
 
 impl SevVerification {
+    /// With collateral loaded once.
     pub fn new(
         verifier: SevVerifier,
         collateral: Arc<SevCollateral>,
+        cache: Option<Arc<SevReportCache>>,
+    ) -> Self {
+        Self::with_source(verifier, Arc::new(FixedSevCollateral(collateral)), cache)
+    }
+
+    /// With collateral from `source` (e.g. fetched from AMD's KDS), asked
+    /// for the product of each peer's VCEK.
+    pub fn with_source(
+        verifier: SevVerifier,
+        collateral: Arc<dyn SevCollateralSource>,
         cache: Option<Arc<SevReportCache>>,
     ) -> Self {
         SevVerification {
@@ -70,14 +82,16 @@ impl SevVerification {
             check_measurement(&hit.report, policy)?;
             return Ok(hit);
         }
+        let product = Vcek::parse(evidence.vcek)?.product;
+        let collateral = self.collateral.collateral_for(product, now)?;
         let verified = Arc::new(verify_sev_evidence(
             &self.verifier,
-            &self.collateral,
+            &collateral,
             evidence,
             now,
         )?);
         if let Some(cache) = &self.cache {
-            let expires_at = collateral_expiry(evidence.vcek, &self.collateral, &verified);
+            let expires_at = collateral_expiry(evidence.vcek, &collateral, &verified);
             cache.insert(key, verified.clone(), now, expires_at);
         }
         Ok(verified)

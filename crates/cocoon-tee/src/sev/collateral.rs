@@ -9,6 +9,7 @@
 //! decided by [`super::chain::verify_vcek_chain`], not here.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -20,6 +21,23 @@ use super::product::Product;
 
 /// Largest collateral file accepted.
 pub const MAX_COLLATERAL_LEN: usize = 1024 * 1024;
+
+/// Where verification gets the collateral of a product: loaded once
+/// ([`FixedSevCollateral`]) or fetched and cached ([`super::kds::KdsCollateral`]).
+pub trait SevCollateralSource: std::fmt::Debug + Send + Sync {
+    /// The collateral to verify a `product` VCEK with at UNIX time `now`.
+    fn collateral_for(&self, product: Product, now: u64) -> Result<Arc<SevCollateral>, SevError>;
+}
+
+/// Collateral read once (`--sev-pki`).
+#[derive(Debug, Clone)]
+pub struct FixedSevCollateral(pub Arc<SevCollateral>);
+
+impl SevCollateralSource for FixedSevCollateral {
+    fn collateral_for(&self, _: Product, _: u64) -> Result<Arc<SevCollateral>, SevError> {
+        Ok(self.0.clone())
+    }
+}
 
 /// What the collateral holds for one product.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

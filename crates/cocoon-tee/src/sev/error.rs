@@ -51,6 +51,8 @@ pub enum SevError {
     },
     #[error("SEV-SNP collateral for {product} lacks {what}")]
     CollateralMissing { product: String, what: String },
+    #[error("SEV-SNP collateral unavailable: {detail}")]
+    CollateralUnavailable { detail: String },
     #[error("SEV-SNP collateral malformed: {reason}")]
     CollateralMalformed { reason: String },
     #[error("{product} ARK in the collateral is not AMD's pinned root key")]

@@ -12,6 +12,10 @@
 //! `sev` crate would add OpenSSL or a second RustCrypto stack for what is
 //! here a few hundred lines.
 //!
+//! Inside an SNP guest, [`guest`] gets our own report through configfs-tsm
+//! (with the host's [`cert_table`]) and makes the RA-TLS certificate;
+//! [`kds`] fetches VCEKs, chains and CRLs from AMD's KDS and caches them.
+//!
 //! [`admission`] is what the `tdx` policy ([`crate::policy::TdxPolicy`]) does
 //! with SEV-SNP evidence when it has SEV collateral: verify (through
 //! [`cache`]), then the policy's SEV allowlists. Without collateral, and in
@@ -20,9 +24,12 @@
 
 pub mod admission;
 pub mod cache;
+pub mod cert_table;
 pub mod chain;
 pub mod collateral;
 pub mod error;
+pub mod guest;
+pub mod kds;
 pub mod policy;
 pub mod product;
 pub mod ratls;
@@ -33,8 +40,10 @@ pub mod verify;
 pub use admission::{check_sev_identity, sev_peer_identity, SevVerification};
 pub use cache::SevReportCache;
 pub use chain::{verify_vcek_chain, SevTrust};
-pub use collateral::SevCollateral;
+pub use collateral::{FixedSevCollateral, SevCollateral, SevCollateralSource};
 pub use error::{ChainLink, SevError};
+pub use guest::{sev_certificate, GuestReport, SevGuest};
+pub use kds::{KdsClient, KdsCollateral, AMD_KDS_URL};
 pub use policy::SevPolicy;
 pub use product::{Product, TcbVersion};
 pub use ratls::{verify_sev_evidence, SevEvidence};
