@@ -193,7 +193,8 @@ fn on_ton(
         refresh_interval: Duration::from_secs(5),
     };
     let backend = crate::ton_backend::open(&fields, &options)?;
-    config.owner_address = crate::ton_backend::client_identity(&fields, args.wallet_code.as_deref())?;
+    config.owner_address =
+        crate::ton_backend::client_identity(&fields, args.wallet_code.as_deref())?;
     Ok(builder
         .client_config(config)
         .root(backend.root)

@@ -38,8 +38,8 @@ pub struct EncryptMessageArgs {
 
 pub fn run(args: EncryptMessageArgs) -> anyhow::Result<()> {
     let seed = read_seed(&args.key)?;
-    let peer = PublicKey::parse_field(args.peer.as_bytes())
-        .map_err(|e| anyhow::anyhow!("-p: {e}"))?;
+    let peer =
+        PublicKey::parse_field(args.peer.as_bytes()).map_err(|e| anyhow::anyhow!("-p: {e}"))?;
     let stdin = std::io::stdin().lock();
     let mut out = std::io::stdout().lock();
     transform(stdin, &mut out, &seed, &peer, args.decrypt)

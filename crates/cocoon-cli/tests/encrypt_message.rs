@@ -94,9 +94,11 @@ fn encrypted_values_open_at_the_key_manager_one_line_each() {
         assert_eq!(values.len(), 2, "{out}");
         assert!(!out.contains("first") && !out.contains("second"), "{out}");
         for (value, text) in values.iter().zip(["first", "second"]) {
-            let (clear, sender) =
-                cocoon_e2e::json::decrypt_request_body(value.to_string().as_bytes(), Some(&km_seed()))
-                    .expect("opens at the key manager");
+            let (clear, sender) = cocoon_e2e::json::decrypt_request_body(
+                value.to_string().as_bytes(),
+                Some(&km_seed()),
+            )
+            .expect("opens at the key manager");
             assert_eq!(sender, Some(Seed::from_bytes(caller).public_key()));
             assert_eq!(clear["messages"][0]["content"], text);
             assert_eq!(clear["model"], "m");
@@ -115,10 +117,8 @@ fn bad_input_fails_with_the_reference_texts() {
     assert!(!ok && err.contains("public_key bad length"), "{err}");
     let short = scratch.0.join("short.seed");
     std::fs::write(&short, [0u8; 31]).unwrap();
-    let (ok, _, err) = encrypt_message(
-        &["-k", short.to_str().unwrap(), "-p", KM_PUBLIC_HEX],
-        b"{}",
-    );
+    let (ok, _, err) =
+        encrypt_message(&["-k", short.to_str().unwrap(), "-p", KM_PUBLIC_HEX], b"{}");
     assert!(!ok && err.contains("32 raw bytes"), "{err}");
     // Decrypting a clear answer while expecting the key manager's: refused.
     let (ok, _, err) = encrypt_message(&["-d", "-k", &key, "-p", KM_PUBLIC_HEX], b"{\"a\":\"b\"}");
@@ -160,7 +160,11 @@ fn decrypt_mode_reproduces_the_reference_tools_plaintext() {
     assert!(ok, "{err}");
     let expected = String::from_utf8(read(&dir, "answer-stream.dec.ndjson")).unwrap();
     assert_eq!(lines(&out), lines(&expected));
-    assert_eq!(out.trim_end(), expected.trim_end(), "byte for byte, as the reference tool");
+    assert_eq!(
+        out.trim_end(),
+        expected.trim_end(),
+        "byte for byte, as the reference tool"
+    );
 }
 
 #[test]
@@ -178,7 +182,12 @@ fn our_encryption_of_the_vector_request_has_the_reference_shape_and_opens() {
     let reference: Value = serde_json::from_slice(&read(&dir, "enc.json")).unwrap();
     let names = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(names(&ours), names(&reference), "same members");
-    for fixed in ["sender_public_key", "receiver_public_key", "is_encrypted", "model"] {
+    for fixed in [
+        "sender_public_key",
+        "receiver_public_key",
+        "is_encrypted",
+        "model",
+    ] {
         assert_eq!(ours[fixed], reference[fixed], "{fixed}");
     }
     let (clear, _) =

@@ -43,7 +43,10 @@ fn clear_sse_gives_each_payload_and_skips_done_and_comments() {
 #[test]
 fn encrypted_sse_and_ndjson_open_with_the_request_keys() {
     let keys = RequestKeys::fresh(km().public_key());
-    let sse = format!("data: {}\n\ndata: [DONE]\n\n", sealed_line(chunk("hi"), &keys));
+    let sse = format!(
+        "data: {}\n\ndata: [DONE]\n\n",
+        sealed_line(chunk("hi"), &keys)
+    );
     let ndjson = format!("{}\n", sealed_line(chunk("hi"), &keys));
     for body in [sse, ndjson] {
         let mut d = AnswerDecoder::new(Some(keys.clone()));
@@ -59,7 +62,10 @@ fn with_keys_a_clear_or_foreign_line_is_refused() {
     let keys = RequestKeys::fresh(km().public_key());
     let mut d = AnswerDecoder::new(Some(keys.clone()));
     let clear = format!("data: {}\n", chunk("injected"));
-    assert!(matches!(d.push(clear.as_bytes()), Err(Error::Encryption(_))));
+    assert!(matches!(
+        d.push(clear.as_bytes()),
+        Err(Error::Encryption(_))
+    ));
     // Sealed by another key than the one the request went to.
     let foreign = RequestKeys {
         caller: keys.caller.clone(),

@@ -101,8 +101,13 @@ mod tests {
         let km = Seed::from_bytes([9; 32]);
         let keys = RequestKeys::fresh(km.public_key());
         let other = RequestKeys::fresh(km.public_key());
-        assert_ne!(keys.caller.public_key(), other.caller.public_key(), "fresh per request");
-        let body = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"secret"}]}"#;
+        assert_ne!(
+            keys.caller.public_key(),
+            other.caller.public_key(),
+            "fresh per request"
+        );
+        let body =
+            br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"secret"}]}"#;
         let sealed = keys.seal(body).expect("seal");
         let text = String::from_utf8(sealed.clone()).expect("utf8");
         assert!(!text.contains("secret"), "{text}");

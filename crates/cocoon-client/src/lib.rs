@@ -50,8 +50,8 @@ pub use builder::{
 pub use encryption::Encryption;
 pub use error::{Error, Result};
 pub use openai::{
-    ChatChunk, ChatCompletion, ChatMessage, ChatRequest, ChunkChoice, ChunkDelta,
-    CompletionChoice, TokensBilled, Usage,
+    ChatChunk, ChatCompletion, ChatMessage, ChatRequest, ChunkChoice, ChunkDelta, CompletionChoice,
+    TokensBilled, Usage,
 };
 pub use stream::ChatStream;
 
@@ -169,8 +169,8 @@ impl Cocoon {
         chat: &ChatRequest,
         stream: bool,
     ) -> Result<(Started, Option<RequestKeys>)> {
-        let mut value = serde_json::to_value(chat)
-            .map_err(|e| Error::Config(format!("request: {e}")))?;
+        let mut value =
+            serde_json::to_value(chat).map_err(|e| Error::Config(format!("request: {e}")))?;
         value["stream"] = stream.into();
         let body = serde_json::to_vec(&value).map_err(|e| Error::Config(e.to_string()))?;
         let headers = vec![
@@ -210,7 +210,10 @@ impl Cocoon {
     async fn collect(
         &self,
         started: Started,
-    ) -> Result<(Vec<u8>, Option<cocoon_wire::schema::types::client::QueryFinalInfo>)> {
+    ) -> Result<(
+        Vec<u8>,
+        Option<cocoon_wire::schema::types::client::QueryFinalInfo>,
+    )> {
         let mut body = started.head.payload;
         if started.complete {
             return Ok((body, started.final_info));
@@ -233,10 +236,11 @@ impl Cocoon {
                     }
                 }
                 enums::client::QueryAnswerEx::QueryAnswerErrorEx(e) => {
-                    return Err(
-                        cocoon_node::client::error::ApiError::from_wire(e.error_code, &e.error)
-                            .into(),
+                    return Err(cocoon_node::client::error::ApiError::from_wire(
+                        e.error_code,
+                        &e.error,
                     )
+                    .into())
                 }
                 enums::client::QueryAnswerEx::QueryAnswerEx(_) => {
                     return Err(Error::Decode("answer head received twice".into()))

@@ -27,7 +27,11 @@ async fn a_streamed_chat_arrives_as_chunks_with_the_tokens_billed() {
         .connect()
         .await
         .expect("connects");
-    assert_eq!(cocoon.encryption_key().expect("auto"), None, "no key listed");
+    assert_eq!(
+        cocoon.encryption_key().expect("auto"),
+        None,
+        "no key listed"
+    );
 
     let mut stream = cocoon.chat(hello()).await.expect("starts");
     assert!(!stream.is_encrypted());
@@ -45,11 +49,21 @@ async fn a_streamed_chat_arrives_as_chunks_with_the_tokens_billed() {
         .collect::<Vec<_>>();
     assert_eq!(finished, ["stop"], "{chunks:?}");
     let billed = stream.tokens_billed().expect("billed at the end");
-    assert!(billed.completion > 0 && billed.total >= billed.completion, "{billed:?}");
-    eprintln!("streamed {content_chunks} chunks, {} bytes of text; billed {billed:?}", text.len());
+    assert!(
+        billed.completion > 0 && billed.total >= billed.completion,
+        "{billed:?}"
+    );
+    eprintln!(
+        "streamed {content_chunks} chunks, {} bytes of text; billed {billed:?}",
+        text.len()
+    );
 
     let whole = cocoon.chat_once(hello()).await.expect("whole answer");
-    assert!(!whole.completion.text().is_empty(), "{:?}", whole.completion);
+    assert!(
+        !whole.completion.text().is_empty(),
+        "{:?}",
+        whole.completion
+    );
     assert_eq!(whole.completion.object, "chat.completion");
     assert!(whole.tokens_billed.is_some_and(|b| b.total > 0));
     assert!(!whole.encrypted);
@@ -83,7 +97,15 @@ async fn a_key_the_proxy_cannot_serve_is_surfaced_and_nothing_reaches_a_worker()
     let _ = rustls::crypto::ring::default_provider().install_default();
     let proxy = start_proxy().await;
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let _worker = spawn_worker(&proxy, "w", 1000, 4, Behaviour::Answer { parts: 1 }, seen_tx).await;
+    let _worker = spawn_worker(
+        &proxy,
+        "w",
+        1000,
+        4,
+        Behaviour::Answer { parts: 1 },
+        seen_tx,
+    )
+    .await;
     let km = cocoon_e2e::Seed::from_bytes([5; 32]).public_key();
     let cocoon = builder(root_for(&proxy, vec![live_key(km.0)]))
         .connect()
