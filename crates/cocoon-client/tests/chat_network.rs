@@ -1,6 +1,7 @@
 //! The library against an in-test network (in-process proxy, real worker, fake engine,
 //! simulated TEE): a streamed chat completion arrives as OpenAI chunks with the tokens
-//! billed, a whole completion too, dropping a stream cancels the request at the proxy, and
+//! billed, a whole completion too, dropping a stream (or a chat still waiting for its first
+//! answer) cancels the request at the proxy and the worker, and
 //! a request encrypted to a registered key is refused by a proxy that cannot serve it,
 //! with the proxy's reason.
 
@@ -90,6 +91,31 @@ async fn dropping_the_stream_cancels_the_request_at_the_proxy() {
     .await;
     wait_until("worker slot freed", || running(&proxy) == 0).await;
     assert_eq!(cocoon.stats().requests_cancelled, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_chat_still_waiting_for_its_first_answer_cancels_it_at_the_worker() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let proxy = start_proxy().await;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let mut worker = spawn_worker(&proxy, "w", 1000, 4, Behaviour::Hang, seen_tx).await;
+    let cocoon = builder(root_for(&proxy, vec![]))
+        .connect()
+        .await
+        .expect("connects");
+    let mut chat = Box::pin(cocoon.chat(hello()));
+    // The request reaches the worker, which never answers; then the app gives up.
+    let proxy_id = tokio::select! {
+        _ = &mut chat => panic!("a hanging worker cannot answer"),
+        s = seen.recv() => s.expect("request seen").request.request_id,
+    };
+    drop(chat);
+    let (cancelled, reason) = within("worker cancel", worker.cancels.recv())
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled, proxy_id);
+    assert_eq!(reason, "proxy: cancelled by the client");
+    wait_until("slot freed", || running(&proxy) == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
