@@ -4,8 +4,10 @@
 //! and a `run` function.
 
 mod backend;
+mod chat;
 mod client;
 mod devnet;
+mod encrypt_message;
 mod gen_cert;
 mod gen_cert_sev;
 mod inspect;
@@ -52,6 +54,10 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Run a client: an OpenAI-compatible HTTP API on localhost that sends requests to proxies.
     Client(client::ClientArgs),
+    /// Send one chat completion from the terminal (attested, end-to-end encrypted when the root lists a key).
+    Chat(chat::ChatArgs),
+    /// Encrypt (or with -d decrypt) JSON messages end to end, as the reference's encrypt-message tool.
+    EncryptMessage(encrypt_message::EncryptMessageArgs),
     /// Inspect and build TL objects of the COCOON wire protocol (ids, decode, encode).
     #[command(subcommand)]
     Tl(tl::TlCommand),
@@ -82,6 +88,8 @@ fn main() -> std::process::ExitCode {
         Command::Proxy(args) => proxy::run(args),
         Command::Worker(args) => worker::run(args),
         Command::Client(args) => client::run(args),
+        Command::Chat(args) => chat::run(args),
+        Command::EncryptMessage(args) => encrypt_message::run(args),
         Command::Tl(cmd) => tl::run(cmd),
         Command::GenCert(args) => gen_cert::run(args),
         Command::Inspect(cmd) => inspect::run(cmd),

@@ -164,8 +164,13 @@ impl ClientState {
         }
     }
 
+    /// Waits until `deadline` for a ready proxy connection; whether one is ready.
+    pub async fn wait_until_ready(&self, deadline: tokio::time::Instant) -> bool {
+        !self.wait_ready_proxies(deadline).await.is_empty()
+    }
+
     /// The last connection error of each slot that is not ready, for error messages.
-    pub(crate) fn slot_errors(&self) -> Vec<String> {
+    pub fn slot_errors(&self) -> Vec<String> {
         self.lock_slots()
             .iter()
             .filter(|s| s.ready.as_ref().is_none_or(|r| r.session.is_closed()))

@@ -1,0 +1,54 @@
+//! `cocoon chat` against a `cocoon up` network (real processes: fake engine, proxy, workers,
+//! the devnet ledger; simulated TEE): the library connects with the run directory's
+//! files, streams the answer to stdout and reports the tokens billed; without the named
+//! simulation option the default `tdx` policy refuses the fake-TEE proxy before sending.
+
+mod common;
+
+use std::process::Command;
+
+use common::UpNetwork;
+
+fn chat(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
+        .arg("chat")
+        .args(args)
+        .output()
+        .expect("run cocoon chat");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn chat_streams_an_answer_through_the_library_and_reports_the_tokens_billed() {
+    let net = UpNetwork::start(&["--workers", "1", "--fake-chunks", "5"]);
+    let dir = net.dir().to_string_lossy().into_owned();
+
+    let (ok, out, err) = chat(&["--dir", &dir, "--simulated-fake-tee", "Hello", "there"]);
+    eprintln!("stdout: {out}\nstderr: {err}");
+    assert!(ok, "{err}");
+    assert!(!out.trim().is_empty(), "answer text on stdout");
+    let billed = err
+        .lines()
+        .find(|l| l.starts_with("tokens billed: prompt"))
+        .unwrap_or_else(|| panic!("no billing line: {err}"));
+    assert!(billed.contains("encrypted end to end: no"), "{billed}");
+    let total: u64 = billed
+        .split("total ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no total in {billed}"));
+    assert!(total > 0, "{billed}");
+
+    // The default policy (tdx) refuses the simulated TEE: nothing is sent.
+    let (ok, _, err) = chat(&["--dir", &dir, "--connect-timeout", "3", "Hello"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no proxy ready") && err.contains("attested link"),
+        "{err}"
+    );
+}
