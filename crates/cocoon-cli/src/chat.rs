@@ -207,5 +207,6 @@ fn policies(args: &ChatArgs) -> anyhow::Result<cocoon_node::common::policy::Poli
         collateral: CollateralLocation::parse(&args.collateral),
         policy_file: args.policy_file.clone(),
         sev_pki: None,
+        sev_pki_cache: None,
     })?)
 }
