@@ -8,8 +8,10 @@
 
 pub mod admin;
 mod admin_token;
+pub mod admission;
 pub mod cancel;
 pub mod dial;
+pub mod gate;
 pub mod node_wallet;
 pub mod policy;
 pub mod ports;
