@@ -9,6 +9,7 @@ mod devnet;
 mod gen_cert;
 mod inspect;
 mod inspect_sev;
+mod keymanager;
 mod memory_trim;
 mod node_args;
 mod node_ports;
@@ -26,7 +27,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cocoon",
     version,
-    about = "cocoon-rs: run COCOON nodes (client, proxy, worker), a local network, and protocol tools",
+    about = "cocoon-rs: run COCOON nodes (client, proxy, worker, key manager), a local network, and protocol tools",
     long_about = "cocoon-rs is a Rust implementation of COCOON, the Confidential Compute Open Network: \
 private AI inference between clients, proxies and GPU workers running in TEEs, paid in TON.\n\n\
 Run `cocoon <COMMAND> --help` for the details of each command.",
@@ -51,6 +52,9 @@ enum Command {
     Worker(worker::WorkerArgs),
     /// Run a client: an OpenAI-compatible HTTP API on localhost that sends requests to proxies.
     Client(client::ClientArgs),
+    /// Run the key manager: rotates the request-encryption keys, registers them on the root,
+    /// serves them to attested proxies and workers.
+    Keymanager(keymanager::KeyManagerArgs),
     /// Inspect and build TL objects of the COCOON wire protocol (ids, decode, encode).
     #[command(subcommand)]
     Tl(tl::TlCommand),
@@ -77,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Proxy(args) => proxy::run(args),
         Command::Worker(args) => worker::run(args),
         Command::Client(args) => client::run(args),
+        Command::Keymanager(args) => keymanager::run(args),
         Command::Tl(cmd) => tl::run(cmd),
         Command::GenCert(args) => gen_cert::run(args),
         Command::Inspect(cmd) => inspect::run(cmd),
