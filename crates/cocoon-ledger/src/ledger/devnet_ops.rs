@@ -70,7 +70,7 @@ impl Ledger for DevnetLedger {
             let keys = &mut s.config.registered_public_keys;
             keys.retain(|k| k.public_key != entry.public_key && u64::from(k.expire_at) > now);
             keys.push(entry.clone());
-            keys.sort_by(|a, b| a.public_key.cmp(&b.public_key));
+            keys.sort_by_key(|k| k.public_key);
             s.config.version = s.config.version.saturating_add(1);
             tracing::info!(sender = %key(sender), public_key = %hex::encode(entry.public_key),
                 key_type = entry.key_type, expire_at = entry.expire_at,

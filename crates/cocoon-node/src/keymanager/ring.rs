@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use cocoon_ledger::ledger::Ledger;
+use cocoon_ledger::ledger::{Ledger, LedgerError};
 use cocoon_ledger::root_keys::KeyRegistration;
 use ed25519_dalek::SigningKey;
 use tonlib_core::TonAddress;
@@ -329,7 +329,12 @@ impl KeyRing {
         .map_err(|e| e.to_string())?;
         r.ledger
             .root_add_public_key(&r.wallet, &signed)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                LedgerError::InsufficientFunds { needed, .. } => {
+                    format!("{e}; {}", r.ledger.funding_hint(&r.wallet.to_hex(), needed))
+                }
+                other => other.to_string(),
+            })?;
         self.store
             .mark_registered(&key.public_key)
             .map_err(|e| e.to_string())?;

@@ -12,8 +12,8 @@
 //! * anything else → error 601 `unknown query magic`; one-way packets are ignored.
 //!
 //! Timeouts: the admission deadline until the session is up, then the session's idle
-//! timeout (an acceptor closes a link silent for 60 s); answers are bounded by the
-//! session's outbound queue.
+//! timeout (an acceptor closes a link silent for 60 s); an answer the peer does not take
+//! within [`ANSWER_TIMEOUT`] closes the link.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +37,10 @@ pub const ERROR_UNKNOWN_MAGIC: i32 = 601;
 pub const ERROR_REFUSED: i32 = 602;
 
 const PORT: &str = "key manager";
+
+/// How long an answer may wait for room in the peer's outbound queue before the link is
+/// closed (a peer that does not read).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a query asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +155,17 @@ async fn handle_connection(
     while let Some(message) = inbound.next().await {
         match message {
             InboundMessage::Packet(_) => {}
-            InboundMessage::Query(query) => respond(&shared, &peer, query).await,
+            InboundMessage::Query(query) => {
+                let answered = respond(&shared, &peer, query);
+                if tokio::time::timeout(ANSWER_TIMEOUT, answered)
+                    .await
+                    .is_err()
+                {
+                    debug!(%addr, "peer does not take its answer; connection closed");
+                    session.close();
+                    return;
+                }
+            }
         }
     }
     drop(session);

@@ -400,7 +400,12 @@ fn apply_body(
         }
         op::ROOT_ADD_PUBLIC_KEY_SIGNED if dest == &chain.root_address => {
             let signed = parse_key_registration(body)?;
-            engine.root_add_public_key(from, &signed).map_err(e)
+            engine.root_add_public_key(from, &signed).map_err(e)?;
+            // The root account is served from `st.root_config`: it gains the engine's list.
+            let keys = engine.root_config().map_err(e)?.registered_public_keys;
+            st.root_config.registered_public_keys = keys;
+            st.root_config.version = st.root_config.version.saturating_add(1);
+            Ok(())
         }
         other => Err(format!("opcode {other:#010x} is not simulated by the mock")),
     }
