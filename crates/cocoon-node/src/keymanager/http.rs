@@ -177,3 +177,7 @@ impl StatsSource for KeyManagerShared {
         ]
     }
 }
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;
