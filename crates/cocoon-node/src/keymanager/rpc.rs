@@ -184,3 +184,7 @@ async fn respond(shared: &KeyManagerShared, peer: &PeerIdentity, mut query: Inco
         debug!(error = %e, "key manager answer not sent");
     }
 }
+
+#[cfg(test)]
+#[path = "rpc_tests.rs"]
+mod tests;

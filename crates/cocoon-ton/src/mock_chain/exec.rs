@@ -9,14 +9,13 @@ use cocoon_ledger::address::{parse_address, ContractKind};
 use cocoon_ledger::boc;
 use cocoon_ledger::ledger::devnet::DevnetSnapshot;
 use cocoon_ledger::ledger::Ledger;
-use cocoon_ledger::root_keys::{KeyRegistration, SignedKeyRegistration};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use tonlib_core::cell::{ArcCell, Cell};
 use tonlib_core::TonAddress;
 
 use super::decode::{
-    body_boc, parse_external, parse_internal, parse_state_init, parse_wallet_order,
-    state_init_address, InternalOut,
+    body_boc, parse_external, parse_internal, parse_key_registration, parse_state_init,
+    parse_wallet_order, state_init_address, InternalOut,
 };
 use super::notify::notify_proxy;
 use super::{accounts, Deployed, MessageFailure, MockChain, MockState, MockWallet};
@@ -409,40 +408,6 @@ fn apply_body(
         }
         other => Err(format!("opcode {other:#010x} is not simulated by the mock")),
     }
-}
-
-/// `root_add_public_key_signed`: `op | qid | excess | sig | ^(op | qid | key | type | until)`,
-/// the inner head equal to the outer one (the signature is checked by the engine's root).
-fn parse_key_registration(body: &Cell) -> Result<SignedKeyRegistration, String> {
-    let t = |e: tonlib_core::cell::TonCellError| e.to_string();
-    let mut p = body.parser();
-    let mut head = [0u8; 12];
-    p.load_slice(&mut head).map_err(t)?;
-    load_addr(&mut p).map_err(|e| e.to_string())?;
-    let mut signature = [0u8; 64];
-    p.load_slice(&mut signature).map_err(t)?;
-    let inner = p.next_reference().map_err(t)?;
-    let mut q = inner.parser();
-    let mut inner_head = [0u8; 12];
-    q.load_slice(&mut inner_head).map_err(t)?;
-    if inner_head != head {
-        return Err("signed inner cell does not match".into());
-    }
-    let mut q = inner.parser();
-    q.skip_bits(32).map_err(t)?;
-    let registration = KeyRegistration {
-        query_id: q.load_u64(64).map_err(t)?,
-        public_key: load_bits256(&mut q).map_err(|e| e.to_string())?,
-        key_type: q.load_u8(8).map_err(t)?,
-        valid_until: q.load_u32(32).map_err(t)?,
-    };
-    if q.remaining_bits() != 0 {
-        return Err("trailing bits in the signed inner cell".into());
-    }
-    Ok(SignedKeyRegistration {
-        registration,
-        signature,
-    })
 }
 
 /// Balance and data cell of a deployed payment contract, from the engine's state.
