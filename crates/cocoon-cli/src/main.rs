@@ -12,6 +12,7 @@ mod gen_cert;
 mod gen_cert_sev;
 mod inspect;
 mod inspect_sev;
+mod keymanager;
 mod memory_trim;
 mod node_args;
 mod node_ports;
@@ -29,7 +30,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cocoon",
     version,
-    about = "cocoon-rs: run COCOON nodes (client, proxy, worker), a local network, and protocol tools",
+    about = "cocoon-rs: run COCOON nodes (client, proxy, worker, key manager), a local network, and protocol tools",
     long_about = "cocoon-rs is a Rust implementation of COCOON, the Confidential Compute Open Network: \
 private AI inference between clients, proxies and GPU workers running in TEEs, paid in TON.\n\n\
 Run `cocoon <COMMAND> --help` for the details of each command.",
@@ -58,6 +59,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Encrypt (or with -d decrypt) JSON messages end to end, as the reference's encrypt-message tool.
     EncryptMessage(encrypt_message::EncryptMessageArgs),
+    /// Run the key manager: rotates the request-encryption keys, registers them on the root,
+    /// serves them to attested proxies and workers.
+    Keymanager(keymanager::KeyManagerArgs),
     /// Inspect and build TL objects of the COCOON wire protocol (ids, decode, encode).
     #[command(subcommand)]
     Tl(tl::TlCommand),
@@ -90,6 +94,7 @@ fn main() -> std::process::ExitCode {
         Command::Client(args) => client::run(args),
         Command::Chat(args) => chat::run(args),
         Command::EncryptMessage(args) => encrypt_message::run(args),
+        Command::Keymanager(args) => keymanager::run(args),
         Command::Tl(cmd) => tl::run(cmd),
         Command::GenCert(args) => gen_cert::run(args),
         Command::Inspect(cmd) => inspect::run(cmd),

@@ -15,7 +15,9 @@ use anyhow::{bail, Context};
 use cocoon_ledger::address::{parse_address, to_friendly};
 use cocoon_ledger::ledger::Ledger;
 use cocoon_liteclient::{ClientOptions, GlobalConfig, LiteClient};
-use cocoon_node::config::{ClientConfig, LocalRootConfig, ProxyConfig, WorkerConfig};
+use cocoon_node::config::{
+    ClientConfig, KeyManagerConfig, LocalRootConfig, ProxyConfig, WorkerConfig,
+};
 use cocoon_ton::chain::ChainAccess;
 use cocoon_ton::lite_chain::LiteChain;
 use cocoon_ton::ton_ledger::{TonLedger, TonLedgerConfig};
@@ -61,6 +63,20 @@ impl TonNodeConfig for ProxyConfig {
 }
 
 impl TonNodeConfig for ClientConfig {
+    fn ton_fields(&self) -> TonFields {
+        TonFields {
+            ton_config_filename: self.ton_config_filename.clone(),
+            root_contract_address: self.root_contract_address.clone(),
+            node_wallet_key: self.node_wallet_key.0,
+            owner_address: self.owner_address.clone(),
+            is_test: self.is_test,
+            is_testnet: self.is_testnet,
+            proxy_key: None,
+        }
+    }
+}
+
+impl TonNodeConfig for KeyManagerConfig {
     fn ton_fields(&self) -> TonFields {
         TonFields {
             ton_config_filename: self.ton_config_filename.clone(),

@@ -27,6 +27,7 @@ use cocoon_ledger::ledger::{
     VoucherSettlement, WorkerContractState,
 };
 use cocoon_ledger::root_config::RootConfig;
+use cocoon_ledger::root_keys::SignedKeyRegistration;
 use cocoon_ton::ton_ledger::{MessageStatus, TonLedger};
 use ed25519_dalek::VerifyingKey;
 use tokio::runtime::Handle;
@@ -171,6 +172,17 @@ impl Ledger for NodeTonLedger {
     fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError> {
         let wallet = self.sender(wallet);
         self.read(|l| l.wallet_balance(wallet))
+    }
+
+    fn root_add_public_key(
+        &self,
+        sender: &TonAddress,
+        signed: &SignedKeyRegistration,
+    ) -> Result<(), LedgerError> {
+        let sender = self.sender(sender);
+        self.write("root_add_public_key_signed", |l| {
+            l.root_add_public_key(sender, signed)
+        })
     }
 
     fn proxy_deploy(

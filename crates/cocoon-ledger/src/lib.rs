@@ -23,4 +23,5 @@ pub mod books;
 pub mod contracts;
 pub mod ledger;
 pub mod root_config;
+pub mod root_keys;
 pub mod voucher;

@@ -153,6 +153,11 @@ pub struct RootConfig {
     pub registered_public_keys: Vec<RegisteredPublicKey>,
     /// Key manager `ip:port`, if any.
     pub key_manager_address: Option<String>,
+    /// The key manager's public key (its `machine_specific_private_key`): the root accepts
+    /// `root_add_public_key_signed` only with its signature. All zero: none set (the devnet
+    /// then takes any signer; the reference's fake-TON root leaves it zero too).
+    #[serde(default)]
+    pub key_manager_public_key: [u8; 32],
 }
 
 impl RootConfig {
@@ -180,6 +185,7 @@ impl RootConfig {
             last_proxy_seqno: 0,
             registered_public_keys: Vec::new(),
             key_manager_address: None,
+            key_manager_public_key: [0; 32],
         }
     }
     /// Whether a proxy image hash is allowed.

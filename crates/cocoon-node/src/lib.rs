@@ -21,5 +21,6 @@ pub mod validate;
 pub mod common;
 
 pub mod client;
+pub mod keymanager;
 pub mod proxy;
 pub mod worker;

@@ -492,6 +492,9 @@ mod deliver;
 #[path = "devnet_store.rs"]
 mod store;
 
+#[path = "devnet_root.rs"]
+mod root;
+
 #[cfg(test)]
 #[path = "devnet_tests.rs"]
 mod tests;

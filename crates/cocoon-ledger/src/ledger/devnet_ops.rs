@@ -14,6 +14,7 @@ use crate::ledger::{
     ProxyContractState, SavedState, VoucherSettlement, WorkerContractState, REGISTRATIONS_KEPT,
 };
 use crate::root_config::RootConfig;
+use crate::root_keys::SignedKeyRegistration;
 use crate::voucher::{self, VoucherKind};
 
 impl Ledger for DevnetLedger {
@@ -43,6 +44,14 @@ impl Ledger for DevnetLedger {
 
     fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError> {
         self.read(|s| Ok(s.wallets.get(&key(wallet)).copied().unwrap_or(0)))
+    }
+
+    fn root_add_public_key(
+        &self,
+        sender: &TonAddress,
+        signed: &SignedKeyRegistration,
+    ) -> Result<(), LedgerError> {
+        self.devnet_root_add_public_key(sender, signed)
     }
 
     fn proxy_deploy(

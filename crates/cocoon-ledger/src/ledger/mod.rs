@@ -21,6 +21,7 @@ use crate::accounting::NanoTon;
 use crate::address::{derive_contract_address, devnet_placeholder_codes, ContractSpec};
 use crate::boc::BocError;
 use crate::root_config::{ContractCodes, RootConfig, RootParams};
+use crate::root_keys::SignedKeyRegistration;
 use crate::voucher::VoucherError;
 
 pub use devnet::DevnetLedger;
@@ -267,6 +268,21 @@ pub trait Ledger: Send + Sync {
     fn contract_context(&self) -> Result<ContractContext, LedgerError>;
     /// Balance of a plain wallet.
     fn wallet_balance(&self, wallet: &TonAddress) -> Result<NanoTon, LedgerError>;
+
+    /// `root_add_public_key_signed` from `sender`'s wallet (the key manager's cocoon wallet):
+    /// registers a request-encryption public key on the root (delta §3.3). The root keeps
+    /// it in [`RootConfig::registered_public_keys`] once the message is processed. Ledgers
+    /// that cannot send it say so.
+    fn root_add_public_key(
+        &self,
+        sender: &TonAddress,
+        signed: &SignedKeyRegistration,
+    ) -> Result<(), LedgerError> {
+        let _ = (sender, signed);
+        Err(LedgerError::WrongState(
+            "this ledger cannot register key manager keys",
+        ))
+    }
 
     /// Deploys the proxy contract of `owner`, locking `stake` from the owner's wallet.
     fn proxy_deploy(

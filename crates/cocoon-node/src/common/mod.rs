@@ -9,9 +9,11 @@
 
 pub mod admin;
 mod admin_token;
+pub mod admission;
 pub mod cancel;
 pub mod dial;
 pub mod km_client;
+pub mod gate;
 pub mod node_wallet;
 pub mod policy;
 pub mod ports;

@@ -1,29 +1,25 @@
 //! The accept loop of one RPC port. Each accepted TCP connection is first admitted under
 //! the port's pre-handshake caps ([`super::admission`]; beyond them it is closed unread),
-//! then goes through the PoW + RA-TLS gate in-process (`cocoon_tee::link::accept`, with the
-//! peer policy of that port) — or, behind a reference router, through the router's peer-info
-//! record ([`super::gate::admit_from_router`]) — then the `tcp.connect` init as acceptor
-//! (`cocoon_net::establish`), all within the admission deadline; then it leaves the pending
-//! count and runs the client or worker handler.
+//! then goes through the port's gate and the `tcp.connect` init as acceptor
+//! ([`crate::common::gate::admit_and_establish`]: PoW + RA-TLS in-process, or a reference
+//! router's peer-info record), all within the admission deadline; then it leaves the
+//! pending count and runs the client or worker handler.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cocoon_net::{establish, Inbound, Session, SessionConfig};
-use cocoon_tee::link::accept;
-use cocoon_tee::PeerIdentity;
-use tokio::io::{AsyncRead, AsyncWrite};
+use cocoon_net::SessionConfig;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::admission::{PendingSlot, PortAdmission, SHED_LOG_INTERVAL};
 use super::client_conn::serve_client;
-use super::gate::{admit_from_router, ROUTER_RECORD_TIMEOUT};
 use super::listener::PortGate;
 use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
+use crate::common::gate::admit_and_establish;
 
 /// Which RPC port a connection came in on.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +89,10 @@ async fn handle_connection(
 ) {
     let _ = tcp.set_nodelay(true);
     let deadline = shared.settings.admission.deadline;
-    let handshake = admit_and_establish(tcp, addr, kind, &gate, &shared.settings);
+    let settings = &shared.settings;
+    let handshake = admit_and_establish(tcp, addr, kind.port_name(), &gate, |peer| {
+        session_config(kind, peer, settings)
+    });
     let (session, inbound, peer) = match tokio::time::timeout(deadline, handshake).await {
         Ok(Some(established)) => established,
         Ok(None) => return,
@@ -111,62 +110,14 @@ async fn handle_connection(
     }
 }
 
-/// The gate of the port, then the `tcp.connect` init. `None` (logged) when either fails.
-async fn admit_and_establish(
-    mut tcp: TcpStream,
-    addr: SocketAddr,
-    kind: PeerKind,
-    gate: &PortGate,
-    settings: &ProxySettings,
-) -> Option<(Session, Inbound, PeerIdentity)> {
-    match gate {
-        PortGate::Attested(link) => match accept(tcp, link).await {
-            Ok((tls, peer)) => establish_as(tls, kind, &addr.to_string(), settings)
-                .await
-                .map(|(s, i)| (s, i, peer)),
-            Err(e) => {
-                debug!(%addr, kind = ?kind, error = %e, "attested link refused");
-                None
-            }
-        },
-        PortGate::BehindRouter(policy) => {
-            match admit_from_router(&mut tcp, policy, ROUTER_RECORD_TIMEOUT).await {
-                // Name the peer by the address the router saw, not the router's.
-                Ok((peer, source)) => establish_as(tcp, kind, &source.to_string(), settings)
-                    .await
-                    .map(|(s, i)| (s, i, peer)),
-                Err(e) => {
-                    warn!(%addr, kind = ?kind, error = %e, "peer refused behind the router; connection closed");
-                    None
-                }
-            }
-        }
-    }
-}
-
 /// Worker links are pinged and closed after `worker_silence_limit` without a
 /// frame (a hung worker leaves selection); client links keep the reference's
 /// acceptor timers.
-async fn establish_as<S>(
-    io: S,
-    kind: PeerKind,
-    peer_addr: &str,
-    settings: &ProxySettings,
-) -> Option<(Session, Inbound)>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let cfg = match kind {
+fn session_config(kind: PeerKind, peer_addr: &str, settings: &ProxySettings) -> SessionConfig {
+    match kind {
         PeerKind::Worker => SessionConfig::acceptor()
             .with_liveness(settings.worker_silence_limit)
             .with_label(format!("worker {peer_addr}")),
         PeerKind::Client => SessionConfig::acceptor().with_label(format!("client {peer_addr}")),
-    };
-    match establish(io, cfg).await {
-        Ok(ok) => Some(ok),
-        Err(e) => {
-            debug!(addr = %peer_addr, kind = ?kind, error = %e, "session init failed");
-            None
-        }
     }
 }

@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cocoon_tee::link::ServerLinkConfig;
-use cocoon_tee::peer_info::RelayedPolicy;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
@@ -23,16 +21,7 @@ use crate::common::km_client::run_key_manager_client;
 use crate::common::ports::serve_logged;
 use crate::http_server::HttpLimits;
 
-/// How one RPC port admits peers.
-#[derive(Debug, Clone)]
-pub enum PortGate {
-    /// In-process PoW + RA-TLS: our certificate, the PoW difficulty and the
-    /// peer policy (e.g. `fake`/`tdx` for workers, `any` for clients).
-    Attested(ServerLinkConfig),
-    /// Plain TCP from a local reference router (`--behind-router`): the
-    /// router's peer-info record names the peer, re-checked with this policy.
-    BehindRouter(RelayedPolicy),
-}
+pub use crate::common::gate::PortGate;
 
 /// The gates of the two ports.
 #[derive(Debug, Clone)]

@@ -49,7 +49,8 @@
 //! `proxy.runQueryEx.private_key` ([`relay`]). The keys outlive in-process restarts.
 
 mod accept;
-pub mod admission;
+/// Moved to [`crate::common::admission`] (shared with the key manager); kept here as a path.
+pub use crate::common::admission;
 pub mod books;
 pub mod client_auth;
 pub mod client_conn;

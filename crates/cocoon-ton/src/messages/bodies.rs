@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::boc;
+use cocoon_ledger::root_keys::SignedKeyRegistration;
 use cocoon_ledger::voucher::{self, VoucherKind, VoucherTerms, MAX_VOUCHER_BOC_LEN};
 use ed25519_dalek::{Signer, SigningKey};
 use tonlib_core::cell::{Cell, CellBuilder};
@@ -118,13 +119,22 @@ pub fn sign_and_wrap(
     inner: Cell,
     excess_to: &TonAddress,
 ) -> Result<Cell, CellError> {
+    let signature = key.sign(&boc::cell_hash(&inner)).to_bytes();
+    wrap_signed(inner, &signature, excess_to)
+}
+
+/// The wrapping of [`sign_and_wrap`] with a signature made elsewhere.
+fn wrap_signed(
+    inner: Cell,
+    signature: &[u8; 64],
+    excess_to: &TonAddress,
+) -> Result<Cell, CellError> {
     let mut p = inner.parser();
     let op = p.load_u32(32)?;
     let qid = p.load_u64(64)?;
-    let signature = key.sign(&boc::cell_hash(&inner)).to_bytes();
     let mut b = header(op, qid)?;
     store_addr(&mut b, excess_to)?;
-    b.store_slice(&signature)?;
+    b.store_slice(signature)?;
     b.store_reference(&Arc::new(inner))?;
     finish(b)
 }
@@ -194,20 +204,18 @@ pub fn proxy_close_body(
 }
 
 /// Key manager → root: `root_add_public_key_signed`, inner `op | qid | public_key:256 |
-/// key_type:u8 | valid_until:u32` (delta §3.3), signed with the key manager's key.
+/// key_type:u8 | valid_until:u32` (delta §3.3, built by
+/// [`cocoon_ledger::root_keys::KeyRegistration::inner_cell`]) wrapped with the key manager's
+/// signature.
 pub fn root_add_public_key_body(
-    key: &SigningKey,
-    qid: u64,
-    public_key: &[u8; 32],
-    key_type: u8,
-    valid_until: u32,
+    signed: &SignedKeyRegistration,
     excess_to: &TonAddress,
 ) -> Result<Cell, CellError> {
-    let mut b = header(op::ROOT_ADD_PUBLIC_KEY_SIGNED, qid)?;
-    b.store_slice(public_key)?;
-    b.store_u8(8, key_type)?;
-    b.store_u32(32, valid_until)?;
-    sign_and_wrap(key, finish(b)?, excess_to)
+    let inner = signed
+        .registration
+        .inner_cell()
+        .map_err(|e| layout(e.to_string()))?;
+    wrap_signed(inner, &signed.signature, excess_to)
 }
 
 /// Client/worker → its contract: a voucher received from the proxy with `excess_to`

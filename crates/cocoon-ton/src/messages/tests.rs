@@ -296,8 +296,15 @@ fn proxy_close_request_and_complete() {
 #[test]
 fn root_add_public_key_signed() {
     let public_key = [0x66; 32];
-    let built = root_add_public_key_body(&key(), 12, &public_key, 1, 2_000_000_000, &wallet())
-        .expect("build");
+    let signed = cocoon_ledger::root_keys::KeyRegistration {
+        query_id: 12,
+        public_key,
+        key_type: 1,
+        valid_until: 2_000_000_000,
+    }
+    .sign(&key())
+    .expect("sign");
+    let built = root_add_public_key_body(&signed, &wallet()).expect("build");
     let inner = Bits::new()
         .uint(0x9e0e_1821, 32)
         .uint(12, 64)

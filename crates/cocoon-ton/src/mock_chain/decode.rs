@@ -4,10 +4,11 @@
 
 use cocoon_ledger::accounting::NanoTon;
 use cocoon_ledger::boc;
+use cocoon_ledger::root_keys::{KeyRegistration, SignedKeyRegistration};
 use tonlib_core::cell::{ArcCell, Cell, CellBuilder};
 use tonlib_core::TonAddress;
 
-use crate::cells::{expect_end, finish, layout, load_addr, load_coins, CellError};
+use crate::cells::{expect_end, finish, layout, load_addr, load_bits256, load_coins, CellError};
 use crate::wallet::MAX_MESSAGES_PER_EXTERNAL;
 
 /// Largest external message BoC the mock accepts.
@@ -194,4 +195,38 @@ pub fn state_init_address(init: &Cell) -> TonAddress {
 /// Serializes a body cell to the BoC bytes the devnet engine's voucher checks read.
 pub fn body_boc(body: &ArcCell) -> Result<Vec<u8>, CellError> {
     Ok(boc::serialize(Cell::clone(body))?)
+}
+
+/// `root_add_public_key_signed`: `op | qid | excess | sig | ^(op | qid | key | type | until)`,
+/// the inner head equal to the outer one (the signature is checked by the engine's root).
+pub(super) fn parse_key_registration(body: &Cell) -> Result<SignedKeyRegistration, String> {
+    let t = |e: tonlib_core::cell::TonCellError| e.to_string();
+    let mut p = body.parser();
+    let mut head = [0u8; 12];
+    p.load_slice(&mut head).map_err(t)?;
+    load_addr(&mut p).map_err(|e| e.to_string())?;
+    let mut signature = [0u8; 64];
+    p.load_slice(&mut signature).map_err(t)?;
+    let inner = p.next_reference().map_err(t)?;
+    let mut q = inner.parser();
+    let mut inner_head = [0u8; 12];
+    q.load_slice(&mut inner_head).map_err(t)?;
+    if inner_head != head {
+        return Err("signed inner cell does not match".into());
+    }
+    let mut q = inner.parser();
+    q.skip_bits(32).map_err(t)?;
+    let registration = KeyRegistration {
+        query_id: q.load_u64(64).map_err(t)?,
+        public_key: load_bits256(&mut q).map_err(|e| e.to_string())?,
+        key_type: q.load_u8(8).map_err(t)?,
+        valid_until: q.load_u32(32).map_err(t)?,
+    };
+    if q.remaining_bits() != 0 {
+        return Err("trailing bits in the signed inner cell".into());
+    }
+    Ok(SignedKeyRegistration {
+        registration,
+        signature,
+    })
 }

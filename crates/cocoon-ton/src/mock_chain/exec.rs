@@ -14,8 +14,8 @@ use tonlib_core::cell::{ArcCell, Cell};
 use tonlib_core::TonAddress;
 
 use super::decode::{
-    body_boc, parse_external, parse_internal, parse_state_init, parse_wallet_order,
-    state_init_address, InternalOut,
+    body_boc, parse_external, parse_internal, parse_key_registration, parse_state_init,
+    parse_wallet_order, state_init_address, InternalOut,
 };
 use super::notify::notify_proxy;
 use super::{accounts, Deployed, MessageFailure, MockChain, MockState, MockWallet};
@@ -396,6 +396,15 @@ fn apply_body(
                 .worker_last_payout(dest, &bytes)
                 .map(|_| ())
                 .map_err(e)
+        }
+        op::ROOT_ADD_PUBLIC_KEY_SIGNED if dest == &chain.root_address => {
+            let signed = parse_key_registration(body)?;
+            engine.root_add_public_key(from, &signed).map_err(e)?;
+            // The root account is served from `st.root_config`: it gains the engine's list.
+            let keys = engine.root_config().map_err(e)?.registered_public_keys;
+            st.root_config.registered_public_keys = keys;
+            st.root_config.version = st.root_config.version.saturating_add(1);
+            Ok(())
         }
         other => Err(format!("opcode {other:#010x} is not simulated by the mock")),
     }

@@ -1,7 +1,7 @@
 //! Writes a root contract data cell (§6.8, delta §3.7) from a [`RootConfig`] and the
 //! contract codes, in the layout [`crate::root_state::parse_root_state`] reads, for the
 //! struct version in `config.params`. Used by the mock chain to serve the root account;
-//! the key manager key and image hash are written as zeros, the verified-key lists empty.
+//! the key manager image hash is written as zeros, the verified-key lists empty.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ fn key_manager_cell(config: &RootConfig) -> Result<Cell, CellError> {
         })
         .collect();
     b.store_dict(256, bytes_value, keys)?;
-    b.store_slice(&[0u8; 32])?;
+    b.store_slice(&config.key_manager_public_key)?;
     b.store_slice(&[0u8; 32])?;
     store_net_addr(&mut b, config.key_manager_address.as_deref().unwrap_or(""))?;
     finish(b)

@@ -44,6 +44,7 @@ fn rich_config(sv: u8) -> RootConfig {
             expire_at: 2_000_000_000,
         }];
         config.key_manager_address = Some("10.1.1.1:13001".into());
+        config.key_manager_public_key = [0x5a; 32];
     }
     config
 }

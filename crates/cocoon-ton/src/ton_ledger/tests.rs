@@ -328,3 +328,51 @@ async fn writes_are_checked_against_the_snapshot() {
         Err(LedgerError::InsufficientFunds { .. })
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_key_manager_registration_reaches_the_root_only_with_its_key() {
+    use cocoon_ledger::root_keys::KeyRegistration;
+    let mut config = RootConfig::devnet_default();
+    config.key_manager_public_key = key(7).verifying_key().to_bytes();
+    let chain = Arc::new(MockChain::new(config).expect("mock chain"));
+    let km = ledger(&chain, 3, 10 * ONE_TON);
+    settle(&[&km], 1).await;
+    let wallet = km.wallet_address().clone();
+    let registration = |public_key: [u8; 32]| KeyRegistration {
+        query_id: 5,
+        public_key,
+        key_type: 1,
+        valid_until: 2_000_000_000,
+    };
+    // Signed by another key: the message lands, the root refuses it.
+    let forged = registration([0x11; 32]).sign(&key(8)).expect("sign");
+    km.root_add_public_key(&wallet, &forged).expect("submitted");
+    settle(&[&km], 2).await;
+    tokio::time::advance(Duration::from_secs(30)).await;
+    settle(&[&km], 1).await;
+    assert_eq!(
+        chain.failed_messages().len(),
+        1,
+        "the forged one is refused"
+    );
+    assert!(km
+        .root_config()
+        .expect("root")
+        .registered_public_keys
+        .is_empty());
+    let signed = registration([0x22; 32]).sign(&key(7)).expect("sign");
+    km.root_add_public_key(&wallet, &signed).expect("submitted");
+    settle(&[&km], 2).await;
+    // The root is re-read every 30 s.
+    tokio::time::advance(Duration::from_secs(30)).await;
+    settle(&[&km], 1).await;
+    let root = km.root_config().expect("root");
+    assert_eq!(
+        root.registered_public_keys,
+        vec![signed.registration.registered()]
+    );
+    assert_eq!(
+        root.key_manager_public_key,
+        key(7).verifying_key().to_bytes()
+    );
+}

@@ -11,6 +11,7 @@ use cocoon_ledger::ledger::{
     SavedState, VoucherSettlement, WorkerContractState,
 };
 use cocoon_ledger::root_config::RootConfig;
+use cocoon_ledger::root_keys::SignedKeyRegistration;
 use cocoon_ledger::voucher::VoucherKind;
 use ed25519_dalek::VerifyingKey;
 use tonlib_core::TonAddress;
@@ -76,6 +77,25 @@ impl Ledger for TonLedger {
                     .ok_or_else(|| super::snapshot::not_synced(wallet));
             }
             Ok(s.synced(wallet, WatchKind::Plain)?.balance)
+        })
+    }
+
+    /// A `root_add_public_key_signed` message from our wallet to the root with 0.4 TON (the
+    /// reference's value; the excess returns to the wallet). Submitted, not confirmed: the
+    /// key shows up in [`RootConfig::registered_public_keys`] once the root processed it.
+    /// The April root's code for this op is not public: what it checks is inferred (§8.5).
+    fn root_add_public_key(
+        &self,
+        sender: &TonAddress,
+        signed: &SignedKeyRegistration,
+    ) -> Result<(), LedgerError> {
+        let sh = &self.shared;
+        sh.read(|s| {
+            sh.own_wallet(sender)?;
+            let body = messages::root_add_public_key_body(signed, &sh.wallet_address);
+            let msg = Shared::message(&sh.root_address, value::ROOT_ADD_PUBLIC_KEY, body)?;
+            sh.submit(s, "root_add_public_key_signed", msg)?;
+            Ok(())
         })
     }
 

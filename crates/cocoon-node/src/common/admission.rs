@@ -1,5 +1,5 @@
-//! Admission on the proxy's RPC ports **before the handshake**: what an unauthenticated peer
-//! may hold.
+//! Admission on an RPC port **before the handshake** (the proxy's two ports, the key
+//! manager's one): what an unauthenticated peer may hold.
 //!
 //! A connection is *pending* from `accept` until its session is established: through the
 //! PoW and RA-TLS gate (or the reference router's peer-info record behind a router) and the
