@@ -30,7 +30,7 @@ key-manager-config.json)")),
 root_contract_address + ton_config_filename (TON), machine_specific_private_key (signs the store \
 and the registrations; the root's key_manager_public_key must be its public key), image_hash \
 (shown), db_path (the key store directory), http_access_hash. add_default_key is read and ignored, \
-as in the reference: the fixed test key is held whenever hashes are not checked in test mode.\n\n\
+as in the reference: the fixed test key is held whenever hashes are not checked in test mode (unless --no-test-key).\n\n\
 Hashes are checked (callers' attested image hash must be on the root's proxy or worker list) \
 when check_hashes is set, is_test is not, or -p is given.\n\n\
 Admin (POST, with the admin token): /request/generatekey?type=N, /request/removekey?key=HEX.\n\n\
@@ -53,6 +53,11 @@ pub struct KeyManagerArgs {
     /// Check callers' image hashes against the root even in test mode (the reference's -p).
     #[arg(short = 'p', long)]
     pub check_hashes: bool,
+    /// Never hold the reference's fixed test key, even in test mode: its seed is public, so
+    /// anyone can read what is encrypted to it. The key manager then generates a key of its
+    /// own at start and registers it (`cocoon up` runs it so).
+    #[arg(long)]
+    pub no_test_key: bool,
     /// Address of the RPC port (default 127.0.0.1 and the config's rpc_port; port 0 picks a
     /// free one, printed at start).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -94,7 +99,7 @@ fn settings(
         config.db_path.clone().into(),
     );
     s.check_hashes = check_hashes;
-    s.test_key = config.is_test && !check_hashes;
+    s.test_key = config.is_test && !check_hashes && !args.no_test_key;
     s.image_hash = config.image_hash.0;
     s.owner_address = config.owner_address.clone();
     s.local_root = RootHashes {

@@ -4,12 +4,17 @@
 //! controls on its admin port (see `node_ports`).
 
 use anyhow::Context;
+use cocoon_node::common::dial::DialConfig;
+use cocoon_node::common::km_client::{
+    FixedKeyManager, KeyManagerSettings, KeyManagerSource, LedgerKeyManager,
+};
 use cocoon_node::config::ProxyConfig;
 use cocoon_node::proxy::gate::{build_gate_with, build_router_gate};
 use cocoon_node::proxy::{
     deadline_fits_pow, spawn_cert_renewal, start, AdmissionLimits, GateOptions, MoneySettings,
     ProxyListeners, ProxySettings, DEBUG_BUILD_HASHES_PER_SECOND, SLOW_PEER_HASHES_PER_SECOND,
 };
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -56,6 +61,13 @@ pub struct ProxyArgs {
     /// --pow-difficulty are then unused (the router has its own certificate and PoW).
     #[arg(long)]
     pub behind_router: bool,
+    /// Policy the key manager must satisfy: any, fake, tdx or a name from --policy-file
+    /// (default: the one matching --tee). The proxy dials the key manager the root config
+    /// names (`key_manager_address`) every 5–10 s for the request-encryption keys; with
+    /// image-hash checks on, its image hash must also be the root's
+    /// `key_manager_image_hash`. Through the config's `connect_to_proxy_via` router if set.
+    #[arg(long)]
+    pub key_manager_policy: Option<String>,
     /// Address the RPC ports (workers, clients) listen on; the stats and admin ports have
     /// --stats-listen and --admin-listen.
     #[arg(long, default_value = "127.0.0.1")]
@@ -169,7 +181,7 @@ impl MoneyArgs {
 
 pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let setup = args.node.prepare(ProxyConfig::from_file)?;
-    let cfg = setup.config;
+    let cfg = setup.config.clone();
     let mut settings =
         ProxySettings::from_configs(&cfg, &setup.root).map_err(anyhow::Error::msg)?;
     settings.money = args.money.settings()?;
@@ -178,8 +190,14 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
     settings.stream_stall_limit =
         limit_seconds(args.stream_stall_limit, 0.1, "--stream-stall-limit")?;
     settings.admission = args.admission.limits()?;
-    settings.ledger = setup.ledger;
+    settings.ledger = setup.ledger.clone();
     let tee = setup.tee;
+    settings.key_manager = Some(key_manager_settings(
+        &args.key_manager_policy,
+        &cfg,
+        &setup,
+        &settings,
+    )?);
     let gate_opts = GateOptions {
         tee,
         worker_policy: args
@@ -263,6 +281,35 @@ pub fn run(args: ProxyArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The key-manager client of the proxy: the key manager the root names (the ledger's root
+/// config, read at every poll, or the `--disable-ton` file), dialled with our certificate
+/// and the key-manager policy.
+fn key_manager_settings(
+    policy: &Option<String>,
+    cfg: &ProxyConfig,
+    setup: &crate::node_args::NodeSetup<ProxyConfig>,
+    settings: &ProxySettings,
+) -> anyhow::Result<KeyManagerSettings> {
+    let name = policy
+        .clone()
+        .unwrap_or_else(|| setup.tee.matching_policy().to_string());
+    let policy = setup
+        .policies
+        .build(&name)
+        .context("--key-manager-policy")?;
+    let via = cfg.connect_to_proxy_via.map(|a| a.to_string());
+    let dial = DialConfig::with_policy(setup.tee, policy, via)?;
+    let source: Arc<dyn KeyManagerSource> = match &settings.ledger {
+        Some(ledger) => Arc::new(LedgerKeyManager(Arc::clone(ledger))),
+        None => Arc::new(FixedKeyManager::from_local_root(&setup.root)),
+    };
+    Ok(KeyManagerSettings::proxy(
+        source,
+        dial,
+        settings.check_worker_hashes,
+    ))
 }
 
 fn show(addr: Option<std::net::SocketAddr>) -> String {

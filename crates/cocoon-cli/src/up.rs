@@ -36,6 +36,7 @@ macro_rules! say {
 mod admin;
 mod configs;
 mod devnet;
+mod key_manager;
 pub(crate) mod model_change;
 mod procs;
 pub(crate) mod running;
@@ -215,6 +216,47 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let root = dir.join("root.json");
     let root_s = root.to_string_lossy().to_string();
+
+    // The key manager first: the proxy fetches its key at its first poll.
+    procs::release_ports(&[
+        layout.km_rpc_port,
+        layout.km_http_port,
+        layout.km_admin_port,
+    ]);
+    let km_admin = admin::AdminPort::new(&dir, "keymanager", layout.km_admin_port);
+    let km_cfg = dir.join("keymanager.json").to_string_lossy().to_string();
+    let mut km_args = with_admin(
+        &km_admin,
+        &with_ledger(&[
+            "keymanager",
+            "--config",
+            &km_cfg,
+            "--disable-ton",
+            &root_s,
+            "--tee",
+            "fake",
+            "--pow-difficulty",
+            LOCAL_POW_DIFFICULTY,
+        ]),
+    );
+    if devnet.is_some() {
+        km_args.push("--no-test-key".into());
+    }
+    let pid = net.spawn("keymanager", &km_args)?;
+    let km_http = format!("127.0.0.1:{}", layout.km_http_port);
+    let mut km_key = None;
+    net.wait_ready("keymanager", timeout, || {
+        km_key = key_manager::wait_for_key(&km_http, devnet.as_deref(), Duration::ZERO).ok();
+        km_key.is_some()
+    })?;
+    let km_key = km_key.context("the key manager's key")?;
+    say!(
+        "cocoon up: key manager up (rpc :{}, stats http://{km_http}/jsonstats, admin http://{}) [pid {pid}]; request-encryption key {} {}",
+        layout.km_rpc_port,
+        km_admin.addr(),
+        km_key.to_hex(),
+        if devnet.is_some() { "registered on the devnet root" } else { "(the reference's PUBLIC test key: --no-payments has no root to register a key of its own on)" }
+    );
     let proxy_cfg = dir.join("proxy.json").to_string_lossy().to_string();
     procs::release_ports(&[
         layout.proxy_worker_port,
@@ -227,6 +269,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         "proxy",
         layout.proxy_admin_port,
     )];
+    admins.push(km_admin);
     let pid = net.spawn(
         "proxy",
         &with_admin(
@@ -256,6 +299,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         "cocoon up: proxy up (workers :{}, clients :{}, stats http://{proxy_http}/jsonstats, admin http://{}) [pid {pid}]",
         layout.proxy_worker_port, layout.proxy_client_port, admins[0].addr()
     );
+    key_manager::wait_proxy_knows(&proxy_http, &km_key, timeout)?;
+    say!("cocoon up: the proxy holds the key manager's key (encrypted requests can be routed)");
 
     for (i, (port, admin_port)) in layout
         .worker_http_ports
@@ -367,24 +412,28 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             net.stop_all();
             anyhow::bail!("the test request failed with HTTP {status}");
         }
+        let settle_timeout = Duration::from_secs(args.settle_timeout);
         if let (Some(d), Some(before)) = (&devnet, &before) {
             let tokens = usage_tokens(&text);
             say!("cocoon up: the answer's usage: {tokens} tokens (adjusted, coefficient 1.0); waiting for the devnet charge and payout");
-            let timeout = Duration::from_secs(args.settle_timeout);
-            let (after, settled) = d.wait_settled(before, tokens, timeout)?;
-            for line in d.moves(before, &after) {
-                say!("{line}");
-            }
-            if !settled {
+            if let Err(e) = d.show_settled(before, tokens, settle_timeout) {
                 net.stop_all();
-                anyhow::bail!(
-                    "the devnet did not show the charge and payout of {tokens} tokens within {} s",
-                    timeout.as_secs()
-                );
+                return Err(e);
             }
         }
+        let before = devnet.as_ref().map(|d| d.snapshot()).transpose()?;
+        let encrypted =
+            key_manager::show_encrypted_once(&client_addr, &args.model, &km_key, &dir)
+                .and_then(|opened| match (&devnet, &before) {
+                    (Some(d), Some(before)) => {
+                        let tokens = usage_tokens(&opened.to_string());
+                        say!("cocoon up: the encrypted answer's usage: {tokens} tokens (counts stay clear); waiting for the devnet charge and payout");
+                        d.show_settled(before, tokens, settle_timeout)
+                    }
+                    _ => Ok(()),
+                });
         net.stop_all();
-        return Ok(());
+        return encrypted;
     }
     if args.exit_after_ready {
         net.stop_all();

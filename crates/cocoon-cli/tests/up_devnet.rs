@@ -99,32 +99,63 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
+/// The token count `up --once` printed for its encrypted request.
+fn encrypted_usage_tokens(stdout: &str) -> u64 {
+    let marker = "cocoon up: the encrypted answer's usage: ";
+    let start = stdout.find(marker).expect("encrypted usage line") + marker.len();
+    let rest = &stdout[start..];
+    rest[..rest.find(' ').expect("number")]
+        .parse()
+        .expect("token count")
+}
+
 #[test]
 fn up_once_moves_the_money_the_formulas_give() {
     let dir = scratch("once");
     let stdout = up_once(&dir, &["--settle-timeout", "60"]);
-    let tokens = answer_usage_tokens(&stdout);
-    assert!(tokens > 0, "the fake engine reports usage");
+    let plain_tokens = answer_usage_tokens(&stdout);
+    assert!(plain_tokens > 0, "the fake engine reports usage");
+
+    // The key manager registered a key of its own on the devnet root, the proxy fetched it,
+    // and the encrypted request went through the client runner as ciphertext only.
+    assert!(stdout.contains("registered on the devnet root"), "{stdout}");
+    assert!(
+        stdout.contains("the proxy holds the key manager's key"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the client runner received (and forwarded) only ciphertext"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("neither the client runner's traffic nor its log"),
+        "{stdout}"
+    );
+    let encrypted_tokens = encrypted_usage_tokens(&stdout);
+    assert!(encrypted_tokens > 0, "{stdout}");
+    let tokens = plain_tokens + encrypted_tokens;
 
     let ledger = dir.join("devnet.json").to_string_lossy().into_owned();
     assert!(
         stdout.contains(&format!("cocoon devnet status --ledger {ledger}")),
         "{stdout}"
     );
-    assert!(
-        stdout.contains(&format!(
-            "client contract balance fell by {} nanoTON = {tokens} tokens × price {PRICE}",
-            tokens * PRICE
-        )),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains(&format!(
-            "wallet rose by {} nanoTON = {tokens} tokens × worker fee {FEE}",
-            tokens * FEE
-        )),
-        "{stdout}"
-    );
+    for each in [plain_tokens, encrypted_tokens] {
+        assert!(
+            stdout.contains(&format!(
+                "client contract balance fell by {} nanoTON = {each} tokens × price {PRICE}",
+                each * PRICE
+            )),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "wallet rose by {} nanoTON = {each} tokens × worker fee {FEE}",
+                each * FEE
+            )),
+            "{stdout}"
+        );
+    }
 
     let (ok, out, err) = cocoon(&["devnet", "status", "--ledger", &ledger, "--json"]);
     assert!(ok, "{err}");
@@ -172,6 +203,12 @@ fn no_payments_runs_without_a_ledger() {
     let dir = scratch("nopay");
     let stdout = up_once(&dir, &["--no-payments"]);
     assert!(stdout.contains("no money moves"), "{stdout}");
+    // No root to register a key on: the reference's public test key, said so.
+    assert!(stdout.contains("PUBLIC test key"), "{stdout}");
+    assert!(
+        stdout.contains("neither the client runner's traffic nor its log"),
+        "{stdout}"
+    );
     assert!(!dir.join("devnet.json").exists());
     assert!(!stdout.contains("devnet: client contract"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);

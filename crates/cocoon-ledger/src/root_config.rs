@@ -158,6 +158,11 @@ pub struct RootConfig {
     /// then takes any signer; the reference's fake-TON root leaves it zero too).
     #[serde(default)]
     pub key_manager_public_key: [u8; 32],
+    /// The image hash a key manager must attest (`key_manager_image_hash`); proxies and
+    /// workers that check image hashes refuse any other. All zero: none set (the
+    /// reference's fake-TON loader leaves it zero).
+    #[serde(default)]
+    pub key_manager_image_hash: [u8; 32],
 }
 
 impl RootConfig {
@@ -186,6 +191,7 @@ impl RootConfig {
             registered_public_keys: Vec::new(),
             key_manager_address: None,
             key_manager_public_key: [0; 32],
+            key_manager_image_hash: [0; 32],
         }
     }
     /// Whether a proxy image hash is allowed.

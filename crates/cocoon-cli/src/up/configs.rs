@@ -14,6 +14,8 @@ use anyhow::Context;
 use base64::Engine as _;
 use cocoon_ledger::root_config::{RegisteredProxy, RootConfig};
 use cocoon_node::config::LocalRootConfig;
+use cocoon_node::keymanager::keys::{AUTO_KEY_TYPE, TEST_KEY_PUBLIC_BASE64, TEST_KEY_VALID_UNTIL};
+use ed25519_dalek::SigningKey;
 use rand::RngCore;
 use serde_json::json;
 
@@ -38,6 +40,16 @@ pub struct Layout {
     pub client_port: u16,
     pub client_stats_port: u16,
     pub client_admin_port: u16,
+    /// The key manager's RPC, stats and admin ports.
+    pub km_rpc_port: u16,
+    pub km_http_port: u16,
+    pub km_admin_port: u16,
+    /// The key manager's `machine_specific_private_key`: it signs the key registrations, so
+    /// the devnet root's `key_manager_public_key` is its public key.
+    km_machine_seed: [u8; 32],
+    /// `--no-payments`: no ledger to register keys on, so the key manager serves the
+    /// reference's fixed test key and `root.json` lists it (the reference's fake TON does so).
+    pub no_payments: bool,
     /// Owner (= devnet wallet) addresses, user-friendly.
     pub root_owner: String,
     pub proxy_owner: String,
@@ -51,10 +63,12 @@ pub struct Layout {
 impl Layout {
     pub fn new(args: &UpArgs, client_port: u16) -> anyhow::Result<Self> {
         let mut ports = Vec::new();
-        for _ in 0..(7 + 2 * args.workers) {
+        for _ in 0..(10 + 2 * args.workers) {
             ports.push(unique_free_port(&ports, client_port)?);
         }
-        let workers = &ports[7..];
+        let workers = &ports[10..];
+        let mut km_machine_seed = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut km_machine_seed);
         Ok(Layout {
             engine_port: ports[0],
             engine_url: args.backend.clone(),
@@ -67,6 +81,11 @@ impl Layout {
             client_port,
             client_stats_port: ports[5],
             client_admin_port: ports[6],
+            km_rpc_port: ports[7],
+            km_http_port: ports[8],
+            km_admin_port: ports[9],
+            km_machine_seed,
+            no_payments: args.no_payments,
             root_owner: ton_address(),
             proxy_owner: ton_address(),
             worker_owners: (0..args.workers).map(|_| ton_address()).collect(),
@@ -84,9 +103,17 @@ impl Layout {
         })
     }
 
-    /// Writes `root.json`, `proxy.json`, `workerN.json`, `client.json` into `dir`.
     /// The fake-TON root config (`root.json`).
     pub fn root_json(&self) -> serde_json::Value {
+        let registered_public_keys = if self.no_payments {
+            vec![json!({
+                "public_key": TEST_KEY_PUBLIC_BASE64,
+                "key_type": AUTO_KEY_TYPE,
+                "expire_at": TEST_KEY_VALID_UNTIL,
+            })]
+        } else {
+            Vec::new()
+        };
         json!({
             "@type": "rootConfig.pseudo",
             "registered_proxies": [{
@@ -100,6 +127,8 @@ impl Layout {
             "version": 3,
             "params_version": 1,
             "root_owner_address": self.root_owner,
+            "key_manager_address": format!("127.0.0.1:{}", self.km_rpc_port),
+            "registered_public_keys": registered_public_keys,
         })
     }
 
@@ -133,10 +162,16 @@ impl Layout {
         let mut models: Vec<[u8; 32]> = local.accepted_model_hashes().iter().map(|h| h.0).collect();
         models.sort();
         config.model_hashes = models;
+        // The key manager registers its keys on the devnet root, signed by its machine key.
+        config.key_manager_address = local.key_manager_address.map(|a| a.to_string());
+        config.key_manager_public_key = SigningKey::from_bytes(&self.km_machine_seed)
+            .verifying_key()
+            .to_bytes();
         Ok(config)
     }
 
-    /// Writes `root.json`, `proxy.json`, `workerN.json`, `client.json` into `dir`.
+    /// Writes `root.json`, `proxy.json`, `workerN.json`, `client.json` and
+    /// `keymanager.json` into `dir`.
     pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
         write_json(dir, "root.json", &self.root_json())?;
         let proxy = json!({
@@ -203,7 +238,20 @@ impl Layout {
             "check_proxy_hashes": false,
             "secret_string": "",
         });
-        write_json(dir, "client.json", &client)
+        write_json(dir, "client.json", &client)?;
+        let key_manager = json!({
+            "@type": "keyStorageRunner.config",
+            "is_test": true,
+            "check_hashes": false,
+            "rpc_port": self.km_rpc_port,
+            "http_port": self.km_http_port,
+            "owner_address": ton_address(),
+            "node_wallet_key": random_b64(),
+            "machine_specific_private_key": base64::engine::general_purpose::STANDARD
+                .encode(self.km_machine_seed),
+            "db_path": dir.join("keymanager-db").to_string_lossy(),
+        });
+        write_json(dir, "keymanager.json", &key_manager)
     }
 }
 

@@ -312,6 +312,26 @@ impl UpDevnet {
         out
     }
 
+    /// Waits for the charge and payout of `tokens` since `before` ([`Self::wait_settled`]),
+    /// prints the money moves, and fails when they did not all show within `timeout`.
+    pub fn show_settled(
+        &self,
+        before: &DevnetSnapshot,
+        tokens: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let (after, settled) = self.wait_settled(before, tokens, timeout)?;
+        for line in self.moves(before, &after) {
+            say!("{line}");
+        }
+        anyhow::ensure!(
+            settled,
+            "the devnet did not show the charge and payout of {tokens} tokens within {} s",
+            timeout.as_secs()
+        );
+        Ok(())
+    }
+
     /// Polls until the client was charged and the workers paid at least `tokens` more than
     /// in `before`, or `timeout` passes; returns the last snapshot and whether it settled.
     pub fn wait_settled(

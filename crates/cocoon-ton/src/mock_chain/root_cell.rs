@@ -75,7 +75,7 @@ fn key_manager_cell(config: &RootConfig) -> Result<Cell, CellError> {
         .collect();
     b.store_dict(256, bytes_value, keys)?;
     b.store_slice(&config.key_manager_public_key)?;
-    b.store_slice(&[0u8; 32])?;
+    b.store_slice(&config.key_manager_image_hash)?;
     store_net_addr(&mut b, config.key_manager_address.as_deref().unwrap_or(""))?;
     finish(b)
 }

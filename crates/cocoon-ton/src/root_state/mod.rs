@@ -80,8 +80,6 @@ pub struct RootState {
     pub owner: TonAddress,
     /// Contract codes.
     pub codes: RootCodes,
-    /// Key manager image hash (zero when absent or sv < 4).
-    pub key_manager_image_hash: [u8; 32],
     /// Verified proxy keys (sorted; sv ≥ 5).
     pub verified_proxy_keys: Vec<[u8; 32]>,
     /// Verified worker keys (sorted; sv ≥ 5).
@@ -124,13 +122,13 @@ pub fn parse_root_state(root: &Cell) -> Result<RootState, CellError> {
         registered_public_keys: Vec::new(),
         key_manager_address: None,
         key_manager_public_key: [0; 32],
+        key_manager_image_hash: [0; 32],
     };
     let skipped_proxies = parse_data(&data, &mut config)?;
     let mut state = RootState {
         config,
         owner,
         codes,
-        key_manager_image_hash: [0; 32],
         verified_proxy_keys: Vec::new(),
         verified_worker_keys: Vec::new(),
         verified_key_manager_keys: Vec::new(),
@@ -279,7 +277,7 @@ fn parse_key_manager(cell: &Cell, state: &mut RootState) -> Result<(), CellError
         })?;
     }
     state.config.key_manager_public_key = load_bits256(&mut p)?;
-    state.key_manager_image_hash = load_bits256(&mut p)?;
+    state.config.key_manager_image_hash = load_bits256(&mut p)?;
     let addr = load_net_addr(&mut p)?;
     expect_end(&mut p, "the key manager cell")?;
     state.config.key_manager_address = if addr.is_empty() {

@@ -236,7 +236,7 @@ fn every_struct_version_parses_back() {
             );
             assert_eq!(c.key_manager_address.as_deref(), Some("10.1.1.1:13001"));
             assert_eq!(state.config.key_manager_public_key, [0xaa; 32]);
-            assert_eq!(state.key_manager_image_hash, [0xbb; 32]);
+            assert_eq!(state.config.key_manager_image_hash, [0xbb; 32]);
         } else {
             assert!(c.registered_public_keys.is_empty());
             assert_eq!(c.key_manager_address, None);

@@ -60,9 +60,8 @@ impl KeyManagerSource for FixedKeyManager {
     }
 }
 
-/// The key manager of the ledger's root config, read at every poll. The ledger's root
-/// config carries no `key_manager_image_hash` (it is zero here): use a closure over the
-/// parsed root state where image hashes are checked.
+/// The key manager of the ledger's root config (address and `key_manager_image_hash`),
+/// read at every poll.
 #[derive(Clone)]
 pub struct LedgerKeyManager(pub Arc<dyn Ledger>);
 
@@ -78,7 +77,7 @@ impl KeyManagerSource for LedgerKeyManager {
         Ok(
             parse_address(root.key_manager_address.as_deref()).map(|address| KeyManagerTarget {
                 address,
-                image_hash: [0; 32],
+                image_hash: root.key_manager_image_hash,
             }),
         )
     }
