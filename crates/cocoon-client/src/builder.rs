@@ -15,7 +15,9 @@ use cocoon_ledger::root_config::RootConfig;
 use cocoon_node::client::{ClientCore, ClientSettings};
 use cocoon_node::common::dial::{DialConfig, TeeMode};
 use cocoon_node::common::policy::PolicyBuilder;
-use cocoon_node::config::{ClientConfig, LocalRootConfig, SecretString};
+use cocoon_node::config::{
+    ClientConfig, Int256, LocalRootConfig, RegisteredPublicKey, SecretString,
+};
 use cocoon_tee::policy::PolicyKind;
 
 use crate::encryption::Encryption;
@@ -224,7 +226,7 @@ impl CocoonBuilder {
         let dial = self.dial_config(&config)?;
         let mut settings = ClientSettings::from_configs(&config, &root)
             .map_err(Error::Config)?
-            .with_ledger(ledger);
+            .with_ledger(ledger.clone());
         settings.proxy_wait = self.link_silence;
         let core = ClientCore::start(settings, dial).map_err(|e| Error::Config(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
@@ -234,9 +236,15 @@ impl CocoonBuilder {
                 reasons: core.state.slot_errors(),
             });
         }
+        // The chain's root (the ledger's) lists the keys the key manager registered since the
+        // root file was written; the file's list is only for networks without a ledger.
+        let keys = match &ledger {
+            Some(ledger) => ledger_keys(Arc::clone(ledger)).await?,
+            None => root.registered_public_keys,
+        };
         Ok(Cocoon::new(
             core,
-            root.registered_public_keys,
+            keys,
             self.encryption,
             self.answer_silence,
         ))
@@ -278,4 +286,21 @@ fn open_devnet(path: &std::path::Path) -> Result<Arc<dyn Ledger>> {
     let ledger = DevnetLedger::open_or_create(path, RootConfig::devnet_default())
         .map_err(|e| Error::Config(format!("devnet ledger {}: {e}", path.display())))?;
     Ok(Arc::new(ledger))
+}
+
+/// The request-encryption keys the ledger's root config lists, in the root file's model.
+async fn ledger_keys(ledger: Arc<dyn Ledger>) -> Result<Vec<RegisteredPublicKey>> {
+    let root = tokio::task::spawn_blocking(move || ledger.root_config())
+        .await
+        .map_err(|e| Error::Config(format!("reading the root config: {e}")))?
+        .map_err(|e| Error::Config(format!("reading the root config: {e}")))?;
+    Ok(root
+        .registered_public_keys
+        .iter()
+        .map(|k| RegisteredPublicKey {
+            public_key: Int256(k.public_key),
+            key_type: i32::from(k.key_type),
+            expire_at: i32::try_from(k.expire_at).unwrap_or(i32::MAX),
+        })
+        .collect())
 }
