@@ -4,6 +4,8 @@
 //! checked against the worker's schema ([`check_transcription_form`]: an unknown field is a
 //! 400 here) and written out again with the caller's boundary, its `Content-Type` spelled as
 //! the reference worker parses it (`multipart/form-data; boundary=…`, with the space).
+//! An end-to-end encrypted form (`is_encrypted`) is left to the worker's schema check, and its
+//! `receiver_public_key` goes to the proxy as `client.runQueryEx.public_key`.
 
 use super::error::ApiError;
 use super::request::{
@@ -79,9 +81,26 @@ pub fn prepare_form(
             DEFAULT_MAX_TOKENS
         }
     };
-    // The worker's schema, unknown fields included: refused here, not after a network trip.
-    let checked = check_transcription_form(&form)?;
-    if checked.model.is_empty() {
+    let encrypted_with = text_of(form.get("receiver_public_key"))?
+        .map(|key| {
+            cocoon_e2e::PublicKey::parse_field(key.as_bytes())
+                .map(|k| k.0)
+                .map_err(|e| {
+                    ApiError::invalid("invalid_value", format!("receiver_public_key: {e}"))
+                })
+        })
+        .transpose()?;
+    let (model, stream) = if form.get("is_encrypted").is_some() {
+        // End-to-end encrypted (delta §2.4): every value but `model` and the token limits is
+        // ciphertext here, so the worker checks the schema after opening it; `stream` cannot
+        // be read, so the answer is relayed as it arrives, whichever it is.
+        (text_of(form.get("model"))?.unwrap_or_default(), true)
+    } else {
+        // The worker's schema, unknown fields included: refused here, not after a network trip.
+        let checked = check_transcription_form(&form)?;
+        (checked.model, checked.stream)
+    };
+    if model.is_empty() {
         return Err(invalid_type("model", "a non-empty string"));
     }
     // The caller's boundary, spelled as the reference worker's parser needs it (§4.9).
@@ -93,15 +112,19 @@ pub fn prepare_form(
     }
     Ok(PreparedRequest {
         path: path.to_string(),
-        model: checked.model,
+        model,
         body: form.to_bytes(),
-        stream: checked.stream,
+        stream,
         max_coefficient: super::request::clamp_i32(max_coefficient),
         max_tokens: super::request::clamp_i32(max_tokens),
         timeout,
         enable_debug,
         request_guid,
         headers,
-        encrypted_with: None,
+        encrypted_with,
     })
 }
+
+#[cfg(test)]
+#[path = "request_form_tests.rs"]
+mod tests;

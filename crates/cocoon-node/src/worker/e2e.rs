@@ -11,14 +11,19 @@
 //!   (`data: [DONE]` and comments stay clear) — the April reference drops SSE answers to
 //!   encrypted requests entirely (an empty body, its §8 defect), so this is our extension.
 //!
+//! A multipart/form-data body (audio transcriptions) is opened field by field, the audio
+//! `file` part included ([`open_form_body`]); a clear body the proxy sent a key for is
+//! refused (`encryption key is provided, but request is unencrypted`), as the reference.
+//!
 //! Errors are not encrypted (as in the reference): decrypt failures answer with the
 //! reference's texts and codes.
 
 use std::borrow::Cow;
 
 use cocoon_e2e::json::{decrypt_request_body, encrypt_json};
+use cocoon_e2e::multipart::{decrypt_form, parse_form, write_form};
 use cocoon_e2e::stream::AnswerEncryptor;
-use cocoon_e2e::{Direction, E2eError, PublicKey, Seed};
+use cocoon_e2e::{Direction, E2eError, PublicKey, Receiver, Seed};
 use cocoon_wire::schema::functions;
 use serde_json::Value;
 
@@ -60,7 +65,7 @@ pub(crate) fn open_json_body<'a>(
             .and_then(|v| v.as_object())
             .is_some_and(|o| o.contains_key("is_encrypted"));
     if !encrypted {
-        return Ok((Cow::Borrowed(body), None));
+        return clear_body(body, key);
     }
     let (mut object, caller) = decrypt_request_body(body, key).map_err(refused)?;
     for field in ENVELOPE_FIELDS {
@@ -74,6 +79,39 @@ pub(crate) fn open_json_body<'a>(
 
 /// The envelope member every encrypted body carries, as it appears in the JSON text.
 const ENCRYPTED_MARK: &[u8] = b"\"is_encrypted\"";
+
+/// A body without the envelope: fine unless the proxy sent a key for it (§2.6: the
+/// reference refuses a clear body the caller announced as encrypted).
+fn clear_body<'a>(body: &'a [u8], key: Option<&Seed>) -> Result<OpenedBody<'a>, (i32, String)> {
+    match key {
+        Some(_) => Err(refused(E2eError::KeyForUnencrypted)),
+        None => Ok((Cow::Borrowed(body), None)),
+    }
+}
+
+/// A multipart/form-data request body opened (`/v1/audio/transcriptions`, delta §2.4): every
+/// field but the never-encrypted ones, the `file` part included, is decrypted, the envelope
+/// fields are dropped and the form is written again with its boundary. A form without the
+/// `is_encrypted` field name anywhere in its bytes passes unchanged, borrowed.
+pub(crate) fn open_form_body<'a>(
+    content_type: &str,
+    body: &'a [u8],
+    key: Option<&Seed>,
+) -> Result<OpenedBody<'a>, (i32, String)> {
+    let mark = b"is_encrypted";
+    if !body.windows(mark.len()).any(|w| w == mark) {
+        return clear_body(body, key);
+    }
+    let mut form = parse_form(content_type, body).map_err(refused)?;
+    let Some(caller) = decrypt_form(&mut form, Receiver::Worker { key }).map_err(refused)? else {
+        return clear_body(body, key);
+    };
+    for field in ENVELOPE_FIELDS {
+        form.remove(field);
+    }
+    let clear = write_form(content_type, &form).map_err(refused)?;
+    Ok((Cow::Owned(clear), Some(caller)))
+}
 
 /// Encrypts an answer as it streams (see the module doc).
 pub(crate) enum AnswerSealer {
@@ -193,3 +231,7 @@ impl SseSealer {
         Ok(sealed)
     }
 }
+
+#[cfg(test)]
+#[path = "e2e_form_tests.rs"]
+mod form_tests;

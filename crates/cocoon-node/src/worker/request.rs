@@ -211,14 +211,21 @@ async fn relay(
         .fetch_add(http_req.payload.len() as u64, Ordering::Relaxed);
     // An encrypted body is opened first (delta §2.5 step 4); the clear one is validated.
     let key = super::e2e::private_key(q);
-    let (clear, caller) = super::e2e::open_json_body(&http_req.payload, key.as_ref())?;
-    // A form (`/v1/audio/transcriptions`) needs its boundary; multipart bodies are never
-    // encrypted by cocoon-rs clients, and `open_json_body` passes them through unchanged.
+    // A form (`/v1/audio/transcriptions`) needs its boundary, and is opened field by field.
     let content_type = http_req
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-type"))
         .map(|h| h.value.as_str());
+    let is_form = content_type.is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/form-data")
+    });
+    let (clear, caller) = match content_type {
+        Some(t) if is_form => super::e2e::open_form_body(t, &http_req.payload, key.as_ref())?,
+        _ => super::e2e::open_json_body(&http_req.payload, key.as_ref())?,
+    };
     let validated = crate::validate::validate_worker_http(&http_req.url, content_type, &clear)
         .map_err(|e| (e.ton_code, format!("worker: invalid http request: {e}")))?;
     validated
