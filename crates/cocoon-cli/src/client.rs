@@ -12,7 +12,7 @@ use crate::node_args::{NodeArgs, ProxyLinkArgs};
 #[command(
     mut_arg("config", |a| a.help("The client config (`clientRunner.config` JSON, as the reference's)")),
     mut_arg("tee", |a| a
-        .help("TEE that attests our own certificate: none, fake (simulated) or tdx (inside a TD)")
+        .help("TEE that attests our own certificate: none, fake (simulated), tdx (inside a TD) or sev (inside an AMD SEV-SNP guest)")
         .default_value("none")),
     after_help = "Example (local network, fake TEE):\n  \
 cocoon client --config client.json --disable-ton root.json --proxy-policy fake\n  \

@@ -38,7 +38,7 @@ pub struct NodeArgs {
     /// config) and `root_contract_address` must be set, and --wallet-code given.
     #[arg(short = 'C', long = "disable-ton", value_name = "ROOT.json")]
     pub disable_ton: Option<PathBuf>,
-    /// TEE that attests our own certificate: none, fake (simulated, for local runs) or tdx (inside a TD).
+    /// TEE that attests our own certificate: none, fake (simulated, for local runs), tdx (inside a TD) or sev (inside an AMD SEV-SNP guest: report by configfs-tsm, VCEK from the host or AMD KDS).
     #[arg(long, default_value = "fake")]
     pub tee: String,
     /// DCAP collateral for `tdx` policies: a PCCS/PCS base URL or a collateral JSON file.

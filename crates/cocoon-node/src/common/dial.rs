@@ -42,17 +42,21 @@ pub enum TeeMode {
     Fake,
     /// A real Intel TDX quote through Linux configfs-tsm (only inside a TD).
     Tdx,
+    /// A real AMD SEV-SNP report through Linux configfs-tsm (only inside an SNP guest), with
+    /// the chip's VCEK from the host's certificate table or else AMD's KDS.
+    Sev,
 }
 
 impl TeeMode {
-    /// Parses `none`, `fake` or `tdx`.
+    /// Parses `none`, `fake`, `tdx` or `sev`.
     pub fn parse(name: &str) -> Result<Self, DialError> {
         match name {
             "none" => Ok(TeeMode::None),
             "fake" => Ok(TeeMode::Fake),
             "tdx" => Ok(TeeMode::Tdx),
+            "sev" => Ok(TeeMode::Sev),
             other => Err(DialError::Setup(format!(
-                "unknown TEE mode '{other}' (expected none, fake or tdx)"
+                "unknown TEE mode '{other}' (expected none, fake, tdx or sev)"
             ))),
         }
     }
@@ -62,14 +66,16 @@ impl TeeMode {
         match self {
             TeeMode::None => "any",
             TeeMode::Fake => "fake",
-            TeeMode::Tdx => "tdx",
+            // The `tdx` (reference `tee`) policies admit SEV-SNP peers too (with --sev-pki).
+            TeeMode::Tdx | TeeMode::Sev => "tdx",
         }
     }
 
-    /// What quotes our certificate: nothing, the simulated TEE, or configfs-tsm.
+    /// What quotes our certificate: nothing, the simulated TEE, or configfs-tsm (TDX). An
+    /// SEV-SNP certificate carries a report and a VCEK instead: see [`Self::make_certificate`].
     pub fn quote_provider(self) -> Option<Box<dyn QuoteProvider>> {
         match self {
-            TeeMode::None => None,
+            TeeMode::None | TeeMode::Sev => None,
             TeeMode::Fake => Some(Box::new(cocoon_tee::fake::FakeQuoteProvider)),
             TeeMode::Tdx => Some(Box::new(
                 cocoon_tee::configfs_tsm::ConfigfsTsmProvider::new(),
@@ -79,9 +85,43 @@ impl TeeMode {
 
     /// A fresh RA-TLS certificate (valid 24 h) quoted by this TEE.
     pub fn make_certificate(self) -> Result<CertAndKey, CertError> {
+        if self == TeeMode::Sev {
+            return sev_certificate(SystemTime::now());
+        }
         let provider = self.quote_provider();
         cocoon_tee::cert::generate(provider.as_deref(), SystemTime::now())
     }
+}
+
+/// A certificate with SEV-SNP evidence made inside this SNP guest (configfs-tsm): a report
+/// binding the new key, and the chip's VCEK from the host's certificate table or else AMD's
+/// KDS (`cocoon gen-cert --tee sev` has the options for other sources).
+fn sev_certificate(now: SystemTime) -> Result<CertAndKey, CertError> {
+    use cocoon_tee::sev::guest::{sev_certificate, SevGuest};
+    use cocoon_tee::sev::kds::{KdsClient, KdsCollateral, AMD_KDS_URL};
+    let guest = SevGuest::new();
+    if !guest.is_available() {
+        return Err(CertError::Quote(cocoon_tee::AttestError::QuoteGeneration {
+            detail: "--tee sev needs an AMD SEV-SNP guest with configfs-tsm \
+                     (/sys/kernel/config/tsm/report, Linux >= 6.7); not found here"
+                .into(),
+        }));
+    }
+    let unix_now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let fallback = |report: &cocoon_tee::sev::report::SnpReport| {
+        KdsCollateral::new(KdsClient::new(AMD_KDS_URL), None)
+            .vcek_for(report, None, unix_now)
+            .map_err(cocoon_tee::AttestError::from)
+    };
+    let (made, _) = sev_certificate(
+        cocoon_tee::cert::CertKey::generate(),
+        &guest,
+        &fallback,
+        now,
+    )?;
+    Ok(made)
 }
 
 /// Errors while reaching a proxy.
@@ -291,4 +331,31 @@ where
             addr: addr.into(),
             reason: e.to_string(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TeeMode;
+
+    #[test]
+    fn sev_is_a_tee_mode_admitted_by_the_tdx_policies() {
+        assert_eq!(TeeMode::parse("sev").expect("sev"), TeeMode::Sev);
+        assert_eq!(TeeMode::Sev.matching_policy(), "tdx");
+        let err = TeeMode::parse("snp").expect_err("unknown");
+        assert!(err.to_string().contains("none, fake, tdx or sev"), "{err}");
+    }
+
+    #[test]
+    fn an_sev_certificate_outside_an_snp_guest_fails_clearly() {
+        if std::path::Path::new("/dev/sev-guest").exists() {
+            println!("skipped: this machine is an SNP guest");
+            return;
+        }
+        let err = TeeMode::Sev.make_certificate().expect_err("not in a guest");
+        let text = err.to_string();
+        assert!(
+            text.contains("SEV-SNP guest") || text.contains("sev_guest"),
+            "{text}"
+        );
+    }
 }
