@@ -9,6 +9,7 @@ mod devnet;
 mod gen_cert;
 mod inspect;
 mod inspect_sev;
+mod local_engine;
 mod memory_trim;
 mod node_args;
 mod node_ports;
