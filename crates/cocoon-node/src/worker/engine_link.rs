@@ -12,7 +12,6 @@ use axum::Router;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tower::ServiceExt;
 
-use super::WorkerState;
 
 /// An answer body: chunks as the engine sends them.
 pub type AnswerBody = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
@@ -127,4 +126,46 @@ async fn call(router: &Router, req: Request<Body>) -> Result<EngineAnswer, Strin
         headers: parts.headers,
         body: Box::pin(body.into_data_stream().map_err(|e| e.to_string()).boxed()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_engine::{fake_engine_router, FakeEngineOptions};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn an_in_process_engine_answers_as_over_http() {
+        let link = EngineLink::InProcess(fake_engine_router(FakeEngineOptions {
+            chunks: 3,
+            chunk_bytes: 4,
+            ..Default::default()
+        }));
+        assert!(link.healthy(Duration::from_secs(5)).await);
+        assert_eq!(link.describe(), "in-process");
+        let body = br#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let answer = link
+            .post(
+                "/v1/chat/completions",
+                vec![("content-type".into(), "application/json".into())],
+                Bytes::from_static(body),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.headers.get("content-type").unwrap(),
+            "text/event-stream"
+        );
+        let chunks: Vec<Bytes> = answer.body.try_collect().await.unwrap();
+        let text = String::from_utf8(chunks.concat()).unwrap();
+        assert_eq!(text.matches("\"content\":\"0000\"").count(), 3, "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[tokio::test]
+    async fn an_in_process_engine_without_models_is_unhealthy() {
+        let link = EngineLink::InProcess(Router::new());
+        assert!(!link.healthy(Duration::from_secs(5)).await);
+    }
 }
