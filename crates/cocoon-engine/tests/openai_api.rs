@@ -85,7 +85,7 @@ async fn chat_answer_has_text_and_real_usage() {
         .unwrap();
     assert_eq!(v["usage"]["prompt_tokens"], prompt.len());
     let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
-    assert!(completion >= 1 && completion <= 24);
+    assert!((1..=24).contains(&completion));
     assert_eq!(
         v["usage"]["total_tokens"].as_u64().unwrap(),
         prompt.len() as u64 + completion
