@@ -12,7 +12,6 @@ use axum::Router;
 use futures::{Stream, StreamExt, TryStreamExt};
 use tower::ServiceExt;
 
-
 /// An answer body: chunks as the engine sends them.
 pub type AnswerBody = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
 
