@@ -67,6 +67,10 @@ pub struct UpArgs {
     /// the fake engine.
     #[arg(long, value_name = "FILE.gguf", conflicts_with = "backend")]
     pub model_file: Option<PathBuf>,
+    /// With --model-file: run the engine inside each worker process (`cocoon worker --engine
+    /// local:FILE`, no HTTP hop) instead of as its own node.
+    #[arg(long, requires = "model_file")]
+    pub engine_in_worker: bool,
     /// With --model-file: CPU threads for inference (default: every core).
     #[arg(long, value_name = "N", requires = "model_file")]
     pub threads: Option<usize>,
@@ -274,6 +278,7 @@ pub fn run(mut args: UpArgs) -> anyhow::Result<()> {
             )
             .into_iter()
             .chain(link_args.iter().cloned())
+            .chain(engine::in_worker_args(&args))
             .collect::<Vec<_>>(),
         )?;
         let addr = format!("127.0.0.1:{port}");

@@ -65,6 +65,46 @@ fn up_once_on_the_embedded_engine_answers_with_real_text_and_bills_its_usage() {
 }
 
 #[test]
+fn up_once_with_the_engine_inside_the_worker_answers() {
+    let Some(model) = cocoon_engine::model_cache::test_model_or_skip() else {
+        return;
+    };
+    let dir =
+        std::env::temp_dir().join(format!("cocoon-up-engine-in-worker-{}", std::process::id()));
+    let port = free_port();
+    let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
+        .args([
+            "up",
+            "--once",
+            "--no-payments",
+            "--workers",
+            "1",
+            "--engine-in-worker",
+        ])
+        .args(["--ready-timeout", "120", "--port", &port])
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--model-file")
+        .arg(&model)
+        .output()
+        .expect("run cocoon");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "cocoon up --once failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("engine inside each worker"), "{stdout}");
+    assert!(stdout.contains("(engine in-process,"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("cocoon up: the answer: "))
+        .expect("answer line");
+    assert!(line.chars().skip(23).any(char::is_alphabetic), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn backend_local_refuses_a_file_that_is_not_a_model() {
     let bogus = std::env::temp_dir().join(format!("not-a-model-{}.gguf", std::process::id()));
     std::fs::write(&bogus, b"definitely not GGUF").unwrap();

@@ -7,6 +7,23 @@ use std::time::Duration;
 use super::procs::{http_get, release_ports, Network};
 use super::UpArgs;
 
+/// The worker flags that put the embedded engine inside it (`--engine-in-worker`).
+pub(super) fn in_worker_args(args: &UpArgs) -> Vec<String> {
+    match (&args.model_file, args.engine_in_worker) {
+        (Some(file), true) => {
+            let mut a = vec![
+                "--engine".to_string(),
+                format!("local:{}", file.to_string_lossy()),
+            ];
+            if let Some(t) = args.threads {
+                a.extend(["--threads".into(), t.to_string()]);
+            }
+            a
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Starts (or names) the engine and returns its base URL.
 pub(super) fn start(
     net: &mut Network,
@@ -18,6 +35,13 @@ pub(super) fn start(
     if let Some(url) = &args.backend {
         say!("cocoon up: using the engine at {url}");
         return Ok(url.trim_end_matches('/').to_string());
+    }
+    if let (true, Some(file)) = (args.engine_in_worker, &args.model_file) {
+        say!(
+            "cocoon up: engine inside each worker (embedded, model file {})",
+            file.display()
+        );
+        return Ok("in-process".to_string());
     }
     release_ports(&[port]);
     let port_s = port.to_string();
