@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs tests/openai/test_sdk.py: the official `openai` Python SDK against a
 # local network started with `cocoon up` (fake engine, fake TEE), then stops it.
-# Usage: tests/openai/run.sh [path/to/cocoon]   (default: target/debug/cocoon; env COCOON_BIN also works)
+# With a model file, runs test_sdk_local_engine.py against `cocoon up --model-file FILE`
+# (the embedded engine, real answers) instead.
+# Usage: tests/openai/run.sh [path/to/cocoon [FILE.gguf]]   (default: target/debug/cocoon; env COCOON_BIN also works)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cocoon="${1:-${COCOON_BIN:-$root/target/debug/cocoon}}"
+model_file="${2:-}"
 [ -x "$cocoon" ] || { echo "run.sh: no cocoon binary at $cocoon (cargo build -p cocoon-cli first)" >&2; exit 2; }
 
 venv="${COCOON_OPENAI_VENV:-$root/target/openai-venv}"
@@ -16,7 +19,12 @@ fi
 
 work="$(mktemp -d)"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$cocoon" up --dir "$work/net" --port "$port" --workers 2 >"$work/up.out" 2>&1 &
+if [ -n "$model_file" ]; then
+  served="$(basename "$model_file" .gguf)"
+  "$cocoon" up --dir "$work/net" --port "$port" --workers 1 --model-file "$model_file" >"$work/up.out" 2>&1 &
+else
+  "$cocoon" up --dir "$work/net" --port "$port" --workers 2 >"$work/up.out" 2>&1 &
+fi
 up_pid=$!
 cleanup() {
   kill -TERM "$up_pid" 2>/dev/null || true
@@ -32,4 +40,8 @@ for _ in $(seq 1 600); do
 done
 grep -q "client ready" "$work/up.out" || { cat "$work/up.out" >&2; echo "run.sh: network not ready in time" >&2; exit 1; }
 
-COCOON_BASE_URL="http://127.0.0.1:$port/v1" "$venv/bin/python" "$here/test_sdk.py"
+if [ -n "$model_file" ]; then
+  COCOON_BASE_URL="http://127.0.0.1:$port/v1" COCOON_MODEL="$served" "$venv/bin/python" "$here/test_sdk_local_engine.py"
+else
+  COCOON_BASE_URL="http://127.0.0.1:$port/v1" "$venv/bin/python" "$here/test_sdk.py"
+fi

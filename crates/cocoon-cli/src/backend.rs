@@ -1,5 +1,6 @@
-//! `cocoon backend`: inference backends for development. `cocoon backend fake` serves a FAKE
-//! OpenAI-compatible engine (no model; fixed, simulated answers shaped like the reference
+//! `cocoon backend`: inference backends. `cocoon backend local` serves a real model (a GGUF
+//! file) with the embedded engine (cocoon-engine) on the CPU; `cocoon backend fake` serves a
+//! FAKE OpenAI-compatible engine (no model; fixed, simulated answers shaped like the reference
 //! benchmark server's), for local networks, tests and benchmarks.
 
 use std::time::Duration;
@@ -16,6 +17,14 @@ pub enum BackendCommand {
     /// "stream": true), POST /v1/audio/transcriptions (multipart; a simulated text made from
     /// the uploaded file's name and size) and GET /v1/models.
     Fake(FakeArgs),
+    /// Serve a REAL model with the embedded engine (CPU, no GPU needed): a GGUF file run by
+    /// candle, behind the same OpenAI-compatible API (GET /v1/models, POST
+    /// /v1/chat/completions and /v1/completions, JSON or SSE with "stream": true, real
+    /// `usage`, max_tokens, temperature, top_p, seed, stop). The chat template is the
+    /// file's own. Requests run one at a time from a bounded queue; a full queue answers 503.
+    ///
+    /// Example: cocoon backend local --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8000
+    Local(crate::local_engine::LocalEngineArgs),
 }
 
 #[derive(clap::Args)]
@@ -61,6 +70,7 @@ pub struct FakeArgs {
 pub fn run(cmd: BackendCommand) -> anyhow::Result<()> {
     match cmd {
         BackendCommand::Fake(args) => run_fake(args),
+        BackendCommand::Local(args) => crate::local_engine::run_backend(args),
     }
 }
 

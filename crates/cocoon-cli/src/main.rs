@@ -13,6 +13,7 @@ mod gen_cert_sev;
 mod inspect;
 mod inspect_sev;
 mod keymanager;
+mod local_engine;
 mod memory_trim;
 mod node_args;
 mod node_ports;

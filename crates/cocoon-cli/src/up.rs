@@ -36,6 +36,7 @@ macro_rules! say {
 mod admin;
 mod configs;
 mod devnet;
+mod engine;
 mod key_manager;
 pub(crate) mod model_change;
 mod procs;
@@ -45,20 +46,36 @@ mod supervise;
 /// PoW difficulty of the local proxy: loopback only, so kept low for quick starts.
 const LOCAL_POW_DIFFICULTY: &str = "12";
 
+/// The model name served when none is given (the fake engine's).
+const DEFAULT_MODEL: &str = "Qwen/Qwen3-8B";
+
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
 cocoon up                          # fake engine, 1 proxy, 2 workers, client on :10000\n  \
 cocoon up --workers 3 --model my-model\n  \
-cocoon up --backend http://127.0.0.1:8000 --model Qwen/Qwen3-8B   # a real engine\n  \
+cocoon up --model-file SmolLM2-135M-Instruct.Q4_1.gguf   # real answers from the embedded engine (CPU)\n  \
+cocoon up --backend http://127.0.0.1:8000 --model Qwen/Qwen3-8B   # an engine you run\n  \
 cocoon up --once                   # start, send one request, print it and the money it moved, stop\n  \
 cocoon up --no-payments            # no devnet ledger: no money moves")]
 pub struct UpArgs {
     /// Number of workers.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Model name served by the workers (and the fake engine).
-    #[arg(long, default_value = "Qwen/Qwen3-8B")]
+    /// Model name served by the workers (and the engine). With --model-file, the default is
+    /// the file's name without .gguf.
+    #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// Run the embedded engine (real inference on the CPU) on this GGUF model file instead of
+    /// the fake engine.
+    #[arg(long, value_name = "FILE.gguf", conflicts_with = "backend")]
+    pub model_file: Option<PathBuf>,
+    /// With --model-file: run the engine inside each worker process (`cocoon worker --engine
+    /// local:FILE`, no HTTP hop) instead of as its own node.
+    #[arg(long, requires = "model_file")]
+    pub engine_in_worker: bool,
+    /// With --model-file: CPU threads for inference (default: every core).
+    #[arg(long, value_name = "N", requires = "model_file")]
+    pub threads: Option<usize>,
     /// Point the workers at this OpenAI-compatible engine instead of starting the fake one.
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
@@ -105,7 +122,17 @@ pub struct UpArgs {
     pub proxy_link: crate::node_args::ProxyLinkArgs,
 }
 
-pub fn run(args: UpArgs) -> anyhow::Result<()> {
+pub fn run(mut args: UpArgs) -> anyhow::Result<()> {
+    if let Some(file) = &args.model_file {
+        anyhow::ensure!(
+            file.is_file(),
+            "--model-file {}: no such file",
+            file.display()
+        );
+        if args.model == DEFAULT_MODEL {
+            args.model = crate::local_engine::default_served_name(file);
+        }
+    }
     if args.workers == 0 {
         anyhow::bail!("--workers must be at least 1");
     }
@@ -178,41 +205,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     };
 
     let mut net = Network::new(exe, dir.clone());
-    let engine_url = match &args.backend {
-        Some(url) => {
-            say!("cocoon up: using the engine at {url}");
-            url.trim_end_matches('/').to_string()
-        }
-        None => {
-            let port = layout.engine_port;
-            procs::release_ports(&[port]);
-            let mut engine_args: Vec<String> = [
-                "backend",
-                "fake",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--model",
-                &args.model,
-                "--chunks",
-                &args.fake_chunks.to_string(),
-                "--delay-ms",
-                &args.fake_delay_ms.to_string(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            engine_args.extend(limit_args.iter().cloned());
-            let pid = net.spawn("engine", &engine_args)?;
-            let url = format!("http://127.0.0.1:{port}");
-            net.wait_ready("engine", timeout, || {
-                http_get(&format!("127.0.0.1:{port}"), "/v1/models").is_ok_and(|(s, _)| s == 200)
-            })?;
-            say!("cocoon up: engine up (fake) at {url} [pid {pid}]");
-            url
-        }
-    };
+    let engine_url = engine::start(&mut net, &args, layout.engine_port, &limit_args, timeout)?;
 
     let root = dir.join("root.json");
     let root_s = root.to_string_lossy().to_string();
@@ -336,6 +329,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             )
             .into_iter()
             .chain(link_args.iter().cloned())
+            .chain(engine::in_worker_args(&args))
             .collect::<Vec<_>>(),
         )?;
         let addr = format!("127.0.0.1:{port}");
@@ -408,6 +402,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let (status, text) =
             http_post_json(&client_addr, "/v1/chat/completions", &body.to_string())?;
         say!("cocoon up: one request → HTTP {status}\n{text}");
+        if let Some(answer) = answer_text(&text) {
+            say!("cocoon up: the answer: {answer}");
+        }
         if status != 200 {
             net.stop_all();
             anyhow::bail!("the test request failed with HTTP {status}");
@@ -453,6 +450,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     net.stop_all();
     say!("cocoon up: stopped");
     outcome
+}
+
+/// The assistant's text in a chat completion.
+fn answer_text(answer: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(answer).ok()?;
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// Adjusted tokens of an answer with coefficient 1.0 and multipliers 1.0: prompt +

@@ -1,10 +1,11 @@
 //! `cocoon worker`: run a worker that dials its proxies and serves their
-//! requests with an OpenAI-compatible engine (`forward_requests_to`). With
+//! requests with an OpenAI-compatible engine (`forward_requests_to`), or with the embedded
+//! engine in its own process (`--engine local:FILE.gguf`, no HTTP hop). With
 //! `--devnet-ledger` it deploys its worker contracts and collects its pay
 //! (runners.md §6.6).
 
 use cocoon_node::config::WorkerConfig;
-use cocoon_node::worker::{run_worker, WorkerSettings};
+use cocoon_node::worker::{run_worker_with_engine, WorkerSettings};
 
 use crate::node_args::{NodeArgs, ProxyLinkArgs};
 
@@ -12,7 +13,10 @@ use crate::node_args::{NodeArgs, ProxyLinkArgs};
 #[command(
     mut_arg("config", |a| a.help("The worker config (`workerRunner.config` JSON, as the reference's)")),
     after_help = "Example (local network, fake TEE):\n  \
-cocoon worker --config worker.json --disable-ton root.json --tee fake --proxy-policy fake"
+cocoon worker --config worker.json --disable-ton root.json --tee fake --proxy-policy fake\n\n\
+With the embedded engine in this process (real inference on the CPU, no engine server):\n  \
+cocoon worker --config worker.json --disable-ton root.json --tee fake --proxy-policy fake \\\n    \
+--engine local:SmolLM2-135M-Instruct.Q4_1.gguf"
 )]
 pub struct WorkerArgs {
     #[command(flatten)]
@@ -39,9 +43,25 @@ pub struct WorkerArgs {
     pub min_protocol: Option<i32>,
     #[command(flatten)]
     pub proxy_link: ProxyLinkArgs,
+    /// Serve requests with the embedded engine in this process instead of the config's
+    /// `forward_requests_to`: `local:FILE.gguf`.
+    #[arg(long, value_name = "local:FILE.gguf")]
+    pub engine: Option<String>,
+    /// Sizing of the embedded engine (with --engine).
+    #[command(flatten)]
+    pub engine_flags: crate::local_engine::EngineFlags,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    let engine = match args.engine.as_deref() {
+        None => None,
+        Some(spec) => {
+            let file = spec
+                .strip_prefix("local:")
+                .ok_or_else(|| anyhow::anyhow!("--engine {spec:?}: expected local:FILE.gguf"))?;
+            Some(args.engine_flags.load(std::path::Path::new(file))?)
+        }
+    };
     let setup = args.node.prepare(WorkerConfig::from_file)?;
     let mut settings = WorkerSettings::from_configs(&setup.config, &setup.root)
         .map_err(anyhow::Error::msg)?
@@ -78,7 +98,11 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
             "worker: {}",
             crate::node_ports::describe(&ports, &token_source)
         );
-        run_worker(settings, dial, ports).await?;
+        let router = engine.map(|e| {
+            let served = settings.model_name.split('@').next().unwrap_or_default();
+            cocoon_engine::openai::router(e, served.to_string())
+        });
+        run_worker_with_engine(settings, dial, ports, router).await?;
         Ok(())
     })
 }

@@ -14,20 +14,7 @@ pub const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Probes the engine once and records the result.
 pub async fn check_once(state: &WorkerState) {
-    let url = format!("{}/v1/models", state.engine_base);
-    let healthy = match state
-        .http
-        .get(&url)
-        .timeout(HEALTH_PROBE_TIMEOUT)
-        .send()
-        .await
-    {
-        Ok(resp) => resp.status().as_u16() == 200,
-        Err(e) => {
-            tracing::debug!(error = %e, %url, "engine health probe failed");
-            false
-        }
-    };
+    let healthy = state.engine.healthy(HEALTH_PROBE_TIMEOUT).await;
     state.set_engine_healthy(healthy).await;
 }
 

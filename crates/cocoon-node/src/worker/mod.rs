@@ -19,6 +19,7 @@
 pub mod answer_parts;
 pub mod change_model;
 pub mod e2e;
+pub mod engine_link;
 pub mod health;
 pub mod http;
 pub mod payout;
@@ -28,6 +29,7 @@ mod settings;
 mod state;
 
 pub use change_model::ModelChange;
+pub use engine_link::EngineLink;
 pub use settings::{PayoutPolicy, WorkerSettings};
 pub use state::{WorkerState, WorkerStatsSnapshot};
 
@@ -55,12 +57,28 @@ pub async fn run_worker(
     dial: DialConfig,
     ports: NodePorts,
 ) -> Result<(), WorkerError> {
+    run_worker_with_engine(settings, dial, ports, None).await
+}
+
+/// [`run_worker`], with the engine in this process when `in_process_engine` is given (an
+/// OpenAI-compatible router, called without a socket; `forward_requests_to` is then unused).
+pub async fn run_worker_with_engine(
+    settings: WorkerSettings,
+    dial: DialConfig,
+    ports: NodePorts,
+    in_process_engine: Option<axum::Router>,
+) -> Result<(), WorkerError> {
     if settings.proxy_addresses.is_empty() {
         return Err(WorkerError::Config(
             "the root config registers no proxy".into(),
         ));
     }
-    let state = Arc::new(WorkerState::new(settings).map_err(WorkerError::Config)?);
+    let mut state = WorkerState::new(settings).map_err(WorkerError::Config)?;
+    if let Some(router) = in_process_engine {
+        state.engine = engine_link::EngineLink::InProcess(router);
+        state.engine_base = state.engine.describe();
+    }
+    let state = Arc::new(state);
     tracing::info!(
         model = %state.settings.model_name,
         engine = %state.engine_base,

@@ -233,24 +233,24 @@ async fn relay(
         .map_err(|e| invalid(e.to_string()))?;
     let path = validated.endpoint.path();
 
-    let mut req = state.http.post(format!("{}{}", state.engine_base, path));
-    for h in &http_req.headers {
-        // The body was written out again here: its own content type replaces the caller's.
-        if !is_hop_by_hop(&h.name) && !h.name.eq_ignore_ascii_case("content-type") {
-            req = req.header(h.name.as_str(), h.value.as_str());
-        }
-    }
-    req = req.header("content-type", validated.content_type.as_str());
-    let resp = req
-        .body(validated.body)
-        .send()
+    // The body was written out again here: its own content type replaces the caller's.
+    let mut engine_headers: Vec<(String, String)> = http_req
+        .headers
+        .iter()
+        .filter(|h| !is_hop_by_hop(&h.name) && !h.name.eq_ignore_ascii_case("content-type"))
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect();
+    engine_headers.push(("content-type".into(), validated.content_type.clone()));
+    let resp = state
+        .engine
+        .post(path, engine_headers, validated.body.into())
         .await
         .map_err(|e| (CODE_ERROR, format!("worker: http failed: {e}")))?;
     *answer_start = Some(unix_now());
 
     // The head first, at once (empty payload, chunked), as the April reference.
     let mut headers: Vec<types::http::Header> = resp
-        .headers()
+        .headers
         .iter()
         .filter(|(name, _)| !is_hop_by_hop(name.as_str()))
         .map(|(name, value)| types::http::Header {
@@ -273,7 +273,7 @@ async fn relay(
     });
     let head = types::http::Response {
         http_version: "HTTP/1.1".into(),
-        status_code: i32::from(resp.status().as_u16()),
+        status_code: i32::from(resp.status),
         reason: String::new(),
         headers,
         payload: Vec::new(),
@@ -290,8 +290,8 @@ async fn relay(
         .map_err(|e| (CODE_ERROR, format!("worker: proxy link: {e}")))?;
 
     let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
+        .headers
+        .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
@@ -301,7 +301,7 @@ async fn relay(
         }
         _ => None,
     };
-    let mut parts = AnswerParts::new(resp.bytes_stream(), COALESCE_LIMIT);
+    let mut parts = AnswerParts::new(resp.body, COALESCE_LIMIT);
     loop {
         let part = parts
             .next_part(|_| {})

@@ -24,9 +24,10 @@ pub(crate) struct ProxyLink {
 /// Shared worker state (one per process).
 pub struct WorkerState {
     pub settings: WorkerSettings,
-    /// Base URL of the engine, e.g. `http://127.0.0.1:8000`.
+    /// Base URL of the engine, e.g. `http://127.0.0.1:8000`, or `in-process`.
     pub engine_base: String,
-    pub(crate) http: reqwest::Client,
+    /// How requests reach the engine.
+    pub(crate) engine: super::engine_link::EngineLink,
     coefficient: AtomicI32,
     forced_disabled: AtomicBool,
     engine_healthy: AtomicBool,
@@ -116,12 +117,16 @@ impl WorkerState {
             )?)),
             None => None,
         };
+        let engine = super::engine_link::EngineLink::Http {
+            base: engine_base.clone(),
+            client: http,
+        };
         Ok(WorkerState {
             money,
             coefficient: AtomicI32::new(settings.coefficient),
             settings,
             engine_base,
-            http,
+            engine,
             forced_disabled: AtomicBool::new(false),
             engine_healthy: AtomicBool::new(false),
             active: AtomicUsize::new(0),
