@@ -96,6 +96,19 @@ def check_answer(d, s):
     return ''
 
 
+def key_manager_crash(d):
+    """'' or how the reference key manager died. On an AMD host the April key-manager-runner
+    (fake TEE, no `connect_to_proxy_via` in its config type) builds a fake SEV certificate at
+    start (sev::make_tee -> generate_vcek_cert) and dies with SIGSEGV there: no proxy then ever
+    learns its key, and every encrypted request is answered "unknown public key"."""
+    log = _read(d, 'key-manager.log')
+    for line in log.splitlines():
+        if 'Signal:' in line:
+            return 'the reference key manager died at start (' + line.split(']')[-1].strip() + \
+                '; AMD host: its fake-SEV certificate path crashes), so no proxy knows its key; '
+    return ''
+
+
 def first_error(d, streams):
     """The first problem of the pairing's encrypted answers, '' when all pass."""
     for s in streams:
@@ -104,5 +117,5 @@ def first_error(d, streams):
             return f'stream={s}: encrypt-message made no request: {_read(d, f"enc-request-{s}.err")[:160]}'
         err = check_answer(d, s)
         if err:
-            return err
+            return key_manager_crash(d) + err
     return ''
