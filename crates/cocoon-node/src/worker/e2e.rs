@@ -235,3 +235,7 @@ impl SseSealer {
 #[cfg(test)]
 #[path = "e2e_form_tests.rs"]
 mod form_tests;
+
+#[cfg(test)]
+#[path = "e2e_tests.rs"]
+mod tests;
