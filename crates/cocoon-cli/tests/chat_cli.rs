@@ -46,6 +46,28 @@ fn chat_streams_an_answer_through_the_library_and_reports_the_tokens_billed() {
         .unwrap_or_else(|| panic!("no total in {billed}"));
     assert!(total > 0, "{billed}");
 
+    // The library's example program (crates/cocoon-client/examples/chat.rs), built by
+    // `cargo test --workspace`: the same encrypted, streamed chat.
+    match example_binary() {
+        Some(example) => {
+            let out = Command::new(&example)
+                .args([&dir, "Hello from the example"])
+                .output()
+                .expect("run the example");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "example failed: {stderr}");
+            assert!(!out.stdout.is_empty(), "the example printed the answer");
+            assert!(stderr.contains("encrypted end to end: true"), "{stderr}");
+        }
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs `cargo test --workspace`, which builds the cocoon-client example"
+            );
+            println!("skipped the example: build it with `cargo test --workspace` (or `cargo build -p cocoon-client --example chat`)");
+        }
+    }
+
     // The default policy (tdx) refuses the simulated TEE: nothing is sent.
     let (ok, _, err) = chat(&["--dir", &dir, "--connect-timeout", "3", "Hello"]);
     assert!(!ok);
@@ -53,4 +75,14 @@ fn chat_streams_an_answer_through_the_library_and_reports_the_tokens_billed() {
         err.contains("no proxy ready") && err.contains("attested link"),
         "{err}"
     );
+}
+
+/// `target/<profile>/examples/chat`, next to this test's own `deps/` directory.
+fn example_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let profile_dir = exe.parent()?.parent()?;
+    let path = profile_dir
+        .join("examples")
+        .join(format!("chat{}", std::env::consts::EXE_SUFFIX));
+    path.is_file().then_some(path)
 }
