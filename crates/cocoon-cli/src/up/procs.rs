@@ -335,7 +335,9 @@ fn http_request(addr: &str, request: &str) -> anyhow::Result<(u16, String)> {
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    s.read_to_end(&mut raw).with_context(|| {
+        format!("reading the answer from {addr} (nothing for 30 s, or the connection failed)")
+    })?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
