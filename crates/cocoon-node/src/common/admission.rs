@@ -283,6 +283,44 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Accepts connections on `listener` until the task is aborted (which drops every
+/// connection it spawned): each one is admitted under `admission`'s caps (beyond them it is
+/// closed unread) and handed with its pending slot to `handle`; shed counts are reported
+/// every [`SHED_LOG_INTERVAL`]. One loop for every RPC port (the proxy's two, the key
+/// manager's).
+pub async fn accept_admitted<F, Fut>(
+    listener: tokio::net::TcpListener,
+    admission: Arc<PortAdmission>,
+    handle: F,
+) where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr, PendingSlot) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut report = tokio::time::interval(SHED_LOG_INTERVAL);
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, addr)) => match admission.admit(addr.ip()) {
+                    Ok(slot) => {
+                        conns.spawn(handle(tcp, addr, slot));
+                    }
+                    // Shed (counted and reported by the admission): closed unread.
+                    Err(_) => drop(tcp),
+                },
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = report.tick() => admission.report_if_due(),
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "admission_tests.rs"]
 mod tests;

@@ -24,11 +24,10 @@ use cocoon_tee::PeerIdentity;
 use cocoon_wire::schema::{functions, types};
 use cocoon_wire::tl::to_bytes;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::KeyManagerShared;
-use crate::common::admission::{PendingSlot, PortAdmission, SHED_LOG_INTERVAL};
+use crate::common::admission::{accept_admitted, PendingSlot, PortAdmission};
 use crate::common::gate::{admit_and_establish, PortGate};
 
 /// `tcp.queryError` code of an unknown query (TON `ErrorCode::failure`).
@@ -106,27 +105,10 @@ pub(super) async fn accept_loop(
     let admission = PortAdmission::new(shared.settings.admission, PORT, per_address);
     info!(addr = ?listener.local_addr().ok(), check_hashes = shared.settings.check_hashes,
         "key manager listening for proxies and workers");
-    let mut report = tokio::time::interval(SHED_LOG_INTERVAL);
-    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conns: JoinSet<()> = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, addr)) => match admission.admit(addr.ip()) {
-                    Ok(slot) => {
-                        conns.spawn(handle_connection(tcp, addr, gate.clone(), shared.clone(), slot));
-                    }
-                    Err(_) => drop(tcp),
-                },
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = report.tick() => admission.report_if_due(),
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
+    accept_admitted(listener, admission, |tcp, addr, slot| {
+        handle_connection(tcp, addr, gate.clone(), shared.clone(), slot)
+    })
+    .await;
 }
 
 async fn handle_connection(

@@ -7,18 +7,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cocoon_net::SessionConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::admission::{PendingSlot, PortAdmission, SHED_LOG_INTERVAL};
+use super::admission::{PendingSlot, PortAdmission};
 use super::client_conn::serve_client;
 use super::listener::PortGate;
 use super::worker_conn::serve_worker;
 use super::{ProxySettings, ProxyShared};
+use crate::common::admission::accept_admitted;
 use crate::common::gate::admit_and_establish;
 
 /// Which RPC port a connection came in on.
@@ -53,30 +52,10 @@ pub(super) async fn accept_loop(
         max_pending_per_address = per_address.then_some(limits.max_pending_per_address),
         handshake_deadline_s = limits.deadline.as_secs_f64(),
         "listening for {}", kind.port_name());
-    let mut report = tokio::time::interval(SHED_LOG_INTERVAL);
-    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut conns: JoinSet<()> = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, addr)) => match admission.admit(addr.ip()) {
-                    Ok(slot) => {
-                        let conn = handle_connection(tcp, addr, kind, link.clone(), shared.clone(), slot);
-                        conns.spawn(conn);
-                    }
-                    // Shed (counted and reported by the admission): closed unread.
-                    Err(_) => drop(tcp),
-                },
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = report.tick() => admission.report_if_due(),
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
+    accept_admitted(listener, admission, |tcp, addr, slot| {
+        handle_connection(tcp, addr, kind, link.clone(), shared.clone(), slot)
+    })
+    .await;
 }
 
 async fn handle_connection(
