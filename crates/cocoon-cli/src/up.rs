@@ -398,7 +398,13 @@ pub fn run(mut args: UpArgs) -> anyhow::Result<()> {
 
     if args.once {
         let before = devnet.as_ref().map(|d| d.snapshot()).transpose()?;
-        let body = serde_json::json!({"model": args.model, "messages": [{"role": "user", "content": "Hello!"}]});
+        // A bounded answer: a real model on a busy CPU answers a non-streamed request only at
+        // the end.
+        let body = serde_json::json!({
+            "model": args.model,
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Hello!"}],
+        });
         let (status, text) =
             http_post_json(&client_addr, "/v1/chat/completions", &body.to_string())?;
         say!("cocoon up: one request → HTTP {status}\n{text}");

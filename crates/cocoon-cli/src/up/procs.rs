@@ -313,8 +313,16 @@ pub fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
     http_request(
         addr,
         &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+        GET_TIMEOUT,
     )
 }
+
+/// How long a `GET` (a stats or readiness probe) may stay silent.
+const GET_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a `POST` (a whole non-streamed completion) may stay silent: a real model on a
+/// busy CPU answers only at the end.
+const POST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// `POST path` with a JSON body over HTTP/1.0; returns (status, body).
 pub fn http_post_json(addr: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
@@ -324,19 +332,23 @@ pub fn http_post_json(addr: &str, path: &str, body: &str) -> anyhow::Result<(u16
             "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),
+        POST_TIMEOUT,
     )
 }
 
-fn http_request(addr: &str, request: &str) -> anyhow::Result<(u16, String)> {
+fn http_request(addr: &str, request: &str, timeout: Duration) -> anyhow::Result<(u16, String)> {
     let sock: std::net::SocketAddr = addr
         .parse()
         .with_context(|| format!("bad address {addr}"))?;
     let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_read_timeout(Some(timeout))?;
     s.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).with_context(|| {
-        format!("reading the answer from {addr} (nothing for 30 s, or the connection failed)")
+        format!(
+            "reading the answer from {addr} (nothing for {} s, or the connection failed)",
+            timeout.as_secs()
+        )
     })?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
