@@ -88,28 +88,18 @@ pub fn run(args: GenCertArgs) -> anyhow::Result<()> {
         TeeMode::Tdx => Some(Box::new(ConfigfsTsmProvider::new())),
     };
 
-    if let Some(provider) = &provider {
-        let image_hash = own_image_hash(args.tee, provider.as_ref())?;
-        write_atomically(&hash_path, to_base64(&image_hash).as_bytes(), 0o644)?;
-        eprintln!(
-            "wrote {} ({})",
-            hash_path.display(),
-            hex::encode(image_hash)
-        );
-    }
-
-    if !args.force && (cert_path.exists() || key_path.exists()) {
-        eprintln!(
-            "refusing to overwrite existing {} / {}; pass --force to replace them",
-            cert_path.display(),
-            key_path.display()
-        );
-        return Ok(());
-    }
-
-    let made =
-        cert::generate(provider.as_deref(), not_before).context("generating the certificate")?;
-    write_cert_and_key(&made, &cert_path, &key_path)
+    let image_hash = provider
+        .as_deref()
+        .map(|p| own_image_hash(args.tee, p))
+        .transpose()?;
+    write_outputs(
+        args.force,
+        image_hash,
+        &cert_path,
+        &key_path,
+        &hash_path,
+        || cert::generate(provider.as_deref(), not_before).context("generating the certificate"),
+    )
 }
 
 /// `--tee sev`: the same files, the evidence from the SNP guest.
@@ -121,13 +111,39 @@ fn run_sev(
     hash_path: &Path,
 ) -> anyhow::Result<()> {
     let image_hash = args.sev.image_hash()?;
-    write_atomically(hash_path, to_base64(&image_hash).as_bytes(), 0o644)?;
-    eprintln!(
-        "wrote {} ({})",
-        hash_path.display(),
-        hex::encode(image_hash)
-    );
-    if !args.force && (cert_path.exists() || key_path.exists()) {
+    write_outputs(
+        args.force,
+        Some(image_hash),
+        cert_path,
+        key_path,
+        hash_path,
+        || {
+            args.sev
+                .certificate(not_before)
+                .context("generating the SEV-SNP certificate")
+        },
+    )
+}
+
+/// Writes the image hash (when the TEE has one), then — unless the certificate or key exists
+/// and `force` is off — the certificate `make` returns and its key. Every TEE mode ends here.
+fn write_outputs(
+    force: bool,
+    image_hash: Option<[u8; 32]>,
+    cert_path: &Path,
+    key_path: &Path,
+    hash_path: &Path,
+    make: impl FnOnce() -> anyhow::Result<CertAndKey>,
+) -> anyhow::Result<()> {
+    if let Some(image_hash) = image_hash {
+        write_atomically(hash_path, to_base64(&image_hash).as_bytes(), 0o644)?;
+        eprintln!(
+            "wrote {} ({})",
+            hash_path.display(),
+            hex::encode(image_hash)
+        );
+    }
+    if !force && (cert_path.exists() || key_path.exists()) {
         eprintln!(
             "refusing to overwrite existing {} / {}; pass --force to replace them",
             cert_path.display(),
@@ -135,11 +151,7 @@ fn run_sev(
         );
         return Ok(());
     }
-    let made = args
-        .sev
-        .certificate(not_before)
-        .context("generating the SEV-SNP certificate")?;
-    write_cert_and_key(&made, cert_path, key_path)
+    write_cert_and_key(&make()?, cert_path, key_path)
 }
 
 fn write_cert_and_key(made: &CertAndKey, cert_path: &Path, key_path: &Path) -> anyhow::Result<()> {
