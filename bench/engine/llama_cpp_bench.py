@@ -1,6 +1,7 @@
 """llama.cpp's speed on the same model, prompt and thread count, through llama-cpp-python:
 the same measurement as crates/cocoon-engine/examples/engine_bench.rs (time to the first
-greedy token = prefill; the rest = generation; stops at end-of-generation like ours).
+greedy token = prefill; the rest = generation; stops at end-of-generation like ours), with the
+same context settings as ours (4096 tokens, f32 key/value cache, no flash attention).
 
 usage: llama_cpp_bench.py MODEL.gguf PROMPT_FILE GEN_TOKENS ROUNDS THREADS
 """
@@ -14,7 +15,11 @@ from llama_cpp import Llama
 
 def main() -> int:
     model, prompt_file, n_gen, rounds, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-    llm = Llama(model_path=model, n_ctx=2048, n_threads=threads, n_threads_batch=threads, n_batch=512, verbose=False)
+    # Ours runs an f32 key/value cache without flash attention (crates/cocoon-engine/src/model.rs):
+    # the same here.
+    llm = Llama(model_path=model, n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=512,
+                type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, flash_attn=False,
+                verbose=False)
     vocab = llm._model.vocab
     with open(prompt_file, encoding="utf-8") as f:
         prompt = llm.tokenize(f.read().encode("utf-8"), add_bos=True, special=True)

@@ -18,12 +18,13 @@ pub enum BackendCommand {
     /// the uploaded file's name and size) and GET /v1/models.
     Fake(FakeArgs),
     /// Serve a REAL model with the embedded engine (CPU, no GPU needed): a GGUF file run by
-    /// candle, behind the same OpenAI-compatible API (GET /v1/models, POST
+    /// llama.cpp (in a build with --features local-engine), behind the same OpenAI-compatible API (GET /v1/models, POST
     /// /v1/chat/completions and /v1/completions, JSON or SSE with "stream": true, real
     /// `usage`, max_tokens, temperature, top_p, seed, stop). The chat template is the
     /// file's own. Requests run one at a time from a bounded queue; a full queue answers 503.
     ///
     /// Example: cocoon backend local --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8000
+    ///      or: cocoon backend local --model-name OWNER/REPO:FILE.gguf (Hugging Face hub)
     Local(crate::local_engine::LocalEngineArgs),
 }
 

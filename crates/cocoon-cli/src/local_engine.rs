@@ -1,11 +1,48 @@
 //! The embedded engine from the command line: the flags that choose and size it
 //! ([`EngineFlags`], shared by `cocoon backend local` and `cocoon worker --engine local:FILE`)
 //! and `cocoon backend local`, which serves it over HTTP on 127.0.0.1 by default.
+//!
+//! The engine (llama.cpp, crate `cocoon-engine`) is in the binary only when it is built with
+//! the `local-engine` feature (it needs cmake, a C++ compiler and libclang to build); without
+//! it these commands say how to get it.
 
 use std::path::PathBuf;
 
+#[cfg(feature = "local-engine")]
 use anyhow::Context;
-use cocoon_engine::{Engine, EngineOptions};
+
+/// The embedded engine (this build has it).
+#[cfg(feature = "local-engine")]
+pub type LocalEngine = cocoon_engine::Engine;
+
+/// The embedded engine: this build has none (no value of this type exists).
+#[cfg(not(feature = "local-engine"))]
+pub enum LocalEngine {}
+
+/// What a build without the engine answers when one is asked for.
+#[cfg(not(feature = "local-engine"))]
+pub const NOT_BUILT: &str = "this cocoon was built without the embedded engine: rebuild with \
+     `cargo build --release --features local-engine` (needs cmake, a C++ compiler and libclang; \
+     Debian: apt-get install cmake g++ libclang-dev); see docs/local-engine.md";
+
+/// Fails when this build has no embedded engine.
+pub fn ensure_built() -> anyhow::Result<()> {
+    #[cfg(not(feature = "local-engine"))]
+    anyhow::bail!(NOT_BUILT);
+    #[cfg(feature = "local-engine")]
+    Ok(())
+}
+
+/// The engine behind OpenAI's HTTP API, serving `served_name`.
+pub fn router(engine: LocalEngine, served_name: String) -> axum::Router {
+    #[cfg(feature = "local-engine")]
+    return cocoon_engine::openai::router(engine, served_name);
+    #[cfg(not(feature = "local-engine"))]
+    {
+        let _ = served_name;
+        match engine {}
+    }
+}
 
 /// Flags that load and size the embedded engine.
 #[derive(clap::Args, Debug, Clone)]
@@ -27,19 +64,26 @@ pub struct EngineFlags {
 
 impl EngineFlags {
     /// Loads `model` (seconds) and says what it holds.
-    pub fn load(&self, model: &std::path::Path) -> anyhow::Result<Engine> {
+    #[cfg(not(feature = "local-engine"))]
+    pub fn load(&self, _model: &std::path::Path) -> anyhow::Result<LocalEngine> {
+        anyhow::bail!(NOT_BUILT)
+    }
+
+    /// Loads `model` (seconds) and says what it holds.
+    #[cfg(feature = "local-engine")]
+    pub fn load(&self, model: &std::path::Path) -> anyhow::Result<LocalEngine> {
         anyhow::ensure!(self.queue_depth >= 1, "--queue-depth must be at least 1");
         anyhow::ensure!(
             self.default_max_tokens >= 1,
             "--default-max-tokens must be at least 1"
         );
-        cocoon_engine::set_threads(self.threads);
-        let engine = Engine::load(
+        let engine = cocoon_engine::Engine::load(
             model,
-            EngineOptions {
+            cocoon_engine::EngineOptions {
                 queue_depth: self.queue_depth,
                 max_context: self.max_context,
                 default_max_tokens: self.default_max_tokens,
+                threads: self.threads,
             },
         )
         .with_context(|| "cannot load the model for the embedded engine")?;
@@ -60,10 +104,15 @@ impl EngineFlags {
 
 /// `cocoon backend local`.
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("which_model").required(true).args(["model", "model_name"])))]
 pub struct LocalEngineArgs {
     /// The GGUF model file.
     #[arg(long, value_name = "FILE.gguf")]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
+    /// A model on the Hugging Face hub, downloaded once into the model cache (resumable; see
+    /// `--help` of `cocoon up`): OWNER/REPO (its only .gguf file) or OWNER/REPO:FILE.gguf.
+    #[arg(long, value_name = "OWNER/REPO[:FILE.gguf]")]
+    pub model_name: Option<String>,
     /// Model name in answers and /v1/models (default: the file name without .gguf).
     #[arg(long, value_name = "NAME")]
     pub served_name: Option<String>,
@@ -87,23 +136,66 @@ pub fn default_served_name(model: &std::path::Path) -> String {
         .unwrap_or_else(|| "local".into())
 }
 
+/// The file of a hub model (`--model-name`), downloaded into the model cache when it is not
+/// there yet (progress on stderr).
+pub fn model_from_hub(name: &str) -> anyhow::Result<PathBuf> {
+    ensure_built()?;
+    #[cfg(not(feature = "local-engine"))]
+    unreachable!("{name}");
+    #[cfg(feature = "local-engine")]
+    {
+        let model: cocoon_engine::hub::HubModel = name
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--model-name {e}"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime
+            .block_on(cocoon_engine::hub::Hub::from_env().fetch(&model))
+            .map_err(|e| anyhow::anyhow!("--model-name {model}: {e}"))
+    }
+}
+
 pub fn run_backend(args: LocalEngineArgs) -> anyhow::Result<()> {
     crate::up::init_logging();
     crate::node_ports::raise_open_files_limit();
     let limits = args.limits.limits()?;
-    let engine = args.engine.load(&args.model)?;
+    ensure_built()?;
+    let model = match (&args.model, &args.model_name) {
+        (Some(file), _) => file.clone(),
+        (None, Some(name)) => model_from_hub(name)?,
+        (None, None) => anyhow::bail!("--model FILE.gguf or --model-name OWNER/REPO is required"),
+    };
+    let engine = args.engine.load(&model)?;
     let name = args
         .served_name
         .clone()
-        .unwrap_or_else(|| default_served_name(&args.model));
+        .unwrap_or_else(|| default_served_name(&model));
     crate::up::block_on_until_signal(async move {
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", args.host, args.port))?;
         let addr = listener.local_addr()?;
         eprintln!("embedded engine serving model {name:?} on http://{addr}/v1");
-        let router = cocoon_engine::openai::router(engine, name);
+        let router = router(engine, name);
         cocoon_node::http_server::serve(listener, router, limits, "local engine").await?;
         Ok(())
     })
+}
+
+#[cfg(all(test, not(feature = "local-engine")))]
+mod tests {
+    #[test]
+    fn a_build_without_the_engine_says_how_to_get_it() {
+        let e = super::ensure_built().unwrap_err().to_string();
+        assert!(e.contains("--features local-engine"), "{e}");
+        let flags = super::EngineFlags {
+            threads: None,
+            queue_depth: 1,
+            max_context: None,
+            default_max_tokens: 1,
+        };
+        let e = flags.load(std::path::Path::new("m.gguf")).err().unwrap();
+        assert!(e.to_string().contains("cmake"), "{e}");
+    }
 }

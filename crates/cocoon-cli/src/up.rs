@@ -57,6 +57,7 @@ cocoon up --model-file SmolLM2-135M-Instruct.Q4_1.gguf   # real answers from the
 cocoon up --backend http://127.0.0.1:8000 --model Qwen/Qwen3-8B   # an engine you run\n  \
 cocoon up --once                   # start, send one request, print it and the money it moved, stop\n  \
 cocoon up --no-payments            # no devnet ledger: no money moves")]
+#[command(group(clap::ArgGroup::new("engine_model").args(["model_file", "model_name"])))]
 pub struct UpArgs {
     /// Number of workers.
     #[arg(long, default_value_t = 2)]
@@ -69,12 +70,19 @@ pub struct UpArgs {
     /// the fake engine.
     #[arg(long, value_name = "FILE.gguf", conflicts_with = "backend")]
     pub model_file: Option<PathBuf>,
-    /// With --model-file: run the engine inside each worker process (`cocoon worker --engine
+    /// Like --model-file, with a model from the Hugging Face hub: OWNER/REPO (its only .gguf
+    /// file) or OWNER/REPO:FILE.gguf. Downloaded once into the model cache
+    /// ($COCOON_MODEL_CACHE, default ~/.cache/cocoon/models; an interrupted download resumes
+    /// at the next start; checked against the hub's SHA-256), then used from there.
+    /// HF_ENDPOINT names a mirror, HF_TOKEN authenticates for gated models.
+    #[arg(long, value_name = "OWNER/REPO[:FILE.gguf]", conflicts_with_all = ["backend", "model_file"])]
+    pub model_name: Option<String>,
+    /// With --model-file/--model-name: run the engine inside each worker process (`cocoon worker --engine
     /// local:FILE`, no HTTP hop) instead of as its own node.
-    #[arg(long, requires = "model_file")]
+    #[arg(long, requires = "engine_model")]
     pub engine_in_worker: bool,
-    /// With --model-file: CPU threads for inference (default: every core).
-    #[arg(long, value_name = "N", requires = "model_file")]
+    /// With --model-file/--model-name: CPU threads for inference (default: every core).
+    #[arg(long, value_name = "N", requires = "engine_model")]
     pub threads: Option<usize>,
     /// Point the workers at this OpenAI-compatible engine instead of starting the fake one.
     #[arg(long, value_name = "URL")]
@@ -123,7 +131,11 @@ pub struct UpArgs {
 }
 
 pub fn run(mut args: UpArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.model_name {
+        args.model_file = Some(crate::local_engine::model_from_hub(name)?);
+    }
     if let Some(file) = &args.model_file {
+        crate::local_engine::ensure_built()?;
         anyhow::ensure!(
             file.is_file(),
             "--model-file {}: no such file",

@@ -100,7 +100,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         );
         let router = engine.map(|e| {
             let served = settings.model_name.split('@').next().unwrap_or_default();
-            cocoon_engine::openai::router(e, served.to_string())
+            crate::local_engine::router(e, served.to_string())
         });
         run_worker_with_engine(settings, dial, ports, router).await?;
         Ok(())

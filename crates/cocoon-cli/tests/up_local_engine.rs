@@ -3,9 +3,15 @@
 //! the tokens of the engine's `usage` (`up --once` itself fails otherwise). Also
 //! `cocoon backend local` refuses a file that is not a model, with a clear message.
 
+#![cfg(feature = "local-engine")]
+
 use std::process::Command;
 
 use serde_json::Value;
+
+/// The networks here each run the real model on every core: one at a time, or they starve
+/// each other on a small machine.
+static ONE_NETWORK_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -17,6 +23,9 @@ fn up_once_on_the_embedded_engine_answers_with_real_text_and_bills_its_usage() {
     let Some(model) = cocoon_engine::model_cache::test_model_or_skip() else {
         return;
     };
+    let _one = ONE_NETWORK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = std::env::temp_dir().join(format!("cocoon-up-local-engine-{}", std::process::id()));
     let port = free_port();
     let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
@@ -69,6 +78,9 @@ fn up_once_with_the_engine_inside_the_worker_answers() {
     let Some(model) = cocoon_engine::model_cache::test_model_or_skip() else {
         return;
     };
+    let _one = ONE_NETWORK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir =
         std::env::temp_dir().join(format!("cocoon-up-engine-in-worker-{}", std::process::id()));
     let port = free_port();
@@ -116,5 +128,22 @@ fn backend_local_refuses_a_file_that_is_not_a_model() {
     let _ = std::fs::remove_file(&bogus);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not a readable GGUF file"), "{stderr}");
+    assert!(stderr.contains("not a GGUF file"), "{stderr}");
+}
+
+#[test]
+fn a_malformed_hub_model_name_is_refused_with_the_expected_form() {
+    for sub in [
+        &["backend", "local", "--port", "0"][..],
+        &["up", "--once"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
+            .args(sub)
+            .args(["--model-name", "not-a-repo"])
+            .output()
+            .expect("run cocoon");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("OWNER/REPO"), "{sub:?}: {stderr}");
+    }
 }

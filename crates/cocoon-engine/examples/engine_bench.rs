@@ -3,7 +3,7 @@
 //! tokenized by the engine) and then greedy generation of GEN_TOKENS tokens (ignoring
 //! end-of-turn: the prompt is chosen to run on), ROUNDS times after one warm-up, and prints one
 //! JSON line per round: prompt tokens, prefill seconds, generated tokens, generation seconds.
-//! Threads: RAYON_NUM_THREADS / CANDLE_NUM_THREADS (set by the script).
+//! THREADS (optional 5th argument): inference threads (default: every core).
 
 use std::time::Instant;
 
@@ -11,11 +11,18 @@ use cocoon_engine::{Engine, EngineOptions, Event, GenerateRequest, SamplingParam
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 5 {
-        eprintln!("usage: engine_bench MODEL.gguf PROMPT_FILE GEN_TOKENS ROUNDS");
+    if !(5..=6).contains(&args.len()) {
+        eprintln!("usage: engine_bench MODEL.gguf PROMPT_FILE GEN_TOKENS ROUNDS [THREADS]");
         std::process::exit(2);
     }
-    let engine = Engine::load(std::path::Path::new(&args[1]), EngineOptions::default())?;
+    let threads = args.get(5).map(|t| t.parse()).transpose()?;
+    let engine = Engine::load(
+        std::path::Path::new(&args[1]),
+        EngineOptions {
+            threads,
+            ..EngineOptions::default()
+        },
+    )?;
     let prompt = engine.encode_text(&std::fs::read_to_string(&args[2])?)?;
     let n_gen: usize = args[3].parse()?;
     let rounds: usize = args[4].parse()?;
@@ -50,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The first token comes right after the prompt's forward pass: its time is the
         // prefill's; the other tokens are generation steps.
         println!(
-            "{{\"impl\":\"cocoon-engine (candle)\",\"prompt_tokens\":{},\"prefill_s\":{:.6},\"gen_tokens\":{},\"gen_s\":{:.6}}}",
+            "{{\"impl\":\"cocoon-engine (llama.cpp via llama-cpp-2)\",\"prompt_tokens\":{},\"prefill_s\":{:.6},\"gen_tokens\":{},\"gen_s\":{:.6}}}",
             prompt.len(),
             (first - start).as_secs_f64(),
             generated.saturating_sub(1),

@@ -1,4 +1,4 @@
-//! The engine: one model on one thread, fed by a bounded queue of requests. Requests are
+//! The engine: one model (llama.cpp) on one thread, fed by a bounded queue of requests. Requests are
 //! served one at a time, in order (a small CPU has no spare cores to batch with); a request
 //! that finds the queue full is refused at once ([`EngineError::Busy`]) instead of waiting
 //! without bound. Each request streams [`Event`]s back; dropping the receiver cancels it (the
@@ -15,10 +15,10 @@ use tokio::sync::mpsc;
 
 use crate::chat_template::ChatMessage;
 use crate::error::EngineError;
-use crate::gguf_tokenizer::GgufTokenizer;
-use crate::model::{LoadedModel, ModelInfo, Weights};
+use crate::model::{LoadedModel, ModelInfo, Session};
 use crate::sampling::SamplingParams;
 use crate::text_stream::{Detokenizer, StopMatcher};
+use crate::tokenizer::Tokenizer;
 
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct EngineOptions {
     pub max_context: Option<usize>,
     /// Answer length when a request sets none.
     pub default_max_tokens: usize,
+    /// CPU threads for inference (`None`: every core).
+    pub threads: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -37,6 +39,7 @@ impl Default for EngineOptions {
             queue_depth: 64,
             max_context: None,
             default_max_tokens: 512,
+            threads: None,
         }
     }
 }
@@ -126,7 +129,7 @@ struct Job {
 pub struct Engine {
     queue: mpsc::Sender<Job>,
     info: Arc<ModelInfo>,
-    tokenizer: Arc<GgufTokenizer>,
+    tokenizer: Tokenizer,
     template: Option<Arc<crate::chat_template::ChatTemplate>>,
     options: EngineOptions,
     stats: Arc<StatCounters>,
@@ -147,21 +150,38 @@ impl Engine {
             info,
             tokenizer,
             template,
-            weights,
+            model,
         } = LoadedModel::load(path, options.max_context)?;
         let info = Arc::new(info);
-        let tokenizer = Arc::new(tokenizer);
         let (queue, jobs) = mpsc::channel(options.queue_depth.max(1));
         let stats = Arc::new(StatCounters::default());
-        let runner = Runner {
-            weights,
-            tokenizer: tokenizer.clone(),
-            stats: stats.clone(),
-        };
+        let (started, start_result) = std::sync::mpsc::channel();
+        let runner_tokenizer = tokenizer.clone();
+        let runner_stats = stats.clone();
+        let (context_length, threads) = (info.context_length, options.threads);
         std::thread::Builder::new()
             .name("cocoon-engine".into())
-            .spawn(move || runner.run(jobs))
+            .spawn(move || {
+                // The context borrows the model: both live on this thread's stack.
+                let session = match Session::new(&model, context_length, threads) {
+                    Ok(session) => {
+                        let _ = started.send(Ok(()));
+                        session
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                Runner {
+                    session,
+                    tokenizer: runner_tokenizer,
+                    stats: runner_stats,
+                }
+                .run(jobs)
+            })
             .map_err(|e| EngineError::Inference(format!("cannot start the engine thread: {e}")))?;
+        start_result.recv().map_err(|_| EngineError::Stopped)??;
         Ok(Engine {
             queue,
             info,
@@ -268,9 +288,9 @@ impl Engine {
 }
 
 /// The engine thread's side.
-struct Runner {
-    weights: Weights,
-    tokenizer: Arc<GgufTokenizer>,
+struct Runner<'m> {
+    session: Session<'m>,
+    tokenizer: Tokenizer,
     stats: Arc<StatCounters>,
 }
 
@@ -280,7 +300,7 @@ enum Ended {
     Cancelled,
 }
 
-impl Runner {
+impl Runner<'_> {
     fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         while let Some(job) = jobs.blocking_recv() {
             if job.events.is_closed() {
@@ -317,21 +337,21 @@ impl Runner {
         events: &mpsc::UnboundedSender<Event>,
     ) -> Result<Ended, EngineError> {
         let max_tokens = req.max_tokens.unwrap_or(1);
-        let mut sampler = req.sampling.processor();
+        let mut sampler = req.sampling.sampler();
         let mut stops = StopMatcher::new(req.stop.clone());
         let mut detok = Detokenizer::default();
         let mut usage = Usage {
             prompt_tokens: req.prompt.len() as u64,
             completion_tokens: 0,
         };
-        let mut logits = self.weights.prefill(&req.prompt)?;
+        self.session.prefill(&req.prompt)?;
         let mut pos = req.prompt.len();
         loop {
             if events.is_closed() {
                 return Ok(Ended::Cancelled); // the caller went away
             }
-            let id = sampler.sample(&logits)?;
-            if self.tokenizer.end_of_generation.contains(&id) {
+            let id = self.session.sample(&mut sampler)?;
+            if self.tokenizer.is_end_of_generation(id) {
                 return send_done(events, stops.finish(), FinishReason::Stop, usage);
             }
             usage.completion_tokens += 1;
@@ -349,7 +369,7 @@ impl Runner {
             if usage.completion_tokens as usize >= max_tokens {
                 return send_done(events, stops.finish(), FinishReason::Length, usage);
             }
-            logits = self.weights.step(&[id], pos)?;
+            self.session.step(id, pos)?;
             pos += 1;
         }
     }

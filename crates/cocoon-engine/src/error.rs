@@ -29,9 +29,3 @@ impl EngineError {
         }
     }
 }
-
-impl From<candle_core::Error> for EngineError {
-    fn from(e: candle_core::Error) -> Self {
-        EngineError::Inference(e.to_string())
-    }
-}

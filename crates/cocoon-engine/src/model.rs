@@ -1,19 +1,32 @@
-//! A GGUF model loaded for inference: its metadata ([`ModelInfo`]), tokenizer, chat template
-//! and quantized weights (candle's `quantized_llama`, which runs the `llama` architecture:
-//! Llama, SmolLM, Mistral-style models).
+//! A GGUF model loaded by llama.cpp: its metadata ([`ModelInfo`]), tokenizer, chat template, and
+//! the [`Session`] that runs it (one sequence, one key/value cache) on the engine's thread.
+//!
+//! llama.cpp runs every architecture it knows (Llama, SmolLM, Qwen, Mistral, Gemma, Phi, …) on
+//! the CPU with its own quantized kernels; see docs/local-engine.md for why this library.
 
+use std::io::Read;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-use candle_core::quantized::gguf_file::{Content, Value};
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
 
 use crate::chat_template::ChatTemplate;
 use crate::error::EngineError;
-use crate::gguf_tokenizer::GgufTokenizer;
+use crate::tokenizer::Tokenizer;
 
-/// Prompt tokens run through the model at once (bounds the attention scores' memory).
-pub const PREFILL_CHUNK: usize = 256;
+/// Prompt tokens run through the model at once (llama.cpp's batch; bounds the compute buffer).
+pub const PREFILL_CHUNK: usize = 512;
+
+/// Context served when the caller sets no cap (and the model allows as much).
+pub const DEFAULT_MAX_CONTEXT: usize = 4096;
 
 /// What the engine knows about its model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +37,8 @@ pub struct ModelInfo {
     pub name: String,
     /// `general.architecture`.
     pub architecture: String,
-    /// Tokens of context this engine serves: the model's `context_length`, at most
-    /// candle's limit ([`MAX_SEQ_LEN`]) and at most the caller's limit.
+    /// Tokens of context this engine serves: the model's trained context, at most the caller's
+    /// cap ([`DEFAULT_MAX_CONTEXT`] when none).
     pub context_length: usize,
     /// Transformer blocks.
     pub layers: usize,
@@ -44,79 +57,73 @@ impl ModelInfo {
     }
 }
 
-/// A loaded model.
+/// llama.cpp's process-wide state, set up once (its log lines go to `tracing`).
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Inference(format!("cannot start llama.cpp: {e}")))
+}
+
+/// A loaded model (shared by the engine handle, for tokenizing, and the engine's thread).
 pub struct LoadedModel {
     pub info: ModelInfo,
-    pub tokenizer: GgufTokenizer,
+    pub tokenizer: Tokenizer,
     /// The file's chat template (`None` when it has none: chat requests are refused).
     pub template: Option<ChatTemplate>,
-    pub(crate) weights: Weights,
+    pub(crate) model: Arc<LlamaModel>,
 }
 
-/// The quantized weights and the key/value cache of the sequence being generated.
-pub(crate) struct Weights(ModelWeights);
-
-fn md_str(content: &Content, key: &str) -> Option<String> {
-    content
-        .metadata
-        .get(key)
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-}
-
-fn md_usize(content: &Content, key: &str) -> Option<usize> {
-    let v = content.metadata.get(key)?;
-    match v {
-        Value::U64(n) => usize::try_from(*n).ok(),
-        Value::I64(n) => usize::try_from(*n).ok(),
-        _ => v.to_u32().ok().map(|n| n as usize),
+/// Refuses what is not a GGUF file before llama.cpp sees it, with a clear message.
+fn check_gguf(path: &Path) -> Result<u64, EngineError> {
+    let mut file = std::fs::File::open(path).map_err(|e| EngineError::model(path, e))?;
+    let meta = file.metadata().map_err(|e| EngineError::model(path, e))?;
+    if !meta.is_file() {
+        return Err(EngineError::model(path, "not a file"));
     }
+    let mut magic = [0u8; 4];
+    if file.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+        return Err(EngineError::model(
+            path,
+            "not a GGUF file (it does not start with \"GGUF\")",
+        ));
+    }
+    Ok(meta.len())
 }
 
 impl LoadedModel {
     /// Loads `path`; `max_context` caps the context served (memory: see
     /// [`ModelInfo::kv_bytes_per_token`]).
     pub fn load(path: &Path, max_context: Option<usize>) -> Result<Self, EngineError> {
-        let mut file = std::fs::File::open(path).map_err(|e| EngineError::model(path, e))?;
-        let file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let content = Content::read(&mut file)
-            .map_err(|e| EngineError::model(path, format!("not a readable GGUF file: {e}")))?;
-        let architecture = md_str(&content, "general.architecture").unwrap_or_default();
-        if architecture != "llama" {
-            return Err(EngineError::model(
-                path,
-                format!(
-                    "architecture {architecture:?} is not supported (this engine runs \"llama\" \
-                     GGUFs: Llama, SmolLM, Mistral-style models)"
-                ),
-            ));
-        }
-        let name = md_str(&content, "general.name").unwrap_or_else(|| {
+        let file_bytes = check_gguf(path)?;
+        let model = LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default())
+            .map_err(|e| {
+                EngineError::model(
+                    path,
+                    format!("llama.cpp cannot load it ({e}; its log says why)"),
+                )
+            })?;
+        let model = Arc::new(model);
+        let meta = |key: &str| model.meta_val_str(key).ok().filter(|v| !v.is_empty());
+        let architecture = meta("general.architecture").unwrap_or_default();
+        let name = meta("general.name").unwrap_or_else(|| {
             path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default()
         });
-        let get = |key: &str| {
-            md_usize(&content, key)
-                .ok_or_else(|| EngineError::model(path, format!("no {key} in the metadata")))
-        };
-        let layers = get("llama.block_count")?;
-        let heads = get("llama.attention.head_count")?;
-        let kv_heads = get("llama.attention.head_count_kv").unwrap_or(heads);
-        let embedding = get("llama.embedding_length")?;
-        let trained_context = get("llama.context_length").unwrap_or(MAX_SEQ_LEN);
-        let context_length = trained_context
-            .min(MAX_SEQ_LEN)
-            .min(max_context.unwrap_or(usize::MAX))
+        let trained = usize::try_from(model.n_ctx_train()).unwrap_or(usize::MAX);
+        let context_length = trained
+            .min(max_context.unwrap_or(DEFAULT_MAX_CONTEXT))
             .max(1);
-        let tokenizer =
-            GgufTokenizer::from_gguf(&content).map_err(|e| EngineError::model(path, e))?;
-        let special_text = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.token_text(i))
-                .unwrap_or("")
-                .to_string()
-        };
-        let template = match md_str(&content, "tokenizer.chat_template") {
+        let heads = model.n_head().max(1) as usize;
+        let tokenizer = Tokenizer::new(model.clone());
+        let special_text =
+            |id: Option<u32>| id.and_then(|i| tokenizer.token_text(i)).unwrap_or_default();
+        let template = match meta("tokenizer.chat_template") {
             Some(src) => Some(
                 ChatTemplate::new(
                     &src,
@@ -127,41 +134,112 @@ impl LoadedModel {
             ),
             None => None,
         };
-        let weights = ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
-            .map_err(|e| EngineError::model(path, format!("weights: {e}")))?;
         Ok(LoadedModel {
             info: ModelInfo {
                 path: path.to_path_buf(),
                 name,
                 architecture,
                 context_length,
-                layers,
-                kv_heads,
-                head_dim: embedding / heads.max(1),
+                layers: model.n_layer() as usize,
+                kv_heads: model.n_head_kv() as usize,
+                head_dim: usize::try_from(model.n_embd()).unwrap_or(0) / heads,
                 file_bytes,
             },
             tokenizer,
             template,
-            weights: Weights(weights),
+            model,
         })
     }
 }
 
-impl Weights {
-    /// Runs `prompt` from position 0 (a fresh key/value cache) and returns the logits of its
-    /// last token.
-    pub(crate) fn prefill(&mut self, prompt: &[u32]) -> Result<Tensor, EngineError> {
-        self.0.clear_kv_cache();
-        let mut logits = None;
-        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
-            logits = Some(self.step(chunk, i * PREFILL_CHUNK)?);
-        }
-        logits.ok_or_else(|| EngineError::InvalidRequest("the prompt is empty".into()))
+/// One sequence on a model: llama.cpp's context (key/value cache and compute buffers).
+pub(crate) struct Session<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+}
+
+impl<'m> Session<'m> {
+    /// A context of `context_length` tokens on `threads` threads (every core when `None`).
+    pub(crate) fn new(
+        model: &'m LlamaModel,
+        context_length: usize,
+        threads: Option<usize>,
+    ) -> Result<Self, EngineError> {
+        let threads = threads
+            .filter(|n| *n > 0)
+            .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+            .unwrap_or(1);
+        let threads = i32::try_from(threads).unwrap_or(i32::MAX);
+        let n_ctx = u32::try_from(context_length).unwrap_or(u32::MAX);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(PREFILL_CHUNK as u32)
+            .with_n_ubatch(PREFILL_CHUNK as u32)
+            .with_n_seq_max(1)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            // f32 keys and values, as llama.cpp's own answers in tests/data were recorded:
+            // f16 rounding flips near-ties on small models.
+            .with_type_k(KvCacheType::F32)
+            .with_type_v(KvCacheType::F32)
+            .with_flash_attention_policy(llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED);
+        let ctx = model
+            .new_context(backend()?, params)
+            .map_err(|e| EngineError::Inference(format!("cannot create the context: {e}")))?;
+        Ok(Session {
+            ctx,
+            batch: LlamaBatch::new(PREFILL_CHUNK, 1),
+        })
     }
 
-    /// Runs `tokens` at position `pos` and returns the logits of the last one.
-    pub(crate) fn step(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
-        let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
-        Ok(self.0.forward(&input, pos)?.squeeze(0)?)
+    /// Runs `prompt` from position 0 (a fresh key/value cache); the next
+    /// [`sample`](Self::sample) picks the token after it.
+    pub(crate) fn prefill(&mut self, prompt: &[u32]) -> Result<(), EngineError> {
+        if prompt.is_empty() {
+            return Err(EngineError::InvalidRequest("the prompt is empty".into()));
+        }
+        self.ctx.clear_kv_cache();
+        let last = prompt.len() - 1;
+        for (c, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            let start = c * PREFILL_CHUNK;
+            self.batch.clear();
+            for (i, id) in chunk.iter().enumerate() {
+                self.add(*id, start + i, start + i == last)?;
+            }
+            self.decode()?;
+        }
+        Ok(())
+    }
+
+    /// Runs one generated token at position `pos`.
+    pub(crate) fn step(&mut self, id: u32, pos: usize) -> Result<(), EngineError> {
+        self.batch.clear();
+        self.add(id, pos, true)?;
+        self.decode()
+    }
+
+    /// The next token, chosen by `sampler` from the last run's logits.
+    pub(crate) fn sample(&mut self, sampler: &mut LlamaSampler) -> Result<u32, EngineError> {
+        let token = sampler.sample(&self.ctx, -1);
+        u32::try_from(token.0)
+            .map_err(|_| EngineError::Inference(format!("the sampler chose token {}", token.0)))
+    }
+
+    fn add(&mut self, id: u32, pos: usize, logits: bool) -> Result<(), EngineError> {
+        let token = LlamaToken(
+            i32::try_from(id)
+                .map_err(|_| EngineError::InvalidRequest(format!("token id {id} is invalid")))?,
+        );
+        let pos = i32::try_from(pos)
+            .map_err(|_| EngineError::InvalidRequest("the position is out of range".into()))?;
+        self.batch
+            .add(token, pos, &[0], logits)
+            .map_err(|e| EngineError::Inference(e.to_string()))
+    }
+
+    fn decode(&mut self) -> Result<(), EngineError> {
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| EngineError::Inference(format!("llama.cpp decode: {e}")))
     }
 }

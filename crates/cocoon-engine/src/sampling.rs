@@ -1,7 +1,7 @@
 //! Sampling parameters (`temperature`, `top_p`, `seed`) and their checks; the sampling itself
-//! is candle's `LogitsProcessor`.
+//! is llama.cpp's sampler chain (greedy, or temperature → top-p → a seeded random draw).
 
-use candle_transformers::generation::{LogitsProcessor, Sampling};
+use llama_cpp_2::sampling::LlamaSampler;
 
 /// How the next token is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,21 +47,21 @@ impl SamplingParams {
         Ok(())
     }
 
-    pub(crate) fn processor(&self) -> LogitsProcessor {
+    /// The sampler for one request: greedy at temperature 0, else the logits divided by the
+    /// temperature, cut to the nucleus of mass `top_p`, and a draw seeded by `seed`.
+    pub(crate) fn sampler(&self) -> LlamaSampler {
+        if self.temperature <= 0.0 {
+            return LlamaSampler::greedy();
+        }
         let seed = self.seed.unwrap_or_else(rand::random);
-        let sampling = if self.temperature <= 0.0 {
-            Sampling::ArgMax
-        } else if self.top_p < 1.0 {
-            Sampling::TopP {
-                p: self.top_p,
-                temperature: self.temperature,
-            }
-        } else {
-            Sampling::All {
-                temperature: self.temperature,
-            }
-        };
-        LogitsProcessor::from_sampling(seed, sampling)
+        // llama.cpp seeds with 32 bits: fold the 64 the API takes.
+        let seed = (seed ^ (seed >> 32)) as u32;
+        let mut chain = vec![LlamaSampler::temp(self.temperature as f32)];
+        if self.top_p < 1.0 {
+            chain.push(LlamaSampler::top_p(self.top_p as f32, 1));
+        }
+        chain.push(LlamaSampler::dist(seed));
+        LlamaSampler::chain_simple(chain)
     }
 }
 
@@ -89,24 +89,49 @@ mod tests {
         assert!(SamplingParams::greedy().validate().is_ok());
     }
 
+    fn pick(params: &SamplingParams, logits: &[f32], n: usize) -> Vec<i32> {
+        use llama_cpp_2::token::data::LlamaTokenData;
+        use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+        use llama_cpp_2::token::LlamaToken;
+        let mut sampler = params.sampler();
+        (0..n)
+            .map(|_| {
+                let mut data = LlamaTokenDataArray::from_iter(
+                    logits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| LlamaTokenData::new(LlamaToken(i as i32), *l, 0.0)),
+                    false,
+                );
+                data.apply_sampler(&mut sampler);
+                data.selected_token().expect("a token is chosen").0
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_same_seed_picks_the_same_tokens() {
-        let logits =
-            candle_core::Tensor::new(&[0.1f32, 0.5, 0.2, 0.9, 0.3], &candle_core::Device::Cpu)
-                .unwrap();
+    fn the_same_seed_picks_the_same_tokens_and_greedy_the_largest() {
+        let logits = [0.1f32, 0.5, 0.2, 0.9, 0.3];
         let params = SamplingParams {
             temperature: 1.5,
             top_p: 0.9,
             seed: Some(7),
         };
-        let pick = |n: usize| {
-            let mut p = params.processor();
-            (0..n)
-                .map(|_| p.sample(&logits).unwrap())
-                .collect::<Vec<_>>()
+        let first = pick(&params, &logits, 40);
+        assert_eq!(first, pick(&params, &logits, 40));
+        // At this temperature the draw is not always the largest logit.
+        assert!(first.iter().any(|t| *t != 3), "{first:?}");
+        assert_eq!(pick(&SamplingParams::greedy(), &logits, 3), vec![3, 3, 3]);
+    }
+
+    #[test]
+    fn a_small_top_p_keeps_only_the_most_likely_token() {
+        let logits = [0.1f32, 0.5, 0.2, 4.0, 0.3];
+        let params = SamplingParams {
+            temperature: 1.0,
+            top_p: 0.05,
+            seed: Some(1),
         };
-        assert_eq!(pick(20), pick(20));
-        let mut greedy = SamplingParams::greedy().processor();
-        assert_eq!(greedy.sample(&logits).unwrap(), 3);
+        assert!(pick(&params, &logits, 30).iter().all(|t| *t == 3));
     }
 }

@@ -65,7 +65,8 @@ pub(super) fn start(
         None => {
             say!(
                 "cocoon up: no model given, so the engine is the FAKE one (zeros, not text); for \
-                 real answers on this CPU: cocoon up --model-file FILE.gguf (see docs/local-engine.md)"
+                 real answers on this CPU: cocoon up --model-file FILE.gguf or --model-name \
+                 OWNER/REPO (a build with --features local-engine; see docs/local-engine.md)"
             );
             [
                 "backend",

@@ -6,12 +6,17 @@ Jinja2ChatFormatter), tokenizes the prompts (special tokens parsed, BOS as the m
 decodes greedily (temperature 0, no repetition penalty) up to 32 tokens or the first
 end-of-generation token. Writes llama_cpp_greedy.json beside this file.
 
-llama.cpp runs with an f32 key/value cache (type_k = type_v = GGML_TYPE_F32), as our engine
-keeps it: with llama.cpp's default f16 cache, the rounding of keys and values flips a near-tie
-at the 8th token of the first prompt on this tiny model (with f32 both agree on all tokens).
+llama.cpp runs as our engine runs it (crates/cocoon-engine/src/model.rs): an f32 key/value
+cache (type_k = type_v = GGML_TYPE_F32; with llama.cpp's default f16 cache the rounding of keys
+and values flips a near-tie at the 8th token of the first prompt on this tiny model), no flash
+attention, a 4096-token context, 512-token batches, 2 threads; and it is compiled with the
+same CPU flags as ours (x86-64-v3: AVX2, FMA, F16C, BMI2, not -march=native — floating-point
+sums in other SIMD widths round differently, and greedy decoding of a 135M model follows them).
 
 Run once, by hand, when the model or the prompts change:
-  python3 -m venv /tmp/venv-llama && /tmp/venv-llama/bin/pip install llama-cpp-python==0.3.36
+  python3 -m venv /tmp/venv-llama
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DGGML_BMI2=ON -DGGML_SSE42=ON" /tmp/venv-llama/bin/pip install llama-cpp-python==0.3.36
   /tmp/venv-llama/bin/python record_llama_cpp.py PATH/TO/SmolLM2-135M-Instruct.Q4_1.gguf
 """
 
@@ -46,7 +51,8 @@ TEXTS = [
 
 def main() -> int:
     path = sys.argv[1]
-    llm = Llama(model_path=path, n_ctx=2048, n_threads=2, verbose=False,
+    llm = Llama(model_path=path, n_ctx=4096, n_batch=512, n_threads=2, n_threads_batch=2,
+                verbose=False, flash_attn=False,
                 type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
     meta = llm.metadata
     eos_id = llm.token_eos()
@@ -80,7 +86,8 @@ def main() -> int:
             "generated_text": llm.detokenize(generated).decode("utf-8", "replace"),
         })
     out = {
-        "recorded_with": f"llama-cpp-python {llama_cpp.__version__}, f32 key/value cache",
+        "recorded_with": f"llama-cpp-python {llama_cpp.__version__} (GGML_NATIVE=OFF, AVX2 FMA F16C "
+                         "BMI2), f32 key/value cache, no flash attention, n_ctx 4096",
         "model": os.path.basename(path),
         "n_gen": N_GEN,
         "cases": cases,
