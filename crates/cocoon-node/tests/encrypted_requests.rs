@@ -234,7 +234,10 @@ async fn an_encrypted_request_crosses_the_stack_and_only_the_caller_reads_it() {
     let body = encrypt_request_body(&request_body(false), &caller, &stranger).expect("encrypt");
     let (status, answer) = post(&base, body, false).await;
     let text = String::from_utf8_lossy(&answer).into_owned();
-    assert_ne!(status, 200, "{text}");
+    // As the reference client (delta-2026-04.md §4.10): 500, with the proxy's code 602.
+    assert_eq!(status, 500, "{text}");
+    let refusal: serde_json::Value = serde_json::from_str(&text).expect("a JSON error");
+    assert_eq!(refusal["error_code"], 602, "{text}");
     assert!(
         text.contains(&format!(
             "unknown public key {}",

@@ -117,3 +117,92 @@ fn the_reference_tools_requests_open_to_the_plain_requests_it_was_given() {
         assert_eq!(Value::Object(clear), plain, "{file}");
     }
 }
+
+/// The clear values of an opened answer without the envelope (nonce and keys differ per line).
+fn without_envelope(values: &[Map<String, Value>]) -> Vec<Map<String, Value>> {
+    values
+        .iter()
+        .map(|v| {
+            let mut v = v.clone();
+            for name in cocoon_e2e::envelope::ENVELOPE_FIELDS {
+                v.remove(name);
+            }
+            v
+        })
+        .collect()
+}
+
+/// Every string value of a sealed line outside the envelope and the never-encrypted names is
+/// `ENC_…` (delta-2026-04.md §2.4).
+fn assert_sealed(file: &str) {
+    fn walk(v: &Value, path: &str, file: &str) {
+        const PLAIN: [&str; 12] = [
+            "is_encrypted",
+            "sender_public_key",
+            "receiver_public_key",
+            "encryption_nonce",
+            "model",
+            "max_completion_tokens",
+            "max_tokens",
+            "max_coefficient",
+            "timeout",
+            "debug",
+            "enable_debug",
+            "request_guid",
+        ];
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if !PLAIN.contains(&k.as_str()) {
+                        walk(v, &format!("{path}.{k}"), file);
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{path}[{i}]"), file);
+                }
+            }
+            Value::String(s) => assert!(s.starts_with("ENC_"), "{file}: clear value at {path}"),
+            _ => {}
+        }
+    }
+    let bytes = data(file);
+    for (n, line) in lines(&bytes).iter().enumerate() {
+        let v: Value = serde_json::from_slice(line).expect("JSON");
+        walk(&v, &format!("line {n}: $"), file);
+    }
+}
+
+/// The answers a live April network gave to the reference tool's encrypted request (`scripts/interop`,
+/// pairings ref-ref-ref and ref-ref-rs; README): the reference worker's and our worker's, each
+/// sealed for the caller, non-streamed and streamed. `cocoon-e2e` opens every line to what the
+/// reference's `encrypt-message -d` made of it, and both workers said the same thing.
+#[test]
+fn live_answers_of_the_reference_worker_and_ours_open_alike() {
+    for kind in ["nonstream", "stream"] {
+        let theirs_file = format!("ref-worker-answer-{kind}.ndjson");
+        let ours_file = format!("rs-worker-network-answer-{kind}.ndjson");
+        assert_sealed(&theirs_file);
+        assert_sealed(&ours_file);
+        let theirs = open_recorded_answer(
+            &theirs_file,
+            &format!("ref-worker-answer-{kind}.dec.ndjson"),
+        );
+        let ours = open_recorded_answer(
+            &ours_file,
+            &format!("rs-worker-network-answer-{kind}.dec.ndjson"),
+        );
+        let last = theirs.last().expect("values");
+        assert_eq!(
+            last["usage"]["total_tokens"], 134,
+            "{theirs_file}: {last:?}"
+        );
+        assert_eq!(last["usage"]["total_cost"], 268, "{theirs_file}: {last:?}");
+        assert_eq!(
+            without_envelope(&ours),
+            without_envelope(&theirs),
+            "{kind}: our worker's clear answer is the reference worker's"
+        );
+    }
+}

@@ -2,10 +2,23 @@
 //! (`{"error":{"message","type","param","code"}}`) with meaningful statuses:
 //! 400 invalid request, 404 unknown model, 413 body too large, 429 over
 //! capacity or beyond the client's balance (`insufficient_quota`), 503 no
-//! proxy / no workers, 502 upstream failure, 504 timeout.
+//! proxy / no workers, 502 upstream failure, 504 timeout, 500 (with the TON `error_code`, as the
+//! reference client answers it, delta-2026-04.md §4.10) for an encrypted request the network
+//! refused (`unknown public key …` from the proxy, the worker's end-to-end checks).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+
+/// Refusals of an encrypted request by the proxy (`unknown public key <HEX>`, delta-2026-04.md
+/// §3.4) or the worker's end-to-end checks (§2.6), all 602 on the wire.
+/// (The worker's 621 `bad encryption method` stays a 400, as every 621.)
+const E2E_REFUSALS: [&str; 5] = [
+    "unknown public key",
+    "not all encryption-related fields are present",
+    "cannot find private key for an encrypted request",
+    "encryption key is provided, but request is unencrypted",
+    "public key mismatch",
+];
 
 /// An error answered to the HTTP caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +30,9 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
+    /// The TON error code behind the error, answered as a top-level `error_code` (the key the
+    /// reference client's error bodies carry) where set.
+    pub error_code: Option<i32>,
 }
 
 impl ApiError {
@@ -32,6 +48,7 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            error_code: None,
         }
     }
 
@@ -124,7 +141,18 @@ impl ApiError {
     pub fn from_wire(code: i32, message: &str) -> Self {
         let m = message.to_string();
         let has = |s: &str| message.contains(s);
-        if has("client balance is too low") {
+        if E2E_REFUSALS.iter().any(|s| has(s)) {
+            // The reference client answers these 500 with the proxy's / worker's code (602);
+            // not a gateway failure: the same request fails the same way on every retry.
+            let mut e = Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "invalid_request_error",
+                "encryption_refused",
+                m,
+            );
+            e.error_code = Some(code);
+            e
+        } else if has("client balance is too low") {
             Self::insufficient_quota(message)
         } else if has("unknown model") {
             Self::new(
@@ -171,11 +199,15 @@ impl ApiError {
         }
     }
 
-    /// The OpenAI error object.
+    /// The OpenAI error object, plus the reference's top-level `error_code` where known.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"error": {
+        let mut v = serde_json::json!({"error": {
             "message": self.message, "type": self.kind, "param": self.param, "code": self.code,
-        }})
+        }});
+        if let Some(code) = self.error_code {
+            v["error_code"] = code.into();
+        }
+        v
     }
 
     /// The error as one SSE event (for a stream that already started).
@@ -194,6 +226,7 @@ impl From<crate::validate::RequestError> for ApiError {
             code: e.code,
             message: e.message,
             param: e.param,
+            error_code: None,
         }
     }
 }
@@ -243,6 +276,33 @@ mod tests {
             ApiError::from_wire(602, "worker: http failed: refused").status,
             StatusCode::BAD_GATEWAY
         );
+    }
+
+    #[test]
+    fn encryption_refusals_are_500_with_the_ton_code_as_the_reference_client() {
+        // delta-2026-04.md §4.10: everything but 652/651/621 is 500, with `error_code`.
+        let e = ApiError::from_wire(
+            602,
+            "unknown public key FB67D0FCD338F20E0D4957D9E82ADC101D2E3513A448A3AB46052EE1B88C5818",
+        );
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.error_code, Some(602));
+        let v = e.to_json();
+        assert_eq!(v["error_code"], 602);
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown public key FB67"));
+        let worker = ApiError::from_wire(602, "worker: public key mismatch");
+        assert_eq!(
+            (worker.status, worker.error_code),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some(602))
+        );
+        // Other errors keep their statuses and carry no `error_code`.
+        assert!(ApiError::from_wire(602, "worker: http failed: refused")
+            .to_json()
+            .get("error_code")
+            .is_none());
     }
 
     #[test]
