@@ -48,61 +48,31 @@ pub trait TonNodeConfig {
     fn ton_fields(&self) -> TonFields;
 }
 
-impl TonNodeConfig for ProxyConfig {
-    fn ton_fields(&self) -> TonFields {
-        TonFields {
-            ton_config_filename: self.ton_config_filename.clone(),
-            root_contract_address: self.root_contract_address.clone(),
-            node_wallet_key: self.node_wallet_key.0,
-            owner_address: self.owner_address.clone(),
-            is_test: self.is_test,
-            is_testnet: self.is_testnet,
-            proxy_key: Some(self.machine_specific_private_key.0),
+/// Every node config carries its TON fields under the same names; only the proxy adds the
+/// key it signs with as the proxy.
+macro_rules! ton_node_config {
+    ($config:ty, |$c:ident| $proxy_key:expr) => {
+        impl TonNodeConfig for $config {
+            fn ton_fields(&self) -> TonFields {
+                let $c = self;
+                TonFields {
+                    ton_config_filename: $c.ton_config_filename.clone(),
+                    root_contract_address: $c.root_contract_address.clone(),
+                    node_wallet_key: $c.node_wallet_key.0,
+                    owner_address: $c.owner_address.clone(),
+                    is_test: $c.is_test,
+                    is_testnet: $c.is_testnet,
+                    proxy_key: $proxy_key,
+                }
+            }
         }
-    }
+    };
 }
 
-impl TonNodeConfig for ClientConfig {
-    fn ton_fields(&self) -> TonFields {
-        TonFields {
-            ton_config_filename: self.ton_config_filename.clone(),
-            root_contract_address: self.root_contract_address.clone(),
-            node_wallet_key: self.node_wallet_key.0,
-            owner_address: self.owner_address.clone(),
-            is_test: self.is_test,
-            is_testnet: self.is_testnet,
-            proxy_key: None,
-        }
-    }
-}
-
-impl TonNodeConfig for KeyManagerConfig {
-    fn ton_fields(&self) -> TonFields {
-        TonFields {
-            ton_config_filename: self.ton_config_filename.clone(),
-            root_contract_address: self.root_contract_address.clone(),
-            node_wallet_key: self.node_wallet_key.0,
-            owner_address: self.owner_address.clone(),
-            is_test: self.is_test,
-            is_testnet: self.is_testnet,
-            proxy_key: None,
-        }
-    }
-}
-
-impl TonNodeConfig for WorkerConfig {
-    fn ton_fields(&self) -> TonFields {
-        TonFields {
-            ton_config_filename: self.ton_config_filename.clone(),
-            root_contract_address: self.root_contract_address.clone(),
-            node_wallet_key: self.node_wallet_key.0,
-            owner_address: self.owner_address.clone(),
-            is_test: self.is_test,
-            is_testnet: self.is_testnet,
-            proxy_key: None,
-        }
-    }
-}
+ton_node_config!(ProxyConfig, |c| Some(c.machine_specific_private_key.0));
+ton_node_config!(ClientConfig, |_c| None);
+ton_node_config!(KeyManagerConfig, |_c| None);
+ton_node_config!(WorkerConfig, |_c| None);
 
 /// How to open the backend (node command flags).
 #[derive(Clone, Debug)]

@@ -15,9 +15,7 @@ use cocoon_ledger::root_config::RootConfig;
 use cocoon_node::client::{ClientCore, ClientSettings};
 use cocoon_node::common::dial::{DialConfig, TeeMode};
 use cocoon_node::common::policy::PolicyBuilder;
-use cocoon_node::config::{
-    ClientConfig, Int256, LocalRootConfig, RegisteredPublicKey, SecretString,
-};
+use cocoon_node::config::{ClientConfig, LocalRootConfig, RegisteredPublicKey, SecretString};
 use cocoon_tee::policy::PolicyKind;
 
 use crate::encryption::Encryption;
@@ -294,13 +292,6 @@ async fn ledger_keys(ledger: Arc<dyn Ledger>) -> Result<Vec<RegisteredPublicKey>
         .await
         .map_err(|e| Error::Config(format!("reading the root config: {e}")))?
         .map_err(|e| Error::Config(format!("reading the root config: {e}")))?;
-    Ok(root
-        .registered_public_keys
-        .iter()
-        .map(|k| RegisteredPublicKey {
-            public_key: Int256(k.public_key),
-            key_type: i32::from(k.key_type),
-            expire_at: i32::try_from(k.expire_at).unwrap_or(i32::MAX),
-        })
-        .collect())
+    cocoon_node::config::registered_keys_from_chain(&root.registered_public_keys)
+        .map_err(|e| Error::Config(format!("the root's registered keys: {e}")))
 }

@@ -31,7 +31,7 @@ mod tl_json;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use root::{LocalRootConfig, RegisteredProxy, RegisteredPublicKey};
+pub use root::{registered_keys_from_chain, LocalRootConfig, RegisteredProxy, RegisteredPublicKey};
 pub use runners::{
     model_base_name, ClientConfig, KeyManagerConfig, ProxyConfig, WorkerConfig,
     DEFAULT_MAX_ACTIVE_REQUESTS,

@@ -232,17 +232,7 @@ impl LocalRootConfig {
                 address_for_clients: ipv4_socket_addr(&field, &p.client_address)?,
             });
         }
-        let registered_public_keys = config
-            .registered_public_keys
-            .iter()
-            .map(|k| {
-                Ok(RegisteredPublicKey {
-                    public_key: Int256(k.public_key),
-                    key_type: i32::from(k.key_type),
-                    expire_at: int32("registered_public_keys.expire_at", k.expire_at.into())?,
-                })
-            })
-            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let registered_public_keys = registered_keys_from_chain(&config.registered_public_keys)?;
         let key_manager_address = match config.key_manager_address.as_deref() {
             None | Some("") => None,
             Some(a) => Some(ipv4_socket_addr("key_manager_address", a)?),
@@ -324,6 +314,27 @@ const MAX_CODE_BOC: usize = 1 << 20;
 /// Most cells in one contract code.
 const MAX_CODE_CELLS: usize = 1 << 16;
 
+/// The root contract's registered request keys (the ledger's model) as the node config holds
+/// them. Fails when an expiry does not fit the config's 32 bits (after 2038).
+pub fn registered_keys_from_chain(
+    keys: &[cocoon_ledger::root_config::RegisteredPublicKey],
+) -> Result<Vec<RegisteredPublicKey>, ConfigError> {
+    keys.iter()
+        .map(|k| {
+            Ok(RegisteredPublicKey {
+                public_key: Int256(k.public_key),
+                key_type: i32::from(k.key_type),
+                expire_at: i32::try_from(k.expire_at).map_err(|_| {
+                    invalid(
+                        "registered_public_keys.expire_at",
+                        format!("{} does not fit 32 bits", k.expire_at),
+                    )
+                })?,
+            })
+        })
+        .collect()
+}
+
 fn hex_code(field: &str, s: String) -> Result<Vec<u8>, ConfigError> {
     hex::decode(&s).map_err(|e| {
         let hint = if s.contains('$') {
@@ -333,4 +344,30 @@ fn hex_code(field: &str, s: String) -> Result<Vec<u8>, ConfigError> {
         };
         invalid(field, format!("expected hex-encoded BoC: {e}{hint}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cocoon_ledger::root_config::RegisteredPublicKey as ChainKey;
+
+    #[test]
+    fn registered_keys_convert_and_an_expiry_past_32_bits_is_refused() {
+        let key = |expire_at| ChainKey {
+            public_key: [7; 32],
+            key_type: 1,
+            expire_at,
+        };
+        let keys = registered_keys_from_chain(&[key(1_900_000_000)]).unwrap();
+        assert_eq!(
+            keys,
+            vec![RegisteredPublicKey {
+                public_key: Int256([7; 32]),
+                key_type: 1,
+                expire_at: 1_900_000_000,
+            }]
+        );
+        let e = registered_keys_from_chain(&[key(u32::MAX)]).unwrap_err();
+        assert!(e.to_string().contains("does not fit 32 bits"), "{e}");
+    }
 }
