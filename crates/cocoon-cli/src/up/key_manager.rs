@@ -20,7 +20,7 @@ use cocoon_e2e::{PublicKey, Seed};
 use cocoon_ledger::ledger::devnet::DevnetLedger;
 use cocoon_ledger::ledger::Ledger;
 use cocoon_ledger::root_config::RootConfig;
-use cocoon_node::keymanager::keys::{AUTO_KEY_TYPE, TEST_KEY_PUBLIC_BASE64};
+use cocoon_node::keymanager::keys::TEST_KEY_PUBLIC_BASE64;
 use rand::RngCore;
 use serde_json::{json, Value};
 
@@ -73,13 +73,9 @@ fn registered_key(devnet: &UpDevnet) -> anyhow::Result<Option<PublicKey>> {
     let ledger = DevnetLedger::open_or_create(devnet.path(), RootConfig::devnet_default())
         .context("reading the devnet ledger")?;
     let root = ledger.root_config().context("reading the devnet root")?;
-    let now = ledger.now();
-    Ok(root
-        .registered_public_keys
-        .iter()
-        .filter(|k| k.key_type == AUTO_KEY_TYPE && u64::from(k.expire_at) > now)
-        .max_by_key(|k| k.expire_at)
-        .map(|k| PublicKey(k.public_key)))
+    // The key a caller encrypts to, chosen as the client library chooses it.
+    let keys = cocoon_node::config::registered_keys_from_chain(&root.registered_public_keys)?;
+    Ok(cocoon_client::encryption::pick_key(&keys, ledger.now()))
 }
 
 /// Waits until the proxy's key-manager client knows `key` (its `/jsonstats`).
