@@ -18,39 +18,41 @@ fn free_port() -> String {
     l.local_addr().expect("addr").port().to_string()
 }
 
-#[test]
-fn up_once_on_the_embedded_engine_answers_with_real_text_and_bills_its_usage() {
-    let Some(model) = cocoon_engine::model_cache::test_model_or_skip() else {
-        return;
-    };
+/// Runs `cocoon up --once --workers 1 --model-file <test model>` with `extra` flags, one
+/// network at a time; returns its stdout after checking it succeeded (`None`: no test model).
+fn up_once_on_the_test_model(dir_name: &str, extra: &[&str]) -> Option<String> {
+    let model = cocoon_engine::model_cache::test_model_or_skip()?;
     let _one = ONE_NETWORK_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let dir = std::env::temp_dir().join(format!("cocoon-up-local-engine-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("{dir_name}-{}", std::process::id()));
     let port = free_port();
     let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
-        .args([
-            "up",
-            "--once",
-            "--workers",
-            "1",
-            "--ready-timeout",
-            "120",
-            "--port",
-            &port,
-        ])
+        .args(["up", "--once", "--workers", "1"])
+        .args(extra)
+        .args(["--ready-timeout", "120", "--port", &port])
         .arg("--dir")
         .arg(&dir)
         .arg("--model-file")
         .arg(&model)
         .output()
         .expect("run cocoon");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "cocoon up --once failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "cocoon up --once failed (its files are kept in {})\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        dir.display()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(stdout)
+}
+
+#[test]
+fn up_once_on_the_embedded_engine_answers_with_real_text_and_bills_its_usage() {
+    let Some(stdout) = up_once_on_the_test_model("cocoon-up-local-engine", &[]) else {
+        return;
+    };
     assert!(stdout.contains("engine up (embedded"), "{stdout}");
     let marker = "cocoon up: one request → HTTP 200\n";
     let start = stdout.find(marker).expect("request line") + marker.len();
@@ -70,42 +72,16 @@ fn up_once_on_the_embedded_engine_answers_with_real_text_and_bills_its_usage() {
         usage["prompt_tokens"].as_u64().unwrap() > 0
             && usage["completion_tokens"].as_u64().unwrap() > 0
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn up_once_with_the_engine_inside_the_worker_answers() {
-    let Some(model) = cocoon_engine::model_cache::test_model_or_skip() else {
+    let Some(stdout) = up_once_on_the_test_model(
+        "cocoon-up-engine-in-worker",
+        &["--no-payments", "--engine-in-worker"],
+    ) else {
         return;
     };
-    let _one = ONE_NETWORK_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let dir =
-        std::env::temp_dir().join(format!("cocoon-up-engine-in-worker-{}", std::process::id()));
-    let port = free_port();
-    let out = Command::new(env!("CARGO_BIN_EXE_cocoon"))
-        .args([
-            "up",
-            "--once",
-            "--no-payments",
-            "--workers",
-            "1",
-            "--engine-in-worker",
-        ])
-        .args(["--ready-timeout", "120", "--port", &port])
-        .arg("--dir")
-        .arg(&dir)
-        .arg("--model-file")
-        .arg(&model)
-        .output()
-        .expect("run cocoon");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "cocoon up --once failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
     assert!(stdout.contains("engine inside each worker"), "{stdout}");
     assert!(stdout.contains("(engine in-process,"), "{stdout}");
     let line = stdout
@@ -113,7 +89,6 @@ fn up_once_with_the_engine_inside_the_worker_answers() {
         .find(|l| l.starts_with("cocoon up: the answer: "))
         .expect("answer line");
     assert!(line.chars().skip(23).any(char::is_alphabetic), "{line}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
