@@ -139,29 +139,29 @@ pub fn default_served_name(model: &std::path::Path) -> String {
 
 /// The file of a hub model (`--model-name`), downloaded into the model cache when it is not
 /// there yet (progress on stderr).
+#[cfg(feature = "local-engine")]
 pub fn model_from_hub(name: &str) -> anyhow::Result<PathBuf> {
-    ensure_built()?;
-    #[cfg(not(feature = "local-engine"))]
-    unreachable!("{name}");
-    #[cfg(feature = "local-engine")]
-    {
-        let model: cocoon_engine::hub::HubModel = name
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--model-name {e}"))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime
-            .block_on(cocoon_engine::hub::Hub::from_env().fetch(&model))
-            .map_err(|e| anyhow::anyhow!("--model-name {model}: {e}"))
-    }
+    let model: cocoon_engine::hub::HubModel = name
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--model-name {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(cocoon_engine::hub::Hub::from_env().fetch(&model))
+        .map_err(|e| anyhow::anyhow!("--model-name {model}: {e}"))
+}
+
+/// The file of a hub model (`--model-name`): this build has no engine to run it.
+#[cfg(not(feature = "local-engine"))]
+pub fn model_from_hub(_name: &str) -> anyhow::Result<PathBuf> {
+    anyhow::bail!(NOT_BUILT)
 }
 
 pub fn run_backend(args: LocalEngineArgs) -> anyhow::Result<()> {
     crate::up::init_logging();
     crate::node_ports::raise_open_files_limit();
     let limits = args.limits.limits()?;
-    ensure_built()?;
     let model = match (&args.model, &args.model_name) {
         (Some(file), _) => file.clone(),
         (None, Some(name)) => model_from_hub(name)?,

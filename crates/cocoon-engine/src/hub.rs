@@ -113,20 +113,13 @@ impl Hub {
     /// The model's file in the cache, downloaded first when it is not there yet.
     pub async fn fetch(&self, model: &HubModel) -> Result<PathBuf, String> {
         let cache = Cache::new(self.cache_dir.clone());
-        if let Some(file) = &model.file {
-            if let Some(path) = cache.model(model.repo.clone()).get(file) {
-                return Ok(path);
-            }
-        }
+        // From the environment: HF_ENDPOINT, and the token file under HF_HOME.
         let mut builder = ApiBuilder::from_env()
             .with_cache_dir(self.cache_dir.clone())
-            .with_progress(false)
-            .with_token(
-                std::env::var("HF_TOKEN")
-                    .ok()
-                    .filter(|t| !t.is_empty())
-                    .or_else(|| Cache::from_env().token()),
-            );
+            .with_progress(false);
+        if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()) {
+            builder = builder.with_token(Some(token));
+        }
         if let Some(endpoint) = &self.endpoint {
             builder = builder.with_endpoint(endpoint.clone());
         }
@@ -136,6 +129,7 @@ impl Hub {
             Some(f) => f.clone(),
             None => only_gguf(&repo, &model.repo).await?,
         };
+        // A file already downloaded is used without asking the hub anything more.
         if let Some(path) = cache.model(model.repo.clone()).get(&file) {
             return Ok(path);
         }
