@@ -35,6 +35,15 @@ fn known_keys(proxy: &ProxyHandle) -> usize {
     proxy.current().keys.len()
 }
 
+/// A scripted key manager serving `key` for an hour, and a proxy that has learnt it (keep the
+/// key manager alive as long as the proxy).
+async fn proxy_knowing(key: &Seed) -> (ScriptedKeyManager, ProxyHandle) {
+    let km = ScriptedKeyManager::start(vec![km_key(key, now() + 3600)]).await;
+    let proxy = proxy_with_km(fixed_km(km.target([0; 32]))).await;
+    wait_until("the key arrives", || known_keys(&proxy) == 1).await;
+    (km, proxy)
+}
+
 /// A worker speaking protocol 1–2 only (no `private_key` field at all).
 fn v2_params(coefficient: i32) -> cocoon_wire::schema::types::worker::Params {
     let mut p = worker_params(MODEL, coefficient, 4);
@@ -46,9 +55,7 @@ fn v2_params(coefficient: i32) -> cocoon_wire::schema::types::worker::Params {
 #[tokio::test]
 async fn encrypted_requests_go_with_their_seed_to_v3_workers_only() {
     let key = seed(11);
-    let km = ScriptedKeyManager::start(vec![km_key(&key, now() + 3600)]).await;
-    let proxy = proxy_with_km(fixed_km(km.target([0; 32]))).await;
-    wait_until("the key arrives", || known_keys(&proxy) == 1).await;
+    let (_km, proxy) = proxy_knowing(&key).await;
 
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let workers_addr = proxy.workers_addr.expect("workers port");
@@ -100,9 +107,7 @@ async fn encrypted_requests_go_with_their_seed_to_v3_workers_only() {
 #[tokio::test]
 async fn an_encrypted_request_with_only_v2_workers_gets_the_no_worker_error() {
     let key = seed(12);
-    let km = ScriptedKeyManager::start(vec![km_key(&key, now() + 3600)]).await;
-    let proxy = proxy_with_km(fixed_km(km.target([0; 32]))).await;
-    wait_until("the key arrives", || known_keys(&proxy) == 1).await;
+    let (_km, proxy) = proxy_knowing(&key).await;
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let workers_addr = proxy.workers_addr.expect("workers port");
     let answer = Behaviour::Answer { parts: 1 };
@@ -128,9 +133,7 @@ async fn an_encrypted_request_with_only_v2_workers_gets_the_no_worker_error() {
 
 #[tokio::test]
 async fn an_unknown_key_is_refused_at_once_with_the_references_error() {
-    let km = ScriptedKeyManager::start(vec![km_key(&seed(13), now() + 3600)]).await;
-    let proxy = proxy_with_km(fixed_km(km.target([0; 32]))).await;
-    wait_until("the key arrives", || known_keys(&proxy) == 1).await;
+    let (_km, proxy) = proxy_knowing(&seed(13)).await;
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let _w = spawn_worker(
         &proxy,
@@ -314,9 +317,7 @@ async fn a_new_key_manager_address_replaces_the_link_and_none_drops_it() {
 #[tokio::test]
 async fn stats_list_public_keys_never_seeds() {
     let key = seed(51);
-    let km = ScriptedKeyManager::start(vec![km_key(&key, now() + 3600)]).await;
-    let proxy = proxy_with_km(fixed_km(km.target([0; 32]))).await;
-    wait_until("the key arrives", || known_keys(&proxy) == 1).await;
+    let (km, proxy) = proxy_knowing(&key).await;
     let stats = ProxyStats::new(proxy.current());
     let json = stats.json_stats();
     let listed = &json["key_manager"]["known_keys"];
