@@ -36,8 +36,8 @@ fn keys() -> (Seed, Seed) {
     (Seed::from_bytes([7; 32]), Seed::from_bytes([9; 32]))
 }
 
-#[test]
-fn an_encrypted_form_is_opened_file_included_and_validates_as_clear() {
+/// The transcription form as a caller encrypts it: (caller, key manager, form).
+fn encrypted_form() -> (Seed, Seed, Form) {
     let (caller, key_manager) = keys();
     let mut form = transcription_form();
     encrypt_form(
@@ -47,6 +47,12 @@ fn an_encrypted_form_is_opened_file_included_and_validates_as_clear() {
         Direction::CallerToWorker,
     )
     .expect("encrypt");
+    (caller, key_manager, form)
+}
+
+#[test]
+fn an_encrypted_form_is_opened_file_included_and_validates_as_clear() {
+    let (caller, key_manager, form) = encrypted_form();
     assert!(
         form["file"].value.starts_with(b"ENC_"),
         "the audio travels encrypted"
@@ -77,15 +83,7 @@ fn an_encrypted_form_is_opened_file_included_and_validates_as_clear() {
 
 #[test]
 fn an_encrypted_form_without_the_key_or_to_another_key_is_refused() {
-    let (caller, key_manager) = keys();
-    let mut form = transcription_form();
-    encrypt_form(
-        &mut form,
-        &caller,
-        &key_manager.public_key(),
-        Direction::CallerToWorker,
-    )
-    .expect("encrypt");
+    let (_, _, form) = encrypted_form();
     let body = write_form(CONTENT_TYPE, &form).expect("write");
     let (code, text) = open_form_body(CONTENT_TYPE, &body, None).expect_err("no key");
     assert_eq!(code, 602);
